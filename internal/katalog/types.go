@@ -1,0 +1,300 @@
+// Package katalog holds the source model of a Katalog file and its strict,
+// position-aware loader. It knows nothing of defaults or meaning: the check
+// pass (package check) turns a loaded File into a compiled policy.
+package katalog
+
+// APIVersion and Kind are the only header values a Katalog may carry.
+const (
+	APIVersion = "orkestra.orkspace.io/v1"
+	Kind       = "Katalog"
+)
+
+// Katalog is the document root. Field names follow Orkestra's Katalog so that
+// one file serves the Runtime and the Gateway.
+//
+// Optional scalars are pointers so the check pass can tell "absent" (take the
+// default) from "set to the zero value".
+type Katalog struct {
+	APIVersion   string        `yaml:"apiVersion"`
+	Kind         string        `yaml:"kind"`
+	Metadata     Metadata      `yaml:"metadata"`
+	Gateway      *Gateway      `yaml:"gateway"`
+	Security     *Security     `yaml:"security"`
+	Notification *Notification `yaml:"notification"`
+	Spec         *Spec         `yaml:"spec"`
+}
+
+type Metadata struct {
+	Name        string            `yaml:"name"`
+	Labels      map[string]string `yaml:"labels"`
+	Annotations map[string]string `yaml:"annotations"`
+}
+
+type Gateway struct {
+	Standalone  *bool  `yaml:"standalone"`
+	ServiceName string `yaml:"serviceName"`
+	Namespace   string `yaml:"namespace"`
+	// URL registers webhooks by URL (https://host:port) instead of the Service.
+	URL      string `yaml:"url"`
+	Replicas *int   `yaml:"replicas"`
+	// RuntimeEndpoint is where the Orkestra Runtime listens; it contradicts standalone.
+	RuntimeEndpoint string `yaml:"runtimeEndpoint"`
+}
+
+type Security struct {
+	DeletionProtection  *DeletionProtection  `yaml:"deletionProtection"`
+	NamespaceProtection *NamespaceProtection `yaml:"namespaceProtection"`
+	Webhooks            *Webhooks            `yaml:"webhooks"`
+	Conversion          *Toggle              `yaml:"conversion"`
+	CertManager         *CertManager         `yaml:"certManager"`
+}
+
+type DeletionProtection struct {
+	Enabled           *bool     `yaml:"enabled"`
+	FailurePolicy     string    `yaml:"failurePolicy"`
+	TimeoutSeconds    *int      `yaml:"timeoutSeconds"`
+	StrictMode        *bool     `yaml:"strictMode"`
+	BreakGlass        *Subjects `yaml:"breakGlass"`
+	CleanupOnShutdown *bool     `yaml:"cleanupOnShutdown"`
+}
+
+// Subjects names users and groups as they appear in an admission request's userInfo.
+type Subjects struct {
+	Groups []string `yaml:"groups"`
+	Users  []string `yaml:"users"`
+}
+
+type NamespaceProtection struct {
+	Enabled              *bool    `yaml:"enabled"`
+	FailurePolicy        string   `yaml:"failurePolicy"`
+	TimeoutSeconds       *int     `yaml:"timeoutSeconds"`
+	RestrictedNamespaces []string `yaml:"restrictedNamespaces"`
+	AllowedNamespaces    []string `yaml:"allowedNamespaces"`
+	CleanupOnShutdown    *bool    `yaml:"cleanupOnShutdown"`
+}
+
+type Webhooks struct {
+	Admission         *Toggle `yaml:"admission"`
+	FailurePolicy     string  `yaml:"failurePolicy"`
+	TimeoutSeconds    *int    `yaml:"timeoutSeconds"`
+	CleanupOnShutdown *bool   `yaml:"cleanupOnShutdown"`
+}
+
+type Toggle struct {
+	Enabled *bool `yaml:"enabled"`
+}
+
+type CertManager struct {
+	AutoRotate        *bool    `yaml:"autoRotate"`
+	RotationThreshold Duration `yaml:"rotationThreshold"`
+	ValidFor          Duration `yaml:"validFor"`
+	SecretName        string   `yaml:"secretName"`
+}
+
+type Notification struct {
+	Enabled        *bool            `yaml:"enabled"`
+	AllowedCallers []string         `yaml:"allowedCallers"`
+	Defaults       *NotifyDefaults  `yaml:"defaults"`
+	Slack          *Slack           `yaml:"slack"`
+	Email          *Email           `yaml:"email"`
+	Teams          map[string]*Team `yaml:"teams"`
+}
+
+type NotifyDefaults struct {
+	Interval Duration `yaml:"interval"`
+	Message  string   `yaml:"message"`
+	Subject  string   `yaml:"subject"`
+}
+
+// SecretRef points at a secret value; the Katalog never holds one literally.
+type SecretRef struct {
+	Env  string `yaml:"env"`
+	File string `yaml:"file"`
+}
+
+type Slack struct {
+	WebhookURLFrom *SecretRef `yaml:"webhookURLFrom"`
+	BotTokenFrom   *SecretRef `yaml:"botTokenFrom"`
+	// APIURL is the Web API base (default https://slack.com/api).
+	APIURL string `yaml:"apiURL"`
+}
+
+type Email struct {
+	SMTP *SMTP `yaml:"smtp"`
+}
+
+type SMTP struct {
+	Host         string     `yaml:"host"`
+	Port         *int       `yaml:"port"`
+	TLS          string     `yaml:"tls"`
+	From         string     `yaml:"from"`
+	UsernameFrom *SecretRef `yaml:"usernameFrom"`
+	PasswordFrom *SecretRef `yaml:"passwordFrom"`
+	// CAFile adds a CA to trust for the SMTP server's certificate.
+	CAFile string `yaml:"caFile"`
+}
+
+type Team struct {
+	Email               []string   `yaml:"email"`
+	Slack               []string   `yaml:"slack"`
+	SlackWebhookURLFrom *SecretRef `yaml:"slackWebhookURLFrom"`
+	Interval            Duration   `yaml:"interval"`
+	Message             string     `yaml:"message"`
+	Subject             string     `yaml:"subject"`
+}
+
+type Spec struct {
+	CRDs map[string]*CRD `yaml:"crds"`
+}
+
+type CRD struct {
+	APITypes             *APITypes              `yaml:"apiTypes"`
+	CRDFile              string                 `yaml:"crdFile"`
+	Namespaced           *bool                  `yaml:"namespaced"`
+	Webhooks             *CRDWebhooks           `yaml:"webhooks"`
+	Validation           *Validation            `yaml:"validation"`
+	Mutation             *Mutation              `yaml:"mutation"`
+	AllowedNamespaces    []string               `yaml:"allowedNamespaces"`
+	RestrictedNamespaces []string               `yaml:"restrictedNamespaces"`
+	DeletionProtection   *CRDDeletionProtection `yaml:"deletionProtection"`
+	Conversion           *Conversion            `yaml:"conversion"`
+}
+
+type APITypes struct {
+	Group   string `yaml:"group"`
+	Version string `yaml:"version"`
+	Kind    string `yaml:"kind"`
+	Plural  string `yaml:"plural"`
+}
+
+type CRDWebhooks struct {
+	Validation *bool    `yaml:"validation"`
+	Mutation   *bool    `yaml:"mutation"`
+	Operations []string `yaml:"operations"`
+}
+
+type Validation struct {
+	Rules []Rule `yaml:"rules"`
+}
+
+// Test is one field test: a field path and exactly one operator, given either
+// in long form (operator + value) or as a shorthand key (regex: "^a").
+type Test struct {
+	Field    string `yaml:"field"`
+	Operator string `yaml:"operator"`
+	Value    *Value `yaml:"value"`
+
+	Exists      *Value `yaml:"exists"`
+	NotExists   *Value `yaml:"notExists"`
+	Equals      *Value `yaml:"equals"`
+	NotEquals   *Value `yaml:"notEquals"`
+	Contains    *Value `yaml:"contains"`
+	NotContains *Value `yaml:"notContains"`
+	Prefix      *Value `yaml:"prefix"`
+	NotPrefix   *Value `yaml:"notPrefix"`
+	Suffix      *Value `yaml:"suffix"`
+	NotSuffix   *Value `yaml:"notSuffix"`
+	Regex       *Value `yaml:"regex"`
+	Gt          *Value `yaml:"gt"`
+	Gte         *Value `yaml:"gte"`
+	Lt          *Value `yaml:"lt"`
+	Lte         *Value `yaml:"lte"`
+	Between     *Value `yaml:"between"`
+	NotBetween  *Value `yaml:"notBetween"`
+	In          *Value `yaml:"in"`
+	NotIn       *Value `yaml:"notIn"`
+	TypeString  *Value `yaml:"typeString"`
+	TypeNumber  *Value `yaml:"typeNumber"`
+	TypeBool    *Value `yaml:"typeBool"`
+	TypeList    *Value `yaml:"typeList"`
+	TypeMap     *Value `yaml:"typeMap"`
+	TypeNull    *Value `yaml:"typeNull"`
+}
+
+// Operators lists every operator name, in the order of the Test fields.
+var Operators = []string{
+	"exists", "notExists", "equals", "notEquals", "contains", "notContains",
+	"prefix", "notPrefix", "suffix", "notSuffix", "regex",
+	"gt", "gte", "lt", "lte", "between", "notBetween", "in", "notIn",
+	"typeString", "typeNumber", "typeBool", "typeList", "typeMap", "typeNull",
+}
+
+// Shorthands returns the operators given as shorthand keys, with their values,
+// in the order of Operators.
+func (t *Test) Shorthands() []OperatorValue {
+	all := []*Value{
+		t.Exists, t.NotExists, t.Equals, t.NotEquals, t.Contains, t.NotContains,
+		t.Prefix, t.NotPrefix, t.Suffix, t.NotSuffix, t.Regex,
+		t.Gt, t.Gte, t.Lt, t.Lte, t.Between, t.NotBetween, t.In, t.NotIn,
+		t.TypeString, t.TypeNumber, t.TypeBool, t.TypeList, t.TypeMap, t.TypeNull,
+	}
+	var out []OperatorValue
+	for i, v := range all {
+		if v != nil {
+			out = append(out, OperatorValue{Operator: Operators[i], Value: v})
+		}
+	}
+	return out
+}
+
+type OperatorValue struct {
+	Operator string
+	Value    *Value
+}
+
+// Condition gates a rule (when: all must hold; or: any must hold).
+type Condition struct {
+	Test `yaml:",inline"`
+}
+
+type Rule struct {
+	Test    `yaml:",inline"`
+	Message string      `yaml:"message"`
+	Action  string      `yaml:"action"` // deny (default) | warn
+	When    []Condition `yaml:"when"`
+	Or      []Condition `yaml:"or"`
+}
+
+type Mutation struct {
+	Rules []MutationRule `yaml:"rules"`
+}
+
+type MutationRule struct {
+	Field     string      `yaml:"field"`
+	Default   *Value      `yaml:"default"`
+	Override  *Value      `yaml:"override"`
+	ValueType string      `yaml:"valueType"` // string|integer|number|bool|list|map (default: the YAML type)
+	When      []Condition `yaml:"when"`
+	Or        []Condition `yaml:"or"`
+}
+
+type CRDDeletionProtection struct {
+	ProtectCRD *bool `yaml:"protectCRD"`
+	ProtectCRs *bool `yaml:"protectCRs"`
+}
+
+type Conversion struct {
+	StorageVersion string           `yaml:"storageVersion"`
+	Versions       []string         `yaml:"versions"`
+	Paths          []ConversionPath `yaml:"paths"`
+	UpdateCRD      *bool            `yaml:"updateCRD"`
+}
+
+type ConversionPath struct {
+	From string `yaml:"from"`
+	To   string `yaml:"to"`
+	// Spec maps target spec fields (dot paths or nested maps) to templates or
+	// static values.
+	Spec *Value `yaml:"spec"`
+}
+
+// Value is any YAML value, kept as decoded JSON-compatible data
+// (string, int64, float64, bool, nil, []any, map[string]any). A non-nil
+// *Value means the key was present, even when its value is null.
+type Value struct {
+	V any
+}
+
+// Duration is a duration as written in the Katalog ("30d", "2w", "1y", "90m");
+// ParseDuration gives its length.
+type Duration string
