@@ -8,7 +8,7 @@ import (
 // Result is the outcome of the pass over one Katalog file.
 type Result struct {
 	File     string
-	Findings []Finding     // sorted by position
+	Findings []Finding      // sorted by position
 	Policy   *policy.Policy // nil when any finding is an error
 }
 
