@@ -1,0 +1,71 @@
+package testenv
+
+import (
+	"errors"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sync"
+	"testing"
+)
+
+var build struct {
+	once sync.Once
+	dir  string // removed by Main after the tests
+	bin  string
+	err  error
+	out  []byte
+}
+
+// BuildGateway builds the gateway binary (go build -tags gateway ./cmd/ork)
+// once per test binary and returns its path. The binary lives in a temporary
+// directory that Main removes after the tests.
+func BuildGateway(t testing.TB) string {
+	t.Helper()
+	build.once.Do(func() {
+		root, err := moduleRoot()
+		if err != nil {
+			build.err = err
+			return
+		}
+		if build.dir, build.err = os.MkdirTemp("", "orkestra-testenv-build-"); build.err != nil {
+			return
+		}
+		bin := filepath.Join(build.dir, "ork")
+		cmd := exec.Command("go", "build", "-tags", "gateway", "-o", bin, "./cmd/ork")
+		cmd.Dir = root
+		build.out, build.err = cmd.CombinedOutput()
+		if build.err == nil {
+			build.bin = bin
+		}
+	})
+	if build.err != nil {
+		t.Fatalf("testenv: go build -tags gateway ./cmd/ork: %v\n%s", build.err, build.out)
+	}
+	return build.bin
+}
+
+func removeBuildDir() {
+	if build.dir != "" {
+		_ = os.RemoveAll(build.dir)
+	}
+}
+
+// moduleRoot walks up from the working directory (the package being tested)
+// to the first go.mod.
+func moduleRoot() (string, error) {
+	dir, err := os.Getwd()
+	if err != nil {
+		return "", err
+	}
+	for {
+		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
+			return dir, nil
+		}
+		parent := filepath.Dir(dir)
+		if parent == dir {
+			return "", errors.New("no go.mod above the working directory")
+		}
+		dir = parent
+	}
+}
