@@ -148,8 +148,11 @@ type CRD struct {
 	// Definition is the CRD from crdFile, nil without one.
 	Definition *apiextv1.CustomResourceDefinition
 
-	Validate   bool     // register /validate for this CRD
-	Mutate     bool     // register /mutate for this CRD
+	// Validate and Mutate say whether to register /validate and /mutate for
+	// this CRD: admission is enabled, the entry has rules of that kind, and
+	// webhooks.validation/mutation is not false.
+	Validate   bool
+	Mutate     bool
 	Operations []string // CREATE/UPDATE/DELETE/CONNECT, default CREATE, UPDATE
 
 	Validation *rules.ValidationSet // nil when no rules
@@ -158,6 +161,7 @@ type CRD struct {
 	// Namespaces are the entry-level lists; they refine the Katalog-level ones.
 	Namespaces Namespaces
 
+	// Protection flags are false while deletion protection is disabled.
 	ProtectCRD bool // the CRD object itself cannot be deleted
 	ProtectCRs bool // labelled objects of this kind cannot be deleted
 
@@ -178,7 +182,9 @@ type ConversionSpec struct {
 
 type ConversionPath struct {
 	From, To string
-	// Spec is the target-field mapping: dot paths to templates or static values.
+	// Spec is the target-field mapping: dot paths relative to the target's
+	// spec ("replicas", "template.size"; nested maps in the Katalog are
+	// flattened) to templates (strings holding "{{") or static values.
 	Spec map[string]any
 }
 
@@ -217,9 +223,11 @@ type SMTP struct {
 }
 
 type Team struct {
-	Name       string
-	Email      []string
-	Slack      []string // channels for chat.postMessage
+	Name  string
+	Email []string
+	Slack []string // channels for chat.postMessage
+	// WebhookURL is the team's incoming webhook: its own slackWebhookURLFrom,
+	// else slack.webhookURLFrom when the team names no email or channel.
 	WebhookURL *SecretRef
 	Interval   time.Duration // resolved: team, then defaults, then 15m
 	Message    *template.Template

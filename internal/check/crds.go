@@ -1,0 +1,317 @@
+package check
+
+import (
+	"fmt"
+	"slices"
+	"sort"
+	"strings"
+
+	apiextv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
+	"k8s.io/apimachinery/pkg/util/validation"
+
+	"github.com/orkspace/orkestra-gateway/internal/katalog"
+	"github.com/orkspace/orkestra-gateway/internal/policy"
+	"github.com/orkspace/orkestra-gateway/internal/rules"
+)
+
+// operations an admission webhook can match, as in admissionregistration/v1.
+var operations = []string{"CREATE", "UPDATE", "DELETE", "CONNECT"}
+
+var defaultOperations = []string{"CREATE", "UPDATE"}
+
+// crds checks every spec.crds entry (K04..K17) in file order, so that a
+// finding about "the second entry" points at the later one.
+func (p *pass) crds() {
+	if p.k.Spec == nil {
+		return
+	}
+	names := make([]string, 0, len(p.k.Spec.CRDs))
+	for name := range p.k.Spec.CRDs {
+		names = append(names, name)
+	}
+	sort.Slice(names, func(i, j int) bool {
+		a, b := p.f.Pos("spec.crds."+names[i]), p.f.Pos("spec.crds."+names[j])
+		if a != b {
+			return a.Line < b.Line || (a.Line == b.Line && a.Column < b.Column)
+		}
+		return names[i] < names[j]
+	})
+
+	claimed := map[string]string{} // group/plural -> entry name
+	for _, name := range names {
+		c := p.crd(name, p.k.Spec.CRDs[name])
+		if c == nil {
+			continue
+		}
+		if c.Group != "" && c.Plural != "" {
+			key := c.Plural + "." + c.Group
+			if first, ok := claimed[key]; ok {
+				p.errorf("K07", "spec.crds."+name, "merge the two entries into one",
+					"entries %q and %q both claim %s", first, name, key)
+			} else {
+				claimed[key] = name
+			}
+		}
+		p.pol.CRDs = append(p.pol.CRDs, c)
+	}
+	sort.Slice(p.pol.CRDs, func(i, j int) bool { return p.pol.CRDs[i].Name < p.pol.CRDs[j].Name })
+}
+
+// crd checks and compiles one entry.
+func (p *pass) crd(name string, e *katalog.CRD) *policy.CRD {
+	base := "spec.crds." + name
+	if msg := dnsLabel(name); msg != "" {
+		p.errorf("K04", base, "name entries with lowercase letters, digits and '-', e.g. website",
+			"CRD entry name %q is not a DNS-1123 label: %s", name, msg)
+	}
+	if e == nil {
+		p.errorf("K05", base, "add apiTypes {group, version, kind, plural} or crdFile",
+			"CRD entry %q is empty", name)
+		return nil
+	}
+	c := &policy.CRD{Name: name}
+	def := p.identity(base, e, c)
+	if e.Conversion != nil {
+		c.Conversion = p.conversion(base, e, c, def)
+	}
+	p.rules(base, e, c)
+	p.webhooks(base, e, c)
+	c.Namespaces = p.namespaces(base, e.AllowedNamespaces, e.RestrictedNamespaces)
+	if !c.Namespaced && !c.Namespaces.Empty() {
+		p.warnf("K13", p.firstOf(base+".allowedNamespaces", base+".restrictedNamespaces"),
+			"remove the namespace lists, or set namespaced: true if the CRD is namespaced",
+			"%s is cluster-scoped; its namespace lists have no effect", name)
+	}
+	if dp := e.DeletionProtection; dp != nil {
+		c.ProtectCRD = boolOr(dp.ProtectCRD, true)
+		c.ProtectCRs = boolOr(dp.ProtectCRs, true)
+		if !c.ProtectCRD && c.ProtectCRs {
+			p.warnf("K14", base+".deletionProtection.protectCRD", "set protectCRD: true as well",
+				"protectCRs without protectCRD: deleting the CRD deletes every %s with it, labelled or not", name)
+		}
+		// Protection flags mean "is protected", so they follow the switch.
+		if !p.pol.DeletionProtection.Enabled {
+			c.ProtectCRD, c.ProtectCRs = false, false
+		}
+	}
+	return c
+}
+
+// firstOf returns the first of fields that is written in the file.
+func (p *pass) firstOf(fields ...string) string {
+	for _, f := range fields {
+		if p.has(f) {
+			return f
+		}
+	}
+	return fields[0]
+}
+
+// identity resolves group/version/kind/plural/scope from apiTypes and
+// crdFile (K05, K06). It returns the CRD from crdFile, nil without one.
+func (p *pass) identity(base string, e *katalog.CRD, c *policy.CRD) *apiextv1.CustomResourceDefinition {
+	var def *apiextv1.CustomResourceDefinition
+	if e.CRDFile != "" {
+		d, _, err := katalog.LoadCRD(p.f.Path, e.CRDFile)
+		if err != nil {
+			p.errorf("K06", base+".crdFile",
+				"crdFile is relative to the Katalog's directory and must hold one apiextensions.k8s.io/v1 CustomResourceDefinition",
+				"crdFile %q: %v", e.CRDFile, err)
+		} else {
+			def = d
+			c.Definition = d
+		}
+	}
+	at := e.APITypes
+	if at == nil {
+		if e.CRDFile == "" {
+			p.errorf("K05", base, "add apiTypes {group, version, kind, plural} or crdFile",
+				"CRD entry %q names no API type", c.Name)
+		}
+		at = &katalog.APITypes{}
+	}
+
+	defVersions := versionNames(def)
+	field := func(key, fromAPITypes, fromFile string) string {
+		f := base + ".apiTypes." + key
+		switch {
+		case fromAPITypes != "" && def != nil && fromAPITypes != fromFile:
+			p.errorf("K06", f, fmt.Sprintf("make apiTypes.%s match the CRD file, or drop it from apiTypes", key),
+				"apiTypes.%s %q disagrees with crdFile's %q", key, fromAPITypes, fromFile)
+		case fromAPITypes == "" && def == nil && e.CRDFile == "" && e.APITypes != nil:
+			p.errorf("K05", f, fmt.Sprintf("add apiTypes.%s, or give a crdFile", key), "apiTypes.%s is missing", key)
+		}
+		if fromAPITypes != "" {
+			return fromAPITypes
+		}
+		return fromFile
+	}
+	var fileGroup, fileKind, filePlural string
+	if def != nil {
+		fileGroup, fileKind, filePlural = def.Spec.Group, def.Spec.Names.Kind, def.Spec.Names.Plural
+	}
+	c.Group = field("group", at.Group, fileGroup)
+	c.Kind = field("kind", at.Kind, fileKind)
+	c.Plural = field("plural", at.Plural, filePlural)
+
+	// Version: apiTypes, else the CRD's storage version.
+	c.Version = at.Version
+	switch {
+	case at.Version != "" && def != nil && !slices.Contains(defVersions, at.Version):
+		p.errorf("K06", base+".apiTypes.version", fmt.Sprintf("use one of the CRD's versions: %s", strings.Join(defVersions, ", ")),
+			"apiTypes.version %q is not a version of the CRD in crdFile", at.Version)
+	case at.Version == "" && def != nil:
+		c.Version = storageVersion(def)
+	case at.Version == "" && def == nil && e.CRDFile == "" && e.APITypes != nil:
+		p.errorf("K05", base+".apiTypes.version", "add apiTypes.version, or give a crdFile", "apiTypes.version is missing")
+	}
+	if def != nil {
+		c.Versions = defVersions
+	} else if c.Version != "" {
+		c.Versions = []string{c.Version}
+	}
+
+	// The shape of values written in apiTypes (the CRD file's are the API
+	// server's business).
+	if at.Group != "" {
+		if msg := dnsSubdomain(at.Group); msg != "" {
+			p.errorf("K05", base+".apiTypes.group", "write the API group as a DNS name, e.g. web.example.com",
+				"apiTypes.group %q is not a DNS-1123 subdomain: %s", at.Group, msg)
+		}
+	}
+	if at.Version != "" {
+		if msgs := validation.IsDNS1035Label(at.Version); len(msgs) > 0 {
+			p.errorf("K05", base+".apiTypes.version", "write the version as the CRD does, e.g. v1 or v1beta1",
+				"apiTypes.version %q is not a DNS-1035 label: %s", at.Version, strings.Join(msgs, "; "))
+		}
+	}
+	if at.Kind != "" {
+		if msgs := validation.IsDNS1035Label(strings.ToLower(at.Kind)); len(msgs) > 0 || at.Kind[0] < 'A' || at.Kind[0] > 'Z' {
+			p.errorf("K05", base+".apiTypes.kind", "write the kind in CamelCase, e.g. Website",
+				"apiTypes.kind %q is not a valid kind: it starts with an uppercase letter and holds only letters, digits and '-'", at.Kind)
+		}
+	}
+	if at.Plural != "" {
+		if msg := dnsLabel(at.Plural); msg != "" {
+			p.errorf("K05", base+".apiTypes.plural", "write the resource name in lowercase, e.g. websites",
+				"apiTypes.plural %q is not a DNS-1123 label: %s", at.Plural, msg)
+		}
+	}
+
+	// Scope: the entry, else the CRD file, else namespaced (most CRDs are).
+	c.Namespaced = true
+	if def != nil {
+		c.Namespaced = def.Spec.Scope != apiextv1.ClusterScoped
+	}
+	if e.Namespaced != nil {
+		if def != nil && *e.Namespaced != c.Namespaced {
+			p.errorf("K06", base+".namespaced", "drop namespaced, the CRD file gives the scope",
+				"namespaced: %t disagrees with the CRD file's scope %s", *e.Namespaced, def.Spec.Scope)
+		}
+		c.Namespaced = *e.Namespaced
+	}
+	return def
+}
+
+// versionNames lists a CRD's versions, nil without a CRD.
+func versionNames(def *apiextv1.CustomResourceDefinition) []string {
+	if def == nil {
+		return nil
+	}
+	var out []string
+	for _, v := range def.Spec.Versions {
+		out = append(out, v.Name)
+	}
+	return out
+}
+
+// storageVersion is the version a CRD stores, "" when none is marked or
+// without a CRD.
+func storageVersion(def *apiextv1.CustomResourceDefinition) string {
+	if def == nil {
+		return ""
+	}
+	for _, v := range def.Spec.Versions {
+		if v.Storage {
+			return v.Name
+		}
+	}
+	return ""
+}
+
+// rules compiles the entry's validation and mutation rules (K08..K11).
+func (p *pass) rules(base string, e *katalog.CRD, c *policy.CRD) {
+	if e.Validation != nil && len(e.Validation.Rules) > 0 {
+		set, problems := rules.CompileValidation(e.Validation.Rules)
+		p.problems(base+".validation.rules", "K08", problems)
+		if len(problems) == 0 {
+			c.Validation = set
+		}
+	}
+	if e.Mutation != nil && len(e.Mutation.Rules) > 0 {
+		set, problems := rules.CompileMutation(e.Mutation.Rules)
+		p.problems(base+".mutation.rules", "K11", problems)
+		if len(problems) == 0 {
+			c.Mutation = set
+		}
+	}
+}
+
+// problems turns rule-compile problems into findings under field.
+func (p *pass) problems(field, defaultID string, problems []rules.Problem) {
+	for _, pr := range problems {
+		id := pr.Check
+		if !isCheckID(id) {
+			id = defaultID
+		}
+		p.errorf(id, field+pr.Path, pr.Hint, "%s", pr.Msg)
+	}
+}
+
+// webhooks resolves which admission webhooks the entry registers (K12, K22).
+func (p *pass) webhooks(base string, e *katalog.CRD, c *policy.CRD) {
+	hasV := e.Validation != nil && len(e.Validation.Rules) > 0
+	hasM := e.Mutation != nil && len(e.Mutation.Rules) > 0
+	w := e.Webhooks
+	if w == nil {
+		w = &katalog.CRDWebhooks{}
+	}
+	if w.Validation != nil && *w.Validation && !hasV {
+		p.warnf("K22", base+".webhooks.validation", "add validation.rules, or set webhooks.validation: false",
+			"webhooks.validation is true but %s has no validation rules; no validating webhook is registered for it", c.Name)
+	}
+	if w.Mutation != nil && *w.Mutation && !hasM {
+		p.warnf("K22", base+".webhooks.mutation", "add mutation.rules, or set webhooks.mutation: false",
+			"webhooks.mutation is true but %s has no mutation rules; no mutating webhook is registered for it", c.Name)
+	}
+	// Registered only where there is something to evaluate and admission is on.
+	c.Validate = p.pol.Admission.Enabled && hasV && boolOr(w.Validation, true)
+	c.Mutate = p.pol.Admission.Enabled && hasM && boolOr(w.Mutation, true)
+
+	field := base + ".webhooks.operations"
+	if w.Operations == nil && !p.has(field) {
+		c.Operations = slices.Clone(defaultOperations)
+		return
+	}
+	if len(w.Operations) == 0 {
+		p.errorf("K12", field, "list operations, or remove the key for the default [CREATE, UPDATE]",
+			"webhooks.operations is empty; the webhooks would match nothing")
+	}
+	seen := map[string]bool{}
+	for i, op := range w.Operations {
+		f := fmt.Sprintf("%s[%d]", field, i)
+		switch {
+		case !slices.Contains(operations, op):
+			hint := "use CREATE, UPDATE, DELETE or CONNECT"
+			if up := strings.ToUpper(op); slices.Contains(operations, up) {
+				hint = fmt.Sprintf("write %s: operations are upper case", up)
+			}
+			p.errorf("K12", f, hint, "operation %q is not one of CREATE, UPDATE, DELETE, CONNECT", op)
+		case seen[op]:
+			p.errorf("K12", f, "remove the duplicate", "operation %s is listed twice", op)
+		default:
+			seen[op] = true
+			c.Operations = append(c.Operations, op)
+		}
+	}
+}

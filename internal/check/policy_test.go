@@ -1,0 +1,233 @@
+package check
+
+import (
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/orkspace/orkestra-gateway/internal/katalog"
+	"github.com/orkspace/orkestra-gateway/internal/policy"
+)
+
+func load(t *testing.T, path string) *Result {
+	t.Helper()
+	r, err := RunFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return r
+}
+
+// The spec's section 3 example is valid as written and compiles to the
+// documented defaults.
+func TestSpecExample(t *testing.T) {
+	r := load(t, "testdata/katalog.yaml")
+	if len(r.Findings) != 0 {
+		t.Fatalf("want no findings, got:\n%s", dump(r))
+	}
+	p := r.Policy
+	if p == nil {
+		t.Fatal("no policy")
+	}
+	if p.Name != "platform-guard" || p.Source != "testdata/katalog.yaml" {
+		t.Errorf("name %q source %q", p.Name, p.Source)
+	}
+	if g := p.Gateway; !g.Standalone || g.ServiceName != "orkestra-gateway" || g.Namespace != "orkestra-system" || g.URL != nil || g.Replicas != 2 {
+		t.Errorf("gateway %+v", g)
+	}
+	wantDP := policy.Endpoint{Enabled: true, FailurePolicy: policy.Fail, TimeoutSeconds: 5, CleanupOnShutdown: true}
+	if dp := p.DeletionProtection; dp.Endpoint != wantDP || dp.StrictMode || !slices.Equal(dp.BreakGlass.Groups, []string{"system:masters"}) {
+		t.Errorf("deletion protection %+v", dp)
+	}
+	if np := p.NamespaceProtection; np.Endpoint != wantDP || !slices.Equal(np.Namespaces.Restricted, policy.Globs{"kube-system", "kube-public"}) || len(np.Namespaces.Allowed) != 0 {
+		t.Errorf("namespace protection %+v", np)
+	}
+	if a := p.Admission; a.Endpoint != (policy.Endpoint{Enabled: true, FailurePolicy: policy.Ignore, TimeoutSeconds: 5, CleanupOnShutdown: true}) {
+		t.Errorf("admission %+v", a)
+	}
+	if !p.Conversion.Enabled {
+		t.Error("conversion disabled")
+	}
+	if c := p.Certs; c != (policy.Certs{AutoRotate: true, RotationThreshold: 30 * 24 * time.Hour, ValidFor: 365 * 24 * time.Hour, SecretName: "orkestra-internal-tls"}) {
+		t.Errorf("certs %+v", c)
+	}
+
+	if len(p.CRDs) != 1 {
+		t.Fatalf("%d CRDs", len(p.CRDs))
+	}
+	c := p.CRDs[0]
+	if c.Name != "website" || c.Group != "web.example.com" || c.Kind != "Website" || c.Plural != "websites" || !c.Namespaced || c.CRDName() != "websites.web.example.com" {
+		t.Errorf("identity %+v", c)
+	}
+	// Rules are written against the storage version when converting.
+	if c.Version != "v2" || !slices.Equal(c.Versions, []string{"v1", "v2"}) || c.Definition == nil {
+		t.Errorf("version %q versions %v definition %v", c.Version, c.Versions, c.Definition != nil)
+	}
+	if !c.Validate || !c.Mutate || c.Validation == nil || c.Mutation == nil || !slices.Equal(c.Operations, []string{"CREATE", "UPDATE"}) {
+		t.Errorf("admission: validate %v mutate %v ops %v", c.Validate, c.Mutate, c.Operations)
+	}
+	if !slices.Equal(c.Namespaces.Allowed, policy.Globs{"web-*"}) || !c.ProtectCRD || !c.ProtectCRs {
+		t.Errorf("namespaces %+v protect %v %v", c.Namespaces, c.ProtectCRD, c.ProtectCRs)
+	}
+	cv := c.Conversion
+	if cv == nil || cv.StorageVersion != "v2" || !cv.UpdateCRD || len(cv.Paths) != 2 {
+		t.Fatalf("conversion %+v", cv)
+	}
+	if p0 := cv.Paths[0]; p0.From != "v1" || p0.To != "v2" || len(p0.Spec) != 1 || p0.Spec["replicas"] != "{{ .spec.size }}" {
+		t.Errorf("path 0 %+v", p0)
+	}
+
+	n := p.Notification
+	if n == nil {
+		t.Fatal("notifications off")
+	}
+	if !slices.Equal(n.AllowedCallers, []string{"orkestra-system/orkestra-runtime"}) || n.Interval != 15*time.Minute {
+		t.Errorf("callers %v interval %v", n.AllowedCallers, n.Interval)
+	}
+	if s := n.Slack; s == nil || *s.WebhookURL != (policy.SecretRef{Env: "SLACK_WEBHOOK_URL"}) ||
+		*s.BotToken != (policy.SecretRef{File: "/var/run/secrets/orkestra/slack/token"}) || s.APIURL != "https://slack.com/api" {
+		t.Errorf("slack %+v", s)
+	}
+	if m := n.SMTP; m == nil || m.Host != "smtp.example.com" || m.Port != 587 || m.TLS != "starttls" || m.From != "orkestra@example.com" ||
+		*m.Username != (policy.SecretRef{Env: "SMTP_USER"}) || m.Password.File != "/var/run/secrets/orkestra/smtp/password" {
+		t.Errorf("smtp %+v", m)
+	}
+	if len(n.Teams) != 1 {
+		t.Fatalf("%d teams", len(n.Teams))
+	}
+	tm := n.Teams[0]
+	if tm.Name != "platform" || !slices.Equal(tm.Email, []string{"ops@example.com"}) || !slices.Equal(tm.Slack, []string{"#platform-alerts"}) ||
+		*tm.WebhookURL != (policy.SecretRef{Env: "PLATFORM_SLACK_URL"}) || tm.Interval != 5*time.Minute || tm.Message == nil || tm.Subject != nil {
+		t.Errorf("team %+v", tm)
+	}
+	var b strings.Builder
+	if err := tm.Message.Execute(&b, map[string]any{"crNamespace": "web", "crName": "shop", "subject": "down"}); err != nil || b.String() != "web/shop: down" {
+		t.Errorf("team message renders %q, %v", b.String(), err)
+	}
+}
+
+// Blocks written empty get every documented default.
+func TestDefaults(t *testing.T) {
+	r := run(header + `gateway:
+  namespace: platform
+security:
+  deletionProtection: {}
+  namespaceProtection: {}
+  webhooks: {}
+  conversion: {}
+  certManager: {}
+notification:
+  teams:
+    ops:
+      email: [ops@example.com]
+  email:
+    smtp: {host: smtp.example.com, from: o@example.com}
+spec:
+  crds:
+    website:
+      apiTypes: ` + website + `
+      deletionProtection: {}
+      validation:
+        rules:
+          - {field: spec.replicas, gt: 0, message: m}
+      conversion:
+        storageVersion: v2
+        versions: [v1, v2]
+        paths:
+          - from: v1
+            to: v2
+            spec:
+              template:
+                replicas: "{{ .spec.size }}"
+              tier: gold
+          - {from: v2, to: v1}
+    backend:
+      apiTypes: {group: web.example.com, version: v1, kind: Backend, plural: backends}
+      webhooks: {validation: false}
+      validation:
+        rules:
+          - {field: spec.replicas, gt: 0, message: m}
+`)
+	if r.Errors() != 0 {
+		t.Fatalf("errors:\n%s", dump(r))
+	}
+	p := r.Policy
+	on := func(fp policy.FailurePolicy) policy.Endpoint {
+		return policy.Endpoint{Enabled: true, FailurePolicy: fp, TimeoutSeconds: 5, CleanupOnShutdown: true}
+	}
+	if p.DeletionProtection.Endpoint != on(policy.Fail) || p.NamespaceProtection.Endpoint != on(policy.Fail) || p.Admission.Endpoint != on(policy.Ignore) || !p.Conversion.Enabled {
+		t.Errorf("endpoints %+v %+v %+v", p.DeletionProtection.Endpoint, p.NamespaceProtection.Endpoint, p.Admission.Endpoint)
+	}
+	if !slices.Equal(p.NamespaceProtection.Namespaces.Restricted, policy.Globs{"kube-system", "kube-public"}) {
+		t.Errorf("restricted %v", p.NamespaceProtection.Namespaces.Restricted)
+	}
+	if p.Certs.SecretName != "orkestra-internal-tls" || p.Certs.ValidFor != 365*24*time.Hour || p.Certs.RotationThreshold != 30*24*time.Hour || !p.Certs.AutoRotate {
+		t.Errorf("certs %+v", p.Certs)
+	}
+	if g := p.Gateway; g.ServiceName != "orkestra-gateway" || g.Replicas != 2 || g.Standalone {
+		t.Errorf("gateway %+v", g)
+	}
+	n := p.Notification
+	if !slices.Equal(n.AllowedCallers, []string{"platform/orkestra-runtime"}) || n.Interval != 15*time.Minute || n.Teams[0].Interval != 15*time.Minute {
+		t.Errorf("notification %+v", n)
+	}
+	if n.SMTP.Port != 587 || n.SMTP.TLS != "starttls" || n.Slack != nil {
+		t.Errorf("smtp %+v slack %+v", n.SMTP, n.Slack)
+	}
+	// CRDs in name order.
+	if len(p.CRDs) != 2 || p.CRDs[0].Name != "backend" || p.CRDs[1].Name != "website" {
+		t.Fatalf("CRDs %v", p.CRDs)
+	}
+	be, ws := p.CRDs[0], p.CRDs[1]
+	if be.Validate || be.Validation == nil || be.ProtectCRD || be.ProtectCRs || be.Conversion != nil {
+		t.Errorf("backend %+v", be)
+	}
+	if !ws.Validate || ws.Mutate || !ws.Namespaced || !ws.ProtectCRD || !ws.ProtectCRs || !slices.Equal(ws.Operations, []string{"CREATE", "UPDATE"}) {
+		t.Errorf("website %+v", ws)
+	}
+	if ws.Version != "v2" || !ws.Conversion.UpdateCRD {
+		t.Errorf("website version %q conversion %+v", ws.Version, ws.Conversion)
+	}
+	spec := ws.Conversion.Paths[0].Spec
+	if len(spec) != 2 || spec["template.replicas"] != "{{ .spec.size }}" || spec["tier"] != "gold" {
+		t.Errorf("flattened mapping %v", spec)
+	}
+}
+
+// A disabled feature turns the flags that depend on it off, and absent
+// blocks leave everything off.
+func TestDisabled(t *testing.T) {
+	r := run(header + `notification:
+  enabled: false
+spec:
+  crds:
+    website:
+      apiTypes: ` + website + `
+      deletionProtection: {}
+      validation:
+        rules:
+          - {field: spec.replicas, gt: 0, message: m}
+`)
+	if r.Errors() != 0 {
+		t.Fatalf("errors:\n%s", dump(r))
+	}
+	p := r.Policy
+	if p.DeletionProtection.Enabled || p.NamespaceProtection.Enabled || p.Admission.Enabled || p.Conversion.Enabled || p.Notification != nil {
+		t.Errorf("something is on: %+v", p)
+	}
+	if c := p.CRDs[0]; c.Validate || c.ProtectCRD || c.ProtectCRs || c.Validation == nil {
+		t.Errorf("CRD %+v", c)
+	}
+	// Each ignored setting is reported.
+	if r.Warnings() != 2 {
+		t.Errorf("want 2 warnings, got:\n%s", dump(r))
+	}
+}
+
+func TestParseAndRunAgree(t *testing.T) {
+	f, errs := katalog.Parse("testdata/katalog.yaml", []byte(header))
+	if r := Run(f, errs); r.File != "testdata/katalog.yaml" || r.Policy == nil || r.Policy.Name != "guard" {
+		t.Errorf("result %+v", r)
+	}
+}

@@ -1,0 +1,58 @@
+// Package rules compiles the Katalog's validation and mutation rules once and
+// evaluates them against admission objects. It is pure: no I/O, no clock.
+// Everything that can be prepared is prepared at compile time (paths split,
+// regexes and templates compiled, bounds parsed), so evaluating a rule that
+// passes allocates nothing.
+//
+// # Field paths
+//
+// See [Path]: spec.containers[0].image, metadata.annotations["app.kubernetes.io/name"].
+// A field containing "{{" is a template ([ParseTemplate]) rendered against
+// the object and then parsed as a path. A template path that fails to render
+// or renders to a malformed path names no field: in validation the field is
+// treated as absent, in mutation Patch returns an error.
+//
+// # Tests
+//
+// A test is a field and exactly one operator, as a shorthand key
+// (regex: "^a") or in long form (operator: regex, value: "^a"):
+//
+//	exists, notExists          true/false (no value means true); notExists: true = exists: false
+//	equals, notEquals          deep equality; numbers compare by value (5 = 5.0), nothing else converts ("5" != 5)
+//	contains, notContains      substring of a string, item of a list, key of a map
+//	prefix, notPrefix, suffix, notSuffix, regex (Go RE2, unanchored)   on strings
+//	gt, gte, lt, lte           on numbers; the bound may be a number or a numeric string
+//	between, notBetween        inclusive; "lo,hi" or [lo, hi]
+//	in, notIn                  equality with any item of a non-empty list
+//	typeString, typeNumber, typeBool, typeList, typeMap, typeNull   true/false (no value means true)
+//
+// An absent field (missing, or below a missing or null parent) is decided
+// only by exists and notExists. Every other operator leaves a rule with an
+// absent field passing: requiring the field is the job of an exists rule,
+// so "replicas between 1 and 10" does not also mean "replicas is required".
+// A present value of the wrong type (gt on a string, regex on a number)
+// fails the rule, and its message says so.
+//
+// # Rules
+//
+// A validation rule fails when its operator does not hold. when: (every
+// condition holds) and or: (at least one holds) decide whether the rule is
+// evaluated at all; with both, both must pass. In a condition an absent
+// field makes exists false and notExists true, the negative operators
+// (notEquals, notContains, notPrefix, notSuffix, notBetween, notIn) true and
+// every other operator false: "when tier equals premium" does not hold for
+// an object without a tier. A type mismatch in a condition is false.
+//
+// Every rule is evaluated, in order. action: deny (the default) or warn.
+// Messages are templates rendered against the object; a render error or an
+// empty rendering falls back to the message as written.
+//
+// # Mutation
+//
+// default sets a field when it is absent, null or an empty string, list or
+// map; override always sets it. A rule that would not change the object
+// emits nothing. Missing parents are created by a single add of the nested
+// value (add /spec {"tier": "gold"}); a null parent is replaced the same way.
+// Rules apply in order, each seeing what the previous ones set, and the
+// result is RFC 6902 add/replace operations with RFC 6901 pointers.
+package rules

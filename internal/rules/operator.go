@@ -1,0 +1,482 @@
+package rules
+
+import (
+	"fmt"
+	"math"
+	"regexp"
+	"strconv"
+	"strings"
+	"text/template"
+
+	"github.com/orkspace/orkestra-gateway/internal/katalog"
+)
+
+// kind is an operator with its negation folded out: notEquals is equals, negated.
+type kind uint8
+
+const (
+	opExists kind = iota
+	opEquals
+	opContains
+	opPrefix
+	opSuffix
+	opRegex
+	opGt
+	opGte
+	opLt
+	opLte
+	opBetween
+	opIn
+	opTypeString
+	opTypeNumber
+	opTypeBool
+	opTypeList
+	opTypeMap
+	opTypeNull
+)
+
+// operators maps every operator name to its kind and negation.
+var operators = map[string]struct {
+	kind kind
+	neg  bool
+}{
+	"exists": {opExists, false}, "notExists": {opExists, true},
+	"equals": {opEquals, false}, "notEquals": {opEquals, true},
+	"contains": {opContains, false}, "notContains": {opContains, true},
+	"prefix": {opPrefix, false}, "notPrefix": {opPrefix, true},
+	"suffix": {opSuffix, false}, "notSuffix": {opSuffix, true},
+	"regex": {opRegex, false},
+	"gt":    {opGt, false}, "gte": {opGte, false}, "lt": {opLt, false}, "lte": {opLte, false},
+	"between": {opBetween, false}, "notBetween": {opBetween, true},
+	"in": {opIn, false}, "notIn": {opIn, true},
+	"typeString": {opTypeString, false}, "typeNumber": {opTypeNumber, false},
+	"typeBool": {opTypeBool, false}, "typeList": {opTypeList, false},
+	"typeMap": {opTypeMap, false}, "typeNull": {opTypeNull, false},
+}
+
+func (k kind) isType() bool { return k >= opTypeString }
+
+func (k kind) isNumeric() bool { return k >= opGt && k <= opBetween }
+
+// outcome is the result of an operator on one value.
+type outcome uint8
+
+const (
+	holds    outcome = iota // the operator holds
+	fails                   // it does not
+	absent                  // the field is absent: only exists decides
+	mismatch                // the value has the wrong type for the operator
+)
+
+// field is a compiled field path: static, or a template rendered per object.
+type field struct {
+	path Path
+	tmpl *template.Template // non-nil: render, then parse
+	raw  string
+}
+
+// resolve returns the path for obj and its text. The error says why a
+// template path did not render to a valid path; text is then what it
+// rendered, or the raw template.
+func (f *field) resolve(obj map[string]any) (p Path, text string, err error) {
+	if f.tmpl == nil {
+		return f.path, f.path.text, nil
+	}
+	s, err := render(f.tmpl, obj)
+	if err != nil {
+		return Path{}, f.raw, fmt.Errorf("field %s: %v", f.raw, err)
+	}
+	if p, err = ParsePath(s); err != nil {
+		if s == "" {
+			s = f.raw
+		}
+		return Path{}, s, fmt.Errorf("field %s rendered to a bad path: %v", f.raw, err)
+	}
+	return p, p.text, nil
+}
+
+// lookup returns the field's text and value in obj. A template path that
+// does not resolve names no field, so its value is absent.
+func (f *field) lookup(obj map[string]any) (text string, v any, present bool) {
+	p, text, err := f.resolve(obj)
+	if err != nil {
+		return text, nil, false
+	}
+	v, present = p.Lookup(obj)
+	return text, v, present
+}
+
+// test is one compiled field test.
+type test struct {
+	field field
+	name  string // operator as written
+	kind  kind
+	neg   bool
+
+	want bool   // exists, typeX: the expected answer
+	str  string // prefix, suffix
+	val  any    // equals, contains
+	list []any  // in, notIn
+	re   *regexp.Regexp
+	lo   float64 // the bound of gt, gte, lt, lte; between: [lo, hi]
+	hi   float64
+}
+
+// compileTest compiles a test at base ("[2]", "[0].when[1]"), adding problems to c.
+func (c *compiler) compileTest(base string, t *katalog.Test) test {
+	var ts test
+	c.compileField(&ts.field, base, t.Field, "K08")
+
+	shorthands := t.Shorthands()
+	var value *katalog.Value
+	var valuePath string
+	switch {
+	case t.Operator == "" && len(shorthands) == 0:
+		c.add("K08", base, "no operator; a test needs exactly one",
+			"add one of "+strings.Join(katalog.Operators, ", ")+`, e.g. "exists: true", or "operator:" with "value:"`)
+		return ts
+	case t.Operator != "" && len(shorthands) > 0:
+		c.add("K08", base+"."+shorthands[0].Operator,
+			fmt.Sprintf("two operators: operator: %s and %s", t.Operator, shorthands[0].Operator),
+			"keep exactly one operator per test; split the test into two rules")
+		return ts
+	case len(shorthands) > 1:
+		c.add("K08", base+"."+shorthands[1].Operator,
+			fmt.Sprintf("two operators: %s and %s", shorthands[0].Operator, shorthands[1].Operator),
+			"keep exactly one operator per test; split the test into two rules")
+		return ts
+	case t.Operator != "":
+		ts.name, value, valuePath = t.Operator, t.Value, base+".value"
+		if _, known := operators[ts.name]; !known {
+			c.add("K08", base+".operator", fmt.Sprintf("unknown operator %q", ts.name), suggest(ts.name, katalog.Operators))
+			return ts
+		}
+	default:
+		ts.name, value, valuePath = shorthands[0].Operator, shorthands[0].Value, base+"."+shorthands[0].Operator
+		if t.Value != nil {
+			c.add("K08", base+".value", "value: is only read with operator:",
+				fmt.Sprintf("drop value: and give the operand to %s: directly", ts.name))
+		}
+	}
+	op := operators[ts.name]
+	ts.kind, ts.neg = op.kind, op.neg
+	if msg, hint := ts.compileOperand(value); msg != "" {
+		c.add("K09", valuePath, msg, hint)
+	}
+	return ts
+}
+
+// compileOperand checks and pre-parses the operand; it returns a message and
+// hint for a bad one. v is nil when no value was given (long form without value:).
+func (t *test) compileOperand(v *katalog.Value) (msg, hint string) {
+	var x any
+	if v != nil {
+		x = v.V
+	}
+	if t.kind == opExists || t.kind.isType() {
+		// exists: true, typeString: false ...; a bare "operator: exists"
+		// (or "exists:" with no value) means true.
+		t.want = true
+		if x != nil {
+			b, ok := x.(bool)
+			if !ok {
+				return fmt.Sprintf("%s takes true or false, not %s", t.name, describe(x)), ""
+			}
+			t.want = b
+		}
+		if t.kind == opExists && t.neg {
+			t.want, t.neg = !t.want, false // notExists: true is exists: false
+		}
+		return "", ""
+	}
+	if x == nil {
+		hint := ""
+		if t.kind == opEquals {
+			hint = "use typeNull: true to test for null"
+		}
+		return fmt.Sprintf("%s needs a value", t.name), hint
+	}
+	switch t.kind {
+	case opEquals, opContains:
+		t.val = x
+	case opPrefix, opSuffix, opRegex:
+		s, ok := x.(string)
+		if !ok {
+			return fmt.Sprintf("%s needs a string, not %s", t.name, describe(x)), "quote the value"
+		}
+		t.str = s
+		if t.kind == opRegex {
+			re, err := regexp.Compile(s)
+			if err != nil {
+				return fmt.Sprintf("regex %q does not compile: %v", s, err),
+					`Go RE2 syntax (no lookaround or backreferences); in YAML double quotes write \\ for a backslash`
+			}
+			t.re = re
+		}
+	case opGt, opGte, opLt, opLte:
+		f, msg := bound(x)
+		if msg != "" {
+			return fmt.Sprintf("%s: %s", t.name, msg), `write a number, e.g. 10 or "2.5"`
+		}
+		t.lo = f
+	case opBetween:
+		lo, hi, msg := betweenBounds(x)
+		if msg != "" {
+			return fmt.Sprintf("%s: %s", t.name, msg), `write "lo,hi" (inclusive) or a two-item list, e.g. "1,10" or [1, 10]`
+		}
+		t.lo, t.hi = lo, hi
+	case opIn:
+		l, ok := x.([]any)
+		if !ok {
+			return fmt.Sprintf("%s needs a list, not %s", t.name, describe(x)), "write a YAML list, e.g. [a, b]"
+		}
+		if len(l) == 0 {
+			return fmt.Sprintf("%s needs a non-empty list", t.name), "list the allowed values"
+		}
+		t.list = l
+	}
+	return "", ""
+}
+
+// bound parses a numeric bound (a number, or a string holding one); msg
+// says why x is not one.
+func bound(x any) (f float64, msg string) {
+	if f, ok := number(x); ok {
+		return f, ""
+	}
+	s, ok := x.(string)
+	if !ok {
+		return 0, fmt.Sprintf("bound must be a number, not %s", describe(x))
+	}
+	f, err := strconv.ParseFloat(strings.TrimSpace(s), 64)
+	if err != nil || math.IsNaN(f) || math.IsInf(f, 0) {
+		return 0, fmt.Sprintf("bound %q is not a number", s)
+	}
+	return f, ""
+}
+
+func betweenBounds(x any) (lo, hi float64, msg string) {
+	var parts []any
+	switch v := x.(type) {
+	case string:
+		ss := strings.Split(v, ",")
+		if len(ss) != 2 {
+			return 0, 0, fmt.Sprintf("%q is not \"lo,hi\"", v)
+		}
+		parts = []any{ss[0], ss[1]}
+	case []any:
+		if len(v) != 2 {
+			return 0, 0, fmt.Sprintf("list has %d items, want 2 (lo and hi)", len(v))
+		}
+		parts = v
+	default:
+		return 0, 0, fmt.Sprintf("bounds must be \"lo,hi\" or a two-item list, not %s", describe(x))
+	}
+	var m string
+	if lo, m = bound(parts[0]); m != "" {
+		return 0, 0, "lower " + m
+	}
+	if hi, m = bound(parts[1]); m != "" {
+		return 0, 0, "upper " + m
+	}
+	if lo > hi {
+		return 0, 0, fmt.Sprintf("lower bound %s is above upper bound %s", formatFloat(lo), formatFloat(hi))
+	}
+	return lo, hi, ""
+}
+
+// describe names a Katalog value for messages: `the string "x"`, `a list`.
+func describe(x any) string {
+	switch v := x.(type) {
+	case nil:
+		return "null"
+	case string:
+		return fmt.Sprintf("the string %q", v)
+	case []any:
+		return "a list"
+	case map[string]any:
+		return "a map"
+	}
+	return fmt.Sprintf("the %s %s", typeName(x), toString(x))
+}
+
+// eval applies the operator to the field's value.
+func (t *test) eval(v any, present bool) outcome {
+	if t.kind == opExists {
+		return result(present == t.want)
+	}
+	if !present {
+		return absent
+	}
+	var o outcome
+	switch t.kind {
+	case opEquals:
+		o = result(equal(v, t.val))
+	case opContains:
+		o = t.contains(v)
+	case opPrefix, opSuffix, opRegex:
+		s, ok := v.(string)
+		if !ok {
+			return mismatch
+		}
+		switch t.kind {
+		case opPrefix:
+			o = result(strings.HasPrefix(s, t.str))
+		case opSuffix:
+			o = result(strings.HasSuffix(s, t.str))
+		default:
+			o = result(t.re.MatchString(s))
+		}
+	case opGt, opGte, opLt, opLte, opBetween:
+		f, ok := number(v)
+		if !ok {
+			return mismatch
+		}
+		o = result(t.compare(f))
+	case opIn:
+		o = fails
+		for _, x := range t.list {
+			if equal(v, x) {
+				o = holds
+				break
+			}
+		}
+	default: // type checks
+		o = result(t.isType(v) == t.want)
+	}
+	if t.neg && o != mismatch {
+		o = result(o == fails)
+	}
+	return o
+}
+
+func result(b bool) outcome {
+	if b {
+		return holds
+	}
+	return fails
+}
+
+// contains: a substring of a string, an item of a list, a key of a map.
+func (t *test) contains(v any) outcome {
+	switch x := v.(type) {
+	case string:
+		if s, ok := t.val.(string); ok {
+			return result(strings.Contains(x, s))
+		}
+	case []any:
+		for _, item := range x {
+			if equal(item, t.val) {
+				return holds
+			}
+		}
+		return fails
+	case map[string]any:
+		if s, ok := t.val.(string); ok {
+			_, found := x[s]
+			return result(found)
+		}
+	}
+	return mismatch
+}
+
+func (t *test) compare(f float64) bool {
+	switch t.kind {
+	case opGt:
+		return f > t.lo
+	case opGte:
+		return f >= t.lo
+	case opLt:
+		return f < t.lo
+	case opLte:
+		return f <= t.lo
+	}
+	return f >= t.lo && f <= t.hi // between
+}
+
+func (t *test) isType(v any) bool {
+	switch t.kind {
+	case opTypeString:
+		_, ok := v.(string)
+		return ok
+	case opTypeNumber:
+		_, ok := number(v)
+		return ok
+	case opTypeBool:
+		_, ok := v.(bool)
+		return ok
+	case opTypeList:
+		_, ok := v.([]any)
+		return ok
+	case opTypeMap:
+		_, ok := v.(map[string]any)
+		return ok
+	}
+	return v == nil // typeNull
+}
+
+// mismatchDetail explains a type mismatch: "gt needs a number, got string".
+func (t *test) mismatchDetail(v any) string {
+	need := "a string"
+	switch {
+	case t.kind.isNumeric():
+		need = "a number"
+	case t.kind == opContains:
+		need = "a string, list or map"
+		if _, ok := t.val.(string); !ok {
+			need = "a list"
+		}
+	}
+	return fmt.Sprintf("%s needs %s, got %s", t.name, need, typeName(v))
+}
+
+// holdsAsCondition decides a when/or condition: the operator must hold. On an
+// absent field the negative operators (notEquals, notIn...) hold and the
+// others do not; a type mismatch does not hold.
+func (t *test) holdsAsCondition(obj map[string]any) bool {
+	_, v, present := t.field.lookup(obj)
+	switch t.eval(v, present) {
+	case holds:
+		return true
+	case absent:
+		return t.neg
+	}
+	return false
+}
+
+// suggest returns a "did you mean" hint for a misspelt name, or "".
+func suggest(name string, options []string) string {
+	best, bestDist := "", 3
+	for _, o := range options {
+		if strings.EqualFold(o, name) {
+			return fmt.Sprintf("did you mean %q?", o)
+		}
+		if d := editDistance(strings.ToLower(name), strings.ToLower(o)); d < bestDist {
+			best, bestDist = o, d
+		}
+	}
+	if best == "" {
+		return "one of " + strings.Join(options, ", ")
+	}
+	return fmt.Sprintf("did you mean %q?", best)
+}
+
+func editDistance(a, b string) int {
+	prev := make([]int, len(b)+1)
+	cur := make([]int, len(b)+1)
+	for j := range prev {
+		prev[j] = j
+	}
+	for i := 1; i <= len(a); i++ {
+		cur[0] = i
+		for j := 1; j <= len(b); j++ {
+			cost := 1
+			if a[i-1] == b[j-1] {
+				cost = 0
+			}
+			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
+		}
+		prev, cur = cur, prev
+	}
+	return prev[len(b)]
+}
