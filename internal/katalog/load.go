@@ -1,13 +1,141 @@
 package katalog
 
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"reflect"
+	"regexp"
+	"strconv"
+	"strings"
+
+	"gopkg.in/yaml.v3"
+)
+
+// MaxFileSize bounds a Katalog (and a crdFile): both live in ConfigMaps,
+// which cannot hold more than 1 MiB anyway.
+const MaxFileSize = 4 << 20
+
 // Load reads and strictly parses a Katalog file. err is non-nil only when the
 // file cannot be read; every schema problem is returned in errs (all of them,
 // not the first), and f is as complete as the input allows.
 func Load(path string) (f *File, errs []*SchemaError, err error) {
-	panic("katalog: not implemented")
+	data, err := readCapped(path)
+	if err != nil {
+		return nil, nil, err
+	}
+	f, errs = Parse(path, data)
+	return f, errs, nil
 }
 
-// Parse strictly parses Katalog bytes; name is used in positions.
+// readCapped reads at most MaxFileSize+1 bytes, enough for the caller to
+// tell that a file is too large without reading all of it.
+func readCapped(path string) ([]byte, error) {
+	fh, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer fh.Close()
+	data, err := io.ReadAll(io.LimitReader(fh, MaxFileSize+1))
+	if err != nil {
+		return nil, fmt.Errorf("read %s: %w", path, err)
+	}
+	return data, nil
+}
+
+// Parse strictly parses Katalog bytes; name is used in positions. The
+// returned File and its Katalog are never nil.
 func Parse(name string, data []byte) (*File, []*SchemaError) {
-	panic("katalog: not implemented")
+	f := &File{Path: name, Katalog: &Katalog{}, positions: map[string]Pos{}}
+	d := &decoder{file: name, pos: f.positions}
+	if len(data) > MaxFileSize {
+		d.failAt(Pos{1, 1}, "", "", "file is larger than %d MiB", MaxFileSize>>20)
+		return f, d.errs
+	}
+	if root := d.document(data); root != nil {
+		d.decode(root, reflect.ValueOf(f.Katalog).Elem(), "", 0)
+	}
+	return f, d.errs
+}
+
+// document returns the content of the one document in data, reporting
+// syntax errors, an empty input and any further (non-empty) document.
+// Empty documents (a stray "---") are ignored.
+func (d *decoder) document(data []byte) *yaml.Node {
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	var root *yaml.Node
+	for {
+		var doc yaml.Node
+		err := decodeNode(dec, &doc)
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			d.syntaxError(err)
+			return root
+		}
+		if len(doc.Content) == 0 || isNull(doc.Content[0]) {
+			continue
+		}
+		if root != nil {
+			d.failAt(posOf(&doc), "", "split the file: a Katalog file holds exactly one YAML document",
+				"a second YAML document starts here")
+			return root
+		}
+		root = doc.Content[0]
+	}
+	if root == nil {
+		d.failAt(Pos{1, 1}, "", "start with apiVersion: "+APIVersion+" and kind: "+Kind, "empty Katalog")
+	}
+	return root
+}
+
+// decodeNode parses the next document, turning a parser panic (a bug in the
+// YAML library on hostile input) into an error.
+func decodeNode(dec *yaml.Decoder, n *yaml.Node) (err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("yaml: parser failure: %v", r)
+		}
+	}()
+	return dec.Decode(n)
+}
+
+// yaml.v3 reports syntax errors as "yaml: line N: problem", without a column
+// (and without the line when the problem is on the first one).
+var yamlErrLine = regexp.MustCompile(`(?s)^yaml: line (\d+): (.*)$`)
+
+// parserProblems are the problems of yaml.v3's parser (as opposed to its
+// scanner), for which it prints the 0-based line.
+var parserProblems = map[string]bool{
+	"did not find expected ',' or ']'":       true,
+	"did not find expected ',' or '}'":       true,
+	"did not find expected '-' indicator":    true,
+	"did not find expected <document start>": true,
+	"did not find expected <stream-start>":   true,
+	"did not find expected key":              true,
+	"did not find expected node content":     true,
+	"found duplicate %TAG directive":         true,
+	"found duplicate %YAML directive":        true,
+	"found incompatible YAML document":       true,
+	"found undefined tag handle":             true,
+}
+
+func (d *decoder) syntaxError(err error) {
+	msg := err.Error()
+	pos := Pos{1, 1}
+	if m := yamlErrLine.FindStringSubmatch(msg); m != nil {
+		msg = m[2]
+		if n, convErr := strconv.Atoi(m[1]); convErr == nil && n > 0 {
+			pos.Line = n
+			if parserProblems[msg] {
+				pos.Line++
+			}
+		}
+	} else {
+		msg = strings.TrimPrefix(msg, "yaml: ")
+	}
+	d.failAt(pos, "", "", "YAML syntax error: %s", msg)
 }
