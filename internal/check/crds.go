@@ -82,6 +82,10 @@ func (p *pass) crd(name string, e *katalog.CRD) *policy.CRD {
 			"remove the namespace lists, or set namespaced: true if the CRD is namespaced",
 			"%s is cluster-scoped; its namespace lists have no effect", name)
 	}
+	// Labelled objects of every resource are protected (spec section 5), so
+	// protectCRs defaults to true with or without a block; the CRD object
+	// itself is protected only when the entry asks for it.
+	c.ProtectCRs = true
 	if dp := e.DeletionProtection; dp != nil {
 		c.ProtectCRD = boolOr(dp.ProtectCRD, true)
 		c.ProtectCRs = boolOr(dp.ProtectCRs, true)
@@ -89,10 +93,10 @@ func (p *pass) crd(name string, e *katalog.CRD) *policy.CRD {
 			p.warnf("K14", base+".deletionProtection.protectCRD", "set protectCRD: true as well",
 				"protectCRs without protectCRD: deleting the CRD deletes every %s with it, labelled or not", name)
 		}
-		// Protection flags mean "is protected", so they follow the switch.
-		if !p.pol.DeletionProtection.Enabled {
-			c.ProtectCRD, c.ProtectCRs = false, false
-		}
+	}
+	// Protection flags mean "is protected", so they follow the switch.
+	if !p.pol.DeletionProtection.Enabled {
+		c.ProtectCRD, c.ProtectCRs = false, false
 	}
 	return c
 }

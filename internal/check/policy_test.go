@@ -180,7 +180,8 @@ spec:
 		t.Fatalf("CRDs %v", p.CRDs)
 	}
 	be, ws := p.CRDs[0], p.CRDs[1]
-	if be.Validate || be.Validation == nil || be.ProtectCRD || be.ProtectCRs || be.Conversion != nil {
+	// Labelled objects are protected without a deletionProtection block; the CRD is not.
+	if be.Validate || be.Validation == nil || be.ProtectCRD || !be.ProtectCRs || be.Conversion != nil {
 		t.Errorf("backend %+v", be)
 	}
 	if !ws.Validate || ws.Mutate || !ws.Namespaced || !ws.ProtectCRD || !ws.ProtectCRs || !slices.Equal(ws.Operations, []string{"CREATE", "UPDATE"}) {

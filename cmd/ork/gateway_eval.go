@@ -1,0 +1,447 @@
+//go:build !gateway
+
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+
+	"github.com/spf13/cobra"
+	admissionv1 "k8s.io/api/admission/v1"
+	authenticationv1 "k8s.io/api/authentication/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
+	"sigs.k8s.io/yaml"
+
+	"github.com/orkspace/orkestra-gateway/internal/admission"
+	"github.com/orkspace/orkestra-gateway/internal/check"
+	"github.com/orkspace/orkestra-gateway/internal/policy"
+	"github.com/orkspace/orkestra-gateway/internal/report"
+)
+
+func init() {
+	gatewaySubcommands = append(gatewaySubcommands, newGatewayEvalCmd)
+}
+
+type evalOptions struct {
+	katalog   string
+	object    string
+	old       string
+	operation string
+	namespace string
+	user      string
+	groups    []string
+	format    report.Format
+}
+
+// evalUser is the requesting user when --user is not given.
+const evalUser = "ork-gateway-eval"
+
+func newGatewayEvalCmd() *cobra.Command {
+	o := evalOptions{format: report.Text}
+	cmd := &cobra.Command{
+		Use:   "eval",
+		Short: "Dry-run admission: print what the gateway would answer for an object",
+		Long: `Eval builds the AdmissionRequest the API server would send for an object and
+runs it through every webhook of the Katalog that would match, with the
+gateway's own handlers: mutating first, then validating on the mutated
+object. It prints each webhook's answer (allowed or denied, message,
+warnings, JSONPatch). Nothing is sent anywhere.
+
+The operation is CREATE, or UPDATE when --old is given; for DELETE, --object
+is the object being deleted. The namespace is --namespace, else the object's
+metadata.namespace, else "default" for a namespaced Katalog CRD. The user is
+--user (default ` + evalUser + `) with --group and system:authenticated.
+
+Exit status: 0 when the request would be allowed, 1 when it would be denied
+or the Katalog has errors, 2 on usage errors (bad flags, unreadable or
+invalid object files).`,
+		Example: `  ork gateway eval -f katalog.yaml --object website.yaml
+  ork gateway eval -f katalog.yaml --object new.yaml --old live.yaml --user alice --group platform
+  ork gateway eval -f katalog.yaml --object ns.yaml --operation DELETE -o json`,
+		Args: func(_ *cobra.Command, args []string) error {
+			if len(args) > 0 {
+				return fmt.Errorf("unexpected argument %q: give the object with --object", args[0])
+			}
+			return nil
+		},
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return runEval(cmd.OutOrStdout(), cmd.ErrOrStderr(), o)
+		},
+	}
+	fs := cmd.Flags()
+	fs.StringVarP(&o.katalog, "katalog", "f", "katalog.yaml", "Katalog file")
+	fs.StringVar(&o.object, "object", "", "the object under admission (YAML or JSON); for DELETE, the object being deleted")
+	fs.StringVar(&o.old, "old", "", "the object before an UPDATE (YAML or JSON)")
+	fs.StringVar(&o.operation, "operation", "", "CREATE, UPDATE or DELETE (default CREATE, or UPDATE with --old)")
+	fs.StringVarP(&o.namespace, "namespace", "n", "", "namespace of the request (default: the object's)")
+	fs.StringVar(&o.user, "user", evalUser, "requesting user name")
+	fs.StringArrayVar(&o.groups, "group", nil, "a group of the requesting user (repeatable)")
+	fs.VarP(&o.format, "output", "o", "output format: text or json")
+	return cmd
+}
+
+func runEval(stdout, stderr io.Writer, o evalOptions) error {
+	op, err := evalOperation(o)
+	if err != nil {
+		return err
+	}
+	if err := readable(o.katalog); err != nil {
+		return usageError("%v", err)
+	}
+	obj, err := readObject(o.object)
+	if err != nil {
+		return usageError("%v", err)
+	}
+	var old map[string]any
+	if o.old != "" {
+		if old, err = readObject(o.old); err != nil {
+			return usageError("%v", err)
+		}
+	}
+
+	r, err := check.RunFile(o.katalog)
+	if err != nil {
+		return usageError("cannot read Katalog: %v", err)
+	}
+	if r.File == "" {
+		r.File = o.katalog
+	}
+	if r.Policy == nil {
+		if err := report.Write(stderr, report.Text, []*check.Result{r}); err != nil {
+			return err
+		}
+		return exitError{code: exitFailure, err: errReported}
+	}
+	for _, f := range r.Findings { // warnings only: the Katalog is valid
+		fmt.Fprintln(stderr, f)
+	}
+
+	req, err := evalRequest(r.Policy, o, op, obj, old)
+	if err != nil {
+		return usageError("%v", err)
+	}
+	ds, err := admission.Review(context.Background(), r.Policy, req)
+	if err != nil {
+		return exitError{code: exitFailure, err: err}
+	}
+	allowed := admission.Allowed(ds)
+	if o.format == report.JSON {
+		err = writeEvalJSON(stdout, req, ds, allowed)
+	} else {
+		err = writeEvalText(stdout, r.Policy, req, ds, allowed)
+	}
+	if err != nil {
+		return err
+	}
+	if !allowed {
+		return exitError{code: exitFailure, err: errReported}
+	}
+	return nil
+}
+
+// evalOperation checks the operation against the objects given.
+func evalOperation(o evalOptions) (admissionv1.Operation, error) {
+	if o.object == "" {
+		return "", usageError("--object is required: the object to admit (for DELETE, the object to delete)")
+	}
+	op := admissionv1.Operation(strings.ToUpper(o.operation))
+	switch {
+	case op == "" && o.old != "":
+		op = admissionv1.Update
+	case op == "":
+		op = admissionv1.Create
+	}
+	switch op {
+	case admissionv1.Create, admissionv1.Delete:
+		if o.old != "" {
+			return "", usageError("--old is only for UPDATE; for %s give just --object", op)
+		}
+	case admissionv1.Update:
+		if o.old == "" {
+			return "", usageError("UPDATE needs --old, the object before the update")
+		}
+	default:
+		return "", usageError("--operation %q: want CREATE, UPDATE or DELETE", o.operation)
+	}
+	return op, nil
+}
+
+// readObject reads one Kubernetes object from a YAML or JSON file.
+func readObject(name string) (map[string]any, error) {
+	f, err := os.Open(name)
+	if err != nil {
+		return nil, fmt.Errorf("cannot read object: %w", err)
+	}
+	defer f.Close()
+	var docs [][]byte
+	rd := utilyaml.NewYAMLReader(bufio.NewReader(f))
+	for {
+		doc, err := rd.Read()
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", name, err)
+		}
+		j, err := yaml.YAMLToJSONStrict(doc)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", name, err)
+		}
+		if !bytes.Equal(bytes.TrimSpace(j), []byte("null")) { // skip empty documents
+			docs = append(docs, j)
+		}
+	}
+	if len(docs) != 1 {
+		return nil, fmt.Errorf("%s holds %d objects; eval takes exactly one", name, len(docs))
+	}
+	var obj map[string]any
+	if err := json.Unmarshal(docs[0], &obj); err != nil || obj == nil {
+		return nil, fmt.Errorf("%s: not an object (a mapping with apiVersion, kind and metadata)", name)
+	}
+	for _, k := range []string{"apiVersion", "kind"} {
+		if s, _ := obj[k].(string); s == "" {
+			return nil, fmt.Errorf("%s: %s is missing or not a string", name, k)
+		}
+	}
+	md, _ := obj["metadata"].(map[string]any)
+	if md == nil {
+		return nil, fmt.Errorf("%s: metadata is missing or not a mapping", name)
+	}
+	n, _ := md["name"].(string)
+	g, _ := md["generateName"].(string)
+	if n == "" && g == "" {
+		return nil, fmt.Errorf("%s: metadata.name is missing", name)
+	}
+	return obj, nil
+}
+
+// evalRequest builds the AdmissionRequest the API server would send.
+func evalRequest(p *policy.Policy, o evalOptions, op admissionv1.Operation, obj, old map[string]any) (*admissionv1.AdmissionRequest, error) {
+	apiVersion, kind := obj["apiVersion"].(string), obj["kind"].(string)
+	if old != nil && (old["apiVersion"] != apiVersion || old["kind"] != kind || metaString(old, "name") != metaString(obj, "name")) {
+		return nil, fmt.Errorf("--old is %s %s %q but --object is %s %s %q; an UPDATE keeps apiVersion, kind and name",
+			old["apiVersion"], old["kind"], metaString(old, "name"), apiVersion, kind, metaString(obj, "name"))
+	}
+	group, version, found := strings.Cut(apiVersion, "/")
+	if !found {
+		group, version = "", apiVersion
+	}
+	gvk := metav1.GroupVersionKind{Group: group, Version: version, Kind: kind}
+	gvr := metav1.GroupVersionResource{Group: group, Version: version, Resource: resourceOf(p, group, kind)}
+	name := metaString(obj, "name")
+
+	ns := metaString(obj, "namespace")
+	switch {
+	case o.namespace != "" && ns != "" && ns != o.namespace:
+		return nil, fmt.Errorf("--namespace %s, but the object is in namespace %s", o.namespace, ns)
+	case group == "" && kind == "Namespace":
+		ns = name // the API server puts a Namespace's name in the request's namespace
+	case o.namespace != "":
+		ns = o.namespace
+	case ns == "" && isNamespacedEntry(p, group, kind):
+		ns = "default"
+	}
+	if ns != "" && !(group == "" && kind == "Namespace") {
+		// The API server fills the namespace in before admission.
+		for _, m := range []map[string]any{obj, old} {
+			if m != nil {
+				m["metadata"].(map[string]any)["namespace"] = ns
+			}
+		}
+	}
+
+	groups := append([]string{}, o.groups...)
+	groups = append(groups, "system:authenticated")
+	req := &admissionv1.AdmissionRequest{
+		UID:             "ork-gateway-eval",
+		Kind:            gvk,
+		Resource:        gvr,
+		RequestKind:     &gvk,
+		RequestResource: &gvr,
+		Name:            name,
+		Namespace:       ns,
+		Operation:       op,
+		UserInfo:        authenticationv1.UserInfo{Username: o.user, Groups: groups},
+	}
+	var err error
+	switch op {
+	case admissionv1.Delete:
+		req.OldObject, err = rawObject(obj)
+	default:
+		if req.Object, err = rawObject(obj); err == nil && old != nil {
+			req.OldObject, err = rawObject(old)
+		}
+	}
+	return req, err
+}
+
+// resourceOf is the resource (plural) of a kind when the gateway can know
+// it; "" otherwise (the handlers then name the kind in kubectl hints).
+func resourceOf(p *policy.Policy, group, kind string) string {
+	for _, c := range p.CRDs {
+		if c.Group == group && c.Kind == kind {
+			return c.Plural
+		}
+	}
+	switch {
+	case group == "apiextensions.k8s.io" && kind == "CustomResourceDefinition":
+		return "customresourcedefinitions"
+	case group == "" && kind == "Namespace":
+		return "namespaces"
+	}
+	return ""
+}
+
+func isNamespacedEntry(p *policy.Policy, group, kind string) bool {
+	for _, c := range p.CRDs {
+		if c.Group == group && c.Kind == kind {
+			return c.Namespaced
+		}
+	}
+	return false
+}
+
+func metaString(obj map[string]any, key string) string {
+	md, _ := obj["metadata"].(map[string]any)
+	s, _ := md[key].(string)
+	return s
+}
+
+func rawObject(obj map[string]any) (runtime.RawExtension, error) {
+	b, err := json.Marshal(obj)
+	return runtime.RawExtension{Raw: b}, err
+}
+
+// subject names the request for people: "CREATE Website web-a/shop".
+func subject(req *admissionv1.AdmissionRequest) string {
+	ref := req.Name
+	if req.Namespace != "" && !(req.Kind.Group == "" && req.Kind.Kind == "Namespace") {
+		ref = req.Namespace + "/" + ref
+	}
+	return fmt.Sprintf("%s %s %s", req.Operation, req.Kind.Kind, ref)
+}
+
+func writeEvalText(w io.Writer, p *policy.Policy, req *admissionv1.AdmissionRequest, ds []admission.Decision, allowed bool) error {
+	var b strings.Builder
+	if len(ds) == 0 {
+		fmt.Fprintf(&b, "no webhook of Katalog %s matches %s\n", p.Name, subject(req))
+	}
+	for _, d := range ds {
+		kind := "validating"
+		if d.Mutating {
+			kind = "mutating"
+		}
+		fmt.Fprintf(&b, "%s (%s, failurePolicy %s): ", d.Webhook, kind, orFail(d.FailurePolicy))
+		if d.Err != nil {
+			verdict := "the request is rejected"
+			if d.Allowed() {
+				verdict = "the request goes on"
+			}
+			fmt.Fprintf(&b, "error: %v (%s)\n", d.Err, verdict)
+			continue
+		}
+		resp := d.Response
+		if resp.Allowed {
+			b.WriteString("allowed\n")
+		} else {
+			b.WriteString("denied")
+			if s := resp.Result; s != nil {
+				fmt.Fprintf(&b, " (%d %s)\n  %s\n", s.Code, s.Reason, s.Message)
+				// The message lists several causes on one line; one per line reads better.
+				if s.Details != nil && len(s.Details.Causes) > 1 {
+					for _, c := range s.Details.Causes {
+						fmt.Fprintf(&b, "  - %s: %s\n", c.Field, c.Message)
+					}
+				}
+			} else {
+				b.WriteString("\n")
+			}
+		}
+		for _, warn := range resp.Warnings {
+			fmt.Fprintf(&b, "  warning: %s\n", warn)
+		}
+		if len(resp.Patch) > 0 {
+			b.WriteString("  patch (JSONPatch):\n")
+			var ops []json.RawMessage
+			if err := json.Unmarshal(resp.Patch, &ops); err != nil {
+				ops = []json.RawMessage{resp.Patch}
+			}
+			for _, op := range ops {
+				fmt.Fprintf(&b, "    %s\n", op)
+			}
+		}
+	}
+	verdict := "denied"
+	if allowed {
+		verdict = "allowed"
+	}
+	fmt.Fprintf(&b, "%s: %s\n", subject(req), verdict)
+	_, err := io.WriteString(w, b.String())
+	return err
+}
+
+// orFail shows the API server's default for an unset failure policy.
+func orFail(fp policy.FailurePolicy) policy.FailurePolicy {
+	if fp == "" {
+		return policy.Fail
+	}
+	return fp
+}
+
+// evalJSON is the -o json document; every field is always present.
+type evalJSON struct {
+	Allowed   bool           `json:"allowed"`
+	Operation string         `json:"operation"`
+	Kind      string         `json:"kind"`
+	Namespace string         `json:"namespace"`
+	Name      string         `json:"name"`
+	Decisions []evalDecision `json:"decisions"`
+}
+
+type evalDecision struct {
+	Webhook       string          `json:"webhook"`
+	Mutating      bool            `json:"mutating"`
+	FailurePolicy string          `json:"failurePolicy"`
+	Allowed       bool            `json:"allowed"`
+	Status        *metav1.Status  `json:"status"`
+	Warnings      []string        `json:"warnings"`
+	Patch         json.RawMessage `json:"patch"`
+	Error         string          `json:"error"`
+}
+
+func writeEvalJSON(w io.Writer, req *admissionv1.AdmissionRequest, ds []admission.Decision, allowed bool) error {
+	doc := evalJSON{
+		Allowed: allowed, Operation: string(req.Operation), Kind: req.Kind.Kind,
+		Namespace: req.Namespace, Name: req.Name, Decisions: []evalDecision{},
+	}
+	for _, d := range ds {
+		e := evalDecision{
+			Webhook: d.Webhook, Mutating: d.Mutating, FailurePolicy: string(orFail(d.FailurePolicy)),
+			Allowed: d.Allowed(), Warnings: []string{}, Patch: json.RawMessage("null"),
+		}
+		if d.Err != nil {
+			e.Error = d.Err.Error()
+		} else {
+			e.Status = d.Response.Result
+			if len(d.Response.Warnings) > 0 {
+				e.Warnings = d.Response.Warnings
+			}
+			if len(d.Response.Patch) > 0 {
+				e.Patch = d.Response.Patch
+			}
+		}
+		doc.Decisions = append(doc.Decisions, e)
+	}
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(doc)
+}

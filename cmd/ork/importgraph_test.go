@@ -1,0 +1,192 @@
+package main
+
+import (
+	"bytes"
+	"fmt"
+	"maps"
+	"os/exec"
+	"slices"
+	"strings"
+	"testing"
+)
+
+const module = "github.com/orkspace/orkestra-gateway"
+
+// forbidden lists what the gateway image must never link: the machinery of
+// controllers (the gateway is stateless: no informers, caches, workqueues or
+// typed clientsets) and the project's toolchain-only packages. Each entry
+// matches that package and every package under it.
+var forbidden = []forbiddenPkg{
+	{path: "k8s.io/client-go/informers"},
+	{path: "k8s.io/client-go/tools/cache"},
+	// client-go's transport (linked by every rest client) keeps a one-item
+	// workqueue to reload rotated client certificates; that is the one
+	// importer allowed. The gateway itself never uses a workqueue.
+	{path: "k8s.io/client-go/util/workqueue", via: []string{"k8s.io/client-go/transport"}},
+	{path: "k8s.io/client-go/kubernetes"}, // the clientset, kubernetes/scheme and kubernetes/typed/...
+	{path: "sigs.k8s.io/controller-runtime"},
+	{path: module + "/internal/report"},
+	{path: module + "/internal/bundle"},
+	{path: module + "/internal/testenv"},
+	{path: module + "/internal/eval"},
+}
+
+type forbiddenPkg struct {
+	path string
+	// via lists the only packages allowed to import it (library internals
+	// the gateway cannot avoid); empty means none.
+	via []string
+}
+
+func (f forbiddenPkg) matches(pkg string) bool {
+	return pkg == f.path || strings.HasPrefix(pkg, f.path+"/")
+}
+
+// violations returns, for a build's import graph (package -> its imports),
+// every forbidden package it links, with the packages that import it. Inside
+// a forbidden tree only the packages imported from outside it are reported.
+func violations(graph map[string][]string) []string {
+	var bad []string
+	pkgs := slices.Sorted(maps.Keys(graph))
+	for _, pkg := range pkgs {
+		i := slices.IndexFunc(forbidden, func(f forbiddenPkg) bool { return f.matches(pkg) })
+		if i < 0 {
+			continue
+		}
+		f := forbidden[i]
+		var outside, within []string
+		for _, from := range pkgs {
+			switch {
+			case !slices.Contains(graph[from], pkg):
+			case f.matches(from):
+				within = append(within, from)
+			case !slices.Contains(f.via, from):
+				outside = append(outside, from)
+			}
+		}
+		if len(outside) > 0 || (len(within) == 0 && !importedVia(graph, pkg, f)) {
+			bad = append(bad, fmt.Sprintf("%s (imported by %s)", pkg, strings.Join(outside, ", ")))
+		}
+	}
+	return bad
+}
+
+// importedVia reports whether an allowed importer of f imports pkg.
+func importedVia(graph map[string][]string, pkg string, f forbiddenPkg) bool {
+	for _, from := range f.via {
+		if slices.Contains(graph[from], pkg) {
+			return true
+		}
+	}
+	return false
+}
+
+func TestViolations(t *testing.T) {
+	// What every rest client links: allowed.
+	clean := map[string][]string{
+		module + "/cmd/ork":               {"fmt", "k8s.io/client-go/rest"},
+		"k8s.io/client-go/rest":           {"k8s.io/client-go/transport"},
+		"k8s.io/client-go/transport":      {"k8s.io/client-go/util/workqueue"},
+		"k8s.io/client-go/util/workqueue": nil,
+		module + "/internal/reporter":     nil, // not under internal/report
+		"k8s.io/client-go/kubernetesx":    nil, // not under kubernetes
+		"fmt":                             nil,
+	}
+	if got := violations(clean); len(got) > 0 {
+		t.Errorf("violations in a clean graph: %q", got)
+	}
+
+	leaky := maps.Clone(clean)
+	leaky[module+"/cmd/ork"] = []string{"fmt", "k8s.io/client-go/rest", module + "/internal/report", "example.com/lib"}
+	leaky[module+"/internal/report"] = nil
+	leaky["example.com/lib"] = []string{"k8s.io/client-go/kubernetes", "k8s.io/client-go/util/workqueue", "sigs.k8s.io/controller-runtime/pkg/client"}
+	leaky["k8s.io/client-go/kubernetes"] = []string{"k8s.io/client-go/kubernetes/scheme"}
+	leaky["k8s.io/client-go/kubernetes/scheme"] = nil
+	leaky["sigs.k8s.io/controller-runtime/pkg/client"] = nil
+	want := []string{
+		module + "/internal/report (imported by " + module + "/cmd/ork)",
+		"k8s.io/client-go/kubernetes (imported by example.com/lib)",
+		"k8s.io/client-go/util/workqueue (imported by example.com/lib)",
+		"sigs.k8s.io/controller-runtime/pkg/client (imported by example.com/lib)",
+	}
+	if got := violations(leaky); !slices.Equal(got, want) {
+		t.Errorf("violations =\n  %s\nwant\n  %s", strings.Join(got, "\n  "), strings.Join(want, "\n  "))
+	}
+}
+
+// importGraph returns the packages the build with tags links into ./cmd/ork,
+// each with its imports.
+func importGraph(t *testing.T, tags string) map[string][]string {
+	t.Helper()
+	args := []string{"list", "-deps", "-f", "{{.ImportPath}} {{join .Imports \" \"}}"}
+	if tags != "" {
+		args = append(args, "-tags", tags)
+	}
+	cmd := exec.Command("go", append(args, ".")...)
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("go %s: %v\n%s", strings.Join(args, " "), err, stderr.String())
+	}
+	graph := map[string][]string{}
+	for _, line := range strings.Split(strings.TrimSpace(string(out)), "\n") {
+		f := strings.Fields(line)
+		graph[f[0]] = f[1:]
+	}
+	return graph
+}
+
+// The gateway image links none of the forbidden packages.
+func TestGatewayImportGraph(t *testing.T) {
+	graph := importGraph(t, "gateway")
+	// The list must be the real graph: it holds the command and cobra.
+	for _, want := range []string{module + "/cmd/ork", "github.com/spf13/cobra"} {
+		if _, ok := graph[want]; !ok {
+			t.Fatalf("go list -deps -tags gateway lacks %s; got %d packages", want, len(graph))
+		}
+	}
+	if bad := violations(graph); len(bad) > 0 {
+		t.Errorf("the gateway build links forbidden packages:\n  %s\n(see the forbidden list in importgraph_test.go)",
+			strings.Join(bad, "\n  "))
+	}
+}
+
+// The check is not vacuous: the toolchain build does link a forbidden
+// (toolchain-only) package.
+func TestToolchainImportGraph(t *testing.T) {
+	bad := violations(importGraph(t, ""))
+	if !slices.ContainsFunc(bad, func(v string) bool { return strings.HasPrefix(v, module+"/internal/report ") }) {
+		t.Errorf("the toolchain build does not link internal/report; the import-graph test would not notice a leak")
+	}
+}
+
+// Each build lists exactly its commands in help.
+func TestCommandsPerBuild(t *testing.T) {
+	cases := []struct {
+		name string
+		bin  func(*testing.T) string
+		want []string
+	}{
+		{"gateway", gateway, []string{"gateway", "version"}},
+		{"toolchain", toolchain, []string{"gateway", "generate", "validate", "version"}},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			r := runBin(t, c.bin(t), t.TempDir(), "--help")
+			if r.code != 0 {
+				t.Fatalf("ork --help: exit %d\n%s", r.code, r.stderr)
+			}
+			if got := commandNames(r.stdout); !slices.Equal(got, c.want) {
+				t.Errorf("%s build lists commands %q, want %q\n%s", c.name, got, c.want, r.stdout)
+			}
+		})
+	}
+}
+
+func TestCommandNames(t *testing.T) {
+	help := "Usage:\n  ork [command]\n\nAvailable Commands:\n  gateway     Run\n  version     Print\n\nFlags:\n  -h, --help\n"
+	if got, want := commandNames(help), []string{"gateway", "version"}; !slices.Equal(got, want) {
+		t.Errorf("commandNames = %q, want %q", got, want)
+	}
+}

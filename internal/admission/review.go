@@ -1,0 +1,209 @@
+package admission
+
+import (
+	"context"
+	"fmt"
+	"slices"
+
+	admissionv1 "k8s.io/api/admission/v1"
+
+	"github.com/orkspace/orkestra-gateway/internal/policy"
+)
+
+// Webhook names; each is served at "/" + name.
+const (
+	NameDeletionProtection  = "deletion-protection"
+	NameStrictMode          = "strict-mode"
+	NameNamespaceProtection = "namespace-protection"
+	NameValidate            = "validate"
+	NameMutate              = "mutate"
+)
+
+// Webhook is one admission endpoint of the gateway.
+type Webhook struct {
+	Name          string
+	Path          string
+	Mutating      bool
+	FailurePolicy policy.FailurePolicy
+	Handler       Handler
+	// matches approximates the registration's rules and selectors.
+	matches func(req *admissionv1.AdmissionRequest) bool
+}
+
+// Matches reports whether the API server would send req to w, given the
+// registration the gateway makes for the policy (package registration). It
+// is a model of that registration, documented in Webhooks; the handlers do
+// not rely on it (each allows what does not concern it).
+func (w Webhook) Matches(req *admissionv1.AdmissionRequest) bool { return w.matches(req) }
+
+// Webhooks returns every admission webhook of the gateway for p, mutating
+// first, in the order the API server calls them. Disabled features are
+// included (their handlers allow everything) so that the server can mount
+// every path and a stale registration never meets a 404; they never match.
+//
+// Matching model (what package registration registers):
+//   - mutate, validate: admission enabled; the request's group+kind is an
+//     entry with that webhook (any version: matchPolicy Equivalent); the
+//     operation is one of the entry's (default CREATE, UPDATE); the
+//     namespace is neither kube-system nor the gateway's own.
+//   - deletion-protection: DELETE of an object whose old object carries the
+//     label, except objects of an entry with protectCRs false; or DELETE of
+//     the CRD of a protectCRD entry. No namespace is excluded.
+//   - strict-mode: strict mode on; UPDATE where the old object carries the
+//     label and the new one no longer does; not in kube-system or the
+//     gateway's namespace.
+//   - namespace-protection: CREATE/UPDATE of a namespaced entry's objects
+//     when a namespace list applies to it; DELETE of a Namespace matching
+//     the Katalog-level restricted namespaces.
+func Webhooks(p *policy.Policy) []Webhook {
+	ix := indexCRDs(p)
+	dp, np, adm := p.DeletionProtection, p.NamespaceProtection, p.Admission
+	system := func(req *admissionv1.AdmissionRequest) bool {
+		ns := objectNamespace(req)
+		return ns == "kube-system" || (ns != "" && ns == p.Gateway.Namespace)
+	}
+	ruleHook := func(want func(*policy.CRD) bool) func(*admissionv1.AdmissionRequest) bool {
+		return func(req *admissionv1.AdmissionRequest) bool {
+			c := ix.forRequest(req)
+			return adm.Enabled && c != nil && want(c) && operationIn(req.Operation, c.Operations) && !system(req)
+		}
+	}
+	ws := []Webhook{
+		{
+			Name: NameMutate, Mutating: true, FailurePolicy: adm.FailurePolicy, Handler: NewMutation(p),
+			matches: ruleHook(func(c *policy.CRD) bool { return c.Mutate }),
+		},
+		{
+			Name: NameDeletionProtection, FailurePolicy: dp.FailurePolicy, Handler: NewDeletionProtection(p),
+			matches: func(req *admissionv1.AdmissionRequest) bool {
+				if !dp.Enabled || req.Operation != admissionv1.Delete {
+					return false
+				}
+				if isCRD(req) {
+					if c := ix.byName[req.Name]; c != nil && c.ProtectCRD {
+						return true
+					}
+				}
+				old, _ := decodeMeta(req.OldObject.Raw, "oldObject")
+				c := ix.forRequest(req)
+				return old.protected() && (c == nil || c.ProtectCRs)
+			},
+		},
+		{
+			Name: NameStrictMode, FailurePolicy: dp.FailurePolicy, Handler: NewStrictMode(p),
+			matches: func(req *admissionv1.AdmissionRequest) bool {
+				if !dp.Enabled || !dp.StrictMode || req.Operation != admissionv1.Update || system(req) {
+					return false
+				}
+				old, _ := decodeMeta(req.OldObject.Raw, "oldObject")
+				obj, _ := decodeMeta(req.Object.Raw, "object")
+				return old.protected() && !obj.protected()
+			},
+		},
+		{
+			Name: NameNamespaceProtection, FailurePolicy: np.FailurePolicy, Handler: NewNamespaceProtection(p),
+			matches: func(req *admissionv1.AdmissionRequest) bool {
+				switch {
+				case !np.Enabled:
+					return false
+				case req.Operation == admissionv1.Delete:
+					return isNamespace(req) && np.Namespaces.Restricted.Match(req.Name)
+				case req.Operation == admissionv1.Create || req.Operation == admissionv1.Update:
+					c := ix.forRequest(req)
+					return c != nil && c.Namespaced && !(np.Namespaces.Empty() && c.Namespaces.Empty())
+				}
+				return false
+			},
+		},
+		{
+			Name: NameValidate, FailurePolicy: adm.FailurePolicy, Handler: NewValidation(p),
+			matches: ruleHook(func(c *policy.CRD) bool { return c.Validate }),
+		},
+	}
+	for i := range ws {
+		ws[i].Path = "/" + ws[i].Name
+	}
+	return ws
+}
+
+// operationIn reports whether op is in ops, an empty list meaning the
+// default CREATE, UPDATE.
+func operationIn(op admissionv1.Operation, ops []string) bool {
+	if len(ops) == 0 {
+		return op == admissionv1.Create || op == admissionv1.Update
+	}
+	return slices.Contains(ops, string(op))
+}
+
+// Decision is one webhook's answer to a request.
+type Decision struct {
+	Webhook       string
+	Mutating      bool
+	FailurePolicy policy.FailurePolicy
+	// Response is the webhook's answer; nil when Err is set.
+	Response *admissionv1.AdmissionResponse
+	// Err is a handler failure (the server answers 500): the API server
+	// then applies FailurePolicy.
+	Err error
+}
+
+// Allowed reports whether the API server would let the request through
+// this webhook.
+func (d Decision) Allowed() bool {
+	if d.Err != nil {
+		return d.FailurePolicy == policy.Ignore
+	}
+	return d.Response.Allowed
+}
+
+// Allowed reports whether every decision allows the request.
+func Allowed(ds []Decision) bool {
+	for _, d := range ds {
+		if !d.Allowed() {
+			return false
+		}
+	}
+	return true
+}
+
+// Review runs every webhook that would match req, the way the API server
+// would: mutating webhooks in order, each seeing the object as patched by
+// the previous ones, stopping at a rejection; then every validating webhook
+// on the mutated object. It serves `ork gateway eval`, so a dry run takes
+// the server's code path. The error is a patch that cannot be applied (the
+// API server would fail the request).
+func Review(ctx context.Context, p *policy.Policy, req *admissionv1.AdmissionRequest) ([]Decision, error) {
+	cur := *req
+	var out []Decision
+	for _, w := range Webhooks(p) {
+		if !w.Matches(&cur) {
+			continue
+		}
+		d := Decision{Webhook: w.Name, Mutating: w.Mutating, FailurePolicy: w.FailurePolicy}
+		resp, panicked := call(ctx, w.Handler, &cur)
+		switch {
+		case panicked != nil:
+			d.Err = fmt.Errorf("webhook %s panicked: %v", w.Name, panicked.value)
+		case resp == nil:
+			d.Err = fmt.Errorf("webhook %s returned no response", w.Name)
+		default:
+			resp.UID = cur.UID
+			d.Response = resp
+		}
+		out = append(out, d)
+		if !w.Mutating {
+			continue
+		}
+		if !d.Allowed() {
+			return out, nil // the API server stops at the first rejecting mutating webhook
+		}
+		if d.Response != nil && len(d.Response.Patch) > 0 {
+			patched, err := applyPatch(cur.Object.Raw, d.Response.Patch)
+			if err != nil {
+				return out, fmt.Errorf("webhook %s returned a patch that cannot be applied: %w", w.Name, err)
+			}
+			cur.Object.Raw = patched
+		}
+	}
+	return out, nil
+}
