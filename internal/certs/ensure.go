@@ -1,0 +1,180 @@
+package certs
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/client-go/dynamic"
+)
+
+// Options say where the TLS Secret lives and what its material must cover.
+type Options struct {
+	Namespace  string
+	SecretName string
+	// Hosts the serving certificate must cover, usually Hosts(service,
+	// namespace, gatewayURL).
+	Hosts []string
+	// ValidFor is the validity of generated certificates.
+	ValidFor time.Duration
+	// Now returns the current time; nil means time.Now.
+	Now func() time.Time
+	// Logger receives one line per Secret written or adopted; nil discards.
+	Logger *slog.Logger
+}
+
+func (o *Options) check() error {
+	var missing []string
+	if o.Namespace == "" {
+		missing = append(missing, "namespace")
+	}
+	if o.SecretName == "" {
+		missing = append(missing, "secret name")
+	}
+	if len(o.Hosts) == 0 {
+		missing = append(missing, "hosts")
+	}
+	if len(missing) > 0 {
+		return fmt.Errorf("certs: options lack %v", missing)
+	}
+	for _, h := range o.Hosts {
+		if h == "" {
+			return errors.New("certs: options: empty host name")
+		}
+	}
+	if o.ValidFor <= 0 {
+		return fmt.Errorf("certs: options: validity must be positive, got %s", o.ValidFor)
+	}
+	return nil
+}
+
+func (o *Options) now() time.Time {
+	if o.Now != nil {
+		return o.Now()
+	}
+	return time.Now()
+}
+
+func (o *Options) log() *slog.Logger {
+	if o.Logger != nil {
+		return o.Logger
+	}
+	return slog.New(slog.DiscardHandler)
+}
+
+// maxAttempts bounds the read-write rounds of Ensure. Each lost race means
+// another replica wrote a valid Secret, so the next read normally adopts it;
+// more rounds only happen if something keeps rewriting the Secret.
+const maxAttempts = 5
+
+// Ensure returns the material of the TLS Secret, creating or repairing the
+// Secret first if needed:
+//
+//   - absent: generate, create; if another replica created it first
+//     (AlreadyExists), read and adopt theirs;
+//   - present and valid (see Parse and Verify): adopt it, restoring its
+//     labels first if they were removed;
+//   - present but invalid (incomplete, malformed, expired, untrusted, wrong
+//     hosts): generate and update it guarded by the resourceVersion read; on
+//     a Conflict (another replica repaired it first) read it again.
+//
+// The returned material is always what the API server stored, never a local
+// copy, so all replicas serve the same certificate. A Secret of another type
+// than kubernetes.io/tls is an error (the type cannot be updated).
+func Ensure(ctx context.Context, client dynamic.Interface, opts Options) (*Material, error) {
+	if err := opts.check(); err != nil {
+		return nil, err
+	}
+	s := newStore(client, opts.Namespace, opts.SecretName)
+	log := opts.log().With("secret", opts.Namespace+"/"+opts.SecretName)
+	var lost error // the last race lost, for the error after maxAttempts
+	for range maxAttempts {
+		if err := ctx.Err(); err != nil {
+			return nil, fmt.Errorf("ensuring %s: %w", s, err)
+		}
+		sec, err := s.get(ctx)
+		if err != nil && !apierrors.IsNotFound(err) {
+			return nil, fmt.Errorf("reading %s: %w", s, err)
+		}
+
+		// Decide what to write: base nil means create.
+		var (
+			base   *Secret
+			m      *Material
+			action string // for errors and logs
+			reason error  // why the Secret is replaced
+		)
+		if err != nil {
+			action = "creating"
+		} else {
+			base = sec
+			m, err = ParseSecret(sec)
+			if err == nil {
+				err = m.Verify(opts.now(), opts.Hosts)
+			}
+			switch {
+			case err == nil && hasLabels(sec.Labels):
+				log.Debug("using the TLS secret", "resourceVersion", m.ResourceVersion, "notAfter", m.NotAfter())
+				return m, nil
+			case err == nil: // valid, but someone removed the protection
+				action = "restoring the labels of"
+			case IsInvalid(err):
+				action, reason, m = "replacing", err, nil
+			default: // e.g. the wrong type: no update can fix it
+				return nil, err
+			}
+		}
+		if m == nil {
+			if m, err = Generate(opts.Hosts, opts.now(), opts.ValidFor); err != nil {
+				return nil, fmt.Errorf("generating TLS material for %s: %w", s, err)
+			}
+		}
+
+		stored, err := s.write(ctx, base, m)
+		if lostRace(err, base == nil) {
+			lost = err
+			continue // another replica wrote first (or deleted it): read again
+		}
+		if err != nil {
+			if reason != nil {
+				return nil, fmt.Errorf("%s %s (%v): %w", action, s, reason, err)
+			}
+			return nil, fmt.Errorf("%s %s: %w", action, s, err)
+		}
+		if m, err = s.adopt(stored, opts); err != nil {
+			return nil, err
+		}
+		attrs := []any{"action", action, "resourceVersion", m.ResourceVersion, "notAfter", m.NotAfter()}
+		if reason != nil {
+			attrs = append(attrs, "reason", reason.Error())
+		}
+		log.Info("wrote the TLS secret", attrs...)
+		return m, nil
+	}
+	return nil, fmt.Errorf("%s kept changing under %d read-write attempts: %w", s, maxAttempts, lost)
+}
+
+// lostRace reports whether a write failed because the Secret changed since
+// it was read: created by another replica, or updated or deleted since read.
+// (A create failing with NotFound means the namespace is missing.)
+func lostRace(err error, created bool) bool {
+	if created {
+		return apierrors.IsAlreadyExists(err)
+	}
+	return apierrors.IsConflict(err) || apierrors.IsNotFound(err)
+}
+
+// adopt parses and verifies what the API server returned after a write.
+func (s *store) adopt(sec *Secret, opts Options) (*Material, error) {
+	m, err := ParseSecret(sec)
+	if err == nil {
+		err = m.Verify(opts.now(), opts.Hosts)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("%s as stored by the API server: %w", s, err)
+	}
+	return m, nil
+}
