@@ -1,0 +1,198 @@
+// Package e2e runs the real gateway binary (go build -tags gateway) in a
+// pod-like sandbox against a real kube-apiserver, and checks what a user with
+// kubectl would see.
+package e2e
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime"
+
+	"github.com/orkspace/orkestra-gateway/internal/testenv"
+)
+
+var env *testenv.Env
+
+func TestMain(m *testing.M) { testenv.Main(m, &env) }
+
+// gatewayNamespace is where the sandboxed gateway "runs".
+const gatewayNamespace = "orkestra-system"
+
+// gateway is one sandboxed replica.
+type gateway struct {
+	proc        *testenv.Process
+	webhookPort int
+	probePort   int
+	notifyPort  int
+	katalog     string
+}
+
+type gatewayOptions struct {
+	// Katalog is the Katalog text; "{{URL}}" is replaced by the replica's
+	// webhook URL (https://127.0.0.1:PORT).
+	Katalog string
+	// Files are copied next to the Katalog (e.g. crds/widget.yaml).
+	Files map[string]string
+	Args  []string
+	Env   []string
+	// APIServerPort overrides KUBERNETES_SERVICE_PORT (e.g. a proxy).
+	APIServerPort int
+	// Dir reuses a Katalog directory (restart with the same ports).
+	Restart *gateway
+}
+
+func freePort(t testing.TB) int {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port
+}
+
+// startGateway writes the Katalog, starts the binary in a sandbox as the
+// ServiceAccount orkestra-system/gateway (bound to cluster-admin: RBAC
+// minimality is the bundle's test) and waits until /readyz answers 200.
+func startGateway(t *testing.T, o gatewayOptions) *gateway {
+	t.Helper()
+	g := &gateway{}
+	if o.Restart != nil {
+		*g = *o.Restart
+	} else {
+		g.webhookPort, g.probePort, g.notifyPort = freePort(t), freePort(t), freePort(t)
+		dir := t.TempDir()
+		g.katalog = filepath.Join(dir, "katalog.yaml")
+		text := strings.ReplaceAll(o.Katalog, "{{URL}}", fmt.Sprintf("https://127.0.0.1:%d", g.webhookPort))
+		writeFile(t, g.katalog, text)
+		for name, content := range o.Files {
+			writeFile(t, filepath.Join(dir, name), content)
+		}
+	}
+	ctx := context.Background()
+	if err := env.BindClusterAdmin(ctx, gatewayNamespace, "gateway"); err != nil {
+		t.Fatal(err)
+	}
+	args := append([]string{"gateway", "-f", g.katalog,
+		"--webhook-port", strconv.Itoa(g.webhookPort),
+		"--probe-port", strconv.Itoa(g.probePort),
+		"--notify-port", strconv.Itoa(g.notifyPort),
+	}, o.Args...)
+	penv := o.Env
+	if o.APIServerPort != 0 {
+		penv = append(penv, "KUBERNETES_SERVICE_PORT="+strconv.Itoa(o.APIServerPort))
+	}
+	start := time.Now()
+	g.proc = env.StartInPod(t, testenv.PodOptions{
+		Path:           testenv.BuildGateway(t),
+		Args:           args,
+		Namespace:      gatewayNamespace,
+		ServiceAccount: "gateway",
+		Env:            penv,
+	})
+	if err := g.waitReady(30 * time.Second); err != nil {
+		t.Fatalf("gateway not ready: %v\n%s", err, g.proc.Logs())
+	}
+	t.Logf("gateway ready in %s (start to ready, including sandbox set-up)", time.Since(start).Round(time.Millisecond))
+	return g
+}
+
+func writeFile(t testing.TB, path, content string) {
+	t.Helper()
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(path, []byte(content), 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// probe GETs a probe path and returns the status code (0 when unreachable).
+func (g *gateway) probe(path string) (int, string) {
+	c := http.Client{Timeout: 2 * time.Second}
+	resp, err := c.Get(fmt.Sprintf("http://127.0.0.1:%d%s", g.probePort, path))
+	if err != nil {
+		return 0, err.Error()
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b)
+}
+
+func (g *gateway) waitReady(timeout time.Duration) error {
+	deadline := time.Now().Add(timeout)
+	var last string
+	for time.Now().Before(deadline) {
+		code, body := g.probe("/readyz")
+		if code == http.StatusOK {
+			return nil
+		}
+		last = fmt.Sprintf("%d %s", code, body)
+		select {
+		case <-time.After(50 * time.Millisecond):
+		}
+		if exited(g.proc) {
+			return fmt.Errorf("the gateway exited")
+		}
+	}
+	return fmt.Errorf("/readyz after %s: %s", timeout, last)
+}
+
+func exited(p *testenv.Process) bool {
+	_, err := p.Wait(0)
+	return err == nil
+}
+
+// webhookClient trusts only caPEM (the Secret's ca.crt).
+func webhookClient(t testing.TB, caPEM []byte) *http.Client {
+	pool := x509.NewCertPool()
+	if !pool.AppendCertsFromPEM(caPEM) {
+		t.Fatalf("no certificate in ca.crt")
+	}
+	return &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}}}
+}
+
+// eventually polls f until it returns nil or the timeout passes.
+func eventually(t *testing.T, timeout time.Duration, what string, f func() error) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	var err error
+	for {
+		if err = f(); err == nil {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s: still failing after %s: %v", what, timeout, err)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+func isForbidden(err error) bool { return apierrors.IsForbidden(err) }
+
+var _ = metav1.Now
+
+func errorf(format string, args ...any) error { return fmt.Errorf(format, args...) }
+
+func toUnstructured(obj any) (*unstructured.Unstructured, error) {
+	m, err := runtime.DefaultUnstructuredConverter.ToUnstructured(obj)
+	if err != nil {
+		return nil, err
+	}
+	return &unstructured.Unstructured{Object: m}, nil
+}

@@ -1,0 +1,428 @@
+package registration
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+
+	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
+	"k8s.io/apimachinery/pkg/api/equality"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/util/validation"
+	"k8s.io/client-go/dynamic"
+
+	"github.com/orkspace/orkestra-gateway/internal/policy"
+)
+
+// maxAttempts bounds the get-compare-write loop of one configuration when
+// other replicas write it concurrently (Conflict, AlreadyExists).
+const maxAttempts = 5
+
+// Result counts what Apply did, for logs and metrics.
+type Result struct {
+	Created, Updated, Unchanged, Deleted int
+}
+
+// Changed reports whether Apply wrote anything.
+func (r Result) Changed() bool { return r.Created+r.Updated+r.Deleted > 0 }
+
+func (r *Result) add(o Result) {
+	r.Created += o.Created
+	r.Updated += o.Updated
+	r.Unchanged += o.Unchanged
+	r.Deleted += o.Deleted
+}
+
+// Apply makes the cluster hold exactly the desired configurations of the
+// Katalog: each is created when absent and updated (guarded by the
+// resourceVersion it read) only when it differs semantically from the live
+// object, so re-applying unchanged configurations writes nothing; the
+// Katalog's configurations of features that are no longer desired are
+// deleted. Safe to run from every replica at once: a Conflict or
+// AlreadyExists means another replica wrote first, and Apply re-reads and
+// compares again.
+//
+// Comparison covers what the gateway sets: the webhooks (after applying the
+// API server's defaults to both sides, see normalizeValidating) and the
+// gateway's labels. Other labels and annotations are kept on update; webhook
+// fields this build does not know (a newer API server's) are not compared,
+// and an update rewrites the webhook list, leaving them to the server's
+// defaults. A desired webhook without caBundle (external certificates) keeps
+// the live caBundle.
+//
+// Apply works by name (see ConfigName), so the gateway needs get, create,
+// update and delete on those names only, never list. It carries on after an
+// error in one configuration and returns all errors joined.
+func Apply(ctx context.Context, client dynamic.Interface, katalog string, validating []admissionregistrationv1.ValidatingWebhookConfiguration, mutating []admissionregistrationv1.MutatingWebhookConfiguration) (Result, error) {
+	var res Result
+	if err := checkArgs(client, katalog); err != nil {
+		return res, err
+	}
+	objs, err := objects(katalog, validating, mutating)
+	if err != nil {
+		return res, err
+	}
+	var errs []error
+	wanted := map[Feature]bool{}
+	for _, o := range objs {
+		wanted[o.feature] = true
+		r, err := ensure(ctx, client, o)
+		res.add(r)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("%s %s: %w", o.kind, o.name, err))
+		}
+	}
+	var stale []Feature
+	for _, f := range Features {
+		if !wanted[f] {
+			stale = append(stale, f)
+		}
+	}
+	n, err := remove(ctx, client, katalog, stale)
+	res.Deleted += n
+	if err != nil {
+		errs = append(errs, err)
+	}
+	return res, errors.Join(errs...)
+}
+
+// Remove deletes every configuration of the Katalog (uninstall, shutdown of
+// the last replica). Only objects labelled as managed by the gateway for this
+// Katalog are deleted; absent ones are fine.
+func Remove(ctx context.Context, client dynamic.Interface, katalog string) error {
+	return RemoveFeatures(ctx, client, katalog, Features)
+}
+
+// RemoveFeatures deletes the Katalog's configurations of the given features
+// only (e.g. CleanupFeatures at shutdown); an empty list deletes nothing.
+func RemoveFeatures(ctx context.Context, client dynamic.Interface, katalog string, features []Feature) error {
+	if err := checkArgs(client, katalog); err != nil {
+		return err
+	}
+	_, err := remove(ctx, client, katalog, features)
+	return err
+}
+
+func checkArgs(client dynamic.Interface, katalog string) error {
+	if client == nil {
+		return errors.New("registration: no API client")
+	}
+	if msgs := validation.IsDNS1123Label(katalog); len(msgs) > 0 {
+		return fmt.Errorf("katalog name %q: %s", katalog, strings.Join(msgs, "; "))
+	}
+	return nil
+}
+
+func remove(ctx context.Context, client dynamic.Interface, katalog string, features []Feature) (int, error) {
+	var errs []error
+	n := 0
+	for _, f := range features {
+		name := ConfigName(katalog, f)
+		ri := client.Resource(f.gvr())
+		live, err := ri.Get(ctx, name, metav1.GetOptions{})
+		if apierrors.IsNotFound(err) {
+			continue
+		}
+		if err != nil {
+			errs = append(errs, fmt.Errorf("%s %s: %w", kindOf(f), name, err))
+			continue
+		}
+		if !owned(live.GetLabels(), katalog) {
+			// Same name but not ours (labels removed or someone else's):
+			// never delete what the gateway cannot prove it created.
+			continue
+		}
+		uid := live.GetUID()
+		err = ri.Delete(ctx, name, metav1.DeleteOptions{Preconditions: &metav1.Preconditions{UID: &uid}})
+		switch {
+		case err == nil:
+			n++
+		case apierrors.IsNotFound(err), apierrors.IsConflict(err):
+			// Deleted by another replica, or replaced by a new object since
+			// we read it (UID precondition): not ours to delete any more.
+		default:
+			errs = append(errs, fmt.Errorf("deleting %s %s: %w", kindOf(f), name, err))
+		}
+	}
+	return n, errors.Join(errs...)
+}
+
+func kindOf(f Feature) string {
+	if f.Mutating() {
+		return "MutatingWebhookConfiguration"
+	}
+	return "ValidatingWebhookConfiguration"
+}
+
+// object is one desired configuration, reduced to what Apply needs.
+type object struct {
+	feature Feature
+	kind    string
+	name    string
+	labels  map[string]string
+	want    *unstructured.Unstructured
+	// sync compares the live object with the desired one and returns the
+	// webhooks to write (in unstructured form) when they differ.
+	sync func(live *unstructured.Unstructured) (webhooks []any, same bool, err error)
+}
+
+// objects checks the desired configurations (one per feature, named and
+// labelled for this Katalog, so that Apply can later find and delete them)
+// and converts them.
+func objects(katalog string, validating []admissionregistrationv1.ValidatingWebhookConfiguration, mutating []admissionregistrationv1.MutatingWebhookConfiguration) ([]object, error) {
+	byName := map[string]Feature{}
+	for _, f := range Features {
+		byName[ConfigName(katalog, f)] = f
+	}
+	seen := map[Feature]bool{}
+	check := func(kind string, meta metav1.ObjectMeta, mutatingKind bool) (Feature, error) {
+		f, ok := byName[meta.Name]
+		switch {
+		case !ok:
+			return "", fmt.Errorf("%s %q: not a configuration name of Katalog %q (want orkestra-gateway-%s-<feature>)", kind, meta.Name, katalog, katalog)
+		case f.Mutating() != mutatingKind:
+			return "", fmt.Errorf("%s %q: the %s feature registers a %s", kind, meta.Name, f, kindOf(f))
+		case seen[f]:
+			return "", fmt.Errorf("%s %q: desired twice", kind, meta.Name)
+		}
+		for k, v := range labels(katalog, f) {
+			if meta.Labels[k] != v {
+				return "", fmt.Errorf("%s %q: label %s=%q is missing", kind, meta.Name, k, v)
+			}
+		}
+		seen[f] = true
+		return f, nil
+	}
+	var objs []object
+	for i := range validating {
+		c := validating[i].DeepCopy()
+		f, err := check("ValidatingWebhookConfiguration", c.ObjectMeta, false)
+		if err != nil {
+			return nil, err
+		}
+		o, err := validatingObject(f, c)
+		if err != nil {
+			return nil, err
+		}
+		objs = append(objs, o)
+	}
+	for i := range mutating {
+		c := mutating[i].DeepCopy()
+		f, err := check("MutatingWebhookConfiguration", c.ObjectMeta, true)
+		if err != nil {
+			return nil, err
+		}
+		o, err := mutatingObject(f, c)
+		if err != nil {
+			return nil, err
+		}
+		objs = append(objs, o)
+	}
+	return objs, nil
+}
+
+func validatingObject(f Feature, c *admissionregistrationv1.ValidatingWebhookConfiguration) (object, error) {
+	c.APIVersion, c.Kind = "admissionregistration.k8s.io/v1", "ValidatingWebhookConfiguration"
+	c.ResourceVersion, c.UID = "", ""
+	want, err := toUnstructured(c)
+	if err != nil {
+		return object{}, err
+	}
+	return object{
+		feature: f, kind: c.Kind, name: c.Name, labels: c.Labels, want: want,
+		sync: func(live *unstructured.Unstructured) ([]any, bool, error) {
+			var l admissionregistrationv1.ValidatingWebhookConfiguration
+			if err := runtime.DefaultUnstructuredConverter.FromUnstructured(live.Object, &l); err != nil {
+				return nil, false, fmt.Errorf("decoding the live object: %w", err)
+			}
+			w := c.DeepCopy()
+			liveCA := map[string][]byte{}
+			for _, h := range l.Webhooks {
+				liveCA[h.Name] = h.ClientConfig.CABundle
+			}
+			for i := range w.Webhooks {
+				if len(w.Webhooks[i].ClientConfig.CABundle) == 0 {
+					w.Webhooks[i].ClientConfig.CABundle = liveCA[w.Webhooks[i].Name]
+				}
+			}
+			same := equality.Semantic.DeepEqual(normalizeValidating(w.Webhooks), normalizeValidating(l.Webhooks))
+			hooks, err := webhooksOf(w)
+			return hooks, same, err
+		},
+	}, nil
+}
+
+func mutatingObject(f Feature, c *admissionregistrationv1.MutatingWebhookConfiguration) (object, error) {
+	c.APIVersion, c.Kind = "admissionregistration.k8s.io/v1", "MutatingWebhookConfiguration"
+	c.ResourceVersion, c.UID = "", ""
+	want, err := toUnstructured(c)
+	if err != nil {
+		return object{}, err
+	}
+	return object{
+		feature: f, kind: c.Kind, name: c.Name, labels: c.Labels, want: want,
+		sync: func(live *unstructured.Unstructured) ([]any, bool, error) {
+			var l admissionregistrationv1.MutatingWebhookConfiguration
+			if err := runtime.DefaultUnstructuredConverter.FromUnstructured(live.Object, &l); err != nil {
+				return nil, false, fmt.Errorf("decoding the live object: %w", err)
+			}
+			w := c.DeepCopy()
+			liveCA := map[string][]byte{}
+			for _, h := range l.Webhooks {
+				liveCA[h.Name] = h.ClientConfig.CABundle
+			}
+			for i := range w.Webhooks {
+				if len(w.Webhooks[i].ClientConfig.CABundle) == 0 {
+					w.Webhooks[i].ClientConfig.CABundle = liveCA[w.Webhooks[i].Name]
+				}
+			}
+			same := equality.Semantic.DeepEqual(normalizeMutating(w.Webhooks), normalizeMutating(l.Webhooks))
+			hooks, err := webhooksOf(w)
+			return hooks, same, err
+		},
+	}, nil
+}
+
+func toUnstructured(obj runtime.Object) (*unstructured.Unstructured, error) {
+	m, err := runtime.DefaultUnstructuredConverter.ToUnstructured(obj)
+	if err != nil {
+		return nil, fmt.Errorf("converting %T: %w", obj, err)
+	}
+	return &unstructured.Unstructured{Object: m}, nil
+}
+
+func webhooksOf(obj runtime.Object) ([]any, error) {
+	u, err := toUnstructured(obj)
+	if err != nil {
+		return nil, err
+	}
+	hooks, _, err := unstructured.NestedSlice(u.Object, "webhooks")
+	return hooks, err
+}
+
+// ensure makes one configuration match: create if absent, update if
+// different, nothing if equal.
+func ensure(ctx context.Context, client dynamic.Interface, o object) (Result, error) {
+	ri := client.Resource(o.feature.gvr())
+	var lastErr error
+	for range maxAttempts {
+		live, err := ri.Get(ctx, o.name, metav1.GetOptions{})
+		if apierrors.IsNotFound(err) {
+			_, err = ri.Create(ctx, o.want, metav1.CreateOptions{FieldManager: policy.ManagedByValue})
+			switch {
+			case err == nil:
+				return Result{Created: 1}, nil
+			case apierrors.IsAlreadyExists(err):
+				lastErr = err // another replica won: compare with theirs
+				continue
+			default:
+				return Result{}, fmt.Errorf("creating: %w", err)
+			}
+		}
+		if err != nil {
+			return Result{}, fmt.Errorf("reading: %w", err)
+		}
+		hooks, same, err := o.sync(live)
+		if err != nil {
+			return Result{}, err
+		}
+		if same && hasLabels(live.GetLabels(), o.labels) {
+			return Result{Unchanged: 1}, nil
+		}
+		upd := live.DeepCopy()
+		if err := unstructured.SetNestedSlice(upd.Object, hooks, "webhooks"); err != nil {
+			return Result{}, err
+		}
+		l := upd.GetLabels()
+		if l == nil {
+			l = map[string]string{}
+		}
+		for k, v := range o.labels {
+			l[k] = v
+		}
+		upd.SetLabels(l)
+		// upd carries the resourceVersion we read: a concurrent write is a Conflict.
+		_, err = ri.Update(ctx, upd, metav1.UpdateOptions{FieldManager: policy.ManagedByValue})
+		switch {
+		case err == nil:
+			return Result{Updated: 1}, nil
+		case apierrors.IsConflict(err), apierrors.IsNotFound(err):
+			lastErr = err // changed or deleted since we read it: start over
+			continue
+		default:
+			return Result{}, fmt.Errorf("updating: %w", err)
+		}
+	}
+	return Result{}, fmt.Errorf("gave up after %d attempts against concurrent writers: %w", maxAttempts, lastErr)
+}
+
+func hasLabels(live, want map[string]string) bool {
+	for k, v := range want {
+		if lv, ok := live[k]; !ok || lv != v {
+			return false
+		}
+	}
+	return true
+}
+
+// The API server defaults these fields of admissionregistration/v1 webhooks
+// (k8s.io/kubernetes/pkg/apis/admissionregistration/v1/defaults.go). Both
+// sides of a comparison get them, so a field the gateway leaves unset equals
+// the value the server filled in; equality.Semantic also treats nil and empty
+// slices and maps alike.
+
+func normalizeValidating(in []admissionregistrationv1.ValidatingWebhook) []admissionregistrationv1.ValidatingWebhook {
+	out := make([]admissionregistrationv1.ValidatingWebhook, len(in))
+	for i := range in {
+		w := in[i].DeepCopy()
+		w.FailurePolicy = orDefault(w.FailurePolicy, admissionregistrationv1.Fail)
+		w.MatchPolicy = orDefault(w.MatchPolicy, admissionregistrationv1.Equivalent)
+		w.NamespaceSelector = orDefault(w.NamespaceSelector, metav1.LabelSelector{})
+		w.ObjectSelector = orDefault(w.ObjectSelector, metav1.LabelSelector{})
+		w.TimeoutSeconds = orDefault(w.TimeoutSeconds, 10)
+		normalizeClientConfig(&w.ClientConfig)
+		normalizeRules(w.Rules)
+		out[i] = *w
+	}
+	return out
+}
+
+func normalizeMutating(in []admissionregistrationv1.MutatingWebhook) []admissionregistrationv1.MutatingWebhook {
+	out := make([]admissionregistrationv1.MutatingWebhook, len(in))
+	for i := range in {
+		w := in[i].DeepCopy()
+		w.FailurePolicy = orDefault(w.FailurePolicy, admissionregistrationv1.Fail)
+		w.MatchPolicy = orDefault(w.MatchPolicy, admissionregistrationv1.Equivalent)
+		w.NamespaceSelector = orDefault(w.NamespaceSelector, metav1.LabelSelector{})
+		w.ObjectSelector = orDefault(w.ObjectSelector, metav1.LabelSelector{})
+		w.TimeoutSeconds = orDefault(w.TimeoutSeconds, 10)
+		w.ReinvocationPolicy = orDefault(w.ReinvocationPolicy, admissionregistrationv1.NeverReinvocationPolicy)
+		normalizeClientConfig(&w.ClientConfig)
+		normalizeRules(w.Rules)
+		out[i] = *w
+	}
+	return out
+}
+
+func normalizeClientConfig(c *admissionregistrationv1.WebhookClientConfig) {
+	if c.Service != nil {
+		c.Service.Port = orDefault(c.Service.Port, 443)
+	}
+}
+
+func normalizeRules(rs []admissionregistrationv1.RuleWithOperations) {
+	for i := range rs {
+		rs[i].Scope = orDefault(rs[i].Scope, admissionregistrationv1.AllScopes)
+	}
+}
+
+func orDefault[T any](p *T, def T) *T {
+	if p == nil {
+		return &def
+	}
+	return p
+}

@@ -1,0 +1,258 @@
+// Package server is the gateway process: it loads the Katalog, obtains its
+// certificate, serves the webhooks and probes, keeps its registrations in
+// place on a maintenance tick, and shuts down without opening a protection
+// gap. It holds no state that another replica does not also hold.
+package server
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"strconv"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"k8s.io/client-go/dynamic"
+	"k8s.io/client-go/rest"
+
+	"github.com/orkspace/orkestra-gateway/internal/admission"
+	"github.com/orkspace/orkestra-gateway/internal/certs"
+	"github.com/orkspace/orkestra-gateway/internal/check"
+	"github.com/orkspace/orkestra-gateway/internal/pod"
+	"github.com/orkspace/orkestra-gateway/internal/policy"
+	"github.com/orkspace/orkestra-gateway/internal/registration"
+)
+
+// ErrInvalidKatalog is returned when the check pass finds errors; the
+// findings have been printed.
+var ErrInvalidKatalog = errors.New("the Katalog has errors")
+
+// Gateway is one running replica.
+type Gateway struct {
+	cfg    Config
+	log    *slog.Logger
+	policy *policy.Policy
+	self   pod.Info
+	ns     string // the gateway's namespace
+
+	client   dynamic.Interface
+	certs    *certs.Holder
+	ready    *readiness
+	registry *prometheus.Registry
+	metrics  *metrics
+
+	endpoint      registration.Endpoint
+	externalCerts bool // TLS_CERT_FILE/TLS_KEY_FILE: the user owns caBundle
+}
+
+// Run runs the gateway until ctx is cancelled (SIGTERM), then shuts down.
+// Findings of an invalid Katalog are written to errOut.
+func Run(ctx context.Context, cfg Config, logger *slog.Logger, errOut io.Writer) error {
+	g := &Gateway{cfg: cfg, log: logger, ready: newReadiness(), registry: prometheus.NewRegistry()}
+	g.registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	g.metrics = newMetrics(g.registry)
+	start := time.Now()
+
+	// Probes first: liveness answers as soon as the process runs.
+	probeLn, err := net.Listen("tcp", ":"+strconv.Itoa(cfg.ProbePort))
+	if err != nil {
+		return fmt.Errorf("probe port: %w", err)
+	}
+	probeMux := http.NewServeMux()
+	probeMux.HandleFunc("/livez", livez)
+	probeMux.Handle("/readyz", g.ready)
+	probeMux.Handle("/metrics", promhttp.HandlerFor(g.registry, promhttp.HandlerOpts{}))
+	probeSrv := &http.Server{Handler: probeMux, ReadHeaderTimeout: 5 * time.Second, ReadTimeout: 10 * time.Second, WriteTimeout: 30 * time.Second, IdleTimeout: 60 * time.Second}
+	go func() { _ = probeSrv.Serve(probeLn) }()
+	defer probeSrv.Close()
+
+	res, err := check.RunFile(cfg.KatalogPath)
+	if err != nil {
+		return fmt.Errorf("reading the Katalog: %w", err)
+	}
+	for _, f := range res.Findings {
+		fmt.Fprintln(errOut, f.String())
+	}
+	if res.Policy == nil {
+		return fmt.Errorf("%s: %d errors: %w", cfg.KatalogPath, res.Errors(), ErrInvalidKatalog)
+	}
+	g.policy = res.Policy
+
+	if g.self, err = pod.Self(); err != nil {
+		return err
+	}
+	g.ns = g.policy.Gateway.Namespace
+	if g.ns == "" {
+		g.ns = g.self.Namespace
+	}
+	rc, err := rest.InClusterConfig()
+	if err != nil {
+		return fmt.Errorf("in-cluster client: %w", err)
+	}
+	rc.UserAgent = "orkestra-gateway"
+	if g.client, err = dynamic.NewForConfig(rc); err != nil {
+		return fmt.Errorf("in-cluster client: %w", err)
+	}
+	g.endpoint = registration.Endpoint{Namespace: g.ns, Service: g.policy.Gateway.ServiceName, URL: g.policy.Gateway.URL}
+
+	if err := g.loadCertificate(ctx); err != nil {
+		return err
+	}
+
+	webhookLn, err := net.Listen("tcp", ":"+strconv.Itoa(cfg.WebhookPort))
+	if err != nil {
+		return fmt.Errorf("webhook port: %w", err)
+	}
+	webhookSrv := &http.Server{
+		Handler:           g.webhookMux(),
+		TLSConfig:         g.certs.TLSConfig(),
+		ReadHeaderTimeout: 5 * time.Second,
+		ReadTimeout:       30 * time.Second,
+		WriteTimeout:      30 * time.Second,
+		IdleTimeout:       90 * time.Second,
+		MaxHeaderBytes:    64 << 10,
+		ErrorLog:          slog.NewLogLogger(g.log.Handler(), slog.LevelDebug),
+	}
+	serveErr := make(chan error, 1)
+	go func() { serveErr <- webhookSrv.ServeTLS(webhookLn, "", "") }()
+
+	if err := g.sync(ctx); err != nil {
+		// The tick retries; a replica that cannot register is not ready.
+		g.log.Error("applying registrations", "err", err)
+	} else {
+		g.log.Info("ready", "katalog", g.policy.Name, "namespace", g.ns, "startup", time.Since(start).String())
+	}
+
+	tick := time.NewTicker(cfg.SyncInterval)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return g.shutdown(webhookSrv)
+		case err := <-serveErr:
+			return fmt.Errorf("webhook server: %w", err)
+		case <-tick.C:
+			if err := g.sync(ctx); err != nil {
+				g.log.Error("maintenance tick", "err", err)
+			}
+		}
+	}
+}
+
+// loadCertificate obtains the serving certificate: external files when
+// TLS_CERT_FILE/TLS_KEY_FILE are set, else the shared Secret.
+func (g *Gateway) loadCertificate(ctx context.Context) error {
+	certFile, keyFile := os.Getenv("TLS_CERT_FILE"), os.Getenv("TLS_KEY_FILE")
+	if certFile != "" || keyFile != "" {
+		if certFile == "" || keyFile == "" {
+			return errors.New("TLS_CERT_FILE and TLS_KEY_FILE must be set together")
+		}
+		f, err := certs.FromFiles(certFile, keyFile)
+		if err != nil {
+			return fmt.Errorf("external certificate: %w", err)
+		}
+		f.Logger = g.log
+		go f.Watch(ctx, 2*time.Second)
+		g.certs = f.Holder
+		g.externalCerts = true
+		return nil
+	}
+	m, err := certs.Ensure(ctx, g.client, g.certOptions())
+	if err != nil {
+		return fmt.Errorf("serving certificate: %w", err)
+	}
+	g.certs, err = certs.NewHolder(m)
+	return err
+}
+
+func (g *Gateway) certOptions() certs.Options {
+	return certs.Options{
+		Namespace:  g.ns,
+		SecretName: g.policy.Certs.SecretName,
+		Hosts:      certs.Hosts(g.policy.Gateway.ServiceName, g.ns, g.policy.Gateway.URL),
+		ValidFor:   g.policy.Certs.ValidFor,
+		Logger:     g.log,
+	}
+}
+
+// sync is the maintenance tick: it re-applies the registrations (restoring
+// any deleted or edited configuration) and recomputes readiness.
+func (g *Gateway) sync(ctx context.Context) error {
+	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	var ca []byte
+	if !g.externalCerts {
+		ca = g.certs.CABundle()
+	}
+	v, m := registration.Desired(g.policy, g.endpoint, ca)
+	res, err := registration.Apply(ctx, g.client, g.policy.Name, v, m)
+	g.metrics.observeSync(res, err)
+	if err != nil {
+		g.ready.set("registrations not applied: " + err.Error())
+		return err
+	}
+	if res.Changed() {
+		g.log.Info("registrations applied", "created", res.Created, "updated", res.Updated, "deleted", res.Deleted, "unchanged", res.Unchanged)
+	}
+	g.ready.set("")
+	return nil
+}
+
+func (g *Gateway) webhookMux() http.Handler {
+	opts := admission.ServeOptions{Logger: g.log, Registerer: g.registry}
+	mux := http.NewServeMux()
+	p := g.policy
+	mux.Handle("/deletion-protection", admission.Serve("deletion-protection", admission.NewDeletionProtection(p), opts))
+	mux.Handle("/strict-mode", admission.Serve("strict-mode", admission.NewStrictMode(p), opts))
+	mux.Handle("/namespace-protection", admission.Serve("namespace-protection", admission.NewNamespaceProtection(p), opts))
+	mux.Handle("/validate", admission.Serve("validate", admission.NewValidation(p), opts))
+	mux.Handle("/mutate", admission.Serve("mutate", admission.NewMutation(p), opts))
+	return mux
+}
+
+// shutdown: readiness false, in-flight requests finish, then the
+// registrations are removed when cleanupOnShutdown asks for it and no other
+// ready replica remains, all within the drain timeout.
+func (g *Gateway) shutdown(srv *http.Server) error {
+	g.ready.set("shutting down")
+	g.log.Info("shutting down", "drainTimeout", g.cfg.DrainTimeout.String())
+	ctx, cancel := context.WithTimeout(context.Background(), g.cfg.DrainTimeout)
+	defer cancel()
+	if err := srv.Shutdown(ctx); err != nil {
+		g.log.Warn("in-flight requests did not finish before the drain timeout", "err", err)
+	}
+	features := registration.CleanupFeatures(g.policy)
+	if len(features) == 0 {
+		return nil
+	}
+	others, err := g.otherReplicas(ctx)
+	if err != nil {
+		g.log.Error("cannot tell whether other replicas remain; keeping registrations", "err", err)
+		return nil
+	}
+	if others {
+		g.log.Info("other ready replicas remain; keeping registrations")
+		return nil
+	}
+	if err := registration.RemoveFeatures(ctx, g.client, g.policy.Name, features); err != nil {
+		g.log.Error("removing registrations", "err", err)
+		return nil
+	}
+	g.log.Info("registrations removed")
+	return nil
+}
+
+func (g *Gateway) otherReplicas(ctx context.Context) (bool, error) {
+	// In URL mode without a Service the replica is the last one.
+	if g.policy.Gateway.URL != nil {
+		return false, nil
+	}
+	return registration.OtherReadyReplicas(ctx, g.client, g.ns, g.policy.Gateway.ServiceName, g.self.IP)
+}
