@@ -25,6 +25,7 @@ import (
 	"github.com/orkspace/orkestra-gateway/internal/admission"
 	"github.com/orkspace/orkestra-gateway/internal/certs"
 	"github.com/orkspace/orkestra-gateway/internal/check"
+	"github.com/orkspace/orkestra-gateway/internal/conversion"
 	"github.com/orkspace/orkestra-gateway/internal/pod"
 	"github.com/orkspace/orkestra-gateway/internal/policy"
 	"github.com/orkspace/orkestra-gateway/internal/registration"
@@ -110,8 +111,12 @@ func Run(ctx context.Context, cfg Config, logger *slog.Logger, errOut io.Writer)
 	if err != nil {
 		return fmt.Errorf("webhook port: %w", err)
 	}
+	mux, err := g.webhookMux()
+	if err != nil {
+		return err
+	}
 	webhookSrv := &http.Server{
-		Handler:           g.webhookMux(),
+		Handler:           mux,
 		TLSConfig:         g.certs.TLSConfig(),
 		ReadHeaderTimeout: 5 * time.Second,
 		ReadTimeout:       30 * time.Second,
@@ -201,11 +206,38 @@ func (g *Gateway) sync(ctx context.Context) error {
 	if res.Changed() {
 		g.log.Info("registrations applied", "created", res.Created, "updated", res.Updated, "deleted", res.Deleted, "unchanged", res.Unchanged)
 	}
+	if err := g.ensureConversionCRDs(ctx, ca); err != nil {
+		g.ready.set("conversion settings not applied: " + err.Error())
+		return err
+	}
 	g.ready.set("")
 	return nil
 }
 
-func (g *Gateway) webhookMux() http.Handler {
+// ensureConversionCRDs keeps spec.conversion of every CRD entry with
+// updateCRD pointing at this gateway (no write when it already does).
+func (g *Gateway) ensureConversionCRDs(ctx context.Context, ca []byte) error {
+	if !g.policy.Conversion.Enabled {
+		return nil
+	}
+	var errs []error
+	for _, c := range g.policy.CRDs {
+		if c.Conversion == nil || !c.Conversion.UpdateCRD {
+			continue
+		}
+		changed, err := conversion.EnsureCRD(ctx, g.client, c, g.endpoint, ca)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("CRD %s: %w", c.CRDName(), err))
+			continue
+		}
+		if changed {
+			g.log.Info("CRD conversion settings applied", "crd", c.CRDName())
+		}
+	}
+	return errors.Join(errs...)
+}
+
+func (g *Gateway) webhookMux() (http.Handler, error) {
 	opts := admission.ServeOptions{Logger: g.log, Registerer: g.registry}
 	mux := http.NewServeMux()
 	p := g.policy
@@ -214,7 +246,12 @@ func (g *Gateway) webhookMux() http.Handler {
 	mux.Handle("/namespace-protection", admission.Serve("namespace-protection", admission.NewNamespaceProtection(p), opts))
 	mux.Handle("/validate", admission.Serve("validate", admission.NewValidation(p), opts))
 	mux.Handle("/mutate", admission.Serve("mutate", admission.NewMutation(p), opts))
-	return mux
+	conv, err := conversion.New(p, conversion.Options{Logger: g.log, Registerer: g.registry})
+	if err != nil {
+		return nil, fmt.Errorf("conversion: %w", err)
+	}
+	mux.Handle("/convert", conv)
+	return mux, nil
 }
 
 // shutdown: readiness false, in-flight requests finish, then the

@@ -1,0 +1,104 @@
+package conversion
+
+import (
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+
+	"github.com/orkspace/orkestra-gateway/internal/policy"
+)
+
+// identityPolicy is the Gadget CRD (same schemas) with a conversion block
+// that declares no path: every conversion is apiVersion only (and pruning).
+func identityPolicy(t testing.TB) *policy.Policy {
+	return &policy.Policy{CRDs: []*policy.CRD{{
+		Name: "gadget", Group: gadgetGroup, Kind: "Gadget", Plural: "gadgets", Version: "v2",
+		Versions: versions, Definition: loadCRD(t),
+		Conversion: &policy.ConversionSpec{StorageVersion: "v2", Versions: versions},
+	}}}
+}
+
+// benchReview is a ConversionReview of n realistic objects at version from.
+func benchReview(n int, from, desired string) []byte {
+	objs := make([]string, n)
+	for i := range objs {
+		var spec string
+		switch from {
+		case "v1":
+			spec = fmt.Sprintf(`{"size":%d,"image":"registry.example.com/team/app:1.%d","legacyMode":"compat","ports":[80,443,8080],"labels":{"app":"web","team":"payments","tier":"frontend"},"extra":{"notes":"free-form","weights":[1,2,3]}}`, i%10, i)
+		default:
+			spec = fmt.Sprintf(`{"replicas":%d,"container":{"image":"registry.example.com/team/app:1.%d"},"ports":[80,443,8080],"labels":{"app":"web","team":"payments","tier":"frontend"},"extra":{"notes":"free-form","weights":[1,2,3]}}`, i%10, i)
+		}
+		objs[i] = fmt.Sprintf(`{"apiVersion":"conv.example.com/%s","kind":"Gadget","metadata":{"name":"gadget-%d","namespace":"bench","uid":"0b7e7a52-0000-4000-8000-%012d","resourceVersion":"%d","generation":1,"creationTimestamp":"2026-01-02T03:04:05Z","labels":{"app":"web"},"annotations":{"example.com/owner":"payments"}},"spec":%s,"status":{"ready":true,"message":"all good"}}`, from, i, i, 1000+i, spec)
+	}
+	return []byte(reviewBody(gadgetGroup+"/"+desired, objs...))
+}
+
+// BenchmarkReview1000 converts a 1,000-object ConversionReview through
+// ServeHTTP (decode, convert, encode): mapped paths, a chain through the
+// storage version, and the identity as the baseline. Compare ns/op of
+// mapped and identity for the cost of the mapping language and lossless
+// round trips.
+func BenchmarkReview1000(b *testing.B) {
+	mapped := newConverter(b, loadPolicy(b, "katalog.yaml"), Options{})
+	identity := newConverter(b, identityPolicy(b), Options{})
+	for _, bc := range []struct {
+		name     string
+		c        *Converter
+		from, to string
+	}{
+		{"mapped/v2-v1", mapped, "v2", "v1"},
+		{"mapped/v1-v2", mapped, "v1", "v2"},
+		{"mapped/v1-v3-chain", mapped, "v1", "v3"},
+		{"identity/v2-v1", identity, "v2", "v1"},
+	} {
+		body := benchReview(1000, bc.from, bc.to)
+		b.Run(bc.name, func(b *testing.B) {
+			b.SetBytes(int64(len(body)))
+			b.ReportAllocs()
+			for b.Loop() {
+				r := httptest.NewRequest(http.MethodPost, "/convert", strings.NewReader(string(body)))
+				r.Header.Set("Content-Type", "application/json")
+				w := httptest.NewRecorder()
+				bc.c.ServeHTTP(w, r)
+				if w.Code != http.StatusOK || !strings.Contains(w.Body.String(), `"status":"Success"`) {
+					b.Fatalf("%d %.300s", w.Code, w.Body)
+				}
+			}
+			b.ReportMetric(float64(b.Elapsed().Microseconds())/float64(b.N)/1000, "µs/object")
+		})
+	}
+}
+
+// TestBenchmarkRatio runs the mapped and identity benchmarks in one run and
+// reports the ratio (go test -run TestBenchmarkRatio -v); it only fails if
+// the mapped conversion is absurdly slower than the identity.
+func TestBenchmarkRatio(t *testing.T) {
+	if testing.Short() {
+		t.Skip("benchmark")
+	}
+	mapped := newConverter(t, loadPolicy(t, "katalog.yaml"), Options{})
+	identity := newConverter(t, identityPolicy(t), Options{})
+	body := benchReview(1000, "v2", "v1")
+	run := func(c *Converter) testing.BenchmarkResult {
+		return testing.Benchmark(func(b *testing.B) {
+			for b.Loop() {
+				r := httptest.NewRequest(http.MethodPost, "/convert", strings.NewReader(string(body)))
+				r.Header.Set("Content-Type", "application/json")
+				w := httptest.NewRecorder()
+				c.ServeHTTP(w, r)
+				if w.Code != http.StatusOK {
+					b.Fatal(w.Code)
+				}
+			}
+		})
+	}
+	m, id := run(mapped), run(identity)
+	ratio := float64(m.NsPerOp()) / float64(id.NsPerOp())
+	t.Logf("1,000 objects v2 -> v1: mapped %.1f ms, identity %.1f ms, ratio %.2f", float64(m.NsPerOp())/1e6, float64(id.NsPerOp())/1e6, ratio)
+	if ratio > 10 {
+		t.Errorf("mapped conversion is %.1fx the identity", ratio)
+	}
+}

@@ -1,0 +1,185 @@
+package conversion
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+
+	apiextv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/dynamic"
+
+	"github.com/orkspace/orkestra-gateway/internal/policy"
+	"github.com/orkspace/orkestra-gateway/internal/registration"
+)
+
+// Path is where the gateway serves ConversionReviews.
+const Path = "/convert"
+
+// crdResource is the CustomResourceDefinition resource.
+var crdResource = apiextv1.SchemeGroupVersion.WithResource("customresourcedefinitions")
+
+// maxConflicts bounds the retries of EnsureCRD when other writers (another
+// replica, a kubectl apply) update the CRD between its read and its patch.
+const maxConflicts = 5
+
+// EnsureCRD makes the CRD's spec.conversion send conversions to the
+// gateway: strategy Webhook, the endpoint's Service (path /convert, port 443
+// unless the endpoint says otherwise) or URL + /convert, caBundle, and
+// conversionReviewVersions [v1]. It writes nothing when the CRD already says
+// exactly that (compared field by field, with the API server's defaults
+// applied), and changed reports whether it wrote.
+//
+// The write is a merge patch of spec.conversion guarded by the
+// resourceVersion read (it needs only get and patch on the CRD); on a
+// Conflict the CRD is read again. An empty caBundle means the user owns it
+// (external certificates): the CRD's caBundle is kept. The CRD must exist:
+// the gateway never creates CRDs. A CRD entry without a conversion block
+// or with updateCRD: false is left alone.
+func EnsureCRD(ctx context.Context, client dynamic.Interface, crd *policy.CRD, endpoint registration.Endpoint, caBundle []byte) (changed bool, err error) {
+	if crd == nil || crd.Conversion == nil || !crd.Conversion.UpdateCRD {
+		return false, nil
+	}
+	if err := endpoint.Validate(); err != nil {
+		return false, fmt.Errorf("CRD %s: %w", crd.CRDName(), err)
+	}
+	name := crd.CRDName()
+	res := client.Resource(crdResource)
+	for range maxConflicts {
+		live, err := res.Get(ctx, name, metav1.GetOptions{})
+		if apierrors.IsNotFound(err) {
+			return false, fmt.Errorf("CRD %s does not exist; create it before the gateway sets its conversion webhook", name)
+		}
+		if err != nil {
+			return false, fmt.Errorf("reading CRD %s: %w", name, err)
+		}
+		current, err := liveConversion(live.Object)
+		if err != nil {
+			return false, fmt.Errorf("CRD %s: %w", name, err)
+		}
+		want := desiredConversion(endpoint, caBundle, current)
+		if sameConversion(current, want) {
+			return false, nil
+		}
+		patch, err := conversionPatch(live.GetResourceVersion(), want, len(caBundle) > 0)
+		if err != nil {
+			return false, fmt.Errorf("CRD %s: %w", name, err)
+		}
+		_, err = res.Patch(ctx, name, types.MergePatchType, patch, metav1.PatchOptions{FieldManager: policy.ManagedByValue})
+		switch {
+		case err == nil:
+			return true, nil
+		case apierrors.IsConflict(err):
+			continue // changed since read: read again
+		default:
+			return false, fmt.Errorf("setting the conversion webhook of CRD %s: %w", name, err)
+		}
+	}
+	return false, fmt.Errorf("setting the conversion webhook of CRD %s: still conflicting after %d attempts", name, maxConflicts)
+}
+
+// liveConversion decodes spec.conversion; nil when absent.
+func liveConversion(obj map[string]any) (*apiextv1.CustomResourceConversion, error) {
+	spec, _ := obj["spec"].(map[string]any)
+	raw, ok := spec["conversion"].(map[string]any)
+	if !ok {
+		return nil, nil
+	}
+	var c apiextv1.CustomResourceConversion
+	if err := runtime.DefaultUnstructuredConverter.FromUnstructured(raw, &c); err != nil {
+		return nil, fmt.Errorf("spec.conversion does not decode: %v", err)
+	}
+	return &c, nil
+}
+
+// desiredConversion is the spec.conversion pointing at endpoint.
+func desiredConversion(ep registration.Endpoint, caBundle []byte, current *apiextv1.CustomResourceConversion) *apiextv1.CustomResourceConversion {
+	cc := &apiextv1.WebhookClientConfig{CABundle: caBundle}
+	if len(caBundle) == 0 && current != nil && current.Webhook != nil && current.Webhook.ClientConfig != nil {
+		cc.CABundle = current.Webhook.ClientConfig.CABundle
+	}
+	if ep.URL != nil {
+		u := *ep.URL
+		u.Path = strings.TrimRight(u.Path, "/") + Path
+		u.RawPath = ""
+		s := u.String()
+		cc.URL = &s
+	} else {
+		port := ep.Port
+		if port == 0 {
+			port = 443
+		}
+		path := Path
+		cc.Service = &apiextv1.ServiceReference{Namespace: ep.Namespace, Name: ep.Service, Path: &path, Port: &port}
+	}
+	return &apiextv1.CustomResourceConversion{
+		Strategy: apiextv1.WebhookConverter,
+		Webhook:  &apiextv1.WebhookConversion{ClientConfig: cc, ConversionReviewVersions: []string{"v1"}},
+	}
+}
+
+// sameConversion compares what EnsureCRD sets, with the API server's
+// defaults applied to the live side (service port 443).
+func sameConversion(live, want *apiextv1.CustomResourceConversion) bool {
+	if live == nil || live.Strategy != want.Strategy || live.Webhook == nil || live.Webhook.ClientConfig == nil {
+		return false
+	}
+	if !slices.Equal(live.Webhook.ConversionReviewVersions, want.Webhook.ConversionReviewVersions) {
+		return false
+	}
+	a, b := live.Webhook.ClientConfig, want.Webhook.ClientConfig
+	if !bytes.Equal(a.CABundle, b.CABundle) || (a.URL == nil) != (b.URL == nil) || (a.Service == nil) != (b.Service == nil) {
+		return false
+	}
+	if a.URL != nil && *a.URL != *b.URL {
+		return false
+	}
+	if a.Service != nil {
+		s, t := a.Service, b.Service
+		port := int32(443)
+		if s.Port != nil {
+			port = *s.Port
+		}
+		if s.Namespace != t.Namespace || s.Name != t.Name || port != *t.Port || s.Path == nil || *s.Path != *t.Path {
+			return false
+		}
+	}
+	return true
+}
+
+// conversionPatch is a JSON merge patch setting spec.conversion to want,
+// with explicit nulls for what want leaves out (a merge patch otherwise
+// keeps it), and the resourceVersion read as a precondition.
+func conversionPatch(resourceVersion string, want *apiextv1.CustomResourceConversion, setCABundle bool) ([]byte, error) {
+	if resourceVersion == "" {
+		return nil, errors.New("the CRD read has no resourceVersion")
+	}
+	cc := want.Webhook.ClientConfig
+	clientConfig := map[string]any{"url": nil, "service": nil}
+	if cc.URL != nil {
+		clientConfig["url"] = *cc.URL
+	}
+	if s := cc.Service; s != nil {
+		clientConfig["service"] = map[string]any{"namespace": s.Namespace, "name": s.Name, "path": *s.Path, "port": *s.Port}
+	}
+	if setCABundle {
+		clientConfig["caBundle"] = cc.CABundle // []byte encodes as base64, as the API expects
+	}
+	return json.Marshal(map[string]any{
+		"metadata": map[string]any{"resourceVersion": resourceVersion},
+		"spec": map[string]any{"conversion": map[string]any{
+			"strategy": string(want.Strategy),
+			"webhook": map[string]any{
+				"clientConfig":             clientConfig,
+				"conversionReviewVersions": want.Webhook.ConversionReviewVersions,
+			},
+		}},
+	})
+}

@@ -1,0 +1,80 @@
+package conversion
+
+import (
+	"errors"
+	"log/slog"
+
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// Results, the "result" label.
+const (
+	resultSuccess    = "success"
+	resultFailure    = "failure"
+	resultBadRequest = "bad_request" // malformed HTTP request or ConversionReview
+	resultError      = "error"       // internal error (a recovered panic)
+)
+
+type metrics struct {
+	reviews *prometheus.CounterVec   // result
+	objects *prometheus.CounterVec   // group, kind, from, to, result
+	latency *prometheus.HistogramVec // group, kind, from, to
+	dropped *prometheus.CounterVec   // group, kind
+	invalid *prometheus.CounterVec   // group, kind
+}
+
+// metricsFor returns the conversion collectors registered on reg, reusing
+// those an earlier Converter registered there. A nil reg gives unregistered
+// collectors.
+func metricsFor(reg prometheus.Registerer, log *slog.Logger) *metrics {
+	m := &metrics{
+		reviews: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "orkestra_gateway_conversion_reviews_total",
+			Help: "ConversionReviews answered, by result (success, failure, bad_request, error).",
+		}, []string{"result"}),
+		objects: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "orkestra_gateway_conversion_objects_total",
+			Help: "Objects converted, by group, kind, from and to version and result (success, failure). " +
+				"Objects of a failed review before the failing one are not counted: none was answered.",
+		}, []string{"group", "kind", "from", "to", "result"}),
+		latency: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name: "orkestra_gateway_conversion_duration_seconds",
+			Help: "Time to convert one object, by group, kind, from and to version.",
+			// Conversion is CPU-only: tens of microseconds are normal.
+			Buckets: []float64{.00001, .000025, .00005, .0001, .00025, .0005, .001, .0025, .005, .01, .1, 1},
+		}, []string{"group", "kind", "from", "to"}),
+		dropped: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "orkestra_gateway_conversion_preserved_dropped_total",
+			Help: "Preserved fields dropped because the preserved-fields annotation would exceed its bound, by group and kind.",
+		}, []string{"group", "kind"}),
+		invalid: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "orkestra_gateway_conversion_preserved_invalid_total",
+			Help: "Malformed preserved-fields annotations ignored, by group and kind.",
+		}, []string{"group", "kind"}),
+	}
+	if reg == nil {
+		return m
+	}
+	m.reviews = register(reg, log, m.reviews)
+	m.objects = register(reg, log, m.objects)
+	m.latency = register(reg, log, m.latency)
+	m.dropped = register(reg, log, m.dropped)
+	m.invalid = register(reg, log, m.invalid)
+	return m
+}
+
+func register[C prometheus.Collector](reg prometheus.Registerer, log *slog.Logger, c C) C {
+	err := reg.Register(c)
+	if err == nil {
+		return c
+	}
+	var are prometheus.AlreadyRegisteredError
+	if errors.As(err, &are) {
+		if existing, ok := are.ExistingCollector.(C); ok {
+			return existing
+		}
+	}
+	// Serving matters more than the metric: count into an unregistered one.
+	log.Error("cannot register conversion metric", "error", err.Error())
+	return c
+}

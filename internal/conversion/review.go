@@ -1,0 +1,260 @@
+package conversion
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+
+	apiextv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/types"
+)
+
+// API version and kind of the only ConversionReview accepted and answered.
+const (
+	reviewAPIVersion = "apiextensions.k8s.io/v1"
+	reviewKind       = "ConversionReview"
+)
+
+// request is the part of a ConversionReview the converter reads. Objects
+// stay raw until each is converted.
+type request struct {
+	UID               types.UID
+	DesiredAPIVersion string
+	Objects           []json.RawMessage
+}
+
+// wireReview has no response: the API server sends an empty one along
+// with the request, and it is ignored.
+type wireReview struct {
+	APIVersion string       `json:"apiVersion"`
+	Kind       string       `json:"kind"`
+	Request    *wireRequest `json:"request"`
+}
+
+type wireRequest struct {
+	UID               types.UID         `json:"uid"`
+	DesiredAPIVersion string            `json:"desiredAPIVersion"`
+	Objects           []json.RawMessage `json:"objects"`
+}
+
+// decodeReview decodes an apiextensions.k8s.io/v1 ConversionReview request;
+// the error says precisely what is wrong.
+func decodeReview(body []byte) (*request, error) {
+	var w wireReview
+	dec := json.NewDecoder(bytes.NewReader(body))
+	if err := dec.Decode(&w); err != nil {
+		return nil, jsonError(err)
+	}
+	if dec.More() {
+		return nil, fmt.Errorf("malformed ConversionReview: unexpected data after the JSON object at byte %d", dec.InputOffset())
+	}
+	if w.APIVersion != reviewAPIVersion || w.Kind != reviewKind {
+		return nil, fmt.Errorf("expected apiVersion %s, kind %s; got apiVersion %q, kind %q", reviewAPIVersion, reviewKind, w.APIVersion, w.Kind)
+	}
+	r := w.Request
+	switch {
+	case r == nil:
+		return nil, errors.New("ConversionReview has no request")
+	case r.UID == "":
+		return nil, errors.New("request.uid is empty")
+	case r.DesiredAPIVersion == "":
+		return nil, errors.New("request.desiredAPIVersion is empty")
+	}
+	if _, _, err := splitAPIVersion(r.DesiredAPIVersion); err != nil {
+		return nil, fmt.Errorf("request.desiredAPIVersion: %v", err)
+	}
+	for i, o := range r.Objects {
+		if t := bytes.TrimSpace(o); len(t) == 0 || t[0] != '{' {
+			return nil, fmt.Errorf("request.objects[%d] is not a JSON object", i)
+		}
+	}
+	return &request{UID: r.UID, DesiredAPIVersion: r.DesiredAPIVersion, Objects: r.Objects}, nil
+}
+
+// jsonError makes a JSON decoding error precise: where, and which field.
+func jsonError(err error) error {
+	var syn *json.SyntaxError
+	var typ *json.UnmarshalTypeError
+	switch {
+	case errors.As(err, &syn):
+		return fmt.Errorf("malformed ConversionReview: %v at byte %d", syn, syn.Offset)
+	case errors.As(err, &typ):
+		field := typ.Field
+		if field == "" {
+			field = "(root)"
+		}
+		return fmt.Errorf("malformed ConversionReview: field %s: cannot use JSON %s as %s at byte %d", field, typ.Value, typ.Type, typ.Offset)
+	default:
+		return fmt.Errorf("malformed ConversionReview: %v", err)
+	}
+}
+
+// splitAPIVersion splits group/version; CRDs always have a group.
+func splitAPIVersion(av string) (group, version string, err error) {
+	group, version, ok := strings.Cut(av, "/")
+	if !ok || group == "" || version == "" || strings.Contains(version, "/") {
+		return "", "", fmt.Errorf("%q is not group/version", av)
+	}
+	return group, version, nil
+}
+
+// Review converts every object of req to req.DesiredAPIVersion. The
+// response holds all of them, or none and a Failure naming the first
+// object that could not be converted, its versions and the cause. It is
+// the code path of /convert and of `ork gateway convert`.
+func (c *Converter) Review(req *apiextv1.ConversionRequest) *apiextv1.ConversionResponse {
+	if req == nil {
+		return failure("", "the ConversionReview has no request")
+	}
+	r := &request{UID: req.UID, DesiredAPIVersion: req.DesiredAPIVersion, Objects: make([]json.RawMessage, len(req.Objects))}
+	for i, o := range req.Objects {
+		raw := o.Raw
+		if raw == nil && o.Object != nil {
+			b, err := json.Marshal(o.Object)
+			if err != nil {
+				return failure(req.UID, fmt.Sprintf("object %d cannot be encoded: %v", i, err))
+			}
+			raw = b
+		}
+		r.Objects[i] = raw
+	}
+	if _, _, err := splitAPIVersion(r.DesiredAPIVersion); err != nil {
+		return failure(req.UID, "desiredAPIVersion: "+err.Error())
+	}
+	return c.review(r)
+}
+
+func failure(uid types.UID, msg string) *apiextv1.ConversionResponse {
+	return &apiextv1.ConversionResponse{UID: uid, Result: metav1.Status{Status: metav1.StatusFailure, Message: msg}}
+}
+
+// review converts a decoded request.
+func (c *Converter) review(r *request) *apiextv1.ConversionResponse {
+	converted := make([]runtime.RawExtension, len(r.Objects))
+	type counted struct{ labels [4]string }
+	done := make([]counted, 0, len(r.Objects))
+	for i, raw := range r.Objects {
+		start := c.now()
+		out, labels, err := c.convertOne(raw, r.DesiredAPIVersion, i, len(r.Objects))
+		if labels != nil {
+			c.m.latency.WithLabelValues(labels[:]...).Observe(c.now().Sub(start).Seconds())
+		}
+		if err != nil {
+			if labels != nil {
+				c.m.objects.WithLabelValues(append(labels[:], resultFailure)...).Inc()
+			}
+			c.m.reviews.WithLabelValues(resultFailure).Inc()
+			c.log.Warn("conversion failed", "uid", string(r.UID), "desiredAPIVersion", r.DesiredAPIVersion, "objects", len(r.Objects), "error", err.Error())
+			return failure(r.UID, err.Error())
+		}
+		converted[i] = runtime.RawExtension{Raw: out}
+		if labels != nil {
+			done = append(done, counted{*labels})
+		}
+	}
+	for _, d := range done {
+		c.m.objects.WithLabelValues(append(d.labels[:], resultSuccess)...).Inc()
+	}
+	c.m.reviews.WithLabelValues(resultSuccess).Inc()
+	return &apiextv1.ConversionResponse{UID: r.UID, ConvertedObjects: converted, Result: metav1.Status{Status: metav1.StatusSuccess}}
+}
+
+// convertOne converts the i-th of n objects. labels (group, kind, from, to)
+// are set once the object is known to belong to a Katalog CRD, so metric
+// labels never carry arbitrary input.
+func (c *Converter) convertOne(raw []byte, desired string, i, n int) ([]byte, *[4]string, error) {
+	obj, err := decodeObject(raw)
+	if err != nil {
+		return nil, nil, fmt.Errorf("object %d of %d is malformed: %v", i+1, n, err)
+	}
+	ref := objectRef(obj, i, n)
+	av, _ := obj["apiVersion"].(string)
+	kind, _ := obj["kind"].(string)
+	group, from, err := splitAPIVersion(av)
+	if err != nil {
+		return nil, nil, fmt.Errorf("%s: apiVersion: %v", ref, err)
+	}
+	if kind == "" {
+		return nil, nil, fmt.Errorf("%s: kind is missing", ref)
+	}
+	ref = kind + " " + ref
+	dgroup, to, _ := splitAPIVersion(desired)
+	if dgroup != group {
+		return nil, nil, fmt.Errorf("converting %s from %s to %s: the groups differ; conversion changes the version only", ref, av, desired)
+	}
+	pl := c.plans[groupKind{group, kind}]
+	if pl == nil {
+		return nil, nil, fmt.Errorf("converting %s from %s to %s: no Katalog CRD entry with a conversion block has kind %s in group %s", ref, av, desired, kind, group)
+	}
+	labels := &[4]string{group, kind, from, to}
+	for _, v := range []string{from, to} {
+		if !slices.Contains(pl.versions, v) {
+			labels = nil // not a label value the Katalog declared
+		}
+	}
+	out, oc, err := pl.convert(obj, from, to, c.maxPreserved)
+	if oc.invalid != nil {
+		c.m.invalid.WithLabelValues(group, kind).Inc()
+		c.log.Warn("ignoring a malformed "+PreservedAnnotation+" annotation; fields it preserved are lost",
+			"object", ref, "from", av, "to", desired, "error", oc.invalid.Error())
+	}
+	if err != nil {
+		return nil, labels, fmt.Errorf("converting %s from %s to %s: %v", ref, av, desired, err)
+	}
+	if len(oc.dropped) > 0 {
+		paths := make([]string, len(oc.dropped))
+		for j, f := range oc.dropped {
+			paths[j] = dotted(f.Path)
+		}
+		c.m.dropped.WithLabelValues(group, kind).Add(float64(len(oc.dropped)))
+		c.log.Warn(fmt.Sprintf("preserved fields exceed %d bytes; dropping them, so converting back cannot restore them", c.maxPreserved),
+			"object", ref, "from", av, "to", desired, "dropped", paths)
+	}
+	b, err := marshal(out)
+	if err != nil {
+		return nil, labels, fmt.Errorf("converting %s from %s to %s: encoding the result: %v", ref, av, desired, err)
+	}
+	return b, labels, nil
+}
+
+// objectRef names an object for messages: "namespace/name" (object i of n).
+func objectRef(obj map[string]any, i, n int) string {
+	meta, _ := obj["metadata"].(map[string]any)
+	name, _ := meta["name"].(string)
+	ns, _ := meta["namespace"].(string)
+	if name == "" {
+		name, _ = meta["generateName"].(string)
+		if name != "" {
+			name += "*"
+		}
+	}
+	switch {
+	case name == "":
+		name = "(unnamed)"
+	case ns != "":
+		name = ns + "/" + name
+	}
+	return fmt.Sprintf("%s (object %d of %d)", name, i+1, n)
+}
+
+// Convert converts one object (decoded JSON, numbers as int64 or float64)
+// to desiredAPIVersion, as /convert would; obj is not modified.
+func (c *Converter) Convert(obj map[string]any, desiredAPIVersion string) (map[string]any, error) {
+	raw, err := marshal(obj)
+	if err != nil {
+		return nil, fmt.Errorf("object cannot be encoded: %v", err)
+	}
+	if _, _, err := splitAPIVersion(desiredAPIVersion); err != nil {
+		return nil, fmt.Errorf("desired apiVersion: %v", err)
+	}
+	resp := c.review(&request{UID: "local", DesiredAPIVersion: desiredAPIVersion, Objects: []json.RawMessage{raw}})
+	if resp.Result.Status != metav1.StatusSuccess {
+		return nil, errors.New(resp.Result.Message)
+	}
+	return decodeObject(resp.ConvertedObjects[0].Raw)
+}

@@ -1,0 +1,256 @@
+package conversion
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"io"
+	"math"
+	"reflect"
+	"strconv"
+	"strings"
+)
+
+// Objects are JSON values as the API server's unstructured objects hold
+// them: nil, bool, string, int64 (integer literals that fit), float64 (every
+// other number), []any and map[string]any. Integers stay exact, and encoding
+// a decoded object gives back what the API server sent.
+
+// maxDepth bounds the nesting of a decoded object, so that hostile input
+// cannot exhaust the stack of the recursive helpers below. The API server
+// itself refuses deeper objects long before this.
+const maxDepth = 1000
+
+// decodeValue decodes one JSON document, rejecting trailing data.
+func decodeValue(data []byte) (any, error) {
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.UseNumber()
+	var v any
+	if err := dec.Decode(&v); err != nil {
+		return nil, err
+	}
+	if _, err := dec.Token(); err != io.EOF {
+		return nil, fmt.Errorf("unexpected data after the JSON value at byte %d", dec.InputOffset())
+	}
+	return normalize(v, 0)
+}
+
+// decodeObject decodes a JSON object.
+func decodeObject(data []byte) (map[string]any, error) {
+	v, err := decodeValue(data)
+	if err != nil {
+		return nil, err
+	}
+	m, ok := v.(map[string]any)
+	if !ok {
+		return nil, fmt.Errorf("expected a JSON object, got %s", typeName(v))
+	}
+	return m, nil
+}
+
+// normalize turns json.Number into int64 or float64, in place.
+func normalize(v any, depth int) (any, error) {
+	if depth > maxDepth {
+		return nil, fmt.Errorf("nested deeper than %d levels", maxDepth)
+	}
+	switch x := v.(type) {
+	case json.Number:
+		return number(x)
+	case map[string]any:
+		for k, e := range x {
+			n, err := normalize(e, depth+1)
+			if err != nil {
+				return nil, err
+			}
+			x[k] = n
+		}
+	case []any:
+		for i, e := range x {
+			n, err := normalize(e, depth+1)
+			if err != nil {
+				return nil, err
+			}
+			x[i] = n
+		}
+	}
+	return v, nil
+}
+
+func number(n json.Number) (any, error) {
+	s := string(n)
+	if !strings.ContainsAny(s, ".eE") {
+		if i, err := strconv.ParseInt(s, 10, 64); err == nil {
+			return i, nil
+		}
+	}
+	f, err := strconv.ParseFloat(s, 64)
+	if err != nil || math.IsInf(f, 0) {
+		return nil, fmt.Errorf("number %s is out of range", s)
+	}
+	return f, nil
+}
+
+// deepCopy copies maps and lists; scalars are immutable.
+func deepCopy(v any) any {
+	switch x := v.(type) {
+	case map[string]any:
+		return copyMap(x)
+	case []any:
+		out := make([]any, len(x))
+		for i, e := range x {
+			out[i] = deepCopy(e)
+		}
+		return out
+	}
+	return v
+}
+
+func copyMap(m map[string]any) map[string]any {
+	out := make(map[string]any, len(m))
+	for k, e := range m {
+		out[k] = deepCopy(e)
+	}
+	return out
+}
+
+// equal is deep equality of JSON values; numbers compare by value, so the
+// int64 3 equals the float64 3 (both encode as 3).
+func equal(a, b any) bool {
+	switch x := a.(type) {
+	case map[string]any:
+		y, ok := b.(map[string]any)
+		if !ok || len(x) != len(y) {
+			return false
+		}
+		for k, xv := range x {
+			yv, ok := y[k]
+			if !ok || !equal(xv, yv) {
+				return false
+			}
+		}
+		return true
+	case []any:
+		y, ok := b.([]any)
+		if !ok || len(x) != len(y) {
+			return false
+		}
+		for i := range x {
+			if !equal(x[i], y[i]) {
+				return false
+			}
+		}
+		return true
+	case int64:
+		switch y := b.(type) {
+		case int64:
+			return x == y
+		case float64:
+			return float64(x) == y && y == math.Trunc(y) && math.Abs(y) < 1<<63
+		}
+		return false
+	case float64:
+		switch y := b.(type) {
+		case float64:
+			return x == y
+		case int64:
+			return equal(y, x)
+		}
+		return false
+	}
+	return reflect.DeepEqual(a, b)
+}
+
+// lookup returns the value at path in m; ok is false when any step is
+// missing or not a map.
+func lookup(m map[string]any, path []string) (any, bool) {
+	var cur any = m
+	for _, k := range path {
+		mm, isMap := cur.(map[string]any)
+		if !isMap {
+			return nil, false
+		}
+		v, ok := mm[k]
+		if !ok {
+			return nil, false
+		}
+		cur = v
+	}
+	return cur, true
+}
+
+// errNotMap reports a step of a path that holds something other than a map.
+type errNotMap struct {
+	path []string
+	v    any
+}
+
+func (e errNotMap) Error() string {
+	return fmt.Sprintf("%s is a %s, not an object", dotted(e.path), typeName(e.v))
+}
+
+// set stores v at path in m, creating missing (or null) parents. A parent
+// that holds another value is an error.
+func set(m map[string]any, path []string, v any) error {
+	cur := m
+	for i, k := range path[:len(path)-1] {
+		next, ok := cur[k]
+		if !ok || next == nil {
+			nm := map[string]any{}
+			cur[k] = nm
+			cur = nm
+			continue
+		}
+		nm, ok := next.(map[string]any)
+		if !ok {
+			return errNotMap{path[:i+1], next}
+		}
+		cur = nm
+	}
+	cur[path[len(path)-1]] = v
+	return nil
+}
+
+// remove deletes path from m and then every parent the removal left empty,
+// up to (not including) the first step. It reports whether a value was there.
+func remove(m map[string]any, path []string) bool {
+	parents := make([]map[string]any, 0, len(path))
+	cur := m
+	for _, k := range path[:len(path)-1] {
+		next, ok := cur[k].(map[string]any)
+		if !ok {
+			return false
+		}
+		parents = append(parents, cur)
+		cur = next
+	}
+	last := path[len(path)-1]
+	if _, ok := cur[last]; !ok {
+		return false
+	}
+	delete(cur, last)
+	for i := len(parents) - 1; i >= 1 && len(cur) == 0; i-- {
+		delete(parents[i], path[i])
+		cur = parents[i]
+	}
+	return true
+}
+
+func dotted(path []string) string { return strings.Join(path, ".") }
+
+func typeName(v any) string {
+	switch v.(type) {
+	case nil:
+		return "null"
+	case bool:
+		return "boolean"
+	case string:
+		return "string"
+	case int64, float64, int:
+		return "number"
+	case []any:
+		return "list"
+	case map[string]any:
+		return "object"
+	}
+	return fmt.Sprintf("%T", v)
+}
