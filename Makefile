@@ -10,7 +10,7 @@ VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null)
 COMMIT  ?= $(shell git rev-parse HEAD 2>/dev/null)
 XFLAGS  := -X main.version=$(VERSION) -X main.commit=$(COMMIT)
 
-.PHONY: all build build-gateway test validate-examples lint sizes demo clean
+.PHONY: all build build-gateway test validate-examples lint sizes demo clean image
 
 all: build
 
@@ -26,6 +26,7 @@ build-gateway:
 # them once, about 10 minutes cold, then caches them), then the examples.
 test: validate-examples
 	KUBEBUILDER_ASSETS="$$(bash hack/testenv.sh)" $(GO) test -timeout 30m ./...
+	$(GO) test -C hack/image ./...
 
 validate-examples: build
 	$(BIN)/ork validate $(addprefix -f ,$(EXAMPLES))
@@ -48,5 +49,12 @@ sizes:
 # Placeholder until the demo cluster lands: shows the examples validating.
 demo: validate-examples
 
+IMAGE ?= ghcr.io/orkspace/orkestra-gateway:$(VERSION)
+
+# The gateway image as an OCI layout tar, without a container engine.
+image: build-gateway
+	$(GO) run -C hack/image . -binary $(CURDIR)/$(BIN)/ork-gateway \
+		-out $(CURDIR)/dist/orkestra-gateway-image.tar -tag $(IMAGE) -version $(VERSION) -revision $(COMMIT)
+
 clean:
-	rm -rf $(BIN)
+	rm -rf $(BIN) dist

@@ -54,6 +54,15 @@ type gatewayOptions struct {
 	APIServerPort int
 	// Dir reuses a Katalog directory (restart with the same ports).
 	Restart *gateway
+	// Namespace and ServiceAccount of the pod (default gatewayNamespace,
+	// "gateway"); NoClusterAdmin runs it with only the RBAC the test gives
+	// that account; NoWait returns as soon as the process starts.
+	Namespace      string
+	ServiceAccount string
+	NoClusterAdmin bool
+	NoWait         bool
+	// PodFiles are written into the sandbox's /run (e.g. mounted certificates).
+	PodFiles map[string][]byte
 }
 
 func freePort(t testing.TB) int {
@@ -85,8 +94,17 @@ func startGateway(t *testing.T, o gatewayOptions) *gateway {
 		}
 	}
 	ctx := context.Background()
-	if err := env.BindClusterAdmin(ctx, gatewayNamespace, "gateway"); err != nil {
-		t.Fatal(err)
+	ns, sa := gatewayNamespace, "gateway"
+	if o.Namespace != "" {
+		ns = o.Namespace
+	}
+	if o.ServiceAccount != "" {
+		sa = o.ServiceAccount
+	}
+	if !o.NoClusterAdmin {
+		if err := env.BindClusterAdmin(ctx, ns, sa); err != nil {
+			t.Fatal(err)
+		}
 	}
 	args := append([]string{"gateway", "-f", g.katalog,
 		"--webhook-port", strconv.Itoa(g.webhookPort),
@@ -101,10 +119,14 @@ func startGateway(t *testing.T, o gatewayOptions) *gateway {
 	g.proc = env.StartInPod(t, testenv.PodOptions{
 		Path:           testenv.BuildGateway(t),
 		Args:           args,
-		Namespace:      gatewayNamespace,
-		ServiceAccount: "gateway",
+		Namespace:      ns,
+		ServiceAccount: sa,
 		Env:            penv,
+		Files:          o.PodFiles,
 	})
+	if o.NoWait {
+		return g
+	}
 	if err := g.waitReady(30 * time.Second); err != nil {
 		t.Fatalf("gateway not ready: %v\n%s", err, g.proc.Logs())
 	}

@@ -4,9 +4,9 @@ package main
 
 import "github.com/spf13/cobra"
 
-// newGenerateCmd is the group for generators (`generate bundle` comes later).
+// newGenerateCmd is the group for generators.
 func newGenerateCmd() *cobra.Command {
-	return &cobra.Command{
+	cmd := &cobra.Command{
 		Use:   "generate",
 		Short: "Generate artifacts from a Katalog",
 		Args:  cobra.ArbitraryArgs,
@@ -19,4 +19,6 @@ func newGenerateCmd() *cobra.Command {
 			return usageError("%q needs a generator", cmd.CommandPath())
 		},
 	}
+	cmd.AddCommand(newGenerateBundleCmd())
+	return cmd
 }

@@ -217,7 +217,7 @@ func (pl *plan) convert(obj map[string]any, from, to string, maxPreserved int) (
 	if from == to {
 		return obj, oc, nil
 	}
-	stack, _, err := takeStack(obj)
+	stack, err := takeStack(obj)
 	if err != nil {
 		oc.invalid = err
 	}

@@ -146,3 +146,36 @@ func FuzzDecodeStack(f *testing.F) {
 		}
 	})
 }
+
+// FuzzEncodeValue: the converter's JSON encoder writes what encoding/json
+// (HTML escaping off) writes, byte for byte, for every decodable value.
+func FuzzEncodeValue(f *testing.F) {
+	for _, s := range []string{
+		`{"b":1,"a":[1.5,-0.0,1e21,1e-7,123456789012345678,null,true,"x"]}`,
+		`"\u2028\u2029<>&\u0000\u001f\ud800 \"\\ é"`,
+		`{"":{"\t":[[],{}]}}`,
+		`-1.0000000000000002`,
+		`9223372036854775807`,
+		`9223372036854775808`,
+	} {
+		f.Add([]byte(s))
+	}
+	f.Add([]byte{'"', 0xff, 0xfe, '"'})
+	f.Fuzz(func(t *testing.T, data []byte) {
+		v, err := decodeValue(data)
+		if err != nil {
+			return
+		}
+		mine, err := encodeValue(v)
+		if err != nil {
+			t.Fatalf("cannot encode %s: %v", data, err)
+		}
+		theirs, err := marshal(v)
+		if err != nil {
+			t.Fatalf("encoding/json cannot encode %s: %v", data, err)
+		}
+		if string(mine) != string(theirs) {
+			t.Fatalf("encodings differ for %q\nmine:   %s\ntheirs: %s", data, mine, theirs)
+		}
+	})
+}

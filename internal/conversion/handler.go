@@ -12,7 +12,6 @@ import (
 	"strings"
 
 	apiextv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 )
 
 // DefaultMaxBodyBytes bounds a ConversionReview body. The API server sends
@@ -61,11 +60,8 @@ func (c *Converter) serve(w http.ResponseWriter, r *http.Request) (code int, msg
 		c.log.Error("conversion panicked", "uid", string(req.UID), "panic", fmt.Sprint(panicked), "stack", string(debug.Stack()))
 		return http.StatusInternalServerError, fmt.Sprintf("conversion of request %s failed: internal error", req.UID)
 	}
-	out, err := json.Marshal(apiextv1.ConversionReview{
-		TypeMeta: metav1.TypeMeta{APIVersion: reviewAPIVersion, Kind: reviewKind},
-		Response: resp,
-	})
-	if err != nil { // converted objects are valid JSON already: cannot happen
+	out, err := encodeResponse(resp)
+	if err != nil { // a UID and a Status always encode: cannot happen
 		c.log.Error("cannot encode ConversionReview response", "error", err.Error())
 		return http.StatusInternalServerError, "cannot encode response: " + err.Error()
 	}
@@ -74,6 +70,43 @@ func (c *Converter) serve(w http.ResponseWriter, r *http.Request) (code int, msg
 	w.WriteHeader(http.StatusOK)
 	w.Write(out)
 	return http.StatusOK, ""
+}
+
+// encodeResponse encodes the ConversionReview answering with resp. The
+// converted objects are spliced in as they are: encoding/json would parse
+// and compact every one of them again.
+func encodeResponse(resp *apiextv1.ConversionResponse) ([]byte, error) {
+	uid, err := json.Marshal(resp.UID)
+	if err != nil {
+		return nil, err
+	}
+	result, err := json.Marshal(resp.Result)
+	if err != nil {
+		return nil, err
+	}
+	n := len(uid) + len(result) + 128
+	for _, o := range resp.ConvertedObjects {
+		n += len(o.Raw) + 1
+	}
+	b := make([]byte, 0, n)
+	b = append(b, `{"apiVersion":"`+reviewAPIVersion+`","kind":"`+reviewKind+`","response":{"uid":`...)
+	b = append(b, uid...)
+	b = append(b, `,"convertedObjects":`...)
+	if resp.ConvertedObjects == nil {
+		b = append(b, "null"...)
+	} else {
+		b = append(b, '[')
+		for i, o := range resp.ConvertedObjects {
+			if i > 0 {
+				b = append(b, ',')
+			}
+			b = append(b, o.Raw...)
+		}
+		b = append(b, ']')
+	}
+	b = append(b, `,"result":`...)
+	b = append(b, result...)
+	return append(b, "}}"...), nil
 }
 
 // safeReview runs review, turning a panic into a value.

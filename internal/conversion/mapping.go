@@ -33,7 +33,6 @@ type target struct {
 // identity (apiVersion only) when none is declared.
 type leg struct {
 	from, to string
-	declared bool
 	targets  []target
 	// moved are the spec fields the templates read, relative to spec; they are
 	// not carried over. An empty path means the whole spec.
@@ -46,7 +45,7 @@ func (l *leg) String() string { return l.from + " -> " + l.to }
 // compileLeg compiles a declared path. The check pass has validated it; the
 // errors here keep a Policy built some other way from panicking.
 func compileLeg(p policy.ConversionPath, toSchema *node) (*leg, error) {
-	l := &leg{from: p.From, to: p.To, declared: true, schema: toSchema}
+	l := &leg{from: p.From, to: p.To, schema: toSchema}
 	flat := map[string]any{}
 	if err := flatten(p.Spec, nil, flat); err != nil {
 		return nil, err
@@ -71,7 +70,7 @@ func compileLeg(p policy.ConversionPath, toSchema *node) (*leg, error) {
 			}
 			for _, chain := range fieldRefs(t.tmpl.Tree.Root) {
 				if len(chain) > 0 && chain[0] == "spec" {
-					moved[strings.Join(chain[1:], ".")] = chain[1:]
+					moved[strings.Join(chain[1:], "\x00")] = chain[1:]
 				}
 			}
 			t.schema = toSchema.at(append([]string{"spec"}, path...))

@@ -57,7 +57,10 @@ type wireField struct {
 	Base  json.RawMessage `json:"base,omitempty"`
 }
 
-// marshal encodes without HTML escaping, so values read as written.
+// encodeValue encodes an object value (see value.go).
+func encodeValue(v any) ([]byte, error) { return appendJSON(nil, v) }
+
+// marshal encodes a Go value without HTML escaping, so values read as written.
 func marshal(v any) ([]byte, error) {
 	var b bytes.Buffer
 	enc := json.NewEncoder(&b)
@@ -72,12 +75,12 @@ func (f fieldOp) wire() (wireField, error) {
 	w := wireField{Path: f.Path}
 	var err error
 	if f.HasValue {
-		if w.Value, err = marshal(f.Value); err != nil {
+		if w.Value, err = encodeValue(f.Value); err != nil {
 			return w, err
 		}
 	}
 	if f.HasBase {
-		if w.Base, err = marshal(f.Base); err != nil {
+		if w.Base, err = encodeValue(f.Base); err != nil {
 			return w, err
 		}
 	}
@@ -142,14 +145,13 @@ func decodeStack(s string) ([]entry, error) {
 
 // takeStack removes the annotation from obj and decodes it. obj's metadata
 // and annotations maps are replaced by copies, so the caller's maps are not
-// modified. found reports whether the annotation was there, err whether
-// it was malformed (the stack is then empty).
-func takeStack(obj map[string]any) (stack []entry, found bool, err error) {
+// modified. err reports a malformed annotation (the stack is then empty).
+func takeStack(obj map[string]any) (stack []entry, err error) {
 	meta, _ := obj["metadata"].(map[string]any)
 	ann, _ := meta["annotations"].(map[string]any)
 	raw, ok := ann[PreservedAnnotation]
 	if !ok {
-		return nil, false, nil
+		return nil, nil
 	}
 	meta = shallow(meta)
 	ann = shallow(ann)
@@ -168,12 +170,9 @@ func takeStack(obj map[string]any) (stack []entry, found bool, err error) {
 	}
 	s, ok := raw.(string)
 	if !ok {
-		return nil, true, fmt.Errorf("the value is a %s, not a string", typeName(raw))
+		return nil, fmt.Errorf("the value is a %s, not a string", typeName(raw))
 	}
-	if stack, err = decodeStack(s); err != nil {
-		return nil, true, err
-	}
-	return stack, true, nil
+	return decodeStack(s)
 }
 
 func shallow(m map[string]any) map[string]any {

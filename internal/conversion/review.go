@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/prometheus/client_golang/prometheus"
 	apiextv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
@@ -136,17 +137,22 @@ func failure(uid types.UID, msg string) *apiextv1.ConversionResponse {
 // review converts a decoded request.
 func (c *Converter) review(r *request) *apiextv1.ConversionResponse {
 	converted := make([]runtime.RawExtension, len(r.Objects))
-	type counted struct{ labels [4]string }
-	done := make([]counted, 0, len(r.Objects))
+	succeeded := map[[4]string]float64{}
+	latency := map[[4]string]prometheus.Observer{}
 	for i, raw := range r.Objects {
 		start := c.now()
 		out, labels, err := c.convertOne(raw, r.DesiredAPIVersion, i, len(r.Objects))
 		if labels != nil {
-			c.m.latency.WithLabelValues(labels[:]...).Observe(c.now().Sub(start).Seconds())
+			obs, ok := latency[*labels]
+			if !ok {
+				obs = c.m.latency.WithLabelValues(labels[:]...)
+				latency[*labels] = obs
+			}
+			obs.Observe(c.now().Sub(start).Seconds())
 		}
 		if err != nil {
 			if labels != nil {
-				c.m.objects.WithLabelValues(append(labels[:], resultFailure)...).Inc()
+				c.m.objects.WithLabelValues(labels[0], labels[1], labels[2], labels[3], resultFailure).Inc()
 			}
 			c.m.reviews.WithLabelValues(resultFailure).Inc()
 			c.log.Warn("conversion failed", "uid", string(r.UID), "desiredAPIVersion", r.DesiredAPIVersion, "objects", len(r.Objects), "error", err.Error())
@@ -154,11 +160,11 @@ func (c *Converter) review(r *request) *apiextv1.ConversionResponse {
 		}
 		converted[i] = runtime.RawExtension{Raw: out}
 		if labels != nil {
-			done = append(done, counted{*labels})
+			succeeded[*labels]++
 		}
 	}
-	for _, d := range done {
-		c.m.objects.WithLabelValues(append(d.labels[:], resultSuccess)...).Inc()
+	for l, n := range succeeded {
+		c.m.objects.WithLabelValues(l[0], l[1], l[2], l[3], resultSuccess).Add(n)
 	}
 	c.m.reviews.WithLabelValues(resultSuccess).Inc()
 	return &apiextv1.ConversionResponse{UID: r.UID, ConvertedObjects: converted, Result: metav1.Status{Status: metav1.StatusSuccess}}
@@ -215,7 +221,7 @@ func (c *Converter) convertOne(raw []byte, desired string, i, n int) ([]byte, *[
 		c.log.Warn(fmt.Sprintf("preserved fields exceed %d bytes; dropping them, so converting back cannot restore them", c.maxPreserved),
 			"object", ref, "from", av, "to", desired, "dropped", paths)
 	}
-	b, err := marshal(out)
+	b, err := encodeValue(out)
 	if err != nil {
 		return nil, labels, fmt.Errorf("converting %s from %s to %s: encoding the result: %v", ref, av, desired, err)
 	}
@@ -245,7 +251,7 @@ func objectRef(obj map[string]any, i, n int) string {
 // Convert converts one object (decoded JSON, numbers as int64 or float64)
 // to desiredAPIVersion, as /convert would; obj is not modified.
 func (c *Converter) Convert(obj map[string]any, desiredAPIVersion string) (map[string]any, error) {
-	raw, err := marshal(obj)
+	raw, err := encodeValue(obj)
 	if err != nil {
 		return nil, fmt.Errorf("object cannot be encoded: %v", err)
 	}

@@ -243,3 +243,27 @@ func TestReviewAPI(t *testing.T) {
 		t.Errorf("%+v", r)
 	}
 }
+
+// One Converter serves concurrent reviews (run with -race).
+func TestServeConcurrently(t *testing.T) {
+	c := newConverter(t, loadPolicy(t, "katalog.yaml"), Options{Registerer: prometheus.NewRegistry()})
+	body := reviewBody("conv.example.com/v3", gadget("v1", "a", `{"size":1,"legacyMode":"x"}`), gadget("v2", "b", `{"replicas":2}`))
+	done := make(chan string)
+	for range 8 {
+		go func() {
+			var errs []string
+			for range 20 {
+				w := post(t, c, "application/json", body)
+				if w.Code != http.StatusOK || !strings.Contains(w.Body.String(), `"replicas":"2"`) {
+					errs = append(errs, w.Body.String())
+				}
+			}
+			done <- strings.Join(errs, "\n")
+		}()
+	}
+	for range 8 {
+		if errs := <-done; errs != "" {
+			t.Error(errs)
+		}
+	}
+}

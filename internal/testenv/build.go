@@ -3,7 +3,6 @@ package testenv
 import (
 	"errors"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"sync"
 	"testing"
@@ -14,7 +13,6 @@ var build struct {
 	dir  string // removed by Main after the tests
 	bin  string
 	err  error
-	out  []byte
 }
 
 // BuildGateway builds the gateway binary (go build -tags gateway ./cmd/ork)
@@ -23,24 +21,16 @@ var build struct {
 func BuildGateway(t testing.TB) string {
 	t.Helper()
 	build.once.Do(func() {
-		root, err := moduleRoot()
-		if err != nil {
-			build.err = err
-			return
-		}
 		if build.dir, build.err = os.MkdirTemp("", "orkestra-testenv-build-"); build.err != nil {
 			return
 		}
 		bin := filepath.Join(build.dir, "ork")
-		cmd := exec.Command("go", "build", "-tags", "gateway", "-o", bin, "./cmd/ork")
-		cmd.Dir = root
-		build.out, build.err = cmd.CombinedOutput()
-		if build.err == nil {
+		if build.err = BuildBinary(bin, "gateway"); build.err == nil {
 			build.bin = bin
 		}
 	})
 	if build.err != nil {
-		t.Fatalf("testenv: go build -tags gateway ./cmd/ork: %v\n%s", build.err, build.out)
+		t.Fatalf("testenv: %v", build.err)
 	}
 	return build.bin
 }

@@ -3,7 +3,6 @@ package testenv
 import (
 	"archive/tar"
 	"bytes"
-	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -11,7 +10,6 @@ import (
 	"os/exec"
 	"path"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -38,6 +36,9 @@ type PodOptions struct {
 	// a mounted secret at /var/run/secrets/ork/tls.crt. Keys must be absolute
 	// paths under /run or /var/run.
 	Files map[string][]byte
+	// Log, when set, also receives the program's output as it is written
+	// (Logs keeps all of it either way).
+	Log io.Writer
 }
 
 const saDir = "/run/secrets/kubernetes.io/serviceaccount"
@@ -68,85 +69,13 @@ exec "$@" </dev/null`
 //
 // It returns once the sandbox is set up. The process is killed with its
 // whole process group at test cleanup, and its output is logged if the test
-// failed. Needs root (mount namespaces).
+// failed. Needs root (mount namespaces). StartPod is the same without a test.
 func (e *Env) StartInPod(t testing.TB, opts PodOptions) *Process {
 	t.Helper()
-	if os.Geteuid() != 0 {
-		t.Fatalf("testenv: StartInPod needs root to create a mount namespace and mount a tmpfs over /run (CI runs tests as root); running as uid %d", os.Geteuid())
-	}
-	if opts.Namespace == "" {
-		opts.Namespace = "default"
-	}
-	if opts.ServiceAccount == "" {
-		opts.ServiceAccount = "default"
-	}
-	if opts.Name == "" {
-		opts.Name = "testpod"
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	token, err := e.ServiceAccountToken(ctx, opts.Namespace, opts.ServiceAccount, opts.TokenTTL)
+	p, err := e.StartPod(opts)
 	if err != nil {
 		t.Fatalf("testenv: %v", err)
 	}
-	files := []tarFile{
-		{saDir + "/token", []byte(token)},
-		{saDir + "/ca.crt", e.CAPEM},
-		{saDir + "/namespace", []byte(opts.Namespace)},
-	}
-	for name, data := range opts.Files {
-		files = append(files, tarFile{name, data})
-	}
-	archive, err := tarball(files)
-	if err != nil {
-		t.Fatalf("testenv: %v", err)
-	}
-
-	ready, readyW, err := os.Pipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ready.Close()
-	args := append([]string{"--mount", "--propagation", "private", "--", "/bin/sh", "-c", sandboxScript, "sandbox", opts.Path}, opts.Args...)
-	cmd := exec.Command("unshare", args...)
-	port := strconv.Itoa(e.Port)
-	cmd.Env = append([]string{
-		"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
-		"HOME=/root",
-		"HOSTNAME=" + opts.Name,
-		"KUBERNETES_SERVICE_HOST=127.0.0.1",
-		"KUBERNETES_SERVICE_PORT=" + port,
-		"KUBERNETES_SERVICE_PORT_HTTPS=" + port,
-		"POD_NAMESPACE=" + opts.Namespace,
-		"POD_NAME=" + opts.Name,
-		"POD_IP=127.0.0.1",
-	}, opts.Env...)
-	cmd.Stdin = bytes.NewReader(archive)
-	p := &Process{cmd: cmd, done: make(chan struct{}), exitCode: -1}
-	cmd.Stdout = (*logWriter)(p)
-	cmd.Stderr = (*logWriter)(p)
-	cmd.ExtraFiles = []*os.File{readyW} // fd 3
-	// Own process group, so Kill reaches the program's children too.
-	// Pdeathsig: if the test binary dies without running cleanups (a panic,
-	// go test -timeout, Ctrl-C), the kernel kills the program; the setting
-	// survives the execs of unshare and sh. (It fires when the forking OS
-	// thread exits; Go only ends threads of goroutines that exit while
-	// locked to them, which this package never does.)
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
-	cmd.WaitDelay = 2 * time.Second // don't hang on output pipes kept open by orphans
-
-	if err := cmd.Start(); err != nil {
-		readyW.Close()
-		t.Fatalf("testenv: starting %s in a pod sandbox: %v", opts.Path, err)
-	}
-	readyW.Close()
-	go func() {
-		_ = cmd.Wait() // a non-zero exit is reported by Wait's exit code
-		p.mu.Lock()
-		p.exitCode = cmd.ProcessState.ExitCode()
-		p.mu.Unlock()
-		close(p.done)
-	}()
 	t.Cleanup(func() {
 		p.Kill()
 		if _, err := p.Wait(10 * time.Second); err != nil {
@@ -156,15 +85,6 @@ func (e *Env) StartInPod(t testing.TB, opts PodOptions) *Process {
 			t.Logf("output of %s %q (pid %d):\n%s", opts.Path, opts.Args, p.PID(), p.Logs())
 		}
 	})
-
-	// The script writes "ok" to fd 3 once /run is set up; EOF without it
-	// means the setup failed and the script exited.
-	_ = ready.SetReadDeadline(time.Now().Add(30 * time.Second))
-	if msg, err := io.ReadAll(ready); string(msg) != "ok" {
-		p.Kill()
-		code, _ := p.Wait(5 * time.Second)
-		t.Fatalf("testenv: setting up the pod sandbox for %s failed (exit code %d, %v):\n%s", opts.Path, code, err, p.Logs())
-	}
 	return p
 }
 
@@ -205,6 +125,7 @@ type Process struct {
 
 	mu       sync.Mutex
 	out      bytes.Buffer
+	log      io.Writer // PodOptions.Log
 	exitCode int
 }
 
@@ -213,6 +134,9 @@ type logWriter Process
 func (w *logWriter) Write(b []byte) (int, error) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
+	if w.log != nil {
+		_, _ = w.log.Write(b) // a failing copy must not stop the program's output
+	}
 	return w.out.Write(b)
 }
 

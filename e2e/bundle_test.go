@@ -1,0 +1,683 @@
+package e2e
+
+import (
+	"context"
+	"fmt"
+	"path/filepath"
+	"slices"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	appsv1 "k8s.io/api/apps/v1"
+	authorizationv1 "k8s.io/api/authorization/v1"
+	corev1 "k8s.io/api/core/v1"
+	rbacv1 "k8s.io/api/rbac/v1"
+	apiextv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/dynamic"
+	"sigs.k8s.io/yaml"
+
+	"github.com/orkspace/orkestra-gateway/internal/bundle"
+	"github.com/orkspace/orkestra-gateway/internal/registration"
+)
+
+// bundleImage is never pulled: no kubelet runs here.
+const bundleImage = "ghcr.io/orkspace/orkestra-gateway:e2e"
+
+// bundleResources maps the kinds of a bundle to their resources.
+var bundleResources = map[string]schema.GroupVersionResource{
+	"Namespace":           {Version: "v1", Resource: "namespaces"},
+	"ServiceAccount":      {Version: "v1", Resource: "serviceaccounts"},
+	"ClusterRole":         {Group: "rbac.authorization.k8s.io", Version: "v1", Resource: "clusterroles"},
+	"Role":                {Group: "rbac.authorization.k8s.io", Version: "v1", Resource: "roles"},
+	"ClusterRoleBinding":  {Group: "rbac.authorization.k8s.io", Version: "v1", Resource: "clusterrolebindings"},
+	"RoleBinding":         {Group: "rbac.authorization.k8s.io", Version: "v1", Resource: "rolebindings"},
+	"ConfigMap":           {Version: "v1", Resource: "configmaps"},
+	"Deployment":          {Group: "apps", Version: "v1", Resource: "deployments"},
+	"Service":             {Version: "v1", Resource: "services"},
+	"PodDisruptionBudget": {Group: "policy", Version: "v1", Resource: "poddisruptionbudgets"},
+}
+
+// bundleCase is one installation from a generated bundle.
+type bundleCase struct {
+	name      string // Katalog name
+	namespace string
+	url       bool // register by URL (the sandbox has no Service routing to it)
+	ports     *gateway
+	src       *bundle.Source
+	b         *bundle.Bundle
+}
+
+// newBundleCase generates the bundle of testdata/bundle-katalog.yaml for a
+// Katalog name and namespace, as `ork generate bundle -n NS` does, and
+// removes everything cluster-wide it installs when the test ends.
+func newBundleCase(t *testing.T, name, namespace string, url bool) *bundleCase {
+	t.Helper()
+	c := &bundleCase{name: name, namespace: namespace, url: url}
+	c.ports = &gateway{webhookPort: freePort(t), probePort: freePort(t), notifyPort: freePort(t)}
+	u := ""
+	if url {
+		u = fmt.Sprintf("https://127.0.0.1:%d", c.ports.webhookPort)
+	}
+	text := strings.NewReplacer("{{NAME}}", name, "{{URL}}", u).Replace(readTestdata(t, "bundle-katalog.yaml"))
+	dir := t.TempDir()
+	writeFile(t, filepath.Join(dir, "crds", "widget.yaml"), readTestdata(t, "widget-crd.yaml"))
+	writeFile(t, filepath.Join(dir, "crds", "sprocket.yaml"), readTestdata(t, "bundle-crd.yaml"))
+	writeFile(t, filepath.Join(dir, "katalog.yaml"), text)
+	src, res, err := bundle.Load(filepath.Join(dir, "katalog.yaml"))
+	if err != nil || src == nil {
+		t.Fatalf("bundle.Load: %v %+v", err, res)
+	}
+	c.src = src
+	if c.b, err = bundle.Generate(src, bundle.Options{Namespace: namespace, Image: bundleImage}); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		ctx := context.Background()
+		if err := registration.Remove(ctx, env.Dynamic, name); err != nil {
+			t.Errorf("removing the registrations of %s: %v", name, err)
+		}
+		for _, o := range c.b.Objects {
+			if o.Namespace == "" && o.Kind != "Namespace" {
+				err := env.Dynamic.Resource(bundleResources[o.Kind]).Delete(ctx, o.Name, metav1.DeleteOptions{})
+				if err != nil && !apierrors.IsNotFound(err) {
+					t.Errorf("deleting %s %s: %v", o.Kind, o.Name, err)
+				}
+			}
+		}
+	})
+	return c
+}
+
+func (c *bundleCase) object(t *testing.T, kind string) bundle.Object {
+	t.Helper()
+	for _, o := range c.b.Objects {
+		if o.Kind == kind {
+			return o
+		}
+	}
+	t.Fatalf("the bundle has no %s", kind)
+	return bundle.Object{}
+}
+
+// apply server-side applies one document, as kubectl apply --server-side does.
+func apply(ctx context.Context, dyn dynamic.Interface, o bundle.Object, doc []byte, dryRun bool) error {
+	gvr, ok := bundleResources[o.Kind]
+	if !ok {
+		return fmt.Errorf("unknown kind %s", o.Kind)
+	}
+	opts := metav1.PatchOptions{FieldManager: "ork-e2e"}
+	if dryRun {
+		opts.DryRun = []string{metav1.DryRunAll}
+	}
+	var ri dynamic.ResourceInterface = dyn.Resource(gvr)
+	if o.Namespace != "" {
+		ri = dyn.Resource(gvr).Namespace(o.Namespace)
+	}
+	_, err := ri.Patch(ctx, o.Name, types.ApplyPatchType, doc, opts)
+	if err != nil {
+		return fmt.Errorf("%s %s: %w", o.Kind, o.Name, err)
+	}
+	return nil
+}
+
+// install applies the bundle with the admin's credentials, optionally with
+// one RBAC rule removed (kind ClusterRole or Role, drop an index into its
+// rules; -1 removes nothing).
+func (c *bundleCase) install(t *testing.T, dropKind string, drop int) {
+	t.Helper()
+	ctx := context.Background()
+	for _, o := range c.b.Objects {
+		doc := o.YAML
+		if o.Kind == dropKind && drop >= 0 {
+			doc = withoutRule(t, doc, drop)
+		}
+		if err := apply(ctx, env.Dynamic, o, doc, false); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+func withoutRule(t *testing.T, doc []byte, i int) []byte {
+	t.Helper()
+	var r rbacv1.ClusterRole // a Role has the same fields
+	if err := yaml.UnmarshalStrict(doc, &r); err != nil {
+		t.Fatal(err)
+	}
+	r.Rules = slices.Delete(r.Rules, i, i+1)
+	out, err := yaml.Marshal(&r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+func (c *bundleCase) rules(t *testing.T, kind string) []rbacv1.PolicyRule {
+	t.Helper()
+	var r rbacv1.ClusterRole
+	if err := yaml.UnmarshalStrict(c.object(t, kind).YAML, &r); err != nil {
+		t.Fatal(err)
+	}
+	return r.Rules
+}
+
+// access asks the API server whether the bundle's ServiceAccount may do
+// what one rule grants, for every verb and name of the rule.
+func (c *bundleCase) access(t *testing.T, namespace string, r rbacv1.PolicyRule) (allowed bool, denied string) {
+	t.Helper()
+	names := r.ResourceNames
+	if len(names) == 0 {
+		names = []string{""}
+	}
+	sa := c.object(t, "ServiceAccount").Name
+	allowed = true
+	for _, verb := range r.Verbs {
+		for _, name := range names {
+			sar := &authorizationv1.SubjectAccessReview{Spec: authorizationv1.SubjectAccessReviewSpec{
+				User:   "system:serviceaccount:" + c.namespace + ":" + sa,
+				Groups: []string{"system:serviceaccounts", "system:serviceaccounts:" + c.namespace, "system:authenticated"},
+				ResourceAttributes: &authorizationv1.ResourceAttributes{
+					Namespace: namespace, Verb: verb, Group: r.APIGroups[0], Resource: r.Resources[0], Name: name,
+				},
+			}}
+			res, err := env.Clientset.AuthorizationV1().SubjectAccessReviews().Create(context.Background(), sar, metav1.CreateOptions{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !res.Status.Allowed {
+				allowed, denied = false, verb+" "+r.Resources[0]+" "+name
+			}
+		}
+	}
+	return allowed, denied
+}
+
+// waitRBAC waits until the authorizer (fed by an informer) grants every
+// rule of the bundle except the one dropped.
+func (c *bundleCase) waitRBAC(t *testing.T, dropKind string, drop int) {
+	t.Helper()
+	for _, kind := range []string{"ClusterRole", "Role"} {
+		ns := ""
+		if kind == "Role" {
+			ns = c.namespace
+		}
+		for i, r := range c.rules(t, kind) {
+			if kind == dropKind && i == drop {
+				if ok, _ := c.access(t, ns, r); ok {
+					t.Fatalf("%s rule %d (%v %v) was removed but is still granted: the test would prove nothing", kind, i, r.Verbs, r.Resources)
+				}
+				continue
+			}
+			eventually(t, 20*time.Second, "RBAC of "+kind+" applied", func() error {
+				if ok, denied := c.access(t, ns, r); !ok {
+					return errorf("%s not granted yet", denied)
+				}
+				return nil
+			})
+		}
+	}
+}
+
+// start runs the gateway binary as the bundle's ServiceAccount, with only
+// the bundle's RBAC, reading the Katalog and CRD file exactly as the
+// Deployment mounts them from the stored ConfigMap.
+func (c *bundleCase) start(t *testing.T, wait bool, args ...string) *gateway {
+	t.Helper()
+	ctx := context.Background()
+	dep, err := env.Clientset.AppsV1().Deployments(c.namespace).Get(ctx, c.object(t, "Deployment").Name, metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	pod := dep.Spec.Template.Spec
+	ctr := pod.Containers[0]
+	mount := ctr.VolumeMounts[0]
+	var vol *corev1.Volume
+	for i := range pod.Volumes {
+		if pod.Volumes[i].Name == mount.Name {
+			vol = &pod.Volumes[i]
+		}
+	}
+	if vol == nil || vol.ConfigMap == nil {
+		t.Fatalf("the Deployment mounts %s from no ConfigMap", mount.MountPath)
+	}
+	cm, err := env.Clientset.CoreV1().ConfigMaps(c.namespace).Get(ctx, vol.ConfigMap.Name, metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	for _, it := range vol.ConfigMap.Items {
+		data, ok := cm.Data[it.Key]
+		if !ok {
+			t.Fatalf("the ConfigMap has no key %s", it.Key)
+		}
+		writeFile(t, filepath.Join(dir, filepath.FromSlash(it.Path)), data)
+	}
+	// -f names the file in the mount; read it from the copy.
+	i := slices.Index(ctr.Args, "-f")
+	if i < 0 || i+1 >= len(ctr.Args) || !strings.HasPrefix(ctr.Args[i+1], mount.MountPath+"/") {
+		t.Fatalf("container args %v do not read the Katalog from %s", ctr.Args, mount.MountPath)
+	}
+	g := *c.ports
+	g.katalog = filepath.Join(dir, filepath.FromSlash(strings.TrimPrefix(ctr.Args[i+1], mount.MountPath+"/")))
+	return startGateway(t, gatewayOptions{
+		Restart:        &g,
+		Namespace:      c.namespace,
+		ServiceAccount: pod.ServiceAccountName,
+		NoClusterAdmin: true,
+		NoWait:         !wait,
+		Args:           args,
+	})
+}
+
+var sprockets = schema.GroupVersionResource{Group: "bundle.example.com", Version: "v2", Resource: "sprockets"}
+
+// ensureSprocketCRD creates the bundle tests' conversion CRD and waits
+// until it is served.
+func ensureSprocketCRD(t *testing.T) {
+	t.Helper()
+	var crd apiextv1.CustomResourceDefinition
+	if err := yaml.UnmarshalStrict([]byte(readTestdata(t, "bundle-crd.yaml")), &crd); err != nil {
+		t.Fatal(err)
+	}
+	obj, err := toUnstructured(&crd)
+	if err != nil {
+		t.Fatal(err)
+	}
+	crds := env.Dynamic.Resource(apiextv1.SchemeGroupVersion.WithResource("customresourcedefinitions"))
+	if _, err := crds.Create(context.Background(), obj, metav1.CreateOptions{}); err != nil && !apierrors.IsAlreadyExists(err) {
+		t.Fatal(err)
+	}
+	eventually(t, 30*time.Second, "sprockets served", func() error {
+		_, err := env.Dynamic.Resource(sprockets).Namespace("default").List(context.Background(), metav1.ListOptions{})
+		return err
+	})
+}
+
+// katalogRegistrations counts the webhook configurations of one Katalog.
+func katalogRegistrations(t *testing.T, katalog string) []string {
+	t.Helper()
+	ctx := context.Background()
+	sel := metav1.ListOptions{LabelSelector: registration.KatalogLabel + "=" + katalog}
+	v, err := env.Clientset.AdmissionregistrationV1().ValidatingWebhookConfigurations().List(ctx, sel)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := env.Clientset.AdmissionregistrationV1().MutatingWebhookConfigurations().List(ctx, sel)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for _, c := range v.Items {
+		names = append(names, c.Name)
+	}
+	for _, c := range m.Items {
+		names = append(names, c.Name)
+	}
+	return names
+}
+
+// removeOtherRegistrations deletes what gateways of earlier tests left
+// registered (they are killed with SIGKILL): their webhooks fail closed and
+// would answer some of this test's requests instead of its own gateway.
+func removeOtherRegistrations(t *testing.T, keep string) {
+	t.Helper()
+	ctx := context.Background()
+	sel := metav1.ListOptions{LabelSelector: managedSelector}
+	katalogs := map[string]bool{}
+	v, err := env.Clientset.AdmissionregistrationV1().ValidatingWebhookConfigurations().List(ctx, sel)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range v.Items {
+		katalogs[c.Labels[registration.KatalogLabel]] = true
+	}
+	m, err := env.Clientset.AdmissionregistrationV1().MutatingWebhookConfigurations().List(ctx, sel)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range m.Items {
+		katalogs[c.Labels[registration.KatalogLabel]] = true
+	}
+	for k := range katalogs {
+		if k != keep && k != "" {
+			if err := registration.Remove(ctx, env.Dynamic, k); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+}
+
+// TestBundle installs a generated bundle on a real API server (dry run,
+// then for real, then again without a change) and runs the gateway with
+// exactly the bundle's permissions: it registers its webhooks, creates its
+// Secret, enforces protection, and removes its registrations on SIGTERM.
+func TestBundle(t *testing.T) {
+	ctx := context.Background()
+	removeOtherRegistrations(t, "")
+	ensureWidgetCRD(t)
+	ensureSprocketCRD(t)
+	ensureNamespace(t, "bundle-apps", nil)
+	c := newBundleCase(t, "bundle", "orkestra-bundle", true)
+
+	// The server refuses every namespaced object of a namespace that does
+	// not exist yet, dry run or not: create it first, as kubectl apply does
+	// when the Namespace comes first in the stream.
+	_, dyn, warns := clientsFor(t, env.Config)
+	if err := apply(ctx, dyn, c.b.Objects[0], c.b.Objects[0].YAML, false); err != nil {
+		t.Fatal(err)
+	}
+	for _, o := range c.b.Objects {
+		if err := apply(ctx, dyn, o, o.YAML, true); err != nil {
+			t.Fatalf("server-side apply, dry run: %v", err)
+		}
+	}
+	for _, o := range c.b.Objects {
+		if err := apply(ctx, dyn, o, o.YAML, false); err != nil {
+			t.Fatalf("server-side apply: %v", err)
+		}
+	}
+	// Pod Security admission warns when a workload's pod template breaks the
+	// namespace's enforced level (restricted): the bundle's does not.
+	if w := warns.all(); w != "" {
+		t.Errorf("the API server warned while applying the bundle:\n%s", w)
+	}
+	// Re-applying the same bundle changes nothing.
+	versions := map[string]string{}
+	for _, o := range c.b.Objects {
+		versions[o.Kind] = resourceVersion(t, o)
+	}
+	for _, o := range c.b.Objects {
+		if err := apply(ctx, dyn, o, o.YAML, false); err != nil {
+			t.Fatal(err)
+		}
+		if rv := resourceVersion(t, o); rv != versions[o.Kind] {
+			t.Errorf("re-applying %s %s wrote it again (resourceVersion %s -> %s)", o.Kind, o.Name, versions[o.Kind], rv)
+		}
+	}
+	dep, err := env.Clientset.AppsV1().Deployments(c.namespace).Get(ctx, c.object(t, "Deployment").Name, metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkStoredDeployment(t, dep)
+
+	c.waitRBAC(t, "", -1)
+	g := c.start(t, true, "--sync-interval", "1s")
+
+	// Its Secret, in its namespace, labelled protected.
+	secretName := c.src.Policy.Certs.SecretName
+	sec, err := env.Clientset.CoreV1().Secrets(c.namespace).Get(ctx, secretName, metav1.GetOptions{})
+	if err != nil {
+		t.Fatalf("the gateway's TLS Secret: %v", err)
+	}
+	if sec.Labels[protectionLabel] != "true" {
+		t.Errorf("Secret labels %v", sec.Labels)
+	}
+	// Every configuration it registered is one the ClusterRole names.
+	var named []string
+	for _, r := range c.rules(t, "ClusterRole") {
+		named = append(named, r.ResourceNames...)
+	}
+	regs := katalogRegistrations(t, c.name)
+	slices.Sort(regs)
+	if len(regs) != 5 {
+		t.Errorf("registered %v, want the 5 configurations of the Katalog", regs)
+	}
+	for _, n := range regs {
+		if !slices.Contains(named, n) {
+			t.Errorf("registered %s, which the ClusterRole does not name", n)
+		}
+	}
+
+	// Admission works.
+	waitProtection(t, "default")
+	cms := env.Clientset.CoreV1().ConfigMaps("bundle-apps")
+	mustCreateCM(t, "bundle-apps", "guarded", protected)
+	if err := cms.Delete(ctx, "guarded", metav1.DeleteOptions{}); !isForbidden(err) {
+		t.Errorf("delete of a protected ConfigMap: want Forbidden, got %v", err)
+	}
+	if err := env.Clientset.CoreV1().Secrets(c.namespace).Delete(ctx, secretName, metav1.DeleteOptions{}); !isForbidden(err) {
+		t.Errorf("delete of the gateway's own Secret: want Forbidden, got %v", err)
+	}
+	w := widget("bundled", map[string]any{"replicas": int64(2)})
+	got, err := env.Dynamic.Resource(widgets).Namespace("bundle-apps").Create(ctx, w, metav1.CreateOptions{})
+	if err != nil {
+		t.Fatalf("a valid widget: %v", err)
+	}
+	if tier, _ := got.Object["spec"].(map[string]any)["tier"].(string); tier != "bronze" {
+		t.Errorf("spec.tier = %q, want the mutation default bronze", tier)
+	}
+	bad := widget("too-big", map[string]any{"replicas": int64(50)})
+	if _, err := env.Dynamic.Resource(widgets).Namespace("bundle-apps").Create(ctx, bad, metav1.CreateOptions{}); !apierrors.IsInvalid(err) {
+		t.Errorf("an invalid widget: want Invalid, got %v", err)
+	}
+
+	// Conversion: the gateway pointed the CRD at its /convert (get, patch on
+	// that CRD only) and converts v1 to the stored v2.
+	crd, err := env.Dynamic.Resource(apiextv1.SchemeGroupVersion.WithResource("customresourcedefinitions")).Get(ctx, "sprockets.bundle.example.com", metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	url, _, _ := unstructured.NestedString(crd.Object, "spec", "conversion", "webhook", "clientConfig", "url")
+	if want := fmt.Sprintf("https://127.0.0.1:%d/convert", g.webhookPort); url != want {
+		t.Errorf("CRD conversion URL %q, want %q", url, want)
+	}
+	v1 := schema.GroupVersionResource{Group: sprockets.Group, Version: "v1", Resource: sprockets.Resource}
+	s1 := &unstructured.Unstructured{Object: map[string]any{
+		"apiVersion": "bundle.example.com/v1", "kind": "Sprocket",
+		"metadata": map[string]any{"name": "converted"}, "spec": map[string]any{"size": int64(3)},
+	}}
+	eventually(t, 30*time.Second, "a v1 sprocket stored through the gateway's conversion", func() error {
+		_, err := env.Dynamic.Resource(v1).Namespace("bundle-apps").Create(ctx, s1, metav1.CreateOptions{})
+		if apierrors.IsAlreadyExists(err) {
+			return nil
+		}
+		return err
+	})
+	s2, err := env.Dynamic.Resource(sprockets).Namespace("bundle-apps").Get(ctx, "converted", metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r, _, _ := unstructured.NestedInt64(s2.Object, "spec", "replicas"); r != 3 {
+		t.Errorf("v2 spec %v, want replicas 3 from v1 size 3", s2.Object["spec"])
+	}
+
+	// SIGTERM: the last replica removes its registrations (cleanupOnShutdown),
+	// with the bundle's permissions.
+	if err := g.proc.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	if code, err := g.proc.Wait(30 * time.Second); err != nil || code != 0 {
+		t.Fatalf("SIGTERM: exit %d, %v\n%s", code, err, g.proc.Logs())
+	}
+	if regs := katalogRegistrations(t, c.name); len(regs) != 0 {
+		t.Errorf("left registered after SIGTERM: %v\n%s", regs, g.proc.Logs())
+	}
+	eventually(t, 10*time.Second, "protected ConfigMap deletable after uninstall", func() error {
+		return cms.Delete(ctx, "guarded", metav1.DeleteOptions{})
+	})
+}
+
+func resourceVersion(t *testing.T, o bundle.Object) string {
+	t.Helper()
+	ri := env.Dynamic.Resource(bundleResources[o.Kind])
+	var u interface{ GetResourceVersion() string }
+	var err error
+	if o.Namespace != "" {
+		u, err = ri.Namespace(o.Namespace).Get(context.Background(), o.Name, metav1.GetOptions{})
+	} else {
+		u, err = ri.Get(context.Background(), o.Name, metav1.GetOptions{})
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	return u.GetResourceVersion()
+}
+
+// checkStoredDeployment: what the API server stored still has the settings
+// that matter (nothing was dropped as unknown).
+func checkStoredDeployment(t *testing.T, d *appsv1.Deployment) {
+	t.Helper()
+	pod := d.Spec.Template.Spec
+	c := pod.Containers[0]
+	switch {
+	case pod.SecurityContext == nil || pod.SecurityContext.RunAsNonRoot == nil || !*pod.SecurityContext.RunAsNonRoot:
+		t.Error("stored pod runs as root")
+	case c.SecurityContext == nil || c.SecurityContext.ReadOnlyRootFilesystem == nil || !*c.SecurityContext.ReadOnlyRootFilesystem:
+		t.Error("stored container has a writable root")
+	case c.Lifecycle == nil || c.Lifecycle.PreStop == nil || c.Lifecycle.PreStop.Sleep == nil:
+		t.Error("stored container lost its preStop sleep")
+	case len(pod.TopologySpreadConstraints) != 1:
+		t.Error("stored pod lost its spread constraint")
+	}
+}
+
+// ruleFailure is what the gateway does without one rule of the bundle.
+type ruleFailure struct {
+	// exits: the process stops (no certificate); else it runs not ready.
+	exits bool
+	// want appears in the error (stderr when it exits, /readyz otherwise).
+	want string
+	// stale pre-creates outdated configurations, so the gateway must update.
+	stale bool
+}
+
+// failures says, for each rule of the bundle (by resource and verbs), how
+// the gateway fails without it. A rule with no entry fails the test: every
+// permission the bundle grants must be needed.
+var failures = map[string]ruleFailure{
+	"validatingwebhookconfigurations create":     {want: `cannot create resource "validatingwebhookconfigurations"`},
+	"validatingwebhookconfigurations get,delete": {want: `cannot get resource "validatingwebhookconfigurations"`},
+	"validatingwebhookconfigurations update":     {want: `cannot update resource "validatingwebhookconfigurations"`, stale: true},
+	"mutatingwebhookconfigurations create":       {want: `cannot create resource "mutatingwebhookconfigurations"`},
+	"mutatingwebhookconfigurations get,delete":   {want: `cannot get resource "mutatingwebhookconfigurations"`},
+	"mutatingwebhookconfigurations update":       {want: `cannot update resource "mutatingwebhookconfigurations"`, stale: true},
+	"customresourcedefinitions get,patch":        {want: `cannot get resource "customresourcedefinitions"`},
+	"secrets create":                             {exits: true, want: `cannot create resource "secrets"`},
+	"secrets get,update":                         {exits: true, want: `cannot get resource "secrets"`},
+}
+
+// TestBundleMinimal removes each rule of the bundle in turn and checks the
+// gateway fails in the way that rule is meant to prevent. (The
+// EndpointSlices rule is only generated in Service mode: see
+// TestBundleEndpointSlices.)
+func TestBundleMinimal(t *testing.T) {
+	removeOtherRegistrations(t, "")
+	ensureWidgetCRD(t)
+	ensureSprocketCRD(t)
+	probe := newBundleCase(t, "bm-probe", "bm-probe", true)
+	n := 0
+	for _, kind := range []string{"ClusterRole", "Role"} {
+		for i, r := range probe.rules(t, kind) {
+			n++
+			key := r.Resources[0] + " " + strings.Join(r.Verbs, ",")
+			t.Run(key, func(t *testing.T) {
+				f, ok := failures[key]
+				if !ok {
+					t.Fatalf("no expected failure for rule %q: add one (or remove the rule from the bundle)", key)
+				}
+				name := fmt.Sprintf("bm-%d", n)
+				c := newBundleCase(t, name, name, true)
+				c.install(t, kind, i)
+				c.waitRBAC(t, kind, i)
+				if f.stale {
+					staleRegistrations(t, c)
+				}
+				g := c.start(t, false)
+				if f.exits {
+					code, err := g.proc.Wait(30 * time.Second)
+					if err != nil || code == 0 {
+						t.Fatalf("without %q the gateway should exit with an error; exit %d, %v\n%s", key, code, err, g.proc.Logs())
+					}
+					if !strings.Contains(g.proc.Logs(), f.want) {
+						t.Errorf("without %q: output lacks %q:\n%s", key, f.want, g.proc.Logs())
+					}
+					return
+				}
+				eventually(t, 30*time.Second, "not ready for the expected reason", func() error {
+					if exited(g.proc) {
+						t.Fatalf("without %q the gateway exited:\n%s", key, g.proc.Logs())
+					}
+					code, body := g.probe("/readyz")
+					if code == 503 && strings.Contains(body, f.want) {
+						return nil
+					}
+					return errorf("/readyz %d %q, want 503 with %q", code, body, f.want)
+				})
+			})
+		}
+	}
+	if n < len(failures) {
+		t.Errorf("the bundle has %d rules, fewer than the %d failures listed: a rule the test expects is gone", n, len(failures))
+	}
+}
+
+// staleRegistrations creates the Katalog's configurations as an admin, with
+// a CA that is not the gateway's, so the gateway has to update them.
+func staleRegistrations(t *testing.T, c *bundleCase) {
+	t.Helper()
+	ep := registration.Endpoint{Namespace: c.namespace, Service: c.src.Policy.Gateway.ServiceName, URL: c.src.Policy.Gateway.URL}
+	v, m := registration.Desired(c.src.Policy, ep, env.CAPEM)
+	if _, err := registration.Apply(context.Background(), env.Dynamic, c.name, v, m); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestBundleEndpointSlices: in Service mode a stopping replica lists its
+// Service's EndpointSlices to tell whether it is the last one. With the
+// bundle's Role it is (no other endpoint) and removes the registrations;
+// without the list rule it cannot tell and keeps them.
+func TestBundleEndpointSlices(t *testing.T) {
+	removeOtherRegistrations(t, "")
+	ensureWidgetCRD(t)
+	ensureSprocketCRD(t)
+	for _, tc := range []struct {
+		name     string
+		drop     bool
+		log      string
+		remained bool
+	}{
+		{"with the rule", false, "registrations removed", false},
+		{"without the rule", true, "cannot tell whether other replicas remain; keeping registrations", true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			name := "bes-" + map[bool]string{false: "with", true: "without"}[tc.drop]
+			c := newBundleCase(t, name, name, false)
+			drop := -1
+			for i, r := range c.rules(t, "Role") {
+				if r.Resources[0] == "endpointslices" {
+					drop = i
+				}
+			}
+			if drop < 0 {
+				t.Fatal("the Role of a Service-mode bundle has no endpointslices rule")
+			}
+			if !tc.drop {
+				drop = -1
+			}
+			c.install(t, "Role", drop)
+			c.waitRBAC(t, "Role", drop)
+			g := c.start(t, true)
+			if len(katalogRegistrations(t, name)) == 0 {
+				t.Fatal("nothing registered")
+			}
+			if err := g.proc.Signal(syscall.SIGTERM); err != nil {
+				t.Fatal(err)
+			}
+			if code, err := g.proc.Wait(30 * time.Second); err != nil || code != 0 {
+				t.Fatalf("SIGTERM: exit %d, %v\n%s", code, err, g.proc.Logs())
+			}
+			if !strings.Contains(g.proc.Logs(), tc.log) {
+				t.Errorf("logs lack %q:\n%s", tc.log, g.proc.Logs())
+			}
+			if left := katalogRegistrations(t, name); (len(left) > 0) != tc.remained {
+				t.Errorf("after SIGTERM %v remain registered, want remaining=%v", left, tc.remained)
+			}
+		})
+	}
+}

@@ -1,0 +1,159 @@
+package bundle
+
+import (
+	"slices"
+	"strings"
+
+	rbacv1 "k8s.io/api/rbac/v1"
+
+	"github.com/orkspace/orkestra-gateway/internal/policy"
+	"github.com/orkspace/orkestra-gateway/internal/registration"
+)
+
+// Rule is one RBAC rule with the reason the gateway needs it, written as a
+// comment above the rule.
+type Rule struct {
+	rbacv1.PolicyRule
+	Why string
+}
+
+// The verbs each part of the gateway uses; each comes from reading the code
+// that calls the API server (package named in the comment).
+var (
+	// registration.Apply: Get by name, Create when absent, Update (guarded by
+	// resourceVersion) when different; Remove: Get then Delete. Never list,
+	// watch or patch.
+	webhookReadVerbs   = []string{"get", "delete"}
+	webhookCreateVerbs = []string{"create"}
+	webhookUpdateVerbs = []string{"update"}
+	// conversion: the CRD's spec.conversion is read and patched.
+	crdVerbs = []string{"get", "patch"}
+	// certs.Ensure: Get, Create when absent, Update when invalid or rotated.
+	secretCreateVerbs = []string{"create"}
+	secretVerbs       = []string{"get", "update"}
+	// registration.OtherReadyReplicas lists by label selector.
+	endpointSliceVerbs = []string{"list"}
+)
+
+// ClusterRules are the cluster-scoped permissions the gateway needs for a
+// Katalog: its webhook configurations (by name), the CRDs whose conversion it
+// manages (by name), and TokenReviews for /notify. Nothing on any other CRD
+// or on the custom resources the Runtime manages, no list or watch, no
+// wildcard. ep is where webhooks point (it decides nothing but must be
+// valid for registration.Desired).
+func ClusterRules(p *policy.Policy, ep registration.Endpoint) []Rule {
+	validating, mutating := registration.Desired(p, ep, nil)
+	var vNames, mNames []string
+	for _, c := range validating {
+		vNames = append(vNames, c.Name)
+	}
+	for _, c := range mutating {
+		mNames = append(mNames, c.Name)
+	}
+	var rules []Rule
+	rules = append(rules, webhookRules(p.Name, "validatingwebhookconfigurations", false, vNames)...)
+	rules = append(rules, webhookRules(p.Name, "mutatingwebhookconfigurations", true, mNames)...)
+
+	if p.Conversion.Enabled {
+		var crds []string
+		for _, c := range p.CRDs {
+			if c.Conversion != nil && c.Conversion.UpdateCRD && !slices.Contains(crds, c.CRDName()) {
+				crds = append(crds, c.CRDName())
+			}
+		}
+		if len(crds) > 0 {
+			rules = append(rules, Rule{
+				PolicyRule: rbacv1.PolicyRule{APIGroups: []string{"apiextensions.k8s.io"}, Resources: []string{"customresourcedefinitions"}, Verbs: crdVerbs, ResourceNames: crds},
+				Why:        "conversion (updateCRD): point each CRD's spec.conversion at /convert with the current caBundle; only the Katalog's CRDs with a conversion block",
+			})
+		}
+	}
+	if p.Notification != nil {
+		rules = append(rules, Rule{
+			PolicyRule: rbacv1.PolicyRule{APIGroups: []string{"authentication.k8s.io"}, Resources: []string{"tokenreviews"}, Verbs: []string{"create"}},
+			Why:        "notification: authenticate the bearer tokens of POST /notify callers (a TokenReview is a create)",
+		})
+	}
+	return rules
+}
+
+// webhookRules are the rules on one kind of webhook configuration. Apply
+// reads the configurations of every feature by name (to delete those of
+// disabled features), so get and delete cover all of the Katalog's names;
+// create and update only what the Katalog registers.
+func webhookRules(katalogName, resource string, mutating bool, enabled []string) []Rule {
+	var all, features, enabledFeatures []string
+	for _, f := range registration.Features {
+		if f.Mutating() != mutating {
+			continue
+		}
+		name := registration.ConfigName(katalogName, f)
+		all = append(all, name)
+		features = append(features, string(f))
+		if slices.Contains(enabled, name) {
+			enabledFeatures = append(enabledFeatures, string(f))
+		}
+	}
+	group := []string{"admissionregistration.k8s.io"}
+	var rules []Rule
+	if len(enabled) > 0 {
+		rules = append(rules, Rule{
+			PolicyRule: rbacv1.PolicyRule{APIGroups: group, Resources: []string{resource}, Verbs: webhookCreateVerbs},
+			Why:        "webhooks " + strings.Join(enabledFeatures, ", ") + ": register the configuration when it is absent (create cannot be restricted to names)",
+		})
+	}
+	rules = append(rules, Rule{
+		PolicyRule: rbacv1.PolicyRule{APIGroups: group, Resources: []string{resource}, Verbs: webhookReadVerbs, ResourceNames: all},
+		Why: "webhooks " + strings.Join(features, ", ") + ": read each configuration by name (never list); delete those of disabled features, " +
+			"and all of them when the last replica stops (cleanupOnShutdown)",
+	})
+	if len(enabled) > 0 {
+		rules = append(rules, Rule{
+			PolicyRule: rbacv1.PolicyRule{APIGroups: group, Resources: []string{resource}, Verbs: webhookUpdateVerbs, ResourceNames: enabled},
+			Why:        "webhooks " + strings.Join(enabledFeatures, ", ") + ": restore an edited configuration and install a rotated caBundle",
+		})
+	}
+	return rules
+}
+
+// NamespaceRules are the permissions in the gateway's own namespace: its TLS
+// Secret, and the EndpointSlices of its Service when shutdown has to tell
+// whether it is the last ready replica.
+func NamespaceRules(p *policy.Policy) []Rule {
+	rules := []Rule{
+		{
+			PolicyRule: rbacv1.PolicyRule{APIGroups: []string{""}, Resources: []string{"secrets"}, Verbs: secretCreateVerbs},
+			Why:        "certManager: the first replica creates the TLS Secret " + p.Certs.SecretName + " (create cannot be restricted to a name)",
+		},
+		{
+			PolicyRule: rbacv1.PolicyRule{APIGroups: []string{""}, Resources: []string{"secrets"}, Verbs: secretVerbs, ResourceNames: []string{p.Certs.SecretName}},
+			Why:        "certManager: read the shared TLS Secret; replace it when invalid and rotate it before expiry. No other Secret",
+		},
+	}
+	// In URL mode every replica counts as the last one (server.otherReplicas)
+	// and nothing is listed; without cleanup nothing is removed at all.
+	if p.Gateway.URL == nil && len(registration.CleanupFeatures(p)) > 0 {
+		rules = append(rules, Rule{
+			PolicyRule: rbacv1.PolicyRule{APIGroups: []string{"discovery.k8s.io"}, Resources: []string{"endpointslices"}, Verbs: endpointSliceVerbs},
+			Why: "cleanupOnShutdown: a stopping replica removes the registrations only when no other ready replica " +
+				"remains in the EndpointSlices of Service " + p.Gateway.ServiceName,
+		})
+	}
+	return rules
+}
+
+func policyRules(rules []Rule) []rbacv1.PolicyRule {
+	out := make([]rbacv1.PolicyRule, len(rules))
+	for i, r := range rules {
+		out[i] = r.PolicyRule
+	}
+	return out
+}
+
+func ruleNotes(rules []Rule) []note {
+	notes := make([]note, len(rules))
+	for i, r := range rules {
+		notes[i] = note{path: []any{"rules", i}, text: r.Why}
+	}
+	return notes
+}
