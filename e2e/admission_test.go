@@ -3,6 +3,7 @@ package e2e
 import (
 	"context"
 	"os"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -152,46 +153,51 @@ func TestAdmission(t *testing.T) {
 	}
 	admissionGateway(t)
 	waitProtection(t, "default")
+	waitRules(t)
 	cms := env.Clientset.CoreV1().ConfigMaps("default")
+	// Unique names let the test run again (-count) on the same control plane,
+	// where protected objects of the previous run remain.
+	run := strconv.FormatInt(time.Now().UnixNano()%1e6, 36)
+	u := func(name string) string { return name + "-" + run }
+	batch := map[string]string{"app": "batch-" + run}
 
 	t.Run("protected delete denied, object survives", func(t *testing.T) {
-		mustCreateCM(t, "default", "keep", protected)
-		err := cms.Delete(ctx, "keep", metav1.DeleteOptions{})
+		mustCreateCM(t, "default", u("keep"), protected)
+		err := cms.Delete(ctx, u("keep"), metav1.DeleteOptions{})
 		if !isForbidden(err) {
 			t.Fatalf("delete of a protected ConfigMap: want Forbidden, got %v", err)
 		}
-		for _, want := range []string{"default/keep", protectionLabel} {
+		for _, want := range []string{"default/" + u("keep"), protectionLabel} {
 			if !strings.Contains(err.Error(), want) {
 				t.Errorf("denial %q does not mention %q", err, want)
 			}
 		}
-		if _, err := cms.Get(ctx, "keep", metav1.GetOptions{}); err != nil {
+		if _, err := cms.Get(ctx, u("keep"), metav1.GetOptions{}); err != nil {
 			t.Fatalf("protected object is gone: %v", err)
 		}
 	})
 
 	t.Run("unprotected delete allowed", func(t *testing.T) {
-		mustCreateCM(t, "default", "scratch", nil)
-		if err := cms.Delete(ctx, "scratch", metav1.DeleteOptions{}); err != nil {
+		mustCreateCM(t, "default", u("scratch"), nil)
+		if err := cms.Delete(ctx, u("scratch"), metav1.DeleteOptions{}); err != nil {
 			t.Fatalf("delete of an unprotected ConfigMap: %v", err)
 		}
 	})
 
 	t.Run("DeleteCollection leaves protected objects", func(t *testing.T) {
-		batch := map[string]string{"app": "batch"}
-		for _, n := range []string{"batch-1", "batch-2"} {
+		for _, n := range []string{u("batch-1"), u("batch-2")} {
 			mustCreateCM(t, "default", n, batch)
 		}
-		mustCreateCM(t, "default", "batch-protected", map[string]string{"app": "batch", protectionLabel: "true"})
-		err := cms.DeleteCollection(ctx, metav1.DeleteOptions{}, metav1.ListOptions{LabelSelector: "app=batch"})
+		mustCreateCM(t, "default", u("batch-protected"), map[string]string{"app": "batch-" + run, protectionLabel: "true"})
+		err := cms.DeleteCollection(ctx, metav1.DeleteOptions{}, metav1.ListOptions{LabelSelector: "app=batch-" + run})
 		if err == nil {
 			t.Errorf("DeleteCollection over a protected object reported no error")
 		}
-		if _, err := cms.Get(ctx, "batch-protected", metav1.GetOptions{}); err != nil {
+		if _, err := cms.Get(ctx, u("batch-protected"), metav1.GetOptions{}); err != nil {
 			t.Fatalf("protected object deleted by DeleteCollection: %v", err)
 		}
 		eventually(t, 10*time.Second, "unprotected batch objects deleted", func() error {
-			for _, n := range []string{"batch-1", "batch-2"} {
+			for _, n := range []string{u("batch-1"), u("batch-2")} {
 				if _, err := cms.Get(ctx, n, metav1.GetOptions{}); !apierrors.IsNotFound(err) {
 					return errorf("%s still there (%v)", n, err)
 				}
@@ -224,8 +230,8 @@ func TestAdmission(t *testing.T) {
 	})
 
 	t.Run("strict mode and break-glass", func(t *testing.T) {
-		mustCreateCM(t, "default", "strict", protected)
-		cm, err := cms.Get(ctx, "strict", metav1.GetOptions{})
+		mustCreateCM(t, "default", u("strict"), protected)
+		cm, err := cms.Get(ctx, u("strict"), metav1.GetOptions{})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -241,7 +247,7 @@ func TestAdmission(t *testing.T) {
 		// A member of the break-glass group may lift it, with a warning.
 		bindGroup(t, "platform:break-glass")
 		cs, _, warns := clientsFor(t, env.ImpersonatedConfig("bob", "platform:break-glass", "system:authenticated"))
-		cm, err = cs.CoreV1().ConfigMaps("default").Get(ctx, "strict", metav1.GetOptions{})
+		cm, err = cs.CoreV1().ConfigMaps("default").Get(ctx, u("strict"), metav1.GetOptions{})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -252,13 +258,13 @@ func TestAdmission(t *testing.T) {
 		if !strings.Contains(warns.all(), "break-glass") {
 			t.Errorf("break-glass use gave no warning; warnings: %q", warns.all())
 		}
-		if err := cms.Delete(ctx, "strict", metav1.DeleteOptions{}); err != nil {
+		if err := cms.Delete(ctx, u("strict"), metav1.DeleteOptions{}); err != nil {
 			t.Fatalf("delete after protection was lifted: %v", err)
 		}
 	})
 
 	t.Run("namespace protection", func(t *testing.T) {
-		ok := widget("allowed", map[string]any{"replicas": int64(2), "image": "registry.example.com/w:1"})
+		ok := widget(u("allowed"), map[string]any{"replicas": int64(2), "image": "registry.example.com/w:1"})
 		if _, err := env.Dynamic.Resource(widgets).Namespace("team-a").Create(ctx, ok, metav1.CreateOptions{}); err != nil {
 			t.Fatalf("widget in team-a (allowed by glob team-*): %v", err)
 		}
@@ -275,7 +281,7 @@ func TestAdmission(t *testing.T) {
 	})
 
 	t.Run("validation denial lists every failing rule", func(t *testing.T) {
-		bad := widget("bad", map[string]any{"replicas": int64(20), "tier": "platinum", "image": "registry.example.com/w:1"})
+		bad := widget(u("bad"), map[string]any{"replicas": int64(20), "tier": "platinum", "image": "registry.example.com/w:1"})
 		_, err := env.Dynamic.Resource(widgets).Namespace("team-a").Create(ctx, bad, metav1.CreateOptions{})
 		if err == nil {
 			t.Fatal("an invalid widget was created")
@@ -297,7 +303,7 @@ func TestAdmission(t *testing.T) {
 
 	t.Run("warn rule reaches the client as a warning", func(t *testing.T) {
 		_, dyn, warns := clientsFor(t, env.Config)
-		w := widget("warned", map[string]any{"replicas": int64(3), "image": "docker.io/library/nginx"})
+		w := widget(u("warned"), map[string]any{"replicas": int64(3), "image": "docker.io/library/nginx"})
 		if _, err := dyn.Resource(widgets).Namespace("team-a").Create(ctx, w, metav1.CreateOptions{}); err != nil {
 			t.Fatalf("a widget failing only a warn rule: %v", err)
 		}
@@ -307,8 +313,8 @@ func TestAdmission(t *testing.T) {
 	})
 
 	t.Run("mutation default and override on an annotation key with /", func(t *testing.T) {
-		w := widget("mutated", map[string]any{"replicas": int64(1), "image": "registry.example.com/w:1"})
-		w.SetAnnotations(map[string]string{"app.kubernetes.io/managed-by": "someone-else", "keep": "me"})
+		w := widget(u("mutated"), map[string]any{"replicas": int64(1), "image": "registry.example.com/w:1"})
+		w.SetAnnotations(map[string]string{"app.kubernetes.io/managed-by": "someone-else", u("keep"): "me"})
 		got, err := env.Dynamic.Resource(widgets).Namespace("team-a").Create(ctx, w, metav1.CreateOptions{})
 		if err != nil {
 			t.Fatal(err)
@@ -317,11 +323,11 @@ func TestAdmission(t *testing.T) {
 			t.Errorf("spec.tier = %q, want the default bronze", tier)
 		}
 		ann := got.GetAnnotations()
-		if ann["app.kubernetes.io/managed-by"] != "orkestra" || ann["keep"] != "me" {
+		if ann["app.kubernetes.io/managed-by"] != "orkestra" || ann[u("keep")] != "me" {
 			t.Errorf("annotations = %v, want managed-by overridden to orkestra and keep=me untouched", ann)
 		}
 		// A set tier is left alone (default only fills absent fields).
-		w2 := widget("gold", map[string]any{"replicas": int64(1), "tier": "gold", "image": "registry.example.com/w:1"})
+		w2 := widget(u("gold"), map[string]any{"replicas": int64(1), "tier": "gold", "image": "registry.example.com/w:1"})
 		got, err = env.Dynamic.Resource(widgets).Namespace("team-a").Create(ctx, w2, metav1.CreateOptions{})
 		if err != nil {
 			t.Fatal(err)
@@ -329,6 +335,39 @@ func TestAdmission(t *testing.T) {
 		if tier, _, _ := unstructured.NestedString(got.Object, "spec", "tier"); tier != "gold" {
 			t.Errorf("spec.tier = %q, want gold kept", tier)
 		}
+	})
+}
+
+// waitRules waits until the API server calls the namespace-protection,
+// validation and mutation webhooks too (each configuration propagates on its
+// own), using dry-run creates that leave nothing behind.
+func waitRules(t *testing.T) {
+	t.Helper()
+	ctx := context.Background()
+	dry := metav1.CreateOptions{DryRun: []string{metav1.DryRunAll}}
+	eventually(t, 20*time.Second, "namespace protection active", func() error {
+		_, err := env.Dynamic.Resource(widgets).Namespace("other").Create(ctx, widget("probe", map[string]any{"replicas": int64(1)}), dry)
+		if isForbidden(err) {
+			return nil
+		}
+		return errorf("widget in a not-allowed namespace: %v", err)
+	})
+	eventually(t, 20*time.Second, "validation active", func() error {
+		_, err := env.Dynamic.Resource(widgets).Namespace("team-a").Create(ctx, widget("probe", map[string]any{"replicas": int64(99)}), dry)
+		if apierrors.IsInvalid(err) {
+			return nil
+		}
+		return errorf("invalid widget: %v", err)
+	})
+	eventually(t, 20*time.Second, "mutation active", func() error {
+		got, err := env.Dynamic.Resource(widgets).Namespace("team-a").Create(ctx, widget("probe", map[string]any{"replicas": int64(1)}), dry)
+		if err != nil {
+			return err
+		}
+		if got.GetAnnotations()["app.kubernetes.io/managed-by"] != "orkestra" {
+			return errorf("not mutated yet: %v", got.GetAnnotations())
+		}
+		return nil
 	})
 }
 
