@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/tls"
+	"crypto/x509"
 	"io"
 	"net"
 	"os"
@@ -279,6 +280,23 @@ func TestHandlersWithoutAPIServer(t *testing.T) {
 	}
 	if code, _ := g.probe("/livez"); code != 200 {
 		t.Errorf("/livez = %d with the API server cut off", code)
+	}
+
+	// The webhook listener speaks HTTP/1.1 over TLS 1.2 or later only.
+	pool := x509.NewCertPool()
+	pool.AppendCertsFromPEM(ca)
+	addr := net.JoinHostPort("127.0.0.1", itoa(g.webhookPort))
+	conn, err := tls.Dial("tcp", addr, &tls.Config{RootCAs: pool, NextProtos: []string{"h2", "http/1.1"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p := conn.ConnectionState().NegotiatedProtocol; p != "http/1.1" {
+		t.Errorf("negotiated %q, want http/1.1", p)
+	}
+	conn.Close()
+	if c, err := tls.Dial("tcp", addr, &tls.Config{RootCAs: pool, MaxVersion: tls.VersionTLS11}); err == nil {
+		c.Close()
+		t.Errorf("a TLS 1.1 handshake succeeded")
 	}
 }
 
