@@ -2,6 +2,7 @@ package certs
 
 import (
 	"context"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -20,6 +21,16 @@ type Options struct {
 	Hosts []string
 	// ValidFor is the validity of generated certificates.
 	ValidFor time.Duration
+	// RotationThreshold: a Rotator renews the certificate when less than
+	// this is left; zero never renews (autoRotate: false), though expired
+	// material is still replaced.
+	RotationThreshold time.Duration
+	// TrustGrace is how long every caBundle must have trusted a rotated
+	// certificate before a Rotator serves it.
+	TrustGrace time.Duration
+	// Retain is how long a superseded CA stays in ca.crt (see Retained):
+	// longer than any replica takes to swap; zero keeps every valid CA.
+	Retain time.Duration
 	// Now returns the current time; nil means time.Now.
 	Now func() time.Time
 	// Logger receives one line per Secret written or adopted; nil discards.
@@ -47,6 +58,12 @@ func (o *Options) check() error {
 	}
 	if o.ValidFor <= 0 {
 		return fmt.Errorf("certs: options: validity must be positive, got %s", o.ValidFor)
+	}
+	if o.RotationThreshold < 0 || (o.RotationThreshold > 0 && o.RotationThreshold >= o.ValidFor) {
+		return fmt.Errorf("certs: options: the rotation threshold %s must be 0 (never) or less than the validity %s", o.RotationThreshold, o.ValidFor)
+	}
+	if o.TrustGrace < 0 || o.Retain < 0 {
+		return fmt.Errorf("certs: options: negative trust grace %s or retention %s", o.TrustGrace, o.Retain)
 	}
 	return nil
 }
@@ -128,7 +145,7 @@ func Ensure(ctx context.Context, client dynamic.Interface, opts Options) (*Mater
 			}
 		}
 		if m == nil {
-			if m, err = Generate(opts.Hosts, opts.now(), opts.ValidFor); err != nil {
+			if m, err = replacement(opts, base); err != nil {
 				return nil, fmt.Errorf("generating TLS material for %s: %w", s, err)
 			}
 		}
@@ -155,6 +172,22 @@ func Ensure(ctx context.Context, client dynamic.Interface, opts Options) (*Mater
 		return m, nil
 	}
 	return nil, fmt.Errorf("%s kept changing under %d read-write attempts: %w", s, maxAttempts, lost)
+}
+
+// replacement makes new material. When it replaces an invalid Secret, the CAs
+// that Secret's ca.crt still holds stay in the new ca.crt (see Retained):
+// other replicas may be serving certificates of them.
+func replacement(opts Options, replaced *Secret) (*Material, error) {
+	now := opts.now()
+	m, err := Generate(opts.Hosts, now, opts.ValidFor)
+	if err != nil || replaced == nil {
+		return m, err
+	}
+	old := Retained(salvageCAs(replaced.Data[KeyCA], now), m.CAs[0], now, opts.Retain)
+	if len(old) == 0 {
+		return m, nil
+	}
+	return m.withCAs(append([]*x509.Certificate{m.CAs[0]}, old...))
 }
 
 // lostRace reports whether a write failed because the Secret changed since

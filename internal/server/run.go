@@ -12,7 +12,6 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
-	"os"
 	"strconv"
 	"time"
 
@@ -26,6 +25,7 @@ import (
 	"github.com/orkspace/orkestra-gateway/internal/certs"
 	"github.com/orkspace/orkestra-gateway/internal/check"
 	"github.com/orkspace/orkestra-gateway/internal/conversion"
+	"github.com/orkspace/orkestra-gateway/internal/notify"
 	"github.com/orkspace/orkestra-gateway/internal/pod"
 	"github.com/orkspace/orkestra-gateway/internal/policy"
 	"github.com/orkspace/orkestra-gateway/internal/registration"
@@ -49,8 +49,12 @@ type Gateway struct {
 	registry *prometheus.Registry
 	metrics  *metrics
 
+	notifier  *notify.Server // nil when notifications are off
+	notifySrv *http.Server
+
 	endpoint      registration.Endpoint
-	externalCerts bool // TLS_CERT_FILE/TLS_KEY_FILE: the user owns caBundle
+	externalCerts bool      // TLS_CERT_FILE/TLS_KEY_FILE: the user owns caBundle
+	tls           *tlsState // tls.go
 }
 
 // Run runs the gateway until ctx is cancelled (SIGTERM), then shuts down.
@@ -125,8 +129,15 @@ func Run(ctx context.Context, cfg Config, logger *slog.Logger, errOut io.Writer)
 		MaxHeaderBytes:    64 << 10,
 		ErrorLog:          slog.NewLogLogger(g.log.Handler(), slog.LevelDebug),
 	}
-	serveErr := make(chan error, 1)
+	// HTTP/1.1 only: the API server calls webhooks over HTTP/1.1, and
+	// without this ServeTLS would add h2 to the offered protocols.
+	webhookSrv.Protocols = new(http.Protocols)
+	webhookSrv.Protocols.SetHTTP1(true)
+	serveErr := make(chan error, 2)
 	go func() { serveErr <- webhookSrv.ServeTLS(webhookLn, "", "") }()
+	if err := g.startNotify(serveErr); err != nil {
+		return err
+	}
 
 	if err := g.sync(ctx); err != nil {
 		// The tick retries; a replica that cannot register is not ready.
@@ -142,7 +153,7 @@ func Run(ctx context.Context, cfg Config, logger *slog.Logger, errOut io.Writer)
 		case <-ctx.Done():
 			return g.shutdown(webhookSrv)
 		case err := <-serveErr:
-			return fmt.Errorf("webhook server: %w", err)
+			return fmt.Errorf("serving: %w", err)
 		case <-tick.C:
 			if err := g.sync(ctx); err != nil {
 				g.log.Error("maintenance tick", "err", err)
@@ -151,51 +162,12 @@ func Run(ctx context.Context, cfg Config, logger *slog.Logger, errOut io.Writer)
 	}
 }
 
-// loadCertificate obtains the serving certificate: external files when
-// TLS_CERT_FILE/TLS_KEY_FILE are set, else the shared Secret.
-func (g *Gateway) loadCertificate(ctx context.Context) error {
-	certFile, keyFile := os.Getenv("TLS_CERT_FILE"), os.Getenv("TLS_KEY_FILE")
-	if certFile != "" || keyFile != "" {
-		if certFile == "" || keyFile == "" {
-			return errors.New("TLS_CERT_FILE and TLS_KEY_FILE must be set together")
-		}
-		f, err := certs.FromFiles(certFile, keyFile)
-		if err != nil {
-			return fmt.Errorf("external certificate: %w", err)
-		}
-		f.Logger = g.log
-		go f.Watch(ctx, 2*time.Second)
-		g.certs = f.Holder
-		g.externalCerts = true
-		return nil
-	}
-	m, err := certs.Ensure(ctx, g.client, g.certOptions())
-	if err != nil {
-		return fmt.Errorf("serving certificate: %w", err)
-	}
-	g.certs, err = certs.NewHolder(m)
-	return err
-}
-
-func (g *Gateway) certOptions() certs.Options {
-	return certs.Options{
-		Namespace:  g.ns,
-		SecretName: g.policy.Certs.SecretName,
-		Hosts:      certs.Hosts(g.policy.Gateway.ServiceName, g.ns, g.policy.Gateway.URL),
-		ValidFor:   g.policy.Certs.ValidFor,
-		Logger:     g.log,
-	}
-}
-
 // sync is the maintenance tick: it re-applies the registrations (restoring
 // any deleted or edited configuration) and recomputes readiness.
 func (g *Gateway) sync(ctx context.Context) error {
 	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
-	var ca []byte
-	if !g.externalCerts {
-		ca = g.certs.CABundle()
-	}
+	ca := g.syncSecret(ctx) // tls.go: the TLS Secret read, repaired or rotated
 	v, m := registration.Desired(g.policy, g.endpoint, ca)
 	res, err := registration.Apply(ctx, g.client, g.policy.Name, v, m)
 	g.metrics.observeSync(res, err)
@@ -208,6 +180,11 @@ func (g *Gateway) sync(ctx context.Context) error {
 	}
 	if err := g.ensureConversionCRDs(ctx, ca); err != nil {
 		g.ready.set("conversion settings not applied: " + err.Error())
+		return err
+	}
+	// tls.go: ready only while every caBundle trusts the served certificate.
+	if err := g.confirmTrust(ctx, ca, res, v, m); err != nil {
+		g.ready.set(err.Error())
 		return err
 	}
 	g.ready.set("")
@@ -232,6 +209,7 @@ func (g *Gateway) ensureConversionCRDs(ctx context.Context, ca []byte) error {
 		}
 		if changed {
 			g.log.Info("CRD conversion settings applied", "crd", c.CRDName())
+			g.tls.crdWritten(c.CRDName())
 		}
 	}
 	return errors.Join(errs...)
@@ -262,9 +240,23 @@ func (g *Gateway) shutdown(srv *http.Server) error {
 	g.log.Info("shutting down", "drainTimeout", g.cfg.DrainTimeout.String())
 	ctx, cancel := context.WithTimeout(context.Background(), g.cfg.DrainTimeout)
 	defer cancel()
+	drained := make(chan struct{})
+	go func() {
+		defer close(drained)
+		if g.notifier == nil {
+			return
+		}
+		// New events get 503; queued ones are delivered until the deadline,
+		// and whatever is left is logged by id.
+		if err := g.notifier.Drain(ctx); err != nil {
+			g.log.Error("notify queue not drained", "err", err)
+		}
+		_ = g.notifySrv.Shutdown(ctx)
+	}()
 	if err := srv.Shutdown(ctx); err != nil {
 		g.log.Warn("in-flight requests did not finish before the drain timeout", "err", err)
 	}
+	<-drained
 	features := registration.CleanupFeatures(g.policy)
 	if len(features) == 0 {
 		return nil
@@ -283,6 +275,32 @@ func (g *Gateway) shutdown(srv *http.Server) error {
 		return nil
 	}
 	g.log.Info("registrations removed")
+	return nil
+}
+
+// startNotify serves /notify on its own listener and http.Server, with its
+// own limits, so a flood of notifications never slows admission.
+func (g *Gateway) startNotify(serveErr chan<- error) error {
+	if g.policy.Notification == nil {
+		return nil
+	}
+	n, err := notify.NewServer(notify.Options{
+		Policy:     g.policy.Notification,
+		Reviewer:   notify.NewTokenReviewer(g.client),
+		Logger:     g.log,
+		Registerer: g.registry,
+	})
+	if err != nil {
+		return fmt.Errorf("notifications: %w", err)
+	}
+	ln, err := net.Listen("tcp", ":"+strconv.Itoa(g.cfg.NotifyPort))
+	if err != nil {
+		return fmt.Errorf("notify port: %w", err)
+	}
+	g.notifier = n
+	n.Start()
+	g.notifySrv = n.HTTPServer(g.certs.TLSConfig())
+	go func() { serveErr <- g.notifySrv.ServeTLS(ln, "", "") }()
 	return nil
 }
 

@@ -1,0 +1,265 @@
+package e2e
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/orkspace/orkestra-gateway/internal/notify/notifytest"
+)
+
+// notifyGateway is a gateway whose notifications go to a real SMTP server
+// (mailpit: STARTTLS required, AUTH) and to the Slack stand-in.
+type notifyGateway struct {
+	*gateway
+	mail   *notifytest.Mailpit
+	slack  *notifytest.Slack
+	client *http.Client
+	url    string
+}
+
+func startNotifyGateway(t *testing.T, args ...string) *notifyGateway {
+	t.Helper()
+	mp := notifytest.StartMailpit(t, notifytest.MailpitOptions{TLS: notifytest.TLSStartTLS, User: "relay", Password: "relay-password"})
+	slack := notifytest.NewSlack(t, "xoxb-e2e-token")
+	pw := filepath.Join(t.TempDir(), "smtp-password")
+	if err := os.WriteFile(pw, []byte("relay-password\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	text := readTestdata(t, "notify-katalog.yaml")
+	for k, v := range map[string]string{
+		"{{SLACK_API}}":          slack.APIURL(),
+		"{{SMTP_PORT}}":          strconv.Itoa(mp.SMTPPort),
+		"{{SMTP_PASSWORD_FILE}}": pw,
+		"{{SMTP_CA_FILE}}":       mp.CAFile,
+	} {
+		text = strings.ReplaceAll(text, k, v)
+	}
+	g := startGateway(t, gatewayOptions{
+		Katalog: text,
+		Args:    args,
+		Env: []string{
+			"SLACK_WEBHOOK_URL=" + slack.WebhookURL("T000/B000/e2e-secret"),
+			"SLACK_BOT_TOKEN=xoxb-e2e-token",
+			"SMTP_USER=relay",
+		},
+	})
+	n := &notifyGateway{gateway: g, mail: mp, slack: slack,
+		client: webhookClient(t, gatewaySecret(t).Data["ca.crt"]),
+		url:    fmt.Sprintf("https://127.0.0.1:%d/notify", g.notifyPort)}
+	n.client.Timeout = 40 * time.Second
+	return n
+}
+
+// token returns a TokenRequest token of namespace/name.
+func saToken(t *testing.T, namespace, name string) string {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	tok, err := env.ServiceAccountToken(ctx, namespace, name, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tok
+}
+
+type notifyAnswer struct {
+	code int
+	body map[string]any
+	raw  string
+}
+
+func (n *notifyGateway) post(t *testing.T, token, query string, ev map[string]any) (notifyAnswer, error) {
+	t.Helper()
+	b, _ := json.Marshal(ev)
+	req, err := http.NewRequest(http.MethodPost, n.url+query, bytes.NewReader(b))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Content-Type", "application/json")
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	resp, err := n.client.Do(req)
+	if err != nil {
+		return notifyAnswer{}, err
+	}
+	defer resp.Body.Close()
+	raw, _ := io.ReadAll(resp.Body)
+	a := notifyAnswer{code: resp.StatusCode, raw: string(raw)}
+	_ = json.Unmarshal(raw, &a.body)
+	return a, nil
+}
+
+func (n *notifyGateway) mustPost(t *testing.T, token, query string, ev map[string]any, want int) notifyAnswer {
+	t.Helper()
+	a, err := n.post(t, token, query, ev)
+	if err != nil {
+		t.Fatalf("POST /notify: %v\n%s", err, n.proc.Logs())
+	}
+	if a.code != want {
+		t.Fatalf("POST /notify%s: %d, want %d: %s\n%s", query, a.code, want, a.raw, n.proc.Logs())
+	}
+	return a
+}
+
+func notifyEvent(crName string, kv ...any) map[string]any {
+	ev := map[string]any{
+		"katalogName": "e2e-notify", "crName": crName, "crNamespace": "web",
+		"gvk": "web.example.com/v1/Website", "condKey": "Ready=False",
+		"teamName": "platform", "subject": crName + " is not ready",
+		"message":  "{{ .data.ready }} of {{ .data.want }} replicas are ready",
+		"severity": "warning", "data": map[string]any{"ready": 1, "want": 3},
+	}
+	for i := 0; i+1 < len(kv); i += 2 {
+		if kv[i+1] == nil {
+			delete(ev, kv[i].(string))
+		} else {
+			ev[kv[i].(string)] = kv[i+1]
+		}
+	}
+	return ev
+}
+
+// The real binary relays an event from an allowed ServiceAccount: the
+// email arrives through a STARTTLS+AUTH relay with the team's rendered
+// subject and body, and Slack gets the rendered message on both APIs.
+func TestNotifyDelivers(t *testing.T) {
+	n := startNotifyGateway(t)
+	runtime := saToken(t, "orkestra-system", "orkestra-runtime")
+
+	n.mustPost(t, "", "", notifyEvent("web-1"), http.StatusUnauthorized)
+	n.mustPost(t, saToken(t, "default", "intruder"), "", notifyEvent("web-1"), http.StatusForbidden)
+	n.mustPost(t, runtime, "", notifyEvent("web-1", "teamName", "nobody"), http.StatusNotFound)
+
+	a := n.mustPost(t, runtime, "?wait=true", notifyEvent("web-1", "teamName", nil, "teams", []string{"platform", "alerts"}, "id", "e2e-1"), http.StatusOK)
+	if a.body["status"] != "delivered" || a.body["id"] != "e2e-1" {
+		t.Errorf("answer: %s", a.raw)
+	}
+
+	msgs := n.mail.WaitMessages(t, 1, 10*time.Second)
+	if len(msgs) != 1 {
+		t.Fatalf("%d mails, want one for the team", len(msgs))
+	}
+	m := msgs[0]
+	if m.Subject != "[WARNING] web/web-1: web-1 is not ready" {
+		t.Errorf("subject %q", m.Subject)
+	}
+	if body := strings.TrimSpace(m.Text); body != "web/web-1 (Ready=False): 1 of 3 replicas are ready" {
+		t.Errorf("body %q", body)
+	}
+	var to []string
+	for _, r := range m.To {
+		to = append(to, r.Address)
+	}
+	sort.Strings(to)
+	if strings.Join(to, " ") != "dev@example.com ops@example.com" || m.Username != "relay" {
+		t.Errorf("to %v, AUTH user %q", to, m.Username)
+	}
+	if h := m.Headers["X-Orkestra-Team"]; len(h) != 1 || h[0] != "platform" {
+		t.Errorf("X-Orkestra-Team = %v", h)
+	}
+
+	got := map[string]notifytest.SlackRequest{}
+	for _, r := range n.slack.WaitDelivered(t, 2, 10*time.Second) {
+		got[r.Kind] = r
+	}
+	if p := got["chat.postMessage"]; p.Channel != "#platform-alerts" || p.Text != "web/web-1 (Ready=False): 1 of 3 replicas are ready" {
+		t.Errorf("chat.postMessage: %+v", p)
+	}
+	if w := got["webhook"]; w.Text != "1 of 3 replicas are ready" {
+		t.Errorf("webhook: %+v", w)
+	}
+
+	// Throttled: the same object and condition within the interval.
+	a = n.mustPost(t, runtime, "", notifyEvent("web-1"), http.StatusAccepted)
+	if a.body["status"] != "suppressed" {
+		t.Errorf("repeat: %s", a.raw)
+	}
+
+	code, metrics := n.probe("/metrics")
+	if code != http.StatusOK || !strings.Contains(metrics, `orkestra_gateway_notify_deliveries_total{channel="email",result="delivered"} 1`) {
+		t.Errorf("metrics (%d) lack the email delivery:\n%s", code, grepLines(metrics, "orkestra_gateway_notify_"))
+	}
+	if strings.Contains(n.proc.Logs(), "relay-password") || strings.Contains(n.proc.Logs(), "e2e-secret") || strings.Contains(n.proc.Logs(), runtime) {
+		t.Error("a secret reached the gateway's logs")
+	}
+}
+
+// SIGTERM with deliveries still queued (Slack down): the gateway stops
+// accepting, keeps retrying, and exits only once everything is delivered.
+func TestNotifyDrainsOnSIGTERM(t *testing.T) {
+	n := startNotifyGateway(t, "--drain-timeout", "20s")
+	runtime := saToken(t, "orkestra-system", "orkestra-runtime")
+	n.slack.Down(notifytest.Answer{Status: http.StatusServiceUnavailable})
+
+	var ids []string
+	for i := range 3 {
+		a := n.mustPost(t, runtime, "", notifyEvent("drain-"+strconv.Itoa(i)), http.StatusAccepted)
+		if a.body["status"] != "queued" {
+			t.Fatalf("event %d: %s", i, a.raw)
+		}
+		ids = append(ids, a.body["id"].(string))
+	}
+	eventually(t, 10*time.Second, "slack tried while down", func() error {
+		if n := len(n.slack.Requests()); n < 3 {
+			return fmt.Errorf("%d requests", n)
+		}
+		return nil
+	})
+	if len(n.slack.Delivered()) != 0 {
+		t.Fatal("delivered while down")
+	}
+
+	if err := n.proc.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(300 * time.Millisecond)
+	// New events are refused while draining (or the listener is closed).
+	if a, err := n.post(t, runtime, "", notifyEvent("late")); err == nil && a.code != http.StatusServiceUnavailable {
+		t.Errorf("during the drain: %d %s", a.code, a.raw)
+	}
+	n.slack.Up()
+
+	code, err := n.proc.Wait(30 * time.Second)
+	if err != nil || code != 0 {
+		t.Fatalf("exit %d, %v\n%s", code, err, n.proc.Logs())
+	}
+	if got := len(n.slack.Delivered()); got != 3 {
+		t.Errorf("slack got %d of 3 after the drain\n%s", got, n.proc.Logs())
+	}
+	if msgs, err := n.mail.Messages(); err != nil || len(msgs) != 3 {
+		t.Errorf("mail: %d of 3 (%v)", len(msgs), err)
+	}
+	logs := n.proc.Logs()
+	if strings.Contains(logs, "left undelivered") {
+		t.Errorf("deliveries left at shutdown:\n%s", logs)
+	}
+	// Each queued event was retried (and then delivered) during the drain.
+	for _, id := range ids {
+		if !strings.Contains(logs, id) {
+			t.Errorf("no log line names event %s", id)
+		}
+	}
+}
+
+func grepLines(s, substr string) string {
+	var out []string
+	for _, l := range strings.Split(s, "\n") {
+		if strings.Contains(l, substr) {
+			out = append(out, l)
+		}
+	}
+	return strings.Join(out, "\n")
+}

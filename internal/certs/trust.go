@@ -1,0 +1,69 @@
+package certs
+
+import (
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"time"
+)
+
+// Bundle is the caBundle of one place that calls the gateway: a webhook of
+// a webhook configuration, or a CRD's conversion webhook.
+type Bundle struct {
+	// Source names the place in errors, e.g.
+	// "ValidatingWebhookConfiguration x, webhook y".
+	Source string
+	// PEM is the caBundle as stored. Empty means the API server's own trust
+	// roots (the system pool), as in the API server.
+	PEM []byte
+}
+
+// ErrNotTrusted is matched (errors.Is) by the errors of Trusted.
+var ErrNotTrusted = errors.New("does not trust the served certificate")
+
+// Trusted checks that every bundle trusts the serving certificate of m at
+// now: it chains, through the intermediates in tls.crt, to a certificate of
+// the bundle, for server authentication. A bundle is read as the API server
+// reads it (PEM certificates, anything else ignored), so one the API server
+// cannot use is reported as such. The error names the first bundle that
+// does not trust m.
+func Trusted(m *Material, bundles []Bundle, now time.Time) error {
+	leaf := m.Leaf()
+	if leaf == nil {
+		return errors.New("no certificate is served")
+	}
+	inter := x509.NewCertPool()
+	for _, der := range m.Certificate.Certificate[1:] {
+		if c, err := x509.ParseCertificate(der); err == nil {
+			inter.AddCert(c)
+		}
+	}
+	pools := map[string]*x509.CertPool{} // bundles repeat across webhooks: parse each once
+	for _, b := range bundles {
+		var roots *x509.CertPool // nil: the system pool
+		if len(b.PEM) > 0 {
+			var ok bool
+			if roots, ok = pools[string(b.PEM)]; !ok {
+				roots = x509.NewCertPool()
+				if !roots.AppendCertsFromPEM(b.PEM) {
+					return fmt.Errorf("the caBundle of %s holds no PEM certificate, so it %w", b.Source, ErrNotTrusted)
+				}
+				pools[string(b.PEM)] = roots
+			}
+		}
+		_, err := leaf.Verify(x509.VerifyOptions{
+			Roots:         roots,
+			Intermediates: inter,
+			CurrentTime:   now,
+			KeyUsages:     []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+		})
+		if err != nil {
+			what := "caBundle"
+			if len(b.PEM) == 0 {
+				what = "empty caBundle (system roots)"
+			}
+			return fmt.Errorf("the %s of %s %w (%s): %v", what, b.Source, ErrNotTrusted, describe(leaf), err)
+		}
+	}
+	return nil
+}
