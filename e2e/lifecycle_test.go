@@ -301,3 +301,39 @@ func TestHandlersWithoutAPIServer(t *testing.T) {
 }
 
 func itoa(n int) string { return strconv.Itoa(n) }
+
+// TestInvalidKatalogRefused: inside a pod, a Katalog with errors is refused
+// at start-up with the same findings as `ork validate`, and nothing is
+// registered.
+func TestInvalidKatalogRefused(t *testing.T) {
+	before := registrations(t)
+	g := startGateway(t, gatewayOptions{
+		Katalog: `apiVersion: orkestra.orkspace.io/v1
+kind: Katalog
+metadata:
+  name: broken
+gateway:
+  url: "{{URL}}"
+security:
+  deletionProtection:
+    failurPolicy: Fail
+`,
+		NoWait: true,
+	})
+	code, err := g.proc.Wait(30 * time.Second)
+	if err != nil || code != 1 {
+		t.Fatalf("exit code %d (%v), want 1\n%s", code, err, g.proc.Logs())
+	}
+	logs := g.proc.Logs()
+	for _, want := range []string{
+		"katalog.yaml:9:5: error K02 strict-schema: unknown field \"failurPolicy\" in security.deletionProtection",
+		"did you mean \"failurePolicy\"?",
+	} {
+		if !strings.Contains(logs, want) {
+			t.Errorf("output lacks %q:\n%s", want, logs)
+		}
+	}
+	if after := registrations(t); after != before {
+		t.Errorf("registrations changed from %d to %d", before, after)
+	}
+}
