@@ -151,7 +151,7 @@ func TestAdmission(t *testing.T) {
 	for _, ns := range []string{"team-a", "other", "restricted-zone"} {
 		ensureNamespace(t, ns, nil)
 	}
-	admissionGateway(t)
+	g := admissionGateway(t)
 	waitProtection(t, "default")
 	waitRules(t)
 	cms := env.Clientset.CoreV1().ConfigMaps("default")
@@ -334,6 +334,24 @@ func TestAdmission(t *testing.T) {
 		}
 		if tier, _, _ := unstructured.NestedString(got.Object, "spec", "tier"); tier != "gold" {
 			t.Errorf("spec.tier = %q, want gold kept", tier)
+		}
+	})
+
+	t.Run("metrics count requests and decisions per webhook", func(t *testing.T) {
+		code, body := g.probe("/metrics")
+		if code != 200 {
+			t.Fatalf("/metrics: %d", code)
+		}
+		for _, want := range []string{
+			`orkestra_gateway_admission_decisions_total{result="denied",webhook="deletion-protection"}`,
+			`orkestra_gateway_admission_decisions_total{result="denied",webhook="validate"}`,
+			`orkestra_gateway_admission_decisions_total{result="patched",webhook="mutate"}`,
+			`orkestra_gateway_admission_duration_seconds_bucket{webhook="strict-mode"`,
+			`orkestra_gateway_admission_requests_total{code="200",webhook="namespace-protection"}`,
+		} {
+			if !strings.Contains(body, want) {
+				t.Errorf("/metrics lacks %s", want)
+			}
 		}
 	})
 }
