@@ -151,7 +151,7 @@ func (d *decoder) structure(n *yaml.Node, v reflect.Value, path string, depth in
 		if !ok {
 			hint := ""
 			if !d.stopped {
-				hint = suggest(key, fields.names)
+				hint = Suggest(key, fields.names)
 			}
 			d.fail(k, kpath, hint, "unknown field %q %s", clip(key), where(path))
 			return

@@ -728,8 +728,8 @@ func TestSuggest(t *testing.T) {
 		if tt.want != "" {
 			want = `did you mean "` + tt.want + `"?`
 		}
-		if got := suggest(tt.key, valid); got != want {
-			t.Errorf("suggest(%q) = %q, want %q", tt.key, got, want)
+		if got := Suggest(tt.key, valid); got != want {
+			t.Errorf("Suggest(%q) = %q, want %q", tt.key, got, want)
 		}
 	}
 }

@@ -5,9 +5,9 @@ import (
 	"strings"
 )
 
-// suggest returns a "did you mean" hint when key is a near miss of one of
+// Suggest returns a "did you mean" hint when key is a near miss of one of
 // valid (a typo, a transposition or a case slip), and "" otherwise.
-func suggest(key string, valid []string) string {
+func Suggest(key string, valid []string) string {
 	if len(key) > 64 {
 		return ""
 	}

@@ -444,39 +444,11 @@ func (t *test) holdsAsCondition(obj map[string]any) bool {
 	return false
 }
 
-// suggest returns a "did you mean" hint for a misspelt name, or "".
+// suggest returns a "did you mean" hint for a misspelt name, else the list
+// of valid names.
 func suggest(name string, options []string) string {
-	best, bestDist := "", 3
-	for _, o := range options {
-		if strings.EqualFold(o, name) {
-			return fmt.Sprintf("did you mean %q?", o)
-		}
-		if d := editDistance(strings.ToLower(name), strings.ToLower(o)); d < bestDist {
-			best, bestDist = o, d
-		}
+	if h := katalog.Suggest(name, options); h != "" {
+		return h
 	}
-	if best == "" {
-		return "one of " + strings.Join(options, ", ")
-	}
-	return fmt.Sprintf("did you mean %q?", best)
-}
-
-func editDistance(a, b string) int {
-	prev := make([]int, len(b)+1)
-	cur := make([]int, len(b)+1)
-	for j := range prev {
-		prev[j] = j
-	}
-	for i := 1; i <= len(a); i++ {
-		cur[0] = i
-		for j := 1; j <= len(b); j++ {
-			cost := 1
-			if a[i-1] == b[j-1] {
-				cost = 0
-			}
-			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
-		}
-		prev, cur = cur, prev
-	}
-	return prev[len(b)]
+	return "one of " + strings.Join(options, ", ")
 }
