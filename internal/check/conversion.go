@@ -6,7 +6,6 @@ import (
 	"slices"
 	"sort"
 	"strings"
-	"text/template/parse"
 
 	apiextv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
 	"k8s.io/apimachinery/pkg/util/validation"
@@ -240,7 +239,7 @@ func (p *pass) template(field, text string, from *apiextv1.JSONSchemaProps) {
 	if t == nil || t.Tree == nil {
 		return
 	}
-	for _, chain := range fieldRefs(t.Tree.Root) {
+	for _, chain := range rules.FieldRefs(t.Tree.Root) {
 		switch {
 		case from == nil && !slices.Contains(objectRoots, chain[0]):
 			p.errorf("K17", field, "start at .spec, .status or .metadata of the source object",
@@ -286,65 +285,6 @@ func schemaHas(s *apiextv1.JSONSchemaProps, chain []string) (ok bool, at string)
 		return false, seg
 	}
 	return true, ""
-}
-
-// fieldRefs lists the field chains a template reads from its root object:
-// .spec.size gives [spec size], $.status.x gives [status x]. Fields under
-// with/range, where dot is something else, are skipped.
-func fieldRefs(root parse.Node) [][]string {
-	var out [][]string
-	var walk func(n parse.Node, dotIsRoot bool)
-	walk = func(n parse.Node, dotIsRoot bool) {
-		switch n := n.(type) {
-		case nil:
-		case *parse.ListNode:
-			if n == nil {
-				return
-			}
-			for _, c := range n.Nodes {
-				walk(c, dotIsRoot)
-			}
-		case *parse.ActionNode:
-			walk(n.Pipe, dotIsRoot)
-		case *parse.PipeNode:
-			if n == nil {
-				return
-			}
-			for _, c := range n.Cmds {
-				walk(c, dotIsRoot)
-			}
-		case *parse.CommandNode:
-			for _, a := range n.Args {
-				walk(a, dotIsRoot)
-			}
-		case *parse.FieldNode:
-			if dotIsRoot && len(n.Ident) > 0 {
-				out = append(out, n.Ident)
-			}
-		case *parse.VariableNode:
-			if len(n.Ident) > 1 && n.Ident[0] == "$" {
-				out = append(out, n.Ident[1:])
-			}
-		case *parse.ChainNode:
-			walk(n.Node, dotIsRoot)
-		case *parse.IfNode:
-			walk(n.Pipe, dotIsRoot)
-			walk(n.List, dotIsRoot)
-			walk(n.ElseList, dotIsRoot)
-		case *parse.WithNode:
-			walk(n.Pipe, dotIsRoot)
-			walk(n.List, false)
-			walk(n.ElseList, dotIsRoot)
-		case *parse.RangeNode:
-			walk(n.Pipe, dotIsRoot)
-			walk(n.List, false)
-			walk(n.ElseList, dotIsRoot)
-		case *parse.TemplateNode:
-			walk(n.Pipe, dotIsRoot)
-		}
-	}
-	walk(root, true)
-	return out
 }
 
 func typeName(v any) string {
