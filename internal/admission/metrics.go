@@ -1,7 +1,7 @@
 package admission
 
 import (
-	"errors"
+	"github.com/orkspace/orkestra-gateway/internal/promreg"
 	"log/slog"
 
 	admissionv1 "k8s.io/api/admission/v1"
@@ -48,27 +48,10 @@ func metricsFor(reg prometheus.Registerer, log *slog.Logger) *metrics {
 	if reg == nil {
 		return m
 	}
-	m.requests = register(reg, log, m.requests)
-	m.decisions = register(reg, log, m.decisions)
-	m.latency = register(reg, log, m.latency)
+	m.requests = promreg.Register(reg, log, m.requests)
+	m.decisions = promreg.Register(reg, log, m.decisions)
+	m.latency = promreg.Register(reg, log, m.latency)
 	return m
-}
-
-func register[C prometheus.Collector](reg prometheus.Registerer, log *slog.Logger, c C) C {
-	err := reg.Register(c)
-	if err == nil {
-		return c
-	}
-	var are prometheus.AlreadyRegisteredError
-	if errors.As(err, &are) {
-		if existing, ok := are.ExistingCollector.(C); ok {
-			return existing
-		}
-	}
-	// A clash with a foreign collector of the same name: serving matters
-	// more than the metric, so count into an unregistered one and say so.
-	log.Error("cannot register admission metric", "error", err.Error())
-	return c
 }
 
 // classify names the outcome of a response for the decisions metric.

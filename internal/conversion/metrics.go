@@ -1,7 +1,7 @@
 package conversion
 
 import (
-	"errors"
+	"github.com/orkspace/orkestra-gateway/internal/promreg"
 	"log/slog"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -55,26 +55,10 @@ func metricsFor(reg prometheus.Registerer, log *slog.Logger) *metrics {
 	if reg == nil {
 		return m
 	}
-	m.reviews = register(reg, log, m.reviews)
-	m.objects = register(reg, log, m.objects)
-	m.latency = register(reg, log, m.latency)
-	m.dropped = register(reg, log, m.dropped)
-	m.invalid = register(reg, log, m.invalid)
+	m.reviews = promreg.Register(reg, log, m.reviews)
+	m.objects = promreg.Register(reg, log, m.objects)
+	m.latency = promreg.Register(reg, log, m.latency)
+	m.dropped = promreg.Register(reg, log, m.dropped)
+	m.invalid = promreg.Register(reg, log, m.invalid)
 	return m
-}
-
-func register[C prometheus.Collector](reg prometheus.Registerer, log *slog.Logger, c C) C {
-	err := reg.Register(c)
-	if err == nil {
-		return c
-	}
-	var are prometheus.AlreadyRegisteredError
-	if errors.As(err, &are) {
-		if existing, ok := are.ExistingCollector.(C); ok {
-			return existing
-		}
-	}
-	// Serving matters more than the metric: count into an unregistered one.
-	log.Error("cannot register conversion metric", "error", err.Error())
-	return c
 }

@@ -1,7 +1,7 @@
 package notify
 
 import (
-	"errors"
+	"github.com/orkspace/orkestra-gateway/internal/promreg"
 	"log/slog"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -82,29 +82,12 @@ func newMetrics(reg prometheus.Registerer, log *slog.Logger) *metrics {
 	if reg == nil {
 		return m
 	}
-	m.requests = register(reg, log, m.requests)
-	m.depth = register(reg, log, m.depth)
-	m.deliveries = register(reg, log, m.deliveries)
-	m.retries = register(reg, log, m.retries)
-	m.suppressed = register(reg, log, m.suppressed)
-	m.authFailures = register(reg, log, m.authFailures)
-	m.renderErrors = register(reg, log, m.renderErrors)
+	m.requests = promreg.Register(reg, log, m.requests)
+	m.depth = promreg.Register(reg, log, m.depth)
+	m.deliveries = promreg.Register(reg, log, m.deliveries)
+	m.retries = promreg.Register(reg, log, m.retries)
+	m.suppressed = promreg.Register(reg, log, m.suppressed)
+	m.authFailures = promreg.Register(reg, log, m.authFailures)
+	m.renderErrors = promreg.Register(reg, log, m.renderErrors)
 	return m
-}
-
-// register registers c, or returns the collector already registered under
-// its name (a second Server on the same registry, as in tests).
-func register[C prometheus.Collector](reg prometheus.Registerer, log *slog.Logger, c C) C {
-	err := reg.Register(c)
-	if err == nil {
-		return c
-	}
-	var are prometheus.AlreadyRegisteredError
-	if errors.As(err, &are) {
-		if existing, ok := are.ExistingCollector.(C); ok {
-			return existing
-		}
-	}
-	log.Error("cannot register a notify metric", "err", err.Error())
-	return c
 }
