@@ -1,8 +1,12 @@
 package e2e
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
+	"maps"
+	"net/http"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -24,6 +28,7 @@ import (
 	"sigs.k8s.io/yaml"
 
 	"github.com/orkspace/orkestra-gateway/internal/bundle"
+	"github.com/orkspace/orkestra-gateway/internal/notify/notifytest"
 	"github.com/orkspace/orkestra-gateway/internal/registration"
 )
 
@@ -230,11 +235,7 @@ func (c *bundleCase) waitRBAC(t *testing.T, dropKind string, drop int) {
 func (c *bundleCase) start(t *testing.T, wait bool, args ...string) *gateway {
 	t.Helper()
 	ctx := context.Background()
-	dep, err := env.Clientset.AppsV1().Deployments(c.namespace).Get(ctx, c.object(t, "Deployment").Name, metav1.GetOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	pod := dep.Spec.Template.Spec
+	pod := c.deployment(t).Spec.Template.Spec
 	ctr := pod.Containers[0]
 	mount := ctr.VolumeMounts[0]
 	var vol *corev1.Volume
@@ -272,7 +273,91 @@ func (c *bundleCase) start(t *testing.T, wait bool, args ...string) *gateway {
 		NoClusterAdmin: true,
 		NoWait:         !wait,
 		Args:           args,
+		Env:            secretEnv(t, c.namespace, ctr.Env),
 	})
+}
+
+// secretEnv resolves the container's variables that come from Secret keys,
+// as the kubelet does: an optional Secret or key that is absent sets nothing.
+// (The downward-API variables are the sandbox's.)
+func secretEnv(t *testing.T, namespace string, vars []corev1.EnvVar) []string {
+	t.Helper()
+	var out []string
+	for _, v := range vars {
+		if v.ValueFrom == nil || v.ValueFrom.SecretKeyRef == nil {
+			continue
+		}
+		ref := v.ValueFrom.SecretKeyRef
+		optional := ref.Optional != nil && *ref.Optional
+		s, err := env.Clientset.CoreV1().Secrets(namespace).Get(context.Background(), ref.Name, metav1.GetOptions{})
+		if apierrors.IsNotFound(err) && optional {
+			continue
+		}
+		if err != nil {
+			t.Fatalf("env %s: %v", v.Name, err)
+		}
+		val, ok := s.Data[ref.Key]
+		if !ok {
+			if optional {
+				continue
+			}
+			t.Fatalf("env %s: Secret %s has no key %s", v.Name, ref.Name, ref.Key)
+		}
+		out = append(out, v.Name+"="+string(val))
+	}
+	return out
+}
+
+// notifyCaller is the ServiceAccount bundle-katalog.yaml allows to POST
+// /notify.
+const notifyCallerNamespace, notifyCaller = "bundle-apps", "notifier"
+
+// notifyClient posts to the replica's /notify, trusting the CA of the
+// gateway's Secret, with the helpers of the notify e2e.
+func (c *bundleCase) notifyClient(t *testing.T, g *gateway) *notifyGateway {
+	t.Helper()
+	sec, err := env.Clientset.CoreV1().Secrets(c.namespace).Get(context.Background(), c.src.Policy.Certs.SecretName, metav1.GetOptions{})
+	if err != nil {
+		t.Fatalf("the gateway's TLS Secret: %v", err)
+	}
+	return &notifyGateway{gateway: g, client: webhookClient(t, sec.Data["ca.crt"]),
+		url: fmt.Sprintf("https://127.0.0.1:%d/notify", g.notifyPort)}
+}
+
+// setSecretEnv writes the bundle's optional Secret of {env: NAME} values,
+// whose name the Deployment's env references, as `kubectl create secret`
+// would (replacing what an earlier run left).
+func (c *bundleCase) setSecretEnv(t *testing.T, values map[string]string) {
+	t.Helper()
+	ctx := context.Background()
+	name := ""
+	for _, v := range c.deployment(t).Spec.Template.Spec.Containers[0].Env {
+		if v.ValueFrom != nil && v.ValueFrom.SecretKeyRef != nil {
+			if _, ok := values[v.Name]; ok {
+				name = v.ValueFrom.SecretKeyRef.Name
+			}
+		}
+	}
+	if name == "" {
+		t.Fatalf("the Deployment reads none of %v from a Secret", slices.Collect(maps.Keys(values)))
+	}
+	s := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: c.namespace}, StringData: values}
+	secrets := env.Clientset.CoreV1().Secrets(c.namespace)
+	if err := secrets.Delete(ctx, name, metav1.DeleteOptions{}); err != nil && !apierrors.IsNotFound(err) {
+		t.Fatal(err)
+	}
+	if _, err := secrets.Create(ctx, s, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func (c *bundleCase) deployment(t *testing.T) *appsv1.Deployment {
+	t.Helper()
+	dep, err := env.Clientset.AppsV1().Deployments(c.namespace).Get(context.Background(), c.object(t, "Deployment").Name, metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return dep
 }
 
 var sprockets = schema.GroupVersionResource{Group: "bundle.example.com", Version: "v2", Resource: "sprockets"}
@@ -406,6 +491,10 @@ func TestBundle(t *testing.T) {
 	}
 	checkStoredDeployment(t, dep)
 
+	// The team's Slack webhook, from the Secret the Deployment reads it from.
+	slack := notifytest.NewSlack(t, "")
+	c.setSecretEnv(t, map[string]string{"BUNDLE_SLACK_WEBHOOK": slack.WebhookURL("bundle-ops")})
+
 	c.waitRBAC(t, "", -1)
 	g := c.start(t, true, "--sync-interval", "1s")
 
@@ -487,6 +576,23 @@ func TestBundle(t *testing.T) {
 		t.Errorf("v2 spec %v, want replicas 3 from v1 size 3", s2.Object["spec"])
 	}
 
+	// Notifications: the gateway authenticates callers with a TokenReview
+	// (create tokenreviews) and relays the allowed one's event.
+	n := c.notifyClient(t, g)
+	ev := notifyEvent("bundled", "katalogName", c.name, "teamName", "ops")
+	a := n.mustPost(t, saToken(t, notifyCallerNamespace, notifyCaller), "", ev, http.StatusAccepted)
+	if a.body["status"] != "queued" {
+		t.Errorf("POST /notify by %s/%s: %s", notifyCallerNamespace, notifyCaller, a.raw)
+	}
+	hooks := slack.WaitDelivered(t, 1, 10*time.Second)
+	if len(hooks) != 1 || hooks[0].Path != "/hooks/bundle-ops" || hooks[0].Text != "1 of 3 replicas are ready" {
+		t.Errorf("Slack received %+v, want the rendered message on the ops webhook", hooks)
+	}
+	a = n.mustPost(t, saToken(t, notifyCallerNamespace, "intruder"), "", notifyEvent("intruded", "katalogName", c.name, "teamName", "ops"), http.StatusForbidden)
+	if msg, _ := a.body["error"].(string); !strings.Contains(msg, "system:serviceaccount:"+notifyCallerNamespace+":intruder is not allowed") {
+		t.Errorf("403 answer %s", a.raw)
+	}
+
 	// SIGTERM: the last replica removes its registrations (cleanupOnShutdown),
 	// with the bundle's permissions.
 	if err := g.proc.Signal(syscall.SIGTERM); err != nil {
@@ -541,7 +647,11 @@ func checkStoredDeployment(t *testing.T, d *appsv1.Deployment) {
 type ruleFailure struct {
 	// exits: the process stops (no certificate); else it runs not ready.
 	exits bool
-	// want appears in the error (stderr when it exits, /readyz otherwise).
+	// notify: the gateway is ready, but POST /notify cannot authenticate
+	// even an allowed caller: 503 (retry later) with want in the error.
+	notify bool
+	// want appears in the error (stderr when it exits, the /notify answer
+	// with notify, /readyz otherwise).
 	want string
 	// stale pre-creates outdated configurations, so the gateway must update.
 	stale bool
@@ -560,6 +670,7 @@ var failures = map[string]ruleFailure{
 	"customresourcedefinitions get,patch":        {want: `cannot get resource "customresourcedefinitions"`},
 	"secrets create":                             {exits: true, want: `cannot create resource "secrets"`},
 	"secrets get,update":                         {exits: true, want: `cannot get resource "secrets"`},
+	"tokenreviews create":                        {notify: true, want: `cannot create resource "tokenreviews"`},
 }
 
 // TestBundleMinimal removes each rule of the bundle in turn and checks the
@@ -588,7 +699,11 @@ func TestBundleMinimal(t *testing.T) {
 				if f.stale {
 					staleRegistrations(t, c)
 				}
-				g := c.start(t, false)
+				g := c.start(t, f.notify)
+				if f.notify {
+					notifyUnauthenticated(t, c, g, key, f.want)
+					return
+				}
 				if f.exits {
 					code, err := g.proc.Wait(30 * time.Second)
 					if err != nil || code == 0 {
@@ -615,6 +730,73 @@ func TestBundleMinimal(t *testing.T) {
 	if n < len(failures) {
 		t.Errorf("the bundle has %d rules, fewer than the %d failures listed: a rule the test expects is gone", n, len(failures))
 	}
+}
+
+// notifyUnauthenticated: without create on tokenreviews the gateway cannot
+// verify any caller's token. It stays ready (admission does not depend on
+// it) but refuses even the allowed caller with 503 and a Retry-After, logs
+// a warning and counts the failure, which is how an operator notices.
+func notifyUnauthenticated(t *testing.T, c *bundleCase, g *gateway, key, want string) {
+	t.Helper()
+	n := c.notifyClient(t, g)
+	token := saToken(t, notifyCallerNamespace, notifyCaller)
+	ev := notifyEvent("unauthenticated", "katalogName", c.name, "teamName", "ops")
+	req, err := http.NewRequest(http.MethodPost, n.url, bytes.NewReader(mustJSON(t, ev)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Authorization", "Bearer "+token)
+	resp, err := n.client.Do(req)
+	if err != nil {
+		t.Fatalf("POST /notify: %v\n%s", err, g.proc.Logs())
+	}
+	defer resp.Body.Close()
+	var answer struct{ Error string }
+	if err := json.NewDecoder(resp.Body).Decode(&answer); err != nil {
+		t.Fatal(err)
+	}
+	if resp.StatusCode != http.StatusServiceUnavailable || resp.Header.Get("Retry-After") == "" ||
+		answer.Error != "cannot verify the token now; retry later" {
+		t.Errorf("without %q: POST /notify by the allowed caller got %d (Retry-After %q) %q, want 503 with Retry-After and a generic message",
+			key, resp.StatusCode, resp.Header.Get("Retry-After"), answer.Error)
+	}
+	// The API server's error (it names the gateway's ServiceAccount) is
+	// logged, never sent to a caller that is not authenticated yet.
+	if strings.Contains(answer.Error, "serviceaccount") || strings.Contains(answer.Error, "forbidden") {
+		t.Errorf("the answer leaks the API server's error: %q", answer.Error)
+	}
+	if code, body := g.probe("/readyz"); code != http.StatusOK {
+		t.Errorf("without %q: /readyz %d %q, want ready (only /notify needs TokenReviews)", key, code, body)
+	}
+	if _, metrics := g.probe("/metrics"); !strings.Contains(metrics, `orkestra_gateway_notify_auth_failures_total{reason="error"} 1`) {
+		t.Errorf("without %q: metrics do not count the failed TokenReview:\n%s", key, grepLines(metrics, "orkestra_gateway_notify_auth"))
+	}
+	if !loggedRefusal(g.proc.Logs(), want) {
+		t.Errorf("without %q: no warning naming %q in the logs:\n%s", key, want, g.proc.Logs())
+	}
+}
+
+// loggedRefusal reports whether the JSON logs have the warning of a /notify
+// caller refused because its token could not be checked, with want in err.
+func loggedRefusal(logs, want string) bool {
+	for _, line := range strings.Split(logs, "\n") {
+		var l struct{ Level, Msg, Reason, Err string }
+		if json.Unmarshal([]byte(line), &l) == nil && l.Level == "WARN" && l.Msg == "notify caller refused" &&
+			l.Reason == "error" && strings.Contains(l.Err, want) {
+			return true
+		}
+	}
+	return false
+}
+
+func mustJSON(t *testing.T, v any) []byte {
+	t.Helper()
+	b, err := json.Marshal(v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
 }
 
 // staleRegistrations creates the Katalog's configurations as an admin, with

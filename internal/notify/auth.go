@@ -110,7 +110,8 @@ func newAuthenticator(r TokenReviewer, allowedCallers []string, ttl time.Duratio
 type refusal struct {
 	status int
 	reason string
-	msg    string
+	msg    string // what the caller is told
+	detail string // logged only: callers are not authenticated yet
 }
 
 func (e *refusal) Error() string { return e.msg }
@@ -119,18 +120,18 @@ func (e *refusal) Error() string { return e.msg }
 func (a *authenticator) check(ctx context.Context, r *http.Request) (string, error) {
 	token, ok := bearer(r.Header.Get("Authorization"))
 	if !ok {
-		return "", &refusal{http.StatusUnauthorized, authMissing, "missing bearer token: send Authorization: Bearer <service account token>"}
+		return "", &refusal{status: http.StatusUnauthorized, reason: authMissing, msg: "missing bearer token: send Authorization: Bearer <service account token>"}
 	}
 	st, err := a.review(ctx, token)
 	if err != nil {
-		return "", &refusal{http.StatusServiceUnavailable, authUnavailable, "cannot verify the token now: " + err.Error()}
+		return "", &refusal{status: http.StatusServiceUnavailable, reason: authUnavailable, msg: "cannot verify the token now; retry later", detail: err.Error()}
 	}
 	if !st.Authenticated {
-		return "", &refusal{http.StatusUnauthorized, authInvalid, "the bearer token is not valid"}
+		return "", &refusal{status: http.StatusUnauthorized, reason: authInvalid, msg: "the bearer token is not valid"}
 	}
 	if !a.allowed[st.Username] {
-		return st.Username, &refusal{http.StatusForbidden, authForbidden,
-			fmt.Sprintf("%s is not allowed to send notifications: add its namespace/serviceaccount to notification.allowedCallers", st.Username)}
+		return st.Username, &refusal{status: http.StatusForbidden, reason: authForbidden,
+			msg: fmt.Sprintf("%s is not allowed to send notifications: add its namespace/serviceaccount to notification.allowedCallers", st.Username)}
 	}
 	return st.Username, nil
 }

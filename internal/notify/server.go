@@ -444,14 +444,18 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) (int, Answer, int
 	if err != nil {
 		var rf *refusal
 		if !errors.As(err, &rf) {
-			rf = &refusal{http.StatusInternalServerError, authUnavailable, err.Error()}
+			rf = &refusal{status: http.StatusInternalServerError, reason: authUnavailable, msg: "cannot verify the caller", detail: err.Error()}
 		}
 		s.m.authFailures.WithLabelValues(rf.reason).Inc()
 		level := slog.LevelDebug
 		if rf.reason == authForbidden || rf.reason == authUnavailable {
 			level = slog.LevelWarn
 		}
-		s.log.Log(r.Context(), level, "notify caller refused", "reason", rf.reason, "caller", caller, "remote", remoteIP(r), "err", rf.msg)
+		logErr := rf.msg
+		if rf.detail != "" {
+			logErr += ": " + rf.detail
+		}
+		s.log.Log(r.Context(), level, "notify caller refused", "reason", rf.reason, "caller", caller, "remote", remoteIP(r), "err", logErr)
 		retry := 0
 		if rf.status == http.StatusServiceUnavailable {
 			retry = retryAuthFailed
