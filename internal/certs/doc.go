@@ -18,11 +18,17 @@
 //	         later rotation or re-signing can happen from the Secret alone
 //
 // It carries the labels orkestra.io/deletion-protection: "true" and
-// app.kubernetes.io/managed-by: orkestra-gateway.
+// app.kubernetes.io/managed-by: orkestra-gateway. The annotation
+// orkestra.orkspace.io/rotate (RotateAnnotation) asks for a rotation by hand.
 //
 // Replicas coordinate with optimistic concurrency only (create if absent,
 // update guarded by resourceVersion); a replica serves only material it has
-// read back from the Secret, so replicas never diverge. The API server is
+// read back from the Secret, so replicas never diverge. Ensure obtains the
+// material at start-up; a Rotator then keeps it in step on every maintenance
+// tick: it repairs and rotates the Secret, and serves a rotated certificate
+// only once every caBundle has trusted its CA for a grace period (Confirm,
+// Trusted), while ca.crt keeps the older CAs still needed (Retained). The
+// protocol is described step by step in docs/certificates.md. The API server is
 // reached through k8s.io/client-go/dynamic alone, to keep the gateway binary
 // free of typed clientsets.
 package certs

@@ -102,6 +102,9 @@ func Run(ctx context.Context, cfg Config, logger *slog.Logger, errOut io.Writer)
 		return fmt.Errorf("in-cluster client: %w", err)
 	}
 	rc.UserAgent = "orkestra-gateway"
+	// A tick reads every managed object; client-go's default of 5 requests/s
+	// would stretch short sync intervals.
+	rc.QPS, rc.Burst = 20, 40
 	if g.client, err = dynamic.NewForConfig(rc); err != nil {
 		return fmt.Errorf("in-cluster client: %w", err)
 	}
