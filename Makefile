@@ -46,8 +46,12 @@ sizes:
 		wc -c < $$f | awk -v f=$$f '{ printf "%-20s %10d bytes %6.1f MiB\n", f, $$1, $$1 / 1048576 }'; \
 	done
 
-# Placeholder until the demo cluster lands: shows the examples validating.
-demo: validate-examples
+# A walkthrough of every feature on a local kube-apiserver and etcd, the gateway
+# in a pod sandbox (needs root). Runs until Ctrl-C, which removes everything;
+# DEMO_NONINTERACTIVE=1 checks each step and exits (CI).
+demo: validate-examples build-gateway
+	$(GO) build -o $(BIN)/ork-demo ./hack/demo
+	$(BIN)/ork-demo --ork $(BIN)/ork --gateway $(BIN)/ork-gateway
 
 IMAGE ?= ghcr.io/orkspace/orkestra-gateway:$(VERSION)
 

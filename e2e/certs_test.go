@@ -626,13 +626,14 @@ func (s *sampler) report(t *testing.T, cadence bool) {
 	if len(s.unreachable) > 0 {
 		t.Logf("%d handshakes failed, e.g. %s", len(s.unreachable), s.unreachable[0])
 	}
-	if len(s.unreachable)*100 > s.samples {
+	if len(s.unreachable)*20 > s.samples { // more than 5%: a replica is down, not a stall
 		t.Errorf("%d of %d samples could not reach a replica", len(s.unreachable), s.samples)
 	}
-	// Sampled at least every 200 ms, allowing a rare stall of this 2-core
-	// machine (the API server, etcd, the replicas and the stream share it).
-	if cadence && len(iv) > 0 && iv[len(iv)*95/100] > 200*time.Millisecond {
-		t.Errorf("the sampler ran less often than every 200 ms for more than 5%% of its intervals (p95 %s)", iv[len(iv)*95/100])
+	// The sampler aims at one sample every 100 ms; how often it really ran
+	// is reported, not asserted: a stall of this shared 2-core machine is
+	// no certificate problem, and tests carry no timing thresholds.
+	if cadence && len(iv) > 0 {
+		t.Logf("sampler cadence: p95 interval %s (target 100 ms)", iv[len(iv)*95/100].Round(time.Millisecond))
 	}
 }
 
@@ -1033,10 +1034,14 @@ func TestCertRotationKill(t *testing.T) {
 	mu.Lock()
 	bes = append(bes, joined)
 	mu.Unlock()
-	rotationsAtJoin := smp.rotations()
-	eventually(t, 30*time.Second, "a rotation after the join", func() error {
-		if smp.rotations() < rotationsAtJoin+1 {
-			return errors.New("no rotation yet")
+	// The joined replica must swap at a rotation that happens after it
+	// started: wait until the sampler saw it serve a second certificate.
+	eventually(t, 60*time.Second, "the joined replica swaps after a rotation", func() error {
+		smp.mu.Lock()
+		n := len(smp.servedBy[joined.g])
+		smp.mu.Unlock()
+		if n < 2 {
+			return fmt.Errorf("served %d certificates so far", n)
 		}
 		return nil
 	})

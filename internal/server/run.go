@@ -49,6 +49,7 @@ type Gateway struct {
 	registry *prometheus.Registry
 	metrics  *metrics
 
+	inflight  inflight       // webhook requests being served
 	notifier  *notify.Server // nil when notifications are off
 	notifySrv *http.Server
 
@@ -123,7 +124,7 @@ func Run(ctx context.Context, cfg Config, logger *slog.Logger, errOut io.Writer)
 		return err
 	}
 	webhookSrv := &http.Server{
-		Handler:           mux,
+		Handler:           g.inflight.wrap(mux),
 		TLSConfig:         g.certs.TLSConfig(),
 		ReadHeaderTimeout: 5 * time.Second,
 		ReadTimeout:       30 * time.Second,
@@ -256,7 +257,7 @@ func (g *Gateway) shutdown(srv *http.Server) error {
 		}
 		_ = g.notifySrv.Shutdown(ctx)
 	}()
-	if err := srv.Shutdown(ctx); err != nil {
+	if err := g.inflight.stop(ctx, srv); err != nil {
 		g.log.Warn("in-flight requests did not finish before the drain timeout", "err", err)
 	}
 	<-drained
