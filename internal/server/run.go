@@ -83,11 +83,15 @@ func Run(ctx context.Context, cfg Config, logger *slog.Logger, errOut io.Writer)
 	if err != nil {
 		return fmt.Errorf("reading the Katalog: %w", err)
 	}
-	for _, f := range res.Findings {
-		fmt.Fprintln(errOut, f.String())
-	}
 	if res.Policy == nil {
+		// The same lines as `ork validate`, so the fix is the same.
+		for _, f := range res.Findings {
+			fmt.Fprintln(errOut, f.String())
+		}
 		return fmt.Errorf("%s: %d errors: %w", cfg.KatalogPath, res.Errors(), ErrInvalidKatalog)
+	}
+	for _, f := range res.Findings { // warnings only: keep the log stream structured
+		g.log.Warn("katalog warning", "finding", f.String(), "check", f.ID)
 	}
 	g.policy = res.Policy
 
