@@ -10,7 +10,7 @@ VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null)
 COMMIT  ?= $(shell git rev-parse HEAD 2>/dev/null)
 XFLAGS  := -X main.version=$(VERSION) -X main.commit=$(COMMIT)
 
-.PHONY: all build build-gateway test validate-examples lint sizes demo clean image
+.PHONY: all build build-gateway test validate-examples lint sizes demo clean image bench
 
 all: build
 
@@ -52,6 +52,11 @@ sizes:
 demo: validate-examples build-gateway
 	$(GO) build -o $(BIN)/ork-demo ./hack/demo
 	$(BIN)/ork-demo --ork $(BIN)/ork --gateway $(BIN)/ork-gateway
+
+# Benchmarks against baselines measured in the same run (about 9 minutes; root
+# for the pod sandbox): writes bench/results.json and docs/benchmarks.md.
+bench:
+	KUBEBUILDER_ASSETS="$$(bash hack/testenv.sh)" $(GO) run ./bench/cmd/bench
 
 IMAGE ?= ghcr.io/orkspace/orkestra-gateway:$(VERSION)
 

@@ -56,6 +56,9 @@ func decodeMeta(raw []byte, what string) (*meta, error) {
 	if len(raw) == 0 {
 		return nil, nil
 	}
+	if m, ok := fastMeta(raw); ok {
+		return m, nil
+	}
 	var obj struct {
 		Metadata meta `json:"metadata"`
 	}

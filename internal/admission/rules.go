@@ -12,6 +12,7 @@ import (
 	admissionv1 "k8s.io/api/admission/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
+	"github.com/orkspace/orkestra-gateway/internal/fastjson"
 	"github.com/orkspace/orkestra-gateway/internal/policy"
 	"github.com/orkspace/orkestra-gateway/internal/rules"
 )
@@ -20,12 +21,83 @@ import (
 // Every failing deny rule becomes one cause of a 422 Invalid status, in the
 // style of the API server's own validation; warn rules become warnings.
 func NewValidation(p *policy.Policy) Handler {
-	return &validation{p: p, crds: indexCRDs(p)}
+	return &validation{p: p, crds: indexCRDs(p), sel: selections(p)}
 }
 
 type validation struct {
 	p    *policy.Policy
 	crds crdIndex
+	// sel holds, per entry, the fields its rules read; nil when a rule's
+	// field is a template (it may read anything).
+	sel map[*policy.CRD]*fastjson.Selection
+}
+
+// selections lists what each entry's rules read, plus the name fields of
+// objectName, so that objects that pass are never decoded whole.
+func selections(p *policy.Policy) map[*policy.CRD]*fastjson.Selection {
+	out := map[*policy.CRD]*fastjson.Selection{}
+	for _, c := range p.CRDs {
+		paths, complete := c.Validation.Fields()
+		if c.Validation == nil || !complete {
+			continue
+		}
+		sel := fastjson.NewSelection()
+		sel.Add([]fastjson.Segment{{Key: "metadata", Index: -1}, {Key: "name", Index: -1}})
+		sel.Add([]fastjson.Segment{{Key: "metadata", Index: -1}, {Key: "generateName", Index: -1}})
+		for _, p := range paths {
+			segs := make([]fastjson.Segment, p.Len())
+			for i := range segs {
+				segs[i].Key, segs[i].Index = p.Segment(i)
+			}
+			sel.Add(segs)
+		}
+		out[c] = sel
+	}
+	return out
+}
+
+// evaluate runs the entry's rules. An object that passes is decoded only
+// where the rules read it; a failure is evaluated again on the whole
+// object, whose every field a message template may render.
+func (h *validation) evaluate(req *admissionv1.AdmissionRequest, c *policy.CRD) (rules.Input, []rules.Result, error) {
+	if sel := h.sel[c]; sel != nil {
+		if in, ok := selectedInput(req, sel); ok {
+			if res := c.Validation.Evaluate(in); len(res) == 0 {
+				return in, nil, nil
+			}
+		}
+	}
+	in, err := ruleInput(req)
+	if err != nil {
+		return in, nil, err
+	}
+	return in, c.Validation.Evaluate(in), nil
+}
+
+// noFields selects nothing: decoding with it only checks that an object
+// would decode.
+var noFields = fastjson.NewSelection()
+
+// selectedInput is ruleInput with only the selected fields of the object
+// decoded (OldObject is left nil: rules read Object only). ok is false
+// when ruleInput would fail or the fast decoder gives up: use ruleInput.
+func selectedInput(req *admissionv1.AdmissionRequest, sel *fastjson.Selection) (in rules.Input, ok bool) {
+	in.Operation = string(req.Operation)
+	raw, old := req.Object.Raw, req.OldObject.Raw
+	if len(raw) == 0 && req.Operation == admissionv1.Delete {
+		raw, old = old, nil // on DELETE the object under admission is the old one
+	}
+	if len(raw) > 0 {
+		if in.Object, ok = fastjson.DecodeSelected(raw, sel); !ok {
+			return in, false
+		}
+	}
+	if len(old) > 0 {
+		if _, ok = fastjson.DecodeSelected(old, noFields); !ok {
+			return in, false
+		}
+	}
+	return in, true
 }
 
 func (h *validation) Handle(ctx context.Context, req *admissionv1.AdmissionRequest) *admissionv1.AdmissionResponse {
@@ -34,7 +106,7 @@ func (h *validation) Handle(ctx context.Context, req *admissionv1.AdmissionReque
 		return allow()
 	}
 	checkVersion(ctx, req, c)
-	in, err := ruleInput(req)
+	in, results, err := h.evaluate(req, c)
 	if err != nil {
 		noteError(ctx, err)
 		return badRequest("validation cannot read the object: " + err.Error())
@@ -42,7 +114,7 @@ func (h *validation) Handle(ctx context.Context, req *admissionv1.AdmissionReque
 	var warnings []string
 	var causes []metav1.StatusCause
 	var failures []string
-	for _, r := range c.Validation.Evaluate(in) {
+	for _, r := range results {
 		if r.Warn {
 			warnings = append(warnings, r.Field+": "+r.Message)
 			continue
@@ -177,6 +249,9 @@ func ruleInput(req *admissionv1.AdmissionRequest) (rules.Input, error) {
 func decodeObject(raw []byte, what string) (map[string]any, error) {
 	if len(raw) == 0 {
 		return nil, nil
+	}
+	if obj, ok := fastjson.DecodeObject(raw); ok {
+		return obj, nil
 	}
 	var obj map[string]any
 	if err := json.Unmarshal(raw, &obj); err != nil {

@@ -19,6 +19,7 @@ import (
 	"runtime/debug"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -74,7 +75,36 @@ func Serve(name string, h Handler, opts ServeOptions) http.Handler {
 	if limit <= 0 {
 		limit = DefaultMaxBodyBytes
 	}
-	return &server{name: name, h: h, log: log.With("webhook", name), limit: limit, m: metricsFor(opts.Registerer, log)}
+	m := metricsFor(opts.Registerer, log)
+	s := &server{name: name, h: h, log: log.With("webhook", name), limit: limit, m: m,
+		ok:        &series[prometheus.Counter]{vec: m.requests.MetricVec, labels: []string{name, "200"}},
+		latency:   &series[prometheus.Observer]{vec: m.latency.MetricVec, labels: []string{name}},
+		decisions: map[string]*series[prometheus.Counter]{}}
+	for _, r := range []string{resultAllowed, resultDenied, resultWarned, resultPatched, resultError} {
+		s.decisions[r] = &series[prometheus.Counter]{vec: m.decisions.MetricVec, labels: []string{name, r}}
+	}
+	return s
+}
+
+// series is one labelled series of a metric vector, looked up on first
+// use and kept: the lookup hashes the label values on every call. Like
+// WithLabelValues, it shows in /metrics only once it has been used.
+type series[M any] struct {
+	once   sync.Once
+	vec    *prometheus.MetricVec
+	labels []string
+	m      M
+}
+
+func (s *series[M]) get() M {
+	s.once.Do(func() {
+		m, err := s.vec.GetMetricWithLabelValues(s.labels...)
+		if err != nil { // the label count is fixed in this file: cannot happen
+			panic(err)
+		}
+		s.m = m.(M)
+	})
+	return s.m
 }
 
 type server struct {
@@ -83,13 +113,21 @@ type server struct {
 	log   *slog.Logger
 	limit int64
 	m     *metrics
+	// The series of every request, looked up once.
+	ok        *series[prometheus.Counter]
+	latency   *series[prometheus.Observer]
+	decisions map[string]*series[prometheus.Counter] // by result; the map is read-only
 }
 
 func (s *server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	start := time.Now()
 	code := s.serve(w, r)
-	s.m.requests.WithLabelValues(s.name, strconv.Itoa(code)).Inc()
-	s.m.latency.WithLabelValues(s.name).Observe(time.Since(start).Seconds())
+	if code == http.StatusOK {
+		s.ok.get().Inc()
+	} else {
+		s.m.requests.WithLabelValues(s.name, strconv.Itoa(code)).Inc()
+	}
+	s.latency.get().Observe(time.Since(start).Seconds())
 }
 
 // serve answers r and returns the HTTP status written.
@@ -101,7 +139,9 @@ func (s *server) serve(w http.ResponseWriter, r *http.Request) int {
 	if msg := checkContentType(r.Header.Get("Content-Type")); msg != "" {
 		return s.fail(w, http.StatusUnsupportedMediaType, msg)
 	}
-	body, code, msg := readBody(w, r, s.limit)
+	buf := getBuffer()
+	defer putBuffer(buf) // nothing keeps the body, or a slice of it, past serve
+	body, code, msg := readBody(w, r, s.limit, buf)
 	if code != 0 {
 		return s.fail(w, code, msg)
 	}
@@ -114,19 +154,19 @@ func (s *server) serve(w http.ResponseWriter, r *http.Request) int {
 	st := &state{log: s.log}
 	resp, panicked := call(context.WithValue(r.Context(), stateKey{}, st), s.h, req)
 	if panicked != nil {
-		s.m.decisions.WithLabelValues(s.name, resultError).Inc()
+		s.decisions[resultError].get().Inc()
 		s.log.Error("admission handler panicked", append(requestAttrs(req), "panic", fmt.Sprint(panicked.value), "stack", string(panicked.stack))...)
 		return s.fail(w, http.StatusInternalServerError, fmt.Sprintf("webhook %s failed on request %s: internal error", s.name, req.UID))
 	}
 	if resp == nil {
-		s.m.decisions.WithLabelValues(s.name, resultError).Inc()
+		s.decisions[resultError].get().Inc()
 		s.log.Error("admission handler returned no response", requestAttrs(req)...)
 		return s.fail(w, http.StatusInternalServerError, fmt.Sprintf("webhook %s failed on request %s: no response", s.name, req.UID))
 	}
 	resp.UID = req.UID
 
 	result := classify(resp, st.err)
-	s.m.decisions.WithLabelValues(s.name, result).Inc()
+	s.decisions[result].get().Inc()
 	if st.err != nil {
 		s.log.Error("admission handler error", append(requestAttrs(req), "error", st.err.Error())...)
 	}
@@ -136,10 +176,7 @@ func (s *server) serve(w http.ResponseWriter, r *http.Request) int {
 		s.log.Debug("admission allowed", append(requestAttrs(req), "result", result)...)
 	}
 
-	out, err := json.Marshal(admissionv1.AdmissionReview{
-		TypeMeta: review.TypeMeta,
-		Response: resp,
-	})
+	out, err := encodeReview(review.TypeMeta, resp)
 	if err != nil { // a response holds only strings, bytes and a Status: cannot happen
 		s.log.Error("cannot encode AdmissionReview response", "error", err.Error())
 		return s.fail(w, http.StatusInternalServerError, "cannot encode response: "+err.Error())
@@ -194,20 +231,36 @@ func checkContentType(ct string) string {
 	return ""
 }
 
-// readBody reads at most limit bytes; code is non-zero on failure.
-func readBody(w http.ResponseWriter, r *http.Request, limit int64) (body []byte, code int, msg string) {
-	tooLarge := fmt.Sprintf("AdmissionReview larger than %d bytes", limit)
-	if r.ContentLength > limit {
-		return nil, http.StatusRequestEntityTooLarge, tooLarge
+// Request bodies are read into pooled buffers: most reviews are a few KiB,
+// and allocating one per request is most of what a request costs the GC.
+var buffers = sync.Pool{New: func() any { return new(bytes.Buffer) }}
+
+// maxPooled bounds the buffers kept: a 6 MiB UPDATE must not stay resident.
+const maxPooled = 256 << 10
+
+func getBuffer() *bytes.Buffer { return buffers.Get().(*bytes.Buffer) }
+
+func putBuffer(b *bytes.Buffer) {
+	if b.Cap() > maxPooled {
+		return
 	}
-	var buf bytes.Buffer
+	b.Reset()
+	buffers.Put(b)
+}
+
+// readBody reads at most limit bytes into buf; code is non-zero on
+// failure. The body is buf's contents.
+func readBody(w http.ResponseWriter, r *http.Request, limit int64, buf *bytes.Buffer) (body []byte, code int, msg string) {
+	if r.ContentLength > limit {
+		return nil, http.StatusRequestEntityTooLarge, fmt.Sprintf("AdmissionReview larger than %d bytes", limit)
+	}
 	if r.ContentLength > 0 {
 		buf.Grow(int(r.ContentLength) + bytes.MinRead) // one allocation for the common case
 	}
 	if _, err := buf.ReadFrom(http.MaxBytesReader(w, r.Body, limit)); err != nil {
 		var mbe *http.MaxBytesError
 		if errors.As(err, &mbe) {
-			return nil, http.StatusRequestEntityTooLarge, tooLarge
+			return nil, http.StatusRequestEntityTooLarge, fmt.Sprintf("AdmissionReview larger than %d bytes", limit)
 		}
 		return nil, http.StatusBadRequest, "cannot read body: " + err.Error()
 	}
@@ -225,9 +278,12 @@ var validOperations = map[admissionv1.Operation]bool{
 // decodeReview decodes body as an admission.k8s.io/v1 AdmissionReview with a
 // request complete enough to decide on.
 func decodeReview(body []byte) (*admissionv1.AdmissionReview, error) {
-	var review admissionv1.AdmissionReview
-	if err := json.Unmarshal(body, &review); err != nil {
-		return nil, jsonError("AdmissionReview", err)
+	review, ok := fastReview(body)
+	if !ok {
+		review = &admissionv1.AdmissionReview{}
+		if err := json.Unmarshal(body, review); err != nil {
+			return nil, jsonError("AdmissionReview", err)
+		}
 	}
 	if review.APIVersion != reviewAPIVersion || review.Kind != reviewKind {
 		return nil, fmt.Errorf("expected apiVersion %s, kind %s; got apiVersion %q, kind %q", reviewAPIVersion, reviewKind, review.APIVersion, review.Kind)
@@ -245,7 +301,7 @@ func decodeReview(body []byte) (*admissionv1.AdmissionReview, error) {
 	case !validOperations[req.Operation]:
 		return nil, fmt.Errorf("request.operation %q is not one of CREATE, UPDATE, DELETE, CONNECT", req.Operation)
 	}
-	return &review, nil
+	return review, nil
 }
 
 // jsonError makes a JSON decoding error precise: where, and which field.

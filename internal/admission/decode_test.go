@@ -1,0 +1,247 @@
+package admission
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"reflect"
+	"strings"
+	"testing"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
+	admissionv1 "k8s.io/api/admission/v1"
+	authenticationv1 "k8s.io/api/authentication/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/types"
+)
+
+// agreeReview checks fastReview against encoding/json on body: when the
+// fast path decodes, it decodes what json.Unmarshal decodes.
+func agreeReview(t *testing.T, body []byte) (fast bool) {
+	t.Helper()
+	got, ok := fastReview(body)
+	if !ok {
+		return false
+	}
+	var want admissionv1.AdmissionReview
+	if err := json.Unmarshal(body, &want); err != nil {
+		t.Fatalf("%q: fast path decodes, encoding/json fails: %v", body, err)
+	}
+	if !reflect.DeepEqual(*got, want) {
+		t.Fatalf("%q:\nfast      %+v\nreference %+v", body, got.Request, want.Request)
+	}
+	return true
+}
+
+func agreeMeta(t *testing.T, raw []byte) (fast bool) {
+	t.Helper()
+	got, ok := fastMeta(raw)
+	if !ok {
+		return false
+	}
+	var want struct {
+		Metadata meta `json:"metadata"`
+	}
+	if err := json.Unmarshal(raw, &want); err != nil {
+		t.Fatalf("%q: fast path decodes, encoding/json fails: %v", raw, err)
+	}
+	if !reflect.DeepEqual(*got, want.Metadata) {
+		t.Fatalf("%q: fast %+v, reference %+v", raw, *got, want.Metadata)
+	}
+	return true
+}
+
+func TestFastReview(t *testing.T) {
+	site := newObj("web.example.com/v1", "Website", "web-a", "shop").spec("replicas", 3).label("team", "a")
+	full := request(admissionv1.Update, website, site, site.clone().protect())
+	dry := true
+	full.DryRun = &dry
+	full.SubResource, full.RequestSubResource = "status", "status"
+	full.UserInfo.UID = "u-1"
+	full.UserInfo.Extra = map[string]authenticationv1.ExtraValue{"scopes": {"a", "b"}, "none": nil}
+	full.Options = runtime.RawExtension{Raw: []byte(`{"kind":"UpdateOptions","apiVersion":"meta.k8s.io/v1"}`)}
+	body := reviewBody(t, full)
+	if !agreeReview(t, body) {
+		t.Fatalf("the fast path gave up on a review as the API server sends it: %s", body)
+	}
+	if !agreeReview(t, reviewBody(t, request(admissionv1.Delete, configMap, nil, newObj("v1", "ConfigMap", "team", "cm").protect()))) {
+		t.Fatal("the fast path gave up on a DELETE review")
+	}
+
+	// Valid but unusual forms: decoded the same, or left to encoding/json.
+	unusual := []string{
+		`{"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview","request":null}`,
+		`{"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview","response":null,"request":{"uid":"1"}}`,
+		`{"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview","response":{"uid":"1","allowed":true}}`,
+		`{"APIVersion":"admission.k8s.io/v1","Kind":"AdmissionReview"}`,
+		`{"kind":"A","kind":"B"}`,
+		`{"request":{"uid":null,"name":null,"object":null,"oldObject":null,"dryRun":null,"requestKind":null}}`,
+		`{"request":{"UID":"1"}}`,
+		`{"request":{"uid":1}}`,
+		`{"request":{"userInfo":{"groups":null,"extra":null}}}`,
+		`{"request":{"userInfo":{"groups":[],"extra":{}}}}`,
+		`{"request":{"userInfo":{"groups":["a",null]}}}`,
+		`{"request":{"userInfo":{"extra":{"a":["x"],"a":["y"]}}}}`,
+		`{"request":{"kind":{"group":"g","Group":"h"}}}`,
+		`{"request":{"kind":null,"resource":{"resource":"r","extra":1}}}`,
+		`{"request":{"object":  {"a" : 1}  ,"oldObject":[1,2],"options":"x"}}`,
+		`{"request":{"operation":"\u0043REATE","name":"caf\u00e9"}}`,
+		`{"request":{"dryRun":"yes"}}`,
+		`{"unknown":{"deep":[1,2,{"x":null}]},"request":{"unknown":true}}`,
+		`{"request":{}} trailing`,
+		`[]`,
+	}
+	fast := 0
+	for _, b := range unusual {
+		if agreeReview(t, []byte(b)) {
+			fast++
+		}
+	}
+	if fast == 0 {
+		t.Error("the fast path decoded none of the unusual reviews")
+	}
+}
+
+func TestFastMeta(t *testing.T) {
+	for _, raw := range []string{
+		`{"metadata":{"name":"a","generateName":"g-","labels":{"x":"1","orkestra.io/deletion-protection":"true"},"deletionTimestamp":"2026-01-01T00:00:00Z","annotations":{"a":"b"}},"data":{"k":"v"}}`,
+		`{"metadata":null}`, `{"metadata":{"labels":null}}`, `{"metadata":{"labels":{"a":null}}}`,
+		`{"metadata":{"labels":{"a":1}}}`, `{"Metadata":{"name":"a"}}`, `{"metadata":{"Name":"a"}}`,
+		`{"metadata":{"name":"a"},"metadata":{"name":"b"}}`, `{"metadata":{"labels":{"a":"1","a":"2"}}}`,
+		`null`, `[]`, `{"metadata":[]}`, `{}`, `{"metadata":{"name":"a"}} x`,
+	} {
+		agreeMeta(t, []byte(raw))
+	}
+	if !agreeMeta(t, []byte(`{"metadata":{"name":"a","labels":{"x":"1"}}}`)) {
+		t.Error("the fast path gave up on plain metadata")
+	}
+}
+
+// TestSelectedValidationAgrees: evaluating on the fields the rules read
+// decides exactly as evaluating on the whole object, whatever the object.
+func TestSelectedValidationAgrees(t *testing.T) {
+	p := testPolicy(t)
+	h := NewValidation(p).(*validation)
+	c := h.crds.byKind[groupKind{"web.example.com", "Website"}]
+	if h.sel[c] == nil {
+		t.Fatal("no field selection for the website rules")
+	}
+	objs := []string{
+		`{"metadata":{"name":"a"},"spec":{"replicas":3,"tier":"gold","owner":"web","image":"registry.example.com/x"}}`,
+		`{"metadata":{"name":"a"},"spec":{"replicas":30,"tier":"gold"}}`,
+		`{"metadata":{"name":"a"},"spec":"not a map"}`,
+		`{"metadata":{"name":"a"},"spec":{"replicas":"3"}}`,
+		`{"metadata":{"name":"a"},"spec":{},"status":{"big":1e400}}`,
+		`{"spec":{"replicas":3},"spec":{"replicas":40}}`,
+		`null`, `[]`, `{`,
+	}
+	for _, o := range objs {
+		agreeValidation(t, h, []byte(o))
+	}
+}
+
+func agreeValidation(t *testing.T, h *validation, raw []byte) {
+	t.Helper()
+	for _, op := range []admissionv1.Operation{admissionv1.Create, admissionv1.Delete} {
+		req := request(op, website, newObj("web.example.com/v1", "Website", "web-a", "x"), nil)
+		req.Object.Raw = raw
+		if op == admissionv1.Delete {
+			req.Object.Raw, req.OldObject.Raw = nil, raw
+		}
+		got := h.Handle(context.Background(), req)
+		// The reference: every object decoded whole.
+		ref := &validation{p: h.p, crds: h.crds, sel: nil}
+		want := ref.Handle(context.Background(), req)
+		gj, _ := json.Marshal(got)
+		wj, _ := json.Marshal(want)
+		if string(gj) != string(wj) {
+			t.Fatalf("%s %q:\nselected %s\nwhole    %s", op, raw, gj, wj)
+		}
+	}
+}
+
+func FuzzFastReview(f *testing.F) {
+	f.Fuzz(func(t *testing.T, body []byte) {
+		agreeReview(t, body)
+	})
+}
+
+func FuzzFastMeta(f *testing.F) {
+	f.Fuzz(func(t *testing.T, raw []byte) {
+		agreeMeta(t, raw)
+	})
+}
+
+func FuzzSelectedValidation(f *testing.F) {
+	p := testPolicy(f)
+	h := NewValidation(p).(*validation)
+	f.Fuzz(func(t *testing.T, raw []byte) {
+		if strings.Count(string(raw), "[") > 1000 {
+			return // deep nesting is encoding/json's business; it makes the comparison slow
+		}
+		agreeValidation(t, h, raw)
+	})
+}
+
+// TestServeConcurrent sends different reviews through one endpoint at
+// once: each answer must be its own request's (body buffers are pooled,
+// so one request reading another's body would show here, and under -race).
+func TestServeConcurrent(t *testing.T) {
+	p := testPolicy(t)
+	h := Serve(NameValidate, NewValidation(p), ServeOptions{})
+	const workers, each = 8, 50
+	errs := make(chan error, workers)
+	for w := range workers {
+		go func() {
+			for i := range each {
+				replicas := 1 + (w+i)%20 // above 10 is denied
+				site := newObj("web.example.com/v1", "Website", "web-a", "shop").spec("replicas", replicas, "tier", "gold", "owner", "web", "image", "registry.example.com/x")
+				req := request(admissionv1.Create, website, site, nil)
+				req.UID = types.UID(fmt.Sprintf("uid-%d-%d", w, i))
+				rec := post(h, reviewBody(t, req), "application/json")
+				var got admissionv1.AdmissionReview
+				if err := json.Unmarshal(rec.Body.Bytes(), &got); err != nil || got.Response == nil {
+					errs <- fmt.Errorf("%s: %d %s", req.UID, rec.Code, rec.Body)
+					return
+				}
+				if got.Response.UID != req.UID || got.Response.Allowed != (replicas <= 10) {
+					errs <- fmt.Errorf("%s with %d replicas answered %s allowed=%v", req.UID, replicas, got.Response.UID, got.Response.Allowed)
+					return
+				}
+			}
+			errs <- nil
+		}()
+	}
+	for range workers {
+		if err := <-errs; err != nil {
+			t.Error(err)
+		}
+	}
+}
+
+// TestSeriesAppearWhenUsed: the series Serve looks up once still show in
+// /metrics only after they count something, as WithLabelValues does.
+func TestSeriesAppearWhenUsed(t *testing.T) {
+	reg := prometheus.NewRegistry()
+	h := Serve(NameValidate, allowAll, ServeOptions{Registerer: reg})
+	if n := testutil.CollectAndCount(reg); n != 0 {
+		t.Fatalf("%d series before any request", n)
+	}
+	req := request(admissionv1.Create, website, newObj("web.example.com/v1", "Website", "web-a", "shop"), nil)
+	if w := post(h, reviewBody(t, req), "application/json"); w.Code != http.StatusOK {
+		t.Fatalf("%d %s", w.Code, w.Body)
+	}
+	want := `
+# HELP orkestra_gateway_admission_decisions_total Admission decisions by webhook and result (allowed, denied, warned, patched, error).
+# TYPE orkestra_gateway_admission_decisions_total counter
+orkestra_gateway_admission_decisions_total{result="allowed",webhook="validate"} 1
+# HELP orkestra_gateway_admission_requests_total Admission HTTP requests by webhook and HTTP status code.
+# TYPE orkestra_gateway_admission_requests_total counter
+orkestra_gateway_admission_requests_total{code="200",webhook="validate"} 1
+`
+	if err := testutil.GatherAndCompare(reg, strings.NewReader(want), "orkestra_gateway_admission_decisions_total", "orkestra_gateway_admission_requests_total"); err != nil {
+		t.Error(err)
+	}
+}
