@@ -30,6 +30,7 @@ type Results struct {
 	Memory     *MemoryUse    `json:"memory,omitempty"`
 	Conversion *Conversion   `json:"conversion,omitempty"`
 	Notify     *Notify       `json:"notify,omitempty"`
+	Flood      *Flood        `json:"flood,omitempty"`
 	Goals      []Goal        `json:"goals"`
 	Notes      []string      `json:"notes,omitempty"`
 }
@@ -46,6 +47,8 @@ type Settings struct {
 	ConversionRun int     `json:"conversionRuns"`
 	NotifySeconds float64 `json:"notifySeconds"`
 	HandlerRuns   int     `json:"handlerRuns"`
+	FloodSeconds  float64 `json:"floodPhaseSeconds,omitempty"`
+	FloodRuns     int     `json:"floodRuns,omitempty"`
 }
 
 // Endpoint is the webhook benchmark of one path: the gateway against the
@@ -196,6 +199,27 @@ type Notify struct {
 	RSSEndMiB   float64 `json:"rssEndMiB"`
 	RSSIdleMiB  float64 `json:"rssIdleMiB"`
 	FirstError  string  `json:"firstError,omitempty"`
+}
+
+// Flood is /validate at a fixed rate alone and while /notify is flooded.
+type Flood struct {
+	Status      string  `json:"status"` // "measured" or NotMeasured
+	Reason      string  `json:"reason,omitempty"`
+	Rate        float64 `json:"validateRate"`
+	Seconds     float64 `json:"seconds,omitempty"`
+	Connections int     `json:"notifyConnections,omitempty"`
+	// Alone and Flooded are the /validate runs without and with the flood.
+	Alone   RateRuns `json:"alone"`
+	Flooded RateRuns `json:"flooded"`
+	// P50Ratio and P99Ratio are Flooded's median percentile over Alone's.
+	P50Ratio float64 `json:"p50Ratio"`
+	P99Ratio float64 `json:"p99Ratio"`
+	// NotifyRate is the flood's answered requests/s (202 and 503) per run;
+	// NotifyAccepted and NotifyRefused count them over all flooded runs.
+	NotifyRate     Spread `json:"notifyRate"`
+	NotifyAccepted int64  `json:"notifyAccepted"`
+	NotifyRefused  int64  `json:"notifyRefused"`
+	FirstError     string `json:"firstError,omitempty"`
 }
 
 // Goal is one target of issue 8 and whether this run met it.
@@ -408,6 +432,28 @@ func (r *Results) Markdown() string {
 		p("only the fields the rules read (and the whole object only to word a denial), reads the metadata of\n")
 		p("a deleted object without building the object, reuses body buffers, and writes a plain allow without\n")
 		p("reflection. Profile it with `go test ./bench -run X -bench Handlers -cpuprofile cpu.out`.\n\n")
+	}
+
+	if f := r.Flood; f != nil {
+		p("## 8. Admission under a /notify flood\n\n")
+		if f.Status != "measured" {
+			p("%s: %s\n\n", f.Status, f.Reason)
+		} else {
+			p("The /validate traffic of section 1 at a fixed %.0f req/s (open-loop, %d connections), (a) alone and\n", f.Rate, r.Settings.Connections)
+			p("(b) while %d connections flood the same gateway's /notify closed-loop with distinct events as in\n", f.Connections)
+			p("section 6 (202 accepted and 503 refused both count); %d runs of %.0f s each, alternating, medians.\n\n", len(f.Alone.Runs), f.Seconds)
+			p("| /validate | achieved (req/s) | p50 ms | p95 ms | p99 ms | p99.9 ms | errors |\n|---|---|---|---|---|---|---|\n")
+			for _, v := range []struct {
+				name string
+				rr   RateRuns
+			}{{"(a) alone", f.Alone}, {"(b) under the flood", f.Flooded}} {
+				l := v.rr.Median
+				p("| %s | %.0f | %.3f | %.3f | %.3f | %.3f | %d |\n", v.name, v.rr.Throughput, l.P50, l.P95, l.P99, l.P999, v.rr.Failed)
+			}
+			p("| (b)/(a) | | **%.2fx** | | **%.2fx** | | |\n\n", f.P50Ratio, f.P99Ratio)
+			p("The flood ran at %.0f /notify requests/s (median; runs: %s), %d accepted and %d refused in all.\n\n",
+				f.NotifyRate.Median, joinFloats(f.NotifyRate.Runs, 0), f.NotifyAccepted, f.NotifyRefused)
+		}
 	}
 
 	if len(r.Notes) > 0 {

@@ -3,7 +3,7 @@
 // ValidatingAdmissionPolicy, the identity conversion) and writes
 // bench/results.json and docs/benchmarks.md.
 //
-//	go run ./bench/cmd/bench [-quick] [-only handlers,webhooks,conversion,e2e,notify,startup]
+//	go run ./bench/cmd/bench [-quick] [-only handlers,webhooks,conversion,e2e,notify,flood,startup]
 //
 // It needs root (the pod sandbox mounts a tmpfs in a private mount
 // namespace) and KUBEBUILDER_ASSETS (hack/testenv.sh) for kube-apiserver
@@ -45,7 +45,7 @@ func main() {
 }
 
 // sections in the order they run.
-var sections = []string{"handlers", "webhooks", "conversion", "e2e", "notify", "startup"}
+var sections = []string{"handlers", "webhooks", "conversion", "e2e", "notify", "flood", "startup"}
 
 type options struct {
 	out, doc    string
@@ -60,6 +60,8 @@ type options struct {
 	startups    int
 	convRuns    int
 	notifyDur   time.Duration
+	floodDur    time.Duration
+	floodRuns   int
 	handlerRuns int
 	keepWorkdir bool
 	render      bool
@@ -86,6 +88,8 @@ func parseArgs(args []string) (*options, error) {
 	fs.IntVar(&o.startups, "startups", 12, "start-to-ready runs with the Secret present, and as many absent")
 	fs.IntVar(&o.convRuns, "conversion-runs", 15, "ConversionReviews per server")
 	fs.DurationVar(&o.notifyDur, "notify-phase", 5*time.Second, "length of the notify intake run")
+	fs.DurationVar(&o.floodDur, "flood-phase", 4*time.Second, "length of one /validate run of the flood section")
+	fs.IntVar(&o.floodRuns, "flood-runs", 3, "/validate runs alone, and as many under a /notify flood")
 	fs.IntVar(&o.handlerRuns, "handler-runs", 5, "in-process handler measurements per server")
 	fs.BoolVar(&o.render, "render", false, "measure nothing: render -doc again from the results in -out")
 	fs.BoolVar(&o.keepWorkdir, "keep", false, "keep the work directory (binary, Katalog, logs)")
@@ -106,13 +110,14 @@ func parseArgs(args []string) (*options, error) {
 	if o.quick {
 		o.maxDur, o.maxRuns, o.rateDur, o.rateRuns = time.Second, 1, time.Second, 1
 		o.creates, o.startups, o.convRuns, o.notifyDur, o.handlerRuns = 60, 3, 3, time.Second, 1
+		o.floodDur, o.floodRuns = time.Second, 1
 	}
 	switch {
 	case o.conns < 1:
 		return nil, errors.New("-conns must be at least 1")
-	case o.maxDur <= 0 || o.rateDur <= 0 || o.notifyDur <= 0:
+	case o.maxDur <= 0 || o.rateDur <= 0 || o.notifyDur <= 0 || o.floodDur <= 0:
 		return nil, errors.New("phase lengths must be positive")
-	case o.maxRuns < 1 || o.rateRuns < 1 || o.startups < 1 || o.convRuns < 1 || o.handlerRuns < 1:
+	case o.maxRuns < 1 || o.rateRuns < 1 || o.startups < 1 || o.convRuns < 1 || o.handlerRuns < 1 || o.floodRuns < 1:
 		return nil, errors.New("run counts must be at least 1")
 	case o.creates < 10:
 		return nil, errors.New("-creates must be at least 10")
@@ -142,7 +147,7 @@ func run() error {
 		Settings: bench.Settings{
 			Connections: o.conns, MaxSeconds: o.maxDur.Seconds(), MaxRuns: o.maxRuns, RateSeconds: o.rateDur.Seconds(), RateRuns: o.rateRuns,
 			Creates: o.creates, StartupRuns: o.startups, ConversionRun: o.convRuns, NotifySeconds: o.notifyDur.Seconds(),
-			HandlerRuns: o.handlerRuns,
+			HandlerRuns: o.handlerRuns, FloodSeconds: o.floodDur.Seconds(), FloodRuns: o.floodRuns,
 		},
 	}
 	if o.quick {
@@ -159,13 +164,13 @@ func run() error {
 			return fmt.Errorf("handler cost: %w", err)
 		}
 	}
-	if o.want("webhooks") || o.want("conversion") || o.want("e2e") || o.want("notify") || o.want("startup") {
+	if o.want("webhooks") || o.want("conversion") || o.want("e2e") || o.want("notify") || o.want("flood") || o.want("startup") {
 		if err := h.setup(ctx, res); err != nil {
 			return err
 		}
 	}
 
-	needGateway := o.want("webhooks") || o.want("conversion") || o.want("e2e") || o.want("notify")
+	needGateway := o.want("webhooks") || o.want("conversion") || o.want("e2e") || o.want("notify") || o.want("flood")
 	if needGateway {
 		if err := h.startMain(ctx); err != nil {
 			return err
@@ -186,6 +191,11 @@ func run() error {
 	}
 	if o.want("notify") {
 		res.Notify = h.notify(ctx)
+	}
+	if o.want("flood") {
+		if res.Flood, err = h.flood(ctx); err != nil {
+			return fmt.Errorf("notify flood benchmark: %w", err)
+		}
 	}
 	h.stopMain()
 	if o.want("startup") {

@@ -3,6 +3,7 @@ package main
 import (
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/orkspace/orkestra-gateway/bench"
 )
@@ -61,5 +62,31 @@ func TestFlags(t *testing.T) {
 	}
 	if !o.want("notify") || o.want("e2e") || o.creates != 60 {
 		t.Errorf("options %+v", o)
+	}
+}
+
+func TestFloodReport(t *testing.T) {
+	o, err := parseArgs([]string{"-quick", "-only", "flood"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !o.want("flood") || o.want("notify") || o.floodRuns != 1 || o.floodDur != time.Second {
+		t.Errorf("options %+v", o)
+	}
+	res := &bench.Results{Flood: &bench.Flood{
+		Status: "measured", Rate: 1000, P50Ratio: 1.25, P99Ratio: 3.5,
+		Alone:      bench.RateRuns{Median: bench.Latency{P50: 0.8, P99: 2}},
+		Flooded:    bench.RateRuns{Median: bench.Latency{P50: 1, P99: 7}},
+		NotifyRate: bench.SpreadOf([]float64{4000, 5000, 6000}), NotifyAccepted: 10, NotifyRefused: 20,
+	}}
+	md := res.Markdown()
+	for _, want := range []string{"## 8. Admission under a /notify flood", "| (b)/(a) | | **1.25x** | | **3.50x** |", "5000 /notify requests/s", "10 accepted and 20 refused"} {
+		if !strings.Contains(md, want) {
+			t.Errorf("report lacks %q:\n%s", want, md)
+		}
+	}
+	res.Flood = &bench.Flood{Status: bench.NotMeasured, Reason: "no token"}
+	if md := res.Markdown(); !strings.Contains(md, "not yet measured: no token") {
+		t.Errorf("report does not say why the flood was not measured:\n%s", md)
 	}
 }

@@ -45,32 +45,12 @@ const runtimeNS, runtimeSA = "orkestra-system", "orkestra-runtime"
 // gateway checks with a TokenReview (cached).
 func (h *harness) notify(ctx context.Context) *bench.Notify {
 	n := &bench.Notify{Status: bench.NotMeasured}
-	token, err := h.env.ServiceAccountToken(ctx, runtimeNS, runtimeSA, 0)
+	t, err := h.notifyTarget(ctx)
 	if err != nil {
 		n.Reason = err.Error()
 		return n
 	}
-	client, err := bench.NewClient(h.caPEM, h.o.conns)
-	if err != nil {
-		n.Reason = err.Error()
-		return n
-	}
-	now := time.Now().UTC().Format(time.RFC3339)
-	t := bench.Target{
-		Client: client,
-		URL:    fmt.Sprintf("https://127.0.0.1:%d/notify", h.main.notifyPort),
-		Header: http.Header{"Authorization": {"Bearer " + token}},
-		Body: func(i int64) []byte {
-			b, _ := json.Marshal(map[string]any{
-				"katalogName": "bench", "crName": fmt.Sprintf("shop-%d", i), "crNamespace": bench.Namespace,
-				"gvk": bench.GroupGateway + "/v1/Website", "condKey": "Ready", "teamName": "platform",
-				"subject": "Website not ready", "message": "replicas unavailable for 5m", "severity": "warning",
-				"timestamp": now,
-			})
-			return b
-		},
-		OK: func(status int, _ []byte) bool { return status == http.StatusAccepted },
-	}
+	t.OK = func(status int, _ []byte) bool { return status == http.StatusAccepted }
 	conns := min(h.o.conns, 16)
 	// Warm-up: the TokenReview, connections; its events are delivered too.
 	if warm := bench.Max(ctx, t, conns, 500*time.Millisecond); warm.Sent == warm.Errors {
@@ -95,4 +75,32 @@ func (h *harness) notify(ctx context.Context) *bench.Notify {
 	n.Delivered = h.slack.delivered.Load() - before
 	h.logf("notify: %.0f events/s accepted, %d refused, %d delivered, RSS %.1f MiB", n.PerSecond, n.Refused, n.Delivered, n.RSSEndMiB)
 	return n
+}
+
+// notifyTarget sends distinct events to the gateway's /notify as the
+// allowed caller; the caller sets OK.
+func (h *harness) notifyTarget(ctx context.Context) (bench.Target, error) {
+	token, err := h.env.ServiceAccountToken(ctx, runtimeNS, runtimeSA, 0)
+	if err != nil {
+		return bench.Target{}, err
+	}
+	client, err := bench.NewClient(h.caPEM, h.o.conns)
+	if err != nil {
+		return bench.Target{}, err
+	}
+	now := time.Now().UTC().Format(time.RFC3339)
+	return bench.Target{
+		Client: client,
+		URL:    fmt.Sprintf("https://127.0.0.1:%d/notify", h.main.notifyPort),
+		Header: http.Header{"Authorization": {"Bearer " + token}},
+		Body: func(i int64) []byte {
+			b, _ := json.Marshal(map[string]any{
+				"katalogName": "bench", "crName": fmt.Sprintf("shop-%d", i), "crNamespace": bench.Namespace,
+				"gvk": bench.GroupGateway + "/v1/Website", "condKey": "Ready", "teamName": "platform",
+				"subject": "Website not ready", "message": "replicas unavailable for 5m", "severity": "warning",
+				"timestamp": now,
+			})
+			return b
+		},
+	}, nil
 }
