@@ -80,7 +80,8 @@ func BenchmarkReview1000(b *testing.B) {
 // paths and with the identity, alternating, and reports wall and CPU time
 // per review and their ratio (go test -run TestBenchmarkRatio -v). CPU time
 // (of the whole process, GC included) is what to compare on a busy
-// machine. It fails only if the mapping is absurdly slower.
+// machine. It reports the ratio and asserts no timing: make bench publishes
+// the same comparison through the gateway binary.
 func TestBenchmarkRatio(t *testing.T) {
 	if testing.Short() {
 		t.Skip("benchmark")
@@ -113,9 +114,6 @@ func TestBenchmarkRatio(t *testing.T) {
 	t.Logf("1,000 objects v2 -> v1 (median of %d): mapped %v wall, %v CPU; identity %v wall, %v CPU; CPU ratio %.2f, wall ratio %.2f",
 		rounds, median(mw).Round(time.Millisecond), m.Round(time.Millisecond), median(iw).Round(time.Millisecond), id.Round(time.Millisecond),
 		ratio, float64(median(mw))/float64(median(iw)))
-	if ratio > 10 {
-		t.Errorf("mapped conversion takes %.1fx the CPU of the identity", ratio)
-	}
 }
 
 func median(d []time.Duration) time.Duration {
