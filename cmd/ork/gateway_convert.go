@@ -20,9 +20,7 @@ import (
 	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
 	"sigs.k8s.io/yaml"
 
-	"github.com/orkspace/orkestra-gateway/internal/check"
 	"github.com/orkspace/orkestra-gateway/internal/conversion"
-	"github.com/orkspace/orkestra-gateway/internal/report"
 )
 
 func init() {
@@ -91,21 +89,9 @@ func runConvert(stdin io.Reader, stdout, stderr io.Writer, o convertOptions) err
 		return usageError("%v", err)
 	}
 
-	r, err := check.RunFile(o.katalog)
+	r, err := loadKatalog(o.katalog, stderr)
 	if err != nil {
-		return usageError("cannot read Katalog: %v", err)
-	}
-	if r.File == "" {
-		r.File = o.katalog
-	}
-	if r.Policy == nil {
-		if err := report.Write(stderr, report.Text, []*check.Result{r}); err != nil {
-			return err
-		}
-		return exitError{code: exitFailure, err: errReported}
-	}
-	for _, f := range r.Findings { // warnings only: the Katalog is valid
-		fmt.Fprintln(stderr, f)
+		return err
 	}
 
 	// Warnings (preserved fields dropped, a malformed annotation ignored)

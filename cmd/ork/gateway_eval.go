@@ -22,7 +22,6 @@ import (
 	"sigs.k8s.io/yaml"
 
 	"github.com/orkspace/orkestra-gateway/internal/admission"
-	"github.com/orkspace/orkestra-gateway/internal/check"
 	"github.com/orkspace/orkestra-gateway/internal/policy"
 	"github.com/orkspace/orkestra-gateway/internal/report"
 )
@@ -108,21 +107,9 @@ func runEval(stdout, stderr io.Writer, o evalOptions) error {
 		}
 	}
 
-	r, err := check.RunFile(o.katalog)
+	r, err := loadKatalog(o.katalog, stderr)
 	if err != nil {
-		return usageError("cannot read Katalog: %v", err)
-	}
-	if r.File == "" {
-		r.File = o.katalog
-	}
-	if r.Policy == nil {
-		if err := report.Write(stderr, report.Text, []*check.Result{r}); err != nil {
-			return err
-		}
-		return exitError{code: exitFailure, err: errReported}
-	}
-	for _, f := range r.Findings { // warnings only: the Katalog is valid
-		fmt.Fprintln(stderr, f)
+		return err
 	}
 
 	req, err := evalRequest(r.Policy, o, op, obj, old)
