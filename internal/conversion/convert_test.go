@@ -2,6 +2,7 @@ package conversion
 
 import (
 	"bytes"
+	"github.com/orkspace/orkestra-gateway/internal/rules"
 	"log/slog"
 	"strings"
 	"testing"
@@ -147,7 +148,7 @@ func TestMovedAndCarriedOver(t *testing.T) {
 		t.Errorf("no %s annotation: %s", PreservedAnnotation, mustJSON(t, out))
 	}
 	ann[PreservedAnnotation] = "ignored"
-	if !equal(out, want) {
+	if !rules.Equal(out, want) {
 		t.Errorf("got  %s\nwant %s", mustJSON(t, out), mustJSON(t, want))
 	}
 }
@@ -181,7 +182,7 @@ func TestRoutes(t *testing.T) {
 	// v1 -> v3 has no path: through v2.
 	v3 := convert(t, c, obj(t, `{"apiVersion":"conv.example.com/v1","kind":"Gadget","metadata":{"name":"g"},"spec":{"size":2,"image":"nginx"}}`), "v3")
 	want := obj(t, `{"apiVersion":"conv.example.com/v3","kind":"Gadget","metadata":{"name":"g"},"spec":{"replicas":"2","container":{"image":"nginx"},"tier":"standard"}}`)
-	if !equal(v3, want) {
+	if !rules.Equal(v3, want) {
 		t.Errorf("v1 -> v3:\ngot  %s\nwant %s", mustJSON(t, v3), mustJSON(t, want))
 	}
 
@@ -190,7 +191,7 @@ func TestRoutes(t *testing.T) {
 	src := `{"apiVersion":"ex.com/v1","kind":"Thing","metadata":{"name":"n"},"spec":{"a":1,"b":{"c":[true]}},"status":{"s":"x"}}`
 	out := convert(t, id, obj(t, src), "v3")
 	want = obj(t, strings.Replace(src, "ex.com/v1", "ex.com/v3", 1))
-	if !equal(out, want) {
+	if !rules.Equal(out, want) {
 		t.Errorf("identity:\ngot  %s\nwant %s", mustJSON(t, out), mustJSON(t, want))
 	}
 }
@@ -236,7 +237,7 @@ func TestPreservedAnnotation(t *testing.T) {
 		t.Errorf("the object's own annotation is gone: %s", mustJSON(t, v2))
 	}
 	back := convert(t, c, v2, "v1")
-	if !equal(back, src) {
+	if !rules.Equal(back, src) {
 		t.Errorf("v1 -> v2 -> v1:\ngot  %s\nwant %s", mustJSON(t, back), mustJSON(t, src))
 	}
 
@@ -247,7 +248,7 @@ func TestPreservedAnnotation(t *testing.T) {
 	stored["spec"].(map[string]any)["replicas"] = int64(5)
 	read := convert(t, c, stored, "v3")
 	want := obj(t, `{"apiVersion":"conv.example.com/v3","kind":"Gadget","metadata":{"name":"g"},"spec":{"replicas":"5","tier":"premium"}}`)
-	if !equal(read, want) {
+	if !rules.Equal(read, want) {
 		t.Errorf("edited at v2, read at v3:\ngot  %s\nwant %s", mustJSON(t, read), mustJSON(t, want))
 	}
 }
@@ -264,13 +265,13 @@ func TestPreservedEditWins(t *testing.T) {
 	if got := v2["spec"].(map[string]any)["name"]; got != "Ada Lovelace" {
 		t.Fatalf("name = %v", got)
 	}
-	if back := convert(t, c, v2, "v1"); !equal(back, src) {
+	if back := convert(t, c, v2, "v1"); !rules.Equal(back, src) {
 		t.Errorf("unedited round trip:\ngot  %s\nwant %s", mustJSON(t, back), mustJSON(t, src))
 	}
 	v2["spec"].(map[string]any)["name"] = "Grace Hopper"
 	back := convert(t, c, v2, "v1")
 	want := obj(t, `{"apiVersion":"ex.com/v1","kind":"Thing","metadata":{"name":"n"},"spec":{"first":"Grace Hopper","last":"Lovelace"}}`)
-	if !equal(back, want) {
+	if !rules.Equal(back, want) {
 		t.Errorf("edited at v2:\ngot  %s\nwant %s", mustJSON(t, back), mustJSON(t, want))
 	}
 }

@@ -2,6 +2,7 @@ package conversion
 
 import (
 	"encoding/json"
+	"github.com/orkspace/orkestra-gateway/internal/rules"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -74,7 +75,7 @@ func FuzzReview(f *testing.F) {
 			for _, k := range []string{"name", "namespace", "uid"} {
 				a, _ := lookup(in, []string{"metadata", k})
 				b, _ := lookup(out, []string{"metadata", k})
-				if !equal(a, b) {
+				if !rules.Equal(a, b) {
 					t.Fatalf("object %d: metadata.%s changed from %v to %v", i, k, a, b)
 				}
 			}
@@ -87,7 +88,7 @@ func FuzzReview(f *testing.F) {
 			}
 			dropEmptyAnnotations(in)
 			dropEmptyAnnotations(back)
-			if !equal(back, in) {
+			if !rules.Equal(back, in) {
 				t.Fatalf("object %d does not round-trip\nsent:      %s\nconverted: %s\nback:      %s", i, req.Objects[i], raw.Raw, mustJSON(t, back))
 			}
 		}
@@ -139,7 +140,7 @@ func FuzzDecodeStack(f *testing.F) {
 			}
 			for j := range a.Fields {
 				x, y := a.Fields[j], b.Fields[j]
-				if dotted(x.Path) != dotted(y.Path) || x.HasValue != y.HasValue || x.HasBase != y.HasBase || !equal(x.Value, y.Value) || !equal(x.Base, y.Base) {
+				if dotted(x.Path) != dotted(y.Path) || x.HasValue != y.HasValue || x.HasBase != y.HasBase || !rules.Equal(x.Value, y.Value) || !rules.Equal(x.Base, y.Base) {
 					t.Fatalf("field %d.%d changed: %+v -> %+v", i, j, x, y)
 				}
 			}

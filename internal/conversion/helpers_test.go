@@ -3,6 +3,7 @@ package conversion
 import (
 	"encoding/json"
 	"fmt"
+	"github.com/orkspace/orkestra-gateway/internal/rules"
 	"os"
 	"strings"
 	"sync"
@@ -65,7 +66,7 @@ func mustJSON(t testing.TB, v any) string {
 // sameJSON compares two objects by their JSON encoding (numbers by value).
 func sameJSON(t testing.TB, got, want map[string]any) bool {
 	t.Helper()
-	return equal(got, want)
+	return rules.Equal(got, want)
 }
 
 // loadCRD parses testdata/gadget-crd.yaml (once).

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/orkspace/orkestra-gateway/internal/rules"
 	"sort"
 )
 
@@ -235,7 +236,7 @@ func diff(want, have map[string]any, path []string, out []fieldOp) []fieldOp {
 func sameEntries(want, have map[string]any) bool {
 	for k, w := range want {
 		h, ok := have[k]
-		if !ok || !equal(w, h) {
+		if !ok || !rules.Equal(w, h) {
 			return false
 		}
 	}
@@ -257,7 +258,7 @@ func diffKey(want, have map[string]any, path []string, k string, out []fieldOp) 
 	switch {
 	case wIsMap && hIsMap:
 		return diff(wm, hm, append(path, k), out)
-	case !equal(w, h):
+	case !rules.Equal(w, h):
 		return append(out, fieldOp{Path: at(), Value: deepCopy(w), HasValue: true, Base: deepCopy(h), HasBase: true})
 	}
 	return out
@@ -267,7 +268,7 @@ func diffKey(want, have map[string]any, path []string, k string, out []fieldOp) 
 func restore(obj map[string]any, fields []fieldOp) {
 	for _, f := range fields {
 		cur, ok := lookup(obj, f.Path)
-		if ok != f.HasBase || (ok && !equal(cur, f.Base)) {
+		if ok != f.HasBase || (ok && !rules.Equal(cur, f.Base)) {
 			continue // changed at the other version since: the change wins
 		}
 		if f.HasValue {

@@ -1,6 +1,7 @@
 package conversion
 
 import (
+	"github.com/orkspace/orkestra-gateway/internal/rules"
 	"math/rand/v2"
 	"testing"
 
@@ -70,7 +71,7 @@ func TestPruneMatchesAPIServer(t *testing.T) {
 			prune(mine, compileSchema(s))
 			pruning.Prune(theirs, ss, true)
 			defaulting.PruneNonNullableNullsWithoutDefaults(theirs, ss)
-			if !equal(mine, theirs) {
+			if !rules.Equal(mine, theirs) {
 				t.Fatalf("schema %d: pruning differs from the API server's\ninput:  %s\nmine:   %s\ntheirs: %s", i, mustJSON(t, o), mustJSON(t, mine), mustJSON(t, theirs))
 			}
 		}

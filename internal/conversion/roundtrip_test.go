@@ -2,6 +2,7 @@ package conversion
 
 import (
 	"fmt"
+	"github.com/orkspace/orkestra-gateway/internal/rules"
 	"math"
 	"math/rand/v2"
 	"strconv"
@@ -67,7 +68,7 @@ func checkRoundTrip(t *testing.T, c *Converter, seed uint64) {
 				t.Errorf("seed %d: %s -> %s -> %s: %v\nobject: %s\nvia: %s", seed, a, b, a, err, orig, mustJSON(t, out))
 				return
 			}
-			if !equal(back, o) {
+			if !rules.Equal(back, o) {
 				t.Errorf("seed %d: %s -> %s -> %s is not the original\noriginal: %s\nvia:      %s\nback:     %s", seed, a, b, a, orig, mustJSON(t, out), mustJSON(t, back))
 				return
 			}
@@ -90,13 +91,13 @@ func checkRoundTrip(t *testing.T, c *Converter, seed uint64) {
 				t.Errorf("seed %d: write at %s: %v", seed, b, err)
 				return
 			}
-			if !equal(written, stored) {
+			if !rules.Equal(written, stored) {
 				t.Errorf("seed %d: created at %s, read and written back at %s changes the stored object\nstored:  %s\nread:    %s\nwritten: %s", seed, a, b, mustJSON(t, stored), mustJSON(t, read), mustJSON(t, written))
 				return
 			}
 		}
 		final, err := c.Convert(stored, gadgetGroup+"/"+a)
-		if err != nil || !equal(final, o) {
+		if err != nil || !rules.Equal(final, o) {
 			t.Errorf("seed %d: created at %s, read back at %s: %v\noriginal: %s\nread:     %s", seed, a, a, err, orig, mustJSON(t, final))
 			return
 		}

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"math"
-	"reflect"
 	"strconv"
 	"strings"
 )
@@ -111,53 +110,6 @@ func copyMap(m map[string]any) map[string]any {
 		out[k] = deepCopy(e)
 	}
 	return out
-}
-
-// equal is deep equality of JSON values; numbers compare by value, so the
-// int64 3 equals the float64 3 (both encode as 3).
-func equal(a, b any) bool {
-	switch x := a.(type) {
-	case map[string]any:
-		y, ok := b.(map[string]any)
-		if !ok || len(x) != len(y) {
-			return false
-		}
-		for k, xv := range x {
-			yv, ok := y[k]
-			if !ok || !equal(xv, yv) {
-				return false
-			}
-		}
-		return true
-	case []any:
-		y, ok := b.([]any)
-		if !ok || len(x) != len(y) {
-			return false
-		}
-		for i := range x {
-			if !equal(x[i], y[i]) {
-				return false
-			}
-		}
-		return true
-	case int64:
-		switch y := b.(type) {
-		case int64:
-			return x == y
-		case float64:
-			return float64(x) == y && y == math.Trunc(y) && math.Abs(y) < 1<<63
-		}
-		return false
-	case float64:
-		switch y := b.(type) {
-		case float64:
-			return x == y
-		case int64:
-			return equal(y, x)
-		}
-		return false
-	}
-	return reflect.DeepEqual(a, b)
 }
 
 // lookup returns the value at path in m; ok is false when any step is

@@ -184,7 +184,7 @@ func (m *mutation) plan(root map[string]any, p Path) (op PatchOp, n int, err err
 			return op, i + 1, nil
 		}
 		if last {
-			if (!m.override && !isEmpty(next)) || equal(next, m.value) {
+			if (!m.override && !isEmpty(next)) || Equal(next, m.value) {
 				return op, 0, nil
 			}
 			return PatchOp{Op: "replace", Path: p.pointer(i + 1), Value: m.value}, i + 1, nil

@@ -311,7 +311,7 @@ func (t *test) eval(v any, present bool) outcome {
 	var o outcome
 	switch t.kind {
 	case opEquals:
-		o = result(equal(v, t.val))
+		o = result(Equal(v, t.val))
 	case opContains:
 		o = t.contains(v)
 	case opPrefix, opSuffix, opRegex:
@@ -336,7 +336,7 @@ func (t *test) eval(v any, present bool) outcome {
 	case opIn:
 		o = fails
 		for _, x := range t.list {
-			if equal(v, x) {
+			if Equal(v, x) {
 				o = holds
 				break
 			}
@@ -366,7 +366,7 @@ func (t *test) contains(v any) outcome {
 		}
 	case []any:
 		for _, item := range x {
-			if equal(item, t.val) {
+			if Equal(item, t.val) {
 				return holds
 			}
 		}

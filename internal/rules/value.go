@@ -28,8 +28,27 @@ func number(v any) (float64, bool) {
 	return 0, false
 }
 
-// equal is deep equality of JSON values, with numbers compared by value
-// (int64 5 equals float64 5) and no other conversion ("5" is not 5).
+// Equal is deep equality of JSON values, with numbers compared by value
+// (int64 5 equals float64 5) and no other conversion ("5" is not 5). Two
+// int64s, or an int64 and a float64, compare exactly, so large integers do
+// not collide through float64 rounding.
+func Equal(a, b any) bool {
+	switch x := a.(type) {
+	case int64:
+		switch y := b.(type) {
+		case int64:
+			return x == y
+		case float64:
+			return float64(x) == y && y == math.Trunc(y) && math.Abs(y) < 1<<63 && int64(y) == x
+		}
+	case float64:
+		if y, ok := b.(int64); ok {
+			return Equal(y, x)
+		}
+	}
+	return equal(a, b)
+}
+
 func equal(a, b any) bool {
 	switch x := a.(type) {
 	case string:
@@ -46,7 +65,7 @@ func equal(a, b any) bool {
 			return false
 		}
 		for i := range x {
-			if !equal(x[i], y[i]) {
+			if !Equal(x[i], y[i]) {
 				return false
 			}
 		}
@@ -58,7 +77,7 @@ func equal(a, b any) bool {
 		}
 		for k, xv := range x {
 			yv, ok := y[k]
-			if !ok || !equal(xv, yv) {
+			if !ok || !Equal(xv, yv) {
 				return false
 			}
 		}

@@ -23,8 +23,8 @@ func TestEqualNumbers(t *testing.T) {
 		{int32(1), int32(1), true},
 	}
 	for _, tt := range tests {
-		if got := equal(tt.a, tt.b); got != tt.want {
-			t.Errorf("equal(%#v, %#v) = %v, want %v", tt.a, tt.b, got, tt.want)
+		if got := Equal(tt.a, tt.b); got != tt.want {
+			t.Errorf("Equal(%#v, %#v) = %v, want %v", tt.a, tt.b, got, tt.want)
 		}
 	}
 }
