@@ -19,7 +19,6 @@ import (
 	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
-	"sigs.k8s.io/yaml"
 )
 
 const protectionLabel = "orkestra.io/deletion-protection"
@@ -51,20 +50,7 @@ var crdOnce sync.Once
 // is established.
 func ensureWidgetCRD(t *testing.T) {
 	t.Helper()
-	crdOnce.Do(func() {
-		var crd apiextv1.CustomResourceDefinition
-		if err := yaml.UnmarshalStrict([]byte(readTestdata(t, "widget-crd.yaml")), &crd); err != nil {
-			t.Fatal(err)
-		}
-		obj, err := toUnstructured(&crd)
-		if err != nil {
-			t.Fatal(err)
-		}
-		crds := env.Dynamic.Resource(apiextv1.SchemeGroupVersion.WithResource("customresourcedefinitions"))
-		if _, err := crds.Create(context.Background(), obj, metav1.CreateOptions{}); err != nil && !apierrors.IsAlreadyExists(err) {
-			t.Fatal(err)
-		}
-	})
+	crdOnce.Do(func() { applyCRD(t, readTestdata(t, "widget-crd.yaml")) })
 	eventually(t, 30*time.Second, "widgets served", func() error {
 		_, err := env.Dynamic.Resource(widgets).Namespace("default").List(context.Background(), metav1.ListOptions{})
 		return err

@@ -366,22 +366,7 @@ var sprockets = schema.GroupVersionResource{Group: "bundle.example.com", Version
 // until it is served.
 func ensureSprocketCRD(t *testing.T) {
 	t.Helper()
-	var crd apiextv1.CustomResourceDefinition
-	if err := yaml.UnmarshalStrict([]byte(readTestdata(t, "bundle-crd.yaml")), &crd); err != nil {
-		t.Fatal(err)
-	}
-	obj, err := toUnstructured(&crd)
-	if err != nil {
-		t.Fatal(err)
-	}
-	crds := env.Dynamic.Resource(apiextv1.SchemeGroupVersion.WithResource("customresourcedefinitions"))
-	if _, err := crds.Create(context.Background(), obj, metav1.CreateOptions{}); err != nil && !apierrors.IsAlreadyExists(err) {
-		t.Fatal(err)
-	}
-	eventually(t, 30*time.Second, "sprockets served", func() error {
-		_, err := env.Dynamic.Resource(sprockets).Namespace("default").List(context.Background(), metav1.ListOptions{})
-		return err
-	})
+	applyCRD(t, readTestdata(t, "bundle-crd.yaml"))
 }
 
 // katalogRegistrations counts the webhook configurations of one Katalog.

@@ -37,7 +37,6 @@ import (
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
-	"sigs.k8s.io/yaml"
 
 	"github.com/orkspace/orkestra-gateway/internal/certs"
 )
@@ -133,19 +132,7 @@ var cogOnce sync.Once
 
 func ensureCogCRD(t *testing.T) {
 	t.Helper()
-	cogOnce.Do(func() {
-		var crd apiextv1.CustomResourceDefinition
-		if err := yaml.UnmarshalStrict([]byte(readTestdata(t, "certs-crd.yaml")), &crd); err != nil {
-			t.Fatal(err)
-		}
-		obj, err := toUnstructured(&crd)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if _, err := env.Dynamic.Resource(crdGVR).Create(context.Background(), obj, metav1.CreateOptions{}); err != nil && !apierrors.IsAlreadyExists(err) {
-			t.Fatal(err)
-		}
-	})
+	cogOnce.Do(func() { applyCRD(t, readTestdata(t, "certs-crd.yaml")) })
 }
 
 func secretNamed(t *testing.T, name string) *corev1.Secret {

@@ -17,7 +17,6 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/watch"
 	"k8s.io/client-go/dynamic"
-	"sigs.k8s.io/yaml"
 )
 
 const (
@@ -46,22 +45,8 @@ func gadget(version, name string, spec map[string]any) *unstructured.Unstructure
 func conversionGateway(t *testing.T) *gateway {
 	t.Helper()
 	ctx := context.Background()
-	var crd apiextv1.CustomResourceDefinition
-	if err := yaml.UnmarshalStrict([]byte(readTestdata(t, "conversion-crd.yaml")), &crd); err != nil {
-		t.Fatal(err)
-	}
-	obj, err := toUnstructured(&crd)
-	if err != nil {
-		t.Fatal(err)
-	}
+	applyCRD(t, readTestdata(t, "conversion-crd.yaml"))
 	crds := env.Dynamic.Resource(apiextv1.SchemeGroupVersion.WithResource("customresourcedefinitions"))
-	if _, err := crds.Create(ctx, obj, metav1.CreateOptions{}); err != nil && !apierrors.IsAlreadyExists(err) {
-		t.Fatal(err)
-	}
-	eventually(t, 30*time.Second, "gadgets served", func() error {
-		_, err := gadgets("v2", "default").List(ctx, metav1.ListOptions{})
-		return err
-	})
 	g := startGateway(t, gatewayOptions{
 		Katalog: readTestdata(t, "conversion-katalog.yaml"),
 		Files:   map[string]string{"crds/gadget.yaml": readTestdata(t, "conversion-crd.yaml")},
