@@ -30,7 +30,7 @@ import (
 const (
 	varObject    = "object"
 	varOldObject = "oldObject"
-	varRequest  = "request"
+	varRequest   = "request"
 	varNamespace = "namespaceObject"
 )
 

@@ -75,9 +75,9 @@ type NamespaceProtection struct {
 
 type Webhooks struct {
 	Admission         *Admission `yaml:"admission"`
-	FailurePolicy     string  `yaml:"failurePolicy"`
-	TimeoutSeconds    *int    `yaml:"timeoutSeconds"`
-	CleanupOnShutdown *bool   `yaml:"cleanupOnShutdown"`
+	FailurePolicy     string     `yaml:"failurePolicy"`
+	TimeoutSeconds    *int       `yaml:"timeoutSeconds"`
+	CleanupOnShutdown *bool      `yaml:"cleanupOnShutdown"`
 }
 
 type Toggle struct {
