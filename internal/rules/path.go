@@ -249,10 +249,12 @@ func (p Path) Each(obj map[string]any, fn func(indexes []int, v any, present boo
 }
 
 func (p Path) each(cur any, from int, indexes []int, fn func([]int, any, bool) bool) bool {
-	// A key missing above the first [*] means no list: nothing is selected.
-	missing := func() bool {
-		if len(indexes) == 0 && p.Wildcard() {
-			return true
+	// Missing above a [*] means no list: nothing is selected there.
+	missing := func(i int) bool {
+		for _, s := range p.segs[i:] {
+			if s.isWildcard() {
+				return true
+			}
 		}
 		return fn(indexes, nil, false)
 	}
@@ -270,16 +272,16 @@ func (p Path) each(cur any, from int, indexes []int, fn func([]int, any, bool) b
 		case s.isIndex():
 			l, ok := cur.([]any)
 			if !ok || s.index >= len(l) {
-				return missing()
+				return missing(i)
 			}
 			cur = l[s.index]
 		default:
 			m, ok := cur.(map[string]any)
 			if !ok {
-				return missing()
+				return missing(i)
 			}
 			if cur, ok = m[s.key]; !ok {
-				return missing()
+				return missing(i)
 			}
 		}
 	}
