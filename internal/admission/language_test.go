@@ -186,3 +186,37 @@ func TestUserConditionOnSelectedFields(t *testing.T) {
 	wantDenied(t, handle(h, as(request(admissionv1.Create, pods, o, nil), "eve")), 422, metav1.StatusReasonInvalid, "no host network for you")
 	wantAllowed(t, handle(h, as(request(admissionv1.Create, pods, o, nil), "admin")))
 }
+
+// FuzzSelectedPodValidation holds the selected-field fast path equal to
+// whole-object evaluation for rules with [*], a field operand and a
+// condition on the user.
+func FuzzSelectedPodValidation(f *testing.F) {
+	p := podPolicy(f)
+	p.CRDs[0].Validation = compileValidation(f, []katalog.Rule{
+		{Test: shorthandTest("spec.containers[*].image", "prefix", "r/"), Message: "{{ .metadata.name }}: registry"},
+		{Test: shorthandTest("spec.containers[*].ports[*].limits", "exists", true), Message: "limits"},
+		{Test: shorthandTest("spec.priority", "lte", "{{ .spec.max }}"), Message: "priority",
+			When: []katalog.Condition{{Test: shorthandTest("request.userInfo.username", "notEquals", "admin")}}},
+	})
+	h := NewValidation(p).(*validation)
+	if h.sel[p.CRDs[0]] == nil {
+		f.Fatal("no selection for rules that read known fields")
+	}
+	f.Add([]byte(`{"metadata":{"name":"p"},"spec":{"containers":[{"image":"r/a","ports":[{"limits":1},{}]},{"image":"x"}],"priority":5,"max":3}}`))
+	f.Add([]byte(`{"spec":{"containers":{"image":"x"},"priority":"5","max":null}}`))
+	f.Fuzz(func(t *testing.T, raw []byte) {
+		if strings.Count(string(raw), "[") > 1000 {
+			return
+		}
+		req := request(admissionv1.Create, pods, podObj("apps", "x"), nil)
+		req.Object.Raw = raw
+		got := h.Handle(context.Background(), req)
+		ref := &validation{p: h.p, crds: h.crds, sel: nil}
+		want := ref.Handle(context.Background(), req)
+		gj, _ := json.Marshal(got)
+		wj, _ := json.Marshal(want)
+		if string(gj) != string(wj) {
+			t.Fatalf("%q:\nselected %s\nwhole    %s", raw, gj, wj)
+		}
+	})
+}
