@@ -139,8 +139,10 @@ func runEval(stdout, stderr io.Writer, o evalOptions) error {
 		return exitError{code: exitFailure, err: err}
 	}
 	allowed := admission.Allowed(ds)
+	// The API server evaluates policies in the validating phase, after
+	// every mutation: unless a mutating webhook rejected the request.
 	var cel *celVerdict
-	if allowed {
+	if !mutationRejected(ds) {
 		if cel, err = evalExpressions(r.Policy, final, ns); err != nil {
 			return exitError{code: exitFailure, err: err}
 		}
@@ -253,6 +255,15 @@ func readNamespace(name string) (*corev1.Namespace, error) {
 		return nil, fmt.Errorf("%s: not a Namespace: %v", name, err)
 	}
 	return &ns, nil
+}
+
+func mutationRejected(ds []admission.Decision) bool {
+	for _, d := range ds {
+		if d.Mutating && !d.Allowed() {
+			return true
+		}
+	}
+	return false
 }
 
 // celVerdict is what the API server's policies decide on the CEL rules of
