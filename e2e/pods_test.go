@@ -3,6 +3,7 @@ package e2e
 import (
 	"context"
 	"errors"
+	"fmt"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -13,6 +14,7 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/kubernetes"
 )
 
@@ -64,7 +66,9 @@ func causes(t *testing.T, err error) []string {
 // a mutation of every container.
 func exercisePodsExample(t *testing.T, ex *example) {
 	ctx := context.Background()
-	ns := "example-pods"
+	// A namespace of its own per run: nothing here deletes namespaces, and
+	// TestExamples and TestPods run the same exercise.
+	ns := fmt.Sprintf("example-pods-%d", time.Now().UnixNano()%1_000_000)
 	ensureNamespace(t, ns, nil)
 	// The ServiceAccount admission plugin wants the default account, which
 	// no controller creates here.
@@ -180,12 +184,14 @@ func exercisePodsExample(t *testing.T, ex *example) {
 		if _, err := pods.Create(ctx, p, metav1.CreateOptions{}); err != nil {
 			t.Fatal(err)
 		}
+		defer func() { // the Pod must not outlive the test protected
+			unlabel := []byte(`{"metadata":{"labels":{"` + protectionLabel + `":null}}}`)
+			if _, err := pods.Patch(ctx, "kept", types.MergePatchType, unlabel, metav1.PatchOptions{}); err != nil {
+				t.Error(err)
+			}
+		}()
 		if err := pods.Delete(ctx, "kept", metav1.DeleteOptions{}); !isForbidden(err) {
 			t.Errorf("delete of a protected pod: want Forbidden, got %v", err)
-		}
-		unlabel := []byte(`{"metadata":{"labels":{"` + protectionLabel + `":null}}}`)
-		if _, err := pods.Patch(ctx, "kept", "application/merge-patch+json", unlabel, metav1.PatchOptions{}); err != nil {
-			t.Fatal(err)
 		}
 	})
 }
