@@ -84,6 +84,11 @@ func (p *pass) crd(name string, e *katalog.CRD) *policy.CRD {
 	p.rules(base, e, c)
 	p.webhooks(base, e, c)
 	c.Namespaces = p.namespaces(base, e.AllowedNamespaces, e.RestrictedNamespaces)
+	if np := p.pol.NamespaceProtection; c.BuiltIn && c.Namespaced && np.Enabled && (refuses(np.Namespaces, "kube-system") || refuses(c.Namespaces, "kube-system")) {
+		p.warnf("K13", p.firstOf(base+".allowedNamespaces", base+".restrictedNamespaces", base+".apiTypes"),
+			"list the namespaces namespace protection restricts without kube-system, or leave built-in kinds to validation rules",
+			"namespace protection refuses %s in kube-system: the cluster's own %s there (the control plane's, DNS, networking) would be refused too", c.Plural, c.Plural)
+	}
 	if !c.Namespaced && !c.Namespaces.Empty() {
 		p.warnf("K13", p.firstOf(base+".allowedNamespaces", base+".restrictedNamespaces"),
 			"remove the namespace lists, or set namespaced: true if the CRD is namespaced",
@@ -385,4 +390,9 @@ func (p *pass) expressions(field string, rs []katalog.Rule, c *policy.CRD) {
 			}
 		}
 	}
+}
+
+// refuses reports whether the lists n refuse objects in namespace ns.
+func refuses(n policy.Namespaces, ns string) bool {
+	return n.Restricted.Match(ns) || (len(n.Allowed) > 0 && !n.Allowed.Match(ns))
 }

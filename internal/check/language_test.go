@@ -173,6 +173,26 @@ spec:
             lte: "{{ .spec.maxReplicas | double }}" # want: K10 error
             message: m
 `},
+		{"K13 namespace protection of a built-in resource covers kube-system", header + `security:
+  namespaceProtection: {}
+spec:
+  crds:
+    pod:
+      apiTypes: ` + pod + ` # want: K13 warning
+    deployment:
+      apiTypes: {group: apps, version: v1, kind: Deployment, plural: deployments}
+      allowedNamespaces: [team-*] # want: K13 warning
+    website:
+      apiTypes: ` + website + `
+`},
+		{"K13 pass built-in resource outside kube-system", header + `security:
+  namespaceProtection:
+    restrictedNamespaces: [kube-public, legacy-*]
+spec:
+  crds:
+    pod:
+      apiTypes: ` + pod + `
+`},
 		{"K22 engine misspelt", header + `security:
   webhooks:
     admission: # want: K22 warning
