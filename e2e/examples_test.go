@@ -31,6 +31,7 @@ import (
 // TestExamples: a new example comes with its exercise.
 var exampleExercises = map[string]func(t *testing.T, ex *example){
 	"gateway": exerciseGatewayExample,
+	"pods":    exercisePodsExample,
 	"website": exerciseWebsiteExample,
 }
 

@@ -16,12 +16,14 @@ import (
 	"github.com/spf13/cobra"
 	admissionv1 "k8s.io/api/admission/v1"
 	authenticationv1 "k8s.io/api/authentication/v1"
+	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
 	"sigs.k8s.io/yaml"
 
 	"github.com/orkspace/orkestra-gateway/internal/admission"
+	"github.com/orkspace/orkestra-gateway/internal/celeval"
 	"github.com/orkspace/orkestra-gateway/internal/policy"
 	"github.com/orkspace/orkestra-gateway/internal/report"
 )
@@ -34,6 +36,7 @@ type evalOptions struct {
 	katalog   string
 	object    string
 	old       string
+	nsObject  string
 	operation string
 	namespace string
 	user      string
@@ -60,6 +63,10 @@ is the object being deleted. The namespace is --namespace, else the object's
 metadata.namespace, else "default" for a namespaced Katalog CRD. The user is
 --user (default ` + evalUser + `) with --group and system:authenticated.
 
+CEL rules (expression:, engine native or auto) are evaluated as the API
+server would, on the object as mutated, with object, oldObject, request and
+namespaceObject (the Namespace given with --namespace-object; null without).
+
 Exit status: 0 when the request would be allowed, 1 when it would be denied
 or the Katalog has errors, 2 on usage errors (bad flags, unreadable or
 invalid object files).`,
@@ -80,6 +87,7 @@ invalid object files).`,
 	fs.StringVarP(&o.katalog, "katalog", "f", "katalog.yaml", "Katalog file")
 	fs.StringVar(&o.object, "object", "", "the object under admission (YAML or JSON); for DELETE, the object being deleted")
 	fs.StringVar(&o.old, "old", "", "the object before an UPDATE (YAML or JSON)")
+	fs.StringVar(&o.nsObject, "namespace-object", "", "the request's Namespace (YAML or JSON), namespaceObject of CEL rules")
 	fs.StringVar(&o.operation, "operation", "", "CREATE, UPDATE or DELETE (default CREATE, or UPDATE with --old)")
 	fs.StringVarP(&o.namespace, "namespace", "n", "", "namespace of the request (default: the object's)")
 	fs.StringVar(&o.user, "user", evalUser, "requesting user name")
@@ -107,6 +115,13 @@ func runEval(stdout, stderr io.Writer, o evalOptions) error {
 		}
 	}
 
+	var ns *corev1.Namespace
+	if o.nsObject != "" {
+		if ns, err = readNamespace(o.nsObject); err != nil {
+			return usageError("%v", err)
+		}
+	}
+
 	r, err := loadKatalog(o.katalog, stderr)
 	if err != nil {
 		return err
@@ -116,15 +131,29 @@ func runEval(stdout, stderr io.Writer, o evalOptions) error {
 	if err != nil {
 		return usageError("%v", err)
 	}
-	ds, err := admission.Review(context.Background(), r.Policy, req)
+	if ns != nil && ns.Name != req.Namespace {
+		return usageError("--namespace-object is Namespace %q but the request is in namespace %q", ns.Name, req.Namespace)
+	}
+	ds, final, err := admission.ReviewFinal(context.Background(), r.Policy, req)
 	if err != nil {
 		return exitError{code: exitFailure, err: err}
 	}
 	allowed := admission.Allowed(ds)
+	// The API server evaluates policies in the validating phase, after
+	// every mutation: unless a mutating webhook rejected the request.
+	var cel *celVerdict
+	if !mutationRejected(ds) {
+		if cel, err = evalExpressions(r.Policy, final, ns); err != nil {
+			return exitError{code: exitFailure, err: err}
+		}
+		if cel != nil && !cel.allowed() {
+			allowed = false
+		}
+	}
 	if o.format == report.JSON {
-		err = writeEvalJSON(stdout, req, ds, allowed)
+		err = writeEvalJSON(stdout, req, ds, cel, allowed)
 	} else {
-		err = writeEvalText(stdout, r.Policy, req, ds, allowed)
+		err = writeEvalText(stdout, r.Policy, req, ds, cel, allowed)
 	}
 	if err != nil {
 		return err
@@ -209,6 +238,79 @@ func readObject(name string) (map[string]any, error) {
 		return nil, fmt.Errorf("%s: metadata.name is missing", name)
 	}
 	return obj, nil
+}
+
+// readNamespace reads --namespace-object.
+func readNamespace(name string) (*corev1.Namespace, error) {
+	obj, err := readObject(name)
+	if err != nil {
+		return nil, err
+	}
+	if obj["apiVersion"] != "v1" || obj["kind"] != "Namespace" {
+		return nil, fmt.Errorf("%s: --namespace-object is %s %s, want a v1 Namespace", name, obj["apiVersion"], obj["kind"])
+	}
+	b, _ := json.Marshal(obj)
+	var ns corev1.Namespace
+	if err := json.Unmarshal(b, &ns); err != nil {
+		return nil, fmt.Errorf("%s: not a Namespace: %v", name, err)
+	}
+	return &ns, nil
+}
+
+func mutationRejected(ds []admission.Decision) bool {
+	for _, d := range ds {
+		if d.Mutating && !d.Allowed() {
+			return true
+		}
+	}
+	return false
+}
+
+// celVerdict is what the API server's policies decide on the CEL rules of
+// the request's entry.
+type celVerdict struct {
+	entry         string
+	failurePolicy policy.FailurePolicy
+	results       []celeval.Result
+}
+
+// allowed: no failing deny rule, and no evaluation error under Fail.
+func (v *celVerdict) allowed() bool {
+	for _, r := range v.results {
+		switch {
+		case r.Err != nil && v.failurePolicy == policy.Fail:
+			return false
+		case r.Err == nil && !r.Valid && !r.Rule.Warn:
+			return false
+		}
+	}
+	return true
+}
+
+// evalExpressions evaluates the CEL rules of the entry req is about, when
+// the API server would: admission on, the entry's operations, outside the
+// excluded namespaces (as the validating webhook is matched). nil when
+// none applies.
+func evalExpressions(p *policy.Policy, req *admissionv1.AdmissionRequest, ns *corev1.Namespace) (*celVerdict, error) {
+	var entry *policy.CRD
+	for _, c := range p.CRDs {
+		if c.Group == req.Kind.Group && c.Kind == req.Kind.Kind {
+			entry = c
+		}
+	}
+	if entry == nil || len(entry.Validation.Expressions()) == 0 {
+		return nil, nil
+	}
+	for _, w := range admission.Webhooks(p) {
+		if w.Name == admission.NameValidate && !w.Matches(req) {
+			return nil, nil
+		}
+	}
+	results, err := celeval.Evaluate(entry.Validation.Expressions(), celeval.Input{Request: req, Namespace: ns})
+	if err != nil {
+		return nil, fmt.Errorf("evaluating CEL rules: %w", err)
+	}
+	return &celVerdict{entry: entry.Name, failurePolicy: p.Admission.FailurePolicy, results: results}, nil
 }
 
 // evalRequest builds the AdmissionRequest the API server would send.
@@ -317,9 +419,9 @@ func subject(req *admissionv1.AdmissionRequest) string {
 	return fmt.Sprintf("%s %s %s", req.Operation, req.Kind.Kind, ref)
 }
 
-func writeEvalText(w io.Writer, p *policy.Policy, req *admissionv1.AdmissionRequest, ds []admission.Decision, allowed bool) error {
+func writeEvalText(w io.Writer, p *policy.Policy, req *admissionv1.AdmissionRequest, ds []admission.Decision, cel *celVerdict, allowed bool) error {
 	var b strings.Builder
-	if len(ds) == 0 {
+	if len(ds) == 0 && cel == nil {
 		fmt.Fprintf(&b, "no webhook of Katalog %s matches %s\n", p.Name, subject(req))
 	}
 	for _, d := range ds {
@@ -367,6 +469,9 @@ func writeEvalText(w io.Writer, p *policy.Policy, req *admissionv1.AdmissionRequ
 			}
 		}
 	}
+	if cel != nil {
+		writeCELText(&b, cel)
+	}
 	verdict := "denied"
 	if allowed {
 		verdict = "allowed"
@@ -374,6 +479,33 @@ func writeEvalText(w io.Writer, p *policy.Policy, req *admissionv1.AdmissionRequ
 	fmt.Fprintf(&b, "%s: %s\n", subject(req), verdict)
 	_, err := io.WriteString(w, b.String())
 	return err
+}
+
+// writeCELText prints the verdict of the CEL rules: one line per failing
+// rule, warnings for failing warn rules.
+func writeCELText(b *strings.Builder, v *celVerdict) {
+	fmt.Fprintf(b, "CEL rules of %s (evaluated by the API server, failurePolicy %s): ", v.entry, orFail(v.failurePolicy))
+	if v.allowed() {
+		b.WriteString("allowed\n")
+	} else {
+		b.WriteString("denied\n")
+	}
+	for _, r := range v.results {
+		rule := fmt.Sprintf("validation.rules[%d]", r.Rule.Index)
+		switch {
+		case r.Err != nil:
+			verdict := "the request goes on"
+			if v.failurePolicy == policy.Fail {
+				verdict = "the request is rejected"
+			}
+			fmt.Fprintf(b, "  - %s: error: %v (%s)\n", rule, r.Err, verdict)
+		case r.Valid:
+		case r.Rule.Warn:
+			fmt.Fprintf(b, "  warning: %s: %s\n", rule, r.Message)
+		default:
+			fmt.Fprintf(b, "  - %s: %s\n", rule, r.Message)
+		}
+	}
 }
 
 // orFail shows the API server's default for an unset failure policy.
@@ -392,6 +524,18 @@ type evalJSON struct {
 	Namespace string         `json:"namespace"`
 	Name      string         `json:"name"`
 	Decisions []evalDecision `json:"decisions"`
+	// Expressions are the CEL rules the API server evaluates (empty when
+	// none applies).
+	Expressions []evalExpression `json:"expressions"`
+}
+
+type evalExpression struct {
+	Rule       int    `json:"rule"` // index in the entry's validation.rules
+	Expression string `json:"expression"`
+	Valid      bool   `json:"valid"`
+	Warn       bool   `json:"warn"`
+	Message    string `json:"message"`
+	Error      string `json:"error"`
 }
 
 type evalDecision struct {
@@ -405,10 +549,19 @@ type evalDecision struct {
 	Error         string          `json:"error"`
 }
 
-func writeEvalJSON(w io.Writer, req *admissionv1.AdmissionRequest, ds []admission.Decision, allowed bool) error {
+func writeEvalJSON(w io.Writer, req *admissionv1.AdmissionRequest, ds []admission.Decision, cel *celVerdict, allowed bool) error {
 	doc := evalJSON{
 		Allowed: allowed, Operation: string(req.Operation), Kind: req.Kind.Kind,
-		Namespace: req.Namespace, Name: req.Name, Decisions: []evalDecision{},
+		Namespace: req.Namespace, Name: req.Name, Decisions: []evalDecision{}, Expressions: []evalExpression{},
+	}
+	if cel != nil {
+		for _, r := range cel.results {
+			e := evalExpression{Rule: r.Rule.Index, Expression: r.Rule.Expression, Valid: r.Valid, Warn: r.Rule.Warn, Message: r.Message}
+			if r.Err != nil {
+				e.Error = r.Err.Error()
+			}
+			doc.Expressions = append(doc.Expressions, e)
+		}
 	}
 	for _, d := range ds {
 		e := evalDecision{

@@ -173,14 +173,29 @@ func Allowed(ds []Decision) bool {
 // the server's code path. The error is a patch that cannot be applied (the
 // API server would fail the request).
 func Review(ctx context.Context, p *policy.Policy, req *admissionv1.AdmissionRequest) ([]Decision, error) {
+	ds, _, err := ReviewFinal(ctx, p, req)
+	return ds, err
+}
+
+// ReviewFinal is Review that also returns the request the validating
+// webhooks saw: req with the object every mutating webhook patched. It is
+// also what the API server's ValidatingAdmissionPolicies see, so `ork
+// gateway eval` evaluates CEL rules on it. req is not modified.
+func ReviewFinal(ctx context.Context, p *policy.Policy, req *admissionv1.AdmissionRequest) ([]Decision, *admissionv1.AdmissionRequest, error) {
 	cur := *req
+	ds, err := review(ctx, p, &cur)
+	return ds, &cur, err
+}
+
+func review(ctx context.Context, p *policy.Policy, req *admissionv1.AdmissionRequest) ([]Decision, error) {
+	cur := req
 	var out []Decision
 	for _, w := range Webhooks(p) {
-		if !w.Matches(&cur) {
+		if !w.Matches(cur) {
 			continue
 		}
 		d := Decision{Webhook: w.Name, Mutating: w.Mutating, FailurePolicy: w.FailurePolicy}
-		resp, panicked := call(ctx, w.Handler, &cur)
+		resp, panicked := call(ctx, w.Handler, cur)
 		switch {
 		case panicked != nil:
 			d.Err = fmt.Errorf("webhook %s panicked: %v", w.Name, panicked.value)

@@ -10,6 +10,7 @@ import (
 	"unicode/utf8"
 
 	admissionv1 "k8s.io/api/admission/v1"
+	authenticationv1 "k8s.io/api/authentication/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/orkspace/orkestra-gateway/internal/fastjson"
@@ -79,10 +80,12 @@ func (h *validation) evaluate(req *admissionv1.AdmissionRequest, c *policy.CRD) 
 var noFields = fastjson.NewSelection()
 
 // selectedInput is ruleInput with only the selected fields of the object
-// decoded (OldObject is left nil: rules read Object only). ok is false
-// when ruleInput would fail or the fast decoder gives up: use ruleInput.
+// decoded (OldObject is left nil: a selection exists only for rules that
+// do not read it). ok is false when ruleInput would fail or the fast
+// decoder gives up: use ruleInput.
 func selectedInput(req *admissionv1.AdmissionRequest, sel *fastjson.Selection) (in rules.Input, ok bool) {
 	in.Operation = string(req.Operation)
+	in.UserInfo = userInfo(&req.UserInfo)
 	raw, old := req.Object.Raw, req.OldObject.Raw
 	if len(raw) == 0 && req.Operation == admissionv1.Delete {
 		raw, old = old, nil // on DELETE the object under admission is the old one
@@ -232,7 +235,7 @@ func encodePatch(ops []rules.PatchOp) ([]byte, error) {
 // ruleInput decodes the request's objects once for the rules. On DELETE the
 // object under admission is the one being deleted (the old object).
 func ruleInput(req *admissionv1.AdmissionRequest) (rules.Input, error) {
-	in := rules.Input{Operation: string(req.Operation)}
+	in := rules.Input{Operation: string(req.Operation), UserInfo: userInfo(&req.UserInfo)}
 	var err error
 	if in.Object, err = decodeObject(req.Object.Raw, "object"); err != nil {
 		return in, err
@@ -244,6 +247,18 @@ func ruleInput(req *admissionv1.AdmissionRequest) (rules.Input, error) {
 		in.Object = in.OldObject
 	}
 	return in, nil
+}
+
+// userInfo is the requesting user for conditions on request.userInfo.
+func userInfo(u *authenticationv1.UserInfo) rules.UserInfo {
+	out := rules.UserInfo{Username: u.Username, UID: u.UID, Groups: u.Groups}
+	if len(u.Extra) > 0 {
+		out.Extra = make(map[string][]string, len(u.Extra))
+		for k, v := range u.Extra {
+			out.Extra[k] = v
+		}
+	}
+	return out
 }
 
 func decodeObject(raw []byte, what string) (map[string]any, error) {

@@ -43,8 +43,11 @@ func (p *pass) crds() {
 		if c == nil {
 			continue
 		}
-		if c.Group != "" && c.Plural != "" {
+		if c.Plural != "" && (c.Group != "" || c.BuiltIn) {
 			key := c.Plural + "." + c.Group
+			if c.Group == "" {
+				key = c.Plural + " (core group)"
+			}
 			if first, ok := claimed[key]; ok {
 				p.errorf("K07", "spec.crds."+name, "merge the two entries into one",
 					"entries %q and %q both claim %s", first, name, key)
@@ -71,12 +74,21 @@ func (p *pass) crd(name string, e *katalog.CRD) *policy.CRD {
 	}
 	c := &policy.CRD{Name: name}
 	def := p.identity(base, e, c)
-	if e.Conversion != nil {
+	switch {
+	case e.Conversion != nil && c.BuiltIn:
+		p.errorf("K16", base+".conversion", "remove conversion: the API server converts between the versions of its own resources",
+			"%s is a built-in resource (group %q); the gateway converts only custom resources", c.Kind, c.Group)
+	case e.Conversion != nil:
 		c.Conversion = p.conversion(base, e, c, def)
 	}
 	p.rules(base, e, c)
 	p.webhooks(base, e, c)
 	c.Namespaces = p.namespaces(base, e.AllowedNamespaces, e.RestrictedNamespaces)
+	if np := p.pol.NamespaceProtection; c.BuiltIn && c.Namespaced && np.Enabled && (refuses(np.Namespaces, "kube-system") || refuses(c.Namespaces, "kube-system")) {
+		p.warnf("K13", p.firstOf(base+".allowedNamespaces", base+".restrictedNamespaces", base+".apiTypes"),
+			"list the namespaces namespace protection restricts without kube-system, or leave built-in kinds to validation rules",
+			"namespace protection refuses %s in kube-system: the cluster's own %s there (the control plane's, DNS, networking) would be refused too", c.Plural, c.Plural)
+	}
 	if !c.Namespaced && !c.Namespaces.Empty() {
 		p.warnf("K13", p.firstOf(base+".allowedNamespaces", base+".restrictedNamespaces"),
 			"remove the namespace lists, or set namespaced: true if the CRD is namespaced",
@@ -87,9 +99,14 @@ func (p *pass) crd(name string, e *katalog.CRD) *policy.CRD {
 	// itself is protected only when the entry asks for it.
 	c.ProtectCRs = true
 	if dp := e.DeletionProtection; dp != nil {
-		c.ProtectCRD = boolOr(dp.ProtectCRD, true)
+		c.ProtectCRD = boolOr(dp.ProtectCRD, !c.BuiltIn)
 		c.ProtectCRs = boolOr(dp.ProtectCRs, true)
-		if !c.ProtectCRD && c.ProtectCRs {
+		switch {
+		case c.BuiltIn && c.ProtectCRD:
+			p.errorf("K14", base+".deletionProtection.protectCRD", "remove protectCRD; protectCRs protects the labelled objects",
+				"%s is a built-in resource (group %q): it has no CustomResourceDefinition to protect", c.Kind, c.Group)
+			c.ProtectCRD = false
+		case !c.BuiltIn && !c.ProtectCRD && c.ProtectCRs:
 			p.warnf("K14", base+".deletionProtection.protectCRD", "set protectCRD: true as well",
 				"protectCRs without protectCRD: deleting the CRD deletes every %s with it, labelled or not", name)
 		}
@@ -138,12 +155,20 @@ func (p *pass) identity(base string, e *katalog.CRD, c *policy.CRD) *apiextv1.Cu
 	defVersions := versionNames(def)
 	field := func(key, fromAPITypes, fromFile string) string {
 		f := base + ".apiTypes." + key
+		// group: "" is written, not missing: the core group (Pods, Services).
+		core := key == "group" && fromAPITypes == "" && p.has(f)
 		switch {
 		case fromAPITypes != "" && def != nil && fromAPITypes != fromFile:
 			p.errorf("K06", f, fmt.Sprintf("make apiTypes.%s match the CRD file, or drop it from apiTypes", key),
 				"apiTypes.%s %q disagrees with crdFile's %q", key, fromAPITypes, fromFile)
-		case fromAPITypes == "" && def == nil && e.CRDFile == "" && e.APITypes != nil:
-			p.errorf("K05", f, fmt.Sprintf("add apiTypes.%s, or give a crdFile", key), "apiTypes.%s is missing", key)
+		case core && def != nil:
+			p.errorf("K06", f, "drop apiTypes.group, the CRD file gives it", "apiTypes.group \"\" (the core group) disagrees with crdFile's %q", fromFile)
+		case fromAPITypes == "" && def == nil && e.CRDFile == "" && e.APITypes != nil && !core:
+			hint := fmt.Sprintf("add apiTypes.%s, or give a crdFile", key)
+			if key == "group" {
+				hint = `add apiTypes.group (group: "" for the core group of Pods and Services), or give a crdFile`
+			}
+			p.errorf("K05", f, hint, "apiTypes.%s is missing", key)
 		}
 		if fromAPITypes != "" {
 			return fromAPITypes
@@ -157,6 +182,9 @@ func (p *pass) identity(base string, e *katalog.CRD, c *policy.CRD) *apiextv1.Cu
 	c.Group = field("group", at.Group, fileGroup)
 	c.Kind = field("kind", at.Kind, fileKind)
 	c.Plural = field("plural", at.Plural, filePlural)
+	// A resource of the API server's own groups: no CRD of ours.
+	c.BuiltIn = def == nil && e.CRDFile == "" && e.APITypes != nil && policy.BuiltInGroup(c.Group) &&
+		(c.Group != "" || p.has(base+".apiTypes.group"))
 
 	// Version: apiTypes, else the CRD's storage version.
 	c.Version = at.Version
@@ -248,6 +276,7 @@ func (p *pass) rules(base string, e *katalog.CRD, c *policy.CRD) {
 	if e.Validation != nil && len(e.Validation.Rules) > 0 {
 		set, problems := rules.CompileValidation(e.Validation.Rules)
 		p.problems(base+".validation.rules", "K08", problems)
+		p.expressions(base+".validation.rules", e.Validation.Rules, c)
 		if len(problems) == 0 {
 			c.Validation = set
 		}
@@ -318,4 +347,52 @@ func (p *pass) webhooks(base string, e *katalog.CRD, c *policy.CRD) {
 			c.Operations = append(c.Operations, op)
 		}
 	}
+}
+
+// CELChecker type-checks the CEL of expression rules: expression must
+// give a bool, messageExpression a string, over the objects of c. The
+// error says what is wrong.
+type CELChecker interface {
+	Check(c *policy.CRD, expression string, message bool) error
+}
+
+// CEL type-checks expression rules when set. The toolchain sets it (`ork
+// validate`, eval, bundle); the gateway build links no CEL library, so at
+// start-up only the shape of expression rules is checked, and the API
+// server type-checks the policies the native engine writes.
+var CEL CELChecker
+
+// expressions checks the CEL rules of an entry (K08, K09): the engine must
+// be one the API server runs them in, and their CEL must type-check.
+func (p *pass) expressions(field string, rs []katalog.Rule, c *policy.CRD) {
+	for i := range rs {
+		r := &rs[i]
+		if r.Expression == "" {
+			continue
+		}
+		f := fmt.Sprintf("%s[%d]", field, i)
+		if p.pol.Admission.Engine == policy.EngineWebhook {
+			p.errorf("K08", f+".expression",
+				"set security.webhooks.admission.engine: auto (or native), or write the rule as a field test",
+				"expression rules are evaluated by the API server, not by the webhook engine; this Katalog's admission engine is %s", p.pol.Admission.Engine)
+		}
+		if CEL == nil || strings.TrimSpace(r.Expression) == "" {
+			continue
+		}
+		if err := CEL.Check(c, r.Expression, false); err != nil {
+			p.errorf("K09", f+".expression", "an expression is CEL over object, oldObject, request and namespaceObject that gives true when the object is valid",
+				"expression does not compile: %v", err)
+		}
+		if r.MessageExpression != "" {
+			if err := CEL.Check(c, r.MessageExpression, true); err != nil {
+				p.errorf("K09", f+".messageExpression", "a messageExpression is CEL that gives a string, e.g. 'replicas: ' + string(object.spec.replicas)",
+					"messageExpression does not compile: %v", err)
+			}
+		}
+	}
+}
+
+// refuses reports whether the lists n refuse objects in namespace ns.
+func refuses(n policy.Namespaces, ns string) bool {
+	return n.Restricted.Match(ns) || (len(n.Allowed) > 0 && !n.Allowed.Match(ns))
 }

@@ -2,6 +2,7 @@ package check
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 	"unicode"
@@ -73,17 +74,38 @@ func (p *pass) security() {
 		// The admission toggle defaults to on when the webhooks block is
 		// written at all: configuring it is asking for it.
 		var enabled *bool
+		engine := ""
 		if w.Admission != nil {
-			enabled = w.Admission.Enabled
+			enabled, engine = w.Admission.Enabled, w.Admission.Engine
 		}
 		p.pol.Admission.Endpoint = p.endpoint("security.webhooks", enabled, w.FailurePolicy, w.TimeoutSeconds, w.CleanupOnShutdown, policy.Ignore)
+		p.pol.Admission.Engine = p.engine("security.webhooks.admission.engine", engine)
 	} else {
 		p.pol.Admission.Endpoint = disabledEndpoint(policy.Ignore)
+		p.pol.Admission.Engine = policy.EngineWebhook
 	}
 
 	if c := s.Conversion; c != nil {
 		p.pol.Conversion.Enabled = boolOr(c.Enabled, true)
 	}
+}
+
+// engine resolves the admission engine: webhook by default; a misspelt
+// engine is an error, never a silent default (K22).
+func (p *pass) engine(field, e string) policy.Engine {
+	all := []policy.Engine{policy.EngineWebhook, policy.EngineNative, policy.EngineAuto}
+	if e == "" {
+		return policy.EngineWebhook
+	}
+	if slices.Contains(all, policy.Engine(e)) {
+		return policy.Engine(e)
+	}
+	hint := "use webhook (the gateway's webhooks), native (policies the API server evaluates) or auto (native where supported)"
+	if low := policy.Engine(strings.ToLower(e)); slices.Contains(all, low) {
+		hint = fmt.Sprintf("write %s: engines are lower case", low)
+	}
+	p.errorf("K22", field, hint, "engine %q is not webhook, native or auto", e)
+	return policy.EngineWebhook
 }
 
 func disabledEndpoint(fp policy.FailurePolicy) policy.Endpoint {

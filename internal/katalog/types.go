@@ -74,14 +74,22 @@ type NamespaceProtection struct {
 }
 
 type Webhooks struct {
-	Admission         *Toggle `yaml:"admission"`
-	FailurePolicy     string  `yaml:"failurePolicy"`
-	TimeoutSeconds    *int    `yaml:"timeoutSeconds"`
-	CleanupOnShutdown *bool   `yaml:"cleanupOnShutdown"`
+	Admission         *Admission `yaml:"admission"`
+	FailurePolicy     string     `yaml:"failurePolicy"`
+	TimeoutSeconds    *int       `yaml:"timeoutSeconds"`
+	CleanupOnShutdown *bool      `yaml:"cleanupOnShutdown"`
 }
 
 type Toggle struct {
 	Enabled *bool `yaml:"enabled"`
+}
+
+// Admission switches the validation and mutation webhooks and chooses the
+// engine that enforces them.
+type Admission struct {
+	Enabled *bool `yaml:"enabled"`
+	// Engine is webhook (default), native or auto.
+	Engine string `yaml:"engine"`
 }
 
 type CertManager struct {
@@ -253,6 +261,11 @@ type Rule struct {
 	Action  string      `yaml:"action"` // deny (default) | warn
 	When    []Condition `yaml:"when"`
 	Or      []Condition `yaml:"or"`
+	// Expression is a CEL rule (instead of field and operator), evaluated
+	// by the API server (native engine) with a ValidatingAdmissionPolicy's
+	// variables; MessageExpression is the CEL of its message.
+	Expression        string `yaml:"expression"`
+	MessageExpression string `yaml:"messageExpression"`
 }
 
 type Mutation struct {

@@ -7,6 +7,7 @@ package policy
 import (
 	"net/url"
 	"path"
+	"strings"
 	"text/template"
 	"time"
 
@@ -119,9 +120,23 @@ func (g Globs) Match(name string) bool {
 	return false
 }
 
+// Engine is what enforces the validation and mutation rules.
+type Engine string
+
+const (
+	// EngineWebhook: the gateway's /validate and /mutate webhooks.
+	EngineWebhook Engine = "webhook"
+	// EngineNative: ValidatingAdmissionPolicies and MutatingAdmissionPolicies
+	// evaluated by the API server.
+	EngineNative Engine = "native"
+	// EngineAuto: native where the API server supports it, webhook elsewhere.
+	EngineAuto Engine = "auto"
+)
+
 // Admission holds the settings of the per-CRD validation and mutation webhooks.
 type Admission struct {
 	Endpoint
+	Engine Engine // default EngineWebhook
 }
 
 type Conversion struct {
@@ -135,10 +150,11 @@ type Certs struct {
 	SecretName        string        // default orkestra-internal-tls
 }
 
-// CRD is one compiled spec.crds entry.
+// CRD is one compiled spec.crds entry: a custom resource, or a built-in
+// resource such as Pods (BuiltIn).
 type CRD struct {
 	Name       string // entry name
-	Group      string
+	Group      string // "" for the core group
 	Version    string // the version rules are written against (storage version when converting)
 	Kind       string
 	Plural     string
@@ -147,6 +163,10 @@ type CRD struct {
 	Versions []string
 	// Definition is the CRD from crdFile, nil without one.
 	Definition *apiextv1.CustomResourceDefinition
+	// BuiltIn is set for a resource the API server itself serves (Group is
+	// a built-in group, see BuiltInGroup): it has no CRD object to protect
+	// and no conversion of ours.
+	BuiltIn bool
 
 	// Validate and Mutate say whether to register /validate and /mutate for
 	// this CRD: admission is enabled, the entry has rules of that kind, and
@@ -170,6 +190,39 @@ type CRD struct {
 
 // CRDName is the name of the CustomResourceDefinition object (plural.group).
 func (c *CRD) CRDName() string { return c.Plural + "." + c.Group }
+
+// builtInGroups are the API groups of Kubernetes' own resources whose names
+// hold a dot. Groups without a dot ("" for core, apps, batch, policy,
+// autoscaling...) are all built in: a CustomResourceDefinition's group must
+// hold a dot.
+var builtInGroups = map[string]bool{
+	"admissionregistration.k8s.io": true,
+	"apiextensions.k8s.io":         true,
+	"apiregistration.k8s.io":       true,
+	"authentication.k8s.io":        true,
+	"authorization.k8s.io":         true,
+	"certificates.k8s.io":          true,
+	"coordination.k8s.io":          true,
+	"discovery.k8s.io":             true,
+	"events.k8s.io":                true,
+	"flowcontrol.apiserver.k8s.io": true,
+	"internal.apiserver.k8s.io":    true,
+	"networking.k8s.io":            true,
+	"node.k8s.io":                  true,
+	"rbac.authorization.k8s.io":    true,
+	"resource.k8s.io":              true,
+	"scheduling.k8s.io":            true,
+	"storage.k8s.io":               true,
+	"storagemigration.k8s.io":      true,
+}
+
+// BuiltInGroup reports whether group is one of the API server's own groups:
+// the core group "", a group without a dot, or a listed *.k8s.io group.
+// Other *.k8s.io groups (gateway.networking.k8s.io,
+// snapshot.storage.k8s.io) are served by CustomResourceDefinitions.
+func BuiltInGroup(group string) bool {
+	return !strings.Contains(group, ".") || builtInGroups[group]
+}
 
 // ConversionSpec is the raw, validated conversion block; package conversion
 // compiles its own plan from it.

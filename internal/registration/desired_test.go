@@ -700,3 +700,36 @@ func TestDesiredSkipsNilCRDs(t *testing.T) {
 		t.Error("a nil CRD entry changes the configurations")
 	}
 }
+
+// A built-in resource of the core group is matched with apiGroups [""],
+// its own version and plural; it never reaches the CRD-deletion webhook.
+func TestDesiredBuiltInResource(t *testing.T) {
+	p := fullPolicy()
+	p.CRDs = append(p.CRDs, &policy.CRD{
+		Name: "pod", Group: "", Version: "v1", Kind: "Pod", Plural: "pods", Namespaced: true, BuiltIn: true,
+		Versions: []string{"v1"}, Validate: true, Mutate: true, ProtectCRs: true,
+	})
+	v, m := configs(t, p, serviceEndpoint())
+	want := []admissionregistrationv1.RuleWithOperations{ruleOf("Namespaced", []string{""}, []string{"v1"}, []string{"pods"}, "CREATE", "UPDATE")}
+	if w := hook(t, v[ConfigName(p.Name, Validate)], "pod.validate.platform-guard.orkestra.io"); !reflect.DeepEqual(w.Rules, want) {
+		t.Errorf("pod validate rules = %+v", w.Rules)
+	}
+	var mutate *admissionregistrationv1.MutatingWebhook
+	for i, w := range m[ConfigName(p.Name, Mutate)].Webhooks {
+		if w.Name == "pod.mutate.platform-guard.orkestra.io" {
+			mutate = &m[ConfigName(p.Name, Mutate)].Webhooks[i]
+		}
+	}
+	if mutate == nil || !reflect.DeepEqual(mutate.Rules, want) {
+		t.Errorf("pod mutate webhook = %+v", mutate)
+	}
+	for _, c := range v {
+		for _, w := range c.Webhooks {
+			for _, mc := range w.MatchConditions {
+				if strings.Contains(mc.Expression, "pods.") {
+					t.Errorf("%s names the built-in pods as a CRD: %s", w.Name, mc.Expression)
+				}
+			}
+		}
+	}
+}

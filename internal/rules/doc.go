@@ -6,11 +6,42 @@
 //
 // # Field paths
 //
-// See [Path]: spec.containers[0].image, metadata.annotations["app.kubernetes.io/name"].
-// A field containing "{{" is a template ([ParseTemplate]) rendered against
-// the object and then parsed as a path. A template path that fails to render
-// or renders to a malformed path names no field: in validation the field is
-// treated as absent, in mutation Patch returns an error.
+// See [Path]: spec.containers[0].image, metadata.annotations["app.kubernetes.io/name"],
+// spec.containers[*].image. A field containing "{{" is a template
+// ([ParseTemplate]) rendered against the object and then parsed as a path.
+// A template path that fails to render or renders to a malformed path names
+// no field: in validation the field is treated as absent, in mutation Patch
+// returns an error.
+//
+// [*] is every element of a list. A rule on such a path is evaluated once
+// per element present and fails once per failing element, its Result
+// naming the element (spec.containers[1].image); an absent, null, empty or
+// non-list value has no element, so the rule holds whatever the operator
+// (exists included). A condition on such a path holds when it holds for
+// every element. A mutation on such a path sets the field in every element
+// present.
+//
+// Conditions (when, or) may read the old object (oldObject.spec.x; absent
+// without one) and the request (request.operation, request.userInfo.username,
+// .uid, .groups, .extra); rules and mutations read the object only.
+//
+// # Template operands
+//
+// The operand of equals, contains, prefix, suffix, gt, gte, lt, lte and
+// between (and their negations) may be a template rendered against the
+// object per evaluation. A template that prints one field
+// ({{ .spec.maxReplicas }}) gives the field's value with its type; any
+// other gives its text, or a number when the text is one number. No value
+// (missing or null field, blank rendering, render error) makes the rule
+// hold as an absent field does; a bound that is not a number is a type
+// mismatch. regex and in take no template: they are compiled once.
+//
+// # CEL rules
+//
+// A rule with expression: is CEL for the API server ([Expression]). It is
+// compiled here for its shape only and never evaluated: the gateway links
+// no CEL interpreter. [ValidationSet.Expressions] lists them for the native
+// engine and for the toolchain (package celeval).
 //
 // # Tests
 //

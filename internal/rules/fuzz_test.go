@@ -38,6 +38,19 @@ func fuzzRules() []katalog.Rule {
 	}
 	rs = append(rs, katalog.Rule{Test: shorthand(`spec["{{ .spec.k }}"]`, "exists", true), Message: "{{ .spec.k.x }}"})
 	rs = append(rs, katalog.Rule{Test: shorthand("{{ .spec.k }}", "typeString", true), Message: "m"})
+	// Lists, template operands, conditions on the old object and the user,
+	// and a CEL rule (never evaluated here).
+	rs = append(rs,
+		katalog.Rule{Test: shorthand("spec.l[*].x", "prefix", "a"), Message: "m"},
+		katalog.Rule{Test: shorthand("spec.l[*].m[*]", "exists", true), Message: "m"},
+		katalog.Rule{Test: shorthand("spec.l[*].x", "lte", "{{ .spec.max }}"), Message: "m"},
+		katalog.Rule{Test: shorthand("spec.x", "between", "{{ .spec.lo }},{{ .spec.hi }}"), Message: "m"},
+		katalog.Rule{Test: shorthand("spec.x", "equals", "{{ .spec.y }}{{ .spec.z }}"), Message: "m"},
+		katalog.Rule{Test: shorthand("spec.x", "prefix", "{{ .spec.p }}"), Message: "m",
+			When: []katalog.Condition{cond(shorthand("oldObject.spec.x", "notEquals", "{{ .spec.x }}")), cond(shorthand("oldObject.spec.l[*]", "typeMap", true))},
+			Or:   []katalog.Condition{cond(shorthand("request.userInfo.groups", "contains", "g")), cond(shorthand("request.operation", "equals", "UPDATE"))}},
+		katalog.Rule{Expression: "object.spec.x == 1", Message: "m"},
+	)
 	return rs
 }
 
@@ -53,16 +66,21 @@ func FuzzEvaluate(f *testing.F) {
 		}
 		var orig map[string]any
 		_ = json.Unmarshal(data, &orig)
-		got := set.Evaluate(Input{Object: obj})
+		// The object is its own old object, for the conditions that read one.
+		in := Input{Object: obj, OldObject: orig, Operation: "UPDATE", UserInfo: UserInfo{Username: "u", Groups: []string{"g"}}}
+		got := set.Evaluate(in)
 		for _, r := range got {
 			if r.Field == "" || r.Message == "" {
 				t.Errorf("result without field or message: %+v", r)
+			}
+			if strings.Contains(r.Field, "[*]") {
+				t.Errorf("result names no element: %+v", r)
 			}
 		}
 		if !reflect.DeepEqual(obj, orig) {
 			t.Error("Evaluate modified the object")
 		}
-		if again := set.Evaluate(Input{Object: obj}); !reflect.DeepEqual(got, again) {
+		if again := set.Evaluate(in); !reflect.DeepEqual(got, again) {
 			t.Errorf("Evaluate is not deterministic:\n%+v\n%+v", got, again)
 		}
 	})
@@ -91,6 +109,48 @@ func FuzzPath(f *testing.F) {
 		if ptr := p.Pointer(); strings.Count(ptr, "/") != p.Len() {
 			t.Fatalf("Pointer(%q) = %q has the wrong number of segments", s, ptr)
 		}
+		// Each names elements whose concrete paths look up what it gave.
+		obj := map[string]any{}
+		var cur any = obj
+		for i, seg := range p.segs { // build an object with one element per [*]
+			last := i == len(p.segs)-1
+			var next any = "leaf"
+			if !last {
+				if p.segs[i+1].isKey() {
+					next = map[string]any{}
+				} else {
+					n := 1
+					if p.segs[i+1].isIndex() {
+						n = min(p.segs[i+1].index+1, 4)
+					}
+					next = make([]any, n)
+				}
+			}
+			switch c := cur.(type) {
+			case map[string]any:
+				c[seg.key] = next
+			case []any:
+				idx := 0
+				if seg.isIndex() {
+					idx = seg.index
+				}
+				if idx >= len(c) {
+					return
+				}
+				c[idx] = next
+			}
+			cur = next
+		}
+		p.Each(obj, func(idx []int, v any, present bool) bool {
+			c := p.Concrete(idx)
+			if c.Wildcard() {
+				t.Fatalf("Concrete(%v) of %q = %q still has [*]", idx, p, c)
+			}
+			if got, ok := c.Lookup(obj); ok != present || !reflect.DeepEqual(got, v) {
+				t.Fatalf("Each(%q) gave %v at %v (%v), Lookup(%q) gives %v (%v)", p, v, idx, present, c, got, ok)
+			}
+			return true
+		})
 	})
 }
 
@@ -107,6 +167,9 @@ func FuzzPatch(f *testing.F) {
 		over("spec.args[1]", "--v=2"),
 		def(`status.byName["{{ .spec.name }}"]`, map[string]any{"ready": false}),
 		{Field: "spec.backup", Override: val(true), When: []katalog.Condition{cond(shorthand("kind", "equals", "Db"))}},
+		def("spec.containers[*].imagePullPolicy", "Always"),
+		over("spec.containers[*].ports[*].protocol", "TCP"),
+		{Field: "spec.l[*].x", Default: val(int64(1)), When: []katalog.Condition{cond(shorthand("request.userInfo.username", "equals", "u"))}},
 	})
 	if len(probs) > 0 {
 		f.Fatal(probs)
@@ -116,7 +179,7 @@ func FuzzPatch(f *testing.F) {
 		if json.Unmarshal(data, &obj) != nil || obj == nil {
 			return
 		}
-		ops, err := set.Patch(Input{Object: obj})
+		ops, err := set.Patch(Input{Object: obj, UserInfo: UserInfo{Username: "u"}})
 		if err != nil {
 			return // a path runs through a scalar: reported, never patched
 		}
@@ -134,7 +197,7 @@ func FuzzPatch(f *testing.F) {
 		if err := json.Unmarshal(out, &patched); err != nil {
 			t.Fatal(err)
 		}
-		again, err := set.Patch(Input{Object: patched})
+		again, err := set.Patch(Input{Object: patched, UserInfo: UserInfo{Username: "u"}})
 		if err != nil || len(again) > 0 {
 			t.Fatalf("patching %s again gave %+v, %v", out, again, err)
 		}

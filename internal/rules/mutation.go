@@ -43,7 +43,7 @@ func CompileMutation(rs []katalog.MutationRule) (*MutationSet, []Problem) {
 		r := &rs[i]
 		base := fmt.Sprintf("[%d]", i)
 		var m mutation
-		c.compileField(&m.field, base, r.Field, "K11")
+		c.compileField(&m.field, base, r.Field, "K11", false)
 		m.gate = c.compileGate(base, r.When, r.Or)
 
 		var v *katalog.Value
@@ -115,9 +115,12 @@ func typed(x any, valueType string) (any, error) {
 //
 // Rules apply in order, each to the object as the previous ones left it. A
 // rule whose path runs through a list element that does not exist is
-// skipped: mutations never create list elements. A path that runs through a
-// scalar (spec.tier.name when spec.tier is a string), or a template path that
-// does not render, is an error, and no patch is returned.
+// skipped: mutations never create list elements. A path with [*] applies
+// to every element present (spec.containers[*].imagePullPolicy sets it in
+// each container; none when the list is absent or empty). A path that runs
+// through a scalar (spec.tier.name when spec.tier is a string), or a
+// template path that does not render, is an error, and no patch is
+// returned.
 func (s *MutationSet) Patch(in Input) ([]PatchOp, error) {
 	if s == nil {
 		return nil, nil
@@ -126,26 +129,56 @@ func (s *MutationSet) Patch(in Input) ([]PatchOp, error) {
 	var ops []PatchOp
 	for i := range s.rules {
 		m := &s.rules[i]
-		if !m.gate.open(obj) {
+		cur := in
+		cur.Object = obj
+		if !m.gate.open(&cur) {
 			continue
 		}
 		p, _, err := m.field.resolve(obj)
 		if err != nil {
 			return nil, fmt.Errorf("mutation rule %d: %w", i, err)
 		}
-		op, n, err := m.plan(obj, p)
-		if err != nil {
-			return nil, fmt.Errorf("mutation rule %d: %s: %w", i, p, err)
+		paths := []Path{p}
+		if p.Wildcard() {
+			paths = p.expand(obj)
 		}
-		if n == 0 {
-			continue
-		}
-		ops = append(ops, op)
-		if i < len(s.rules)-1 {
-			obj = setIn(obj, p.segs[:n], op.Value).(map[string]any)
+		for j, p := range paths {
+			op, n, err := m.plan(obj, p)
+			if err != nil {
+				return nil, fmt.Errorf("mutation rule %d: %s: %w", i, p, err)
+			}
+			if n == 0 {
+				continue
+			}
+			ops = append(ops, op)
+			if i < len(s.rules)-1 || j < len(paths)-1 {
+				obj = setIn(obj, p.segs[:n], op.Value).(map[string]any)
+			}
 		}
 	}
 	return ops, nil
+}
+
+// expand lists the concrete paths of a path with [*], one per combination
+// of the list elements present in obj, in index order.
+func (p Path) expand(obj map[string]any) []Path {
+	last := -1
+	for i, s := range p.segs {
+		if s.isWildcard() {
+			last = i
+		}
+	}
+	if last < 0 {
+		return []Path{p}
+	}
+	var out []Path
+	Path{segs: p.segs[:last+1]}.Each(obj, func(indexes []int, _ any, present bool) bool {
+		if present {
+			out = append(out, p.Concrete(indexes))
+		}
+		return true
+	})
+	return out
 }
 
 // plan returns the operation for one rule and the number of path segments it

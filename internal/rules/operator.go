@@ -1,12 +1,14 @@
 package rules
 
 import (
+	"bytes"
 	"fmt"
 	"math"
 	"regexp"
 	"strconv"
 	"strings"
 	"text/template"
+	"text/template/parse"
 
 	"github.com/orkspace/orkestra-gateway/internal/katalog"
 )
@@ -73,6 +75,90 @@ type field struct {
 	path Path
 	tmpl *template.Template // non-nil: render, then parse
 	raw  string
+	root root // what a static path reads; path is then relative to it
+	wild bool // the static path holds [*]
+}
+
+// root is what a condition's path reads.
+type root uint8
+
+const (
+	rootObject    root = iota // the object under admission
+	rootOldObject             // oldObject.: the object before an UPDATE
+	rootRequest               // request.: operation and userInfo
+)
+
+func (r root) String() string {
+	switch r {
+	case rootOldObject:
+		return "old object"
+	case rootRequest:
+		return "request"
+	}
+	return "object"
+}
+
+// splitRoot tells which root a path reads: oldObject.x reads x of the old
+// object, request.userInfo.username the request; everything else the
+// object. msg says why a request path reads nothing the rules know.
+func splitRoot(p Path) (r root, rest Path, msg string) {
+	if len(p.segs) == 0 || !p.segs[0].isKey() {
+		return rootObject, p, ""
+	}
+	switch p.segs[0].key {
+	case "oldObject":
+		r = rootOldObject
+	case "request":
+		r = rootRequest
+	default:
+		return rootObject, p, ""
+	}
+	rest = Path{segs: p.segs[1:]}
+	rest.text = rest.format()
+	if r == rootRequest {
+		if len(rest.segs) == 0 || !rest.segs[0].isKey() || (rest.segs[0].key != "userInfo" && rest.segs[0].key != "operation") {
+			return r, rest, fmt.Sprintf("%s: conditions read request.operation and request.userInfo, nothing else of the request", p.text)
+		}
+	}
+	return r, rest, ""
+}
+
+// data returns what a path of root r reads in in; nil when there is none
+// (no old object on CREATE).
+func (r root) data(in *Input) map[string]any {
+	switch r {
+	case rootOldObject:
+		return in.OldObject
+	case rootRequest:
+		return requestData(in)
+	}
+	return in.Object
+}
+
+// requestData is the part of the AdmissionRequest conditions may read,
+// shaped as in the request: operation and userInfo.
+func requestData(in *Input) map[string]any {
+	u := in.UserInfo
+	groups := make([]any, len(u.Groups))
+	for i, g := range u.Groups {
+		groups[i] = g
+	}
+	user := map[string]any{"username": u.Username, "groups": groups}
+	if u.UID != "" {
+		user["uid"] = u.UID
+	}
+	if u.Extra != nil {
+		extra := make(map[string]any, len(u.Extra))
+		for k, vs := range u.Extra {
+			l := make([]any, len(vs))
+			for i, v := range vs {
+				l[i] = v
+			}
+			extra[k] = l
+		}
+		user["extra"] = extra
+	}
+	return map[string]any{"operation": in.Operation, "userInfo": user}
 }
 
 // resolve returns the path for obj and its text. The error says why a
@@ -95,14 +181,26 @@ func (f *field) resolve(obj map[string]any) (p Path, text string, err error) {
 	return p, p.text, nil
 }
 
-// lookup returns the field's text and value in obj. A template path that
-// does not resolve names no field, so its value is absent.
-func (f *field) lookup(obj map[string]any) (text string, v any, present bool) {
-	p, text, err := f.resolve(obj)
+// lookup returns the field's text and value in in. A template path that
+// does not resolve names no field, so its value is absent; so is every
+// oldObject. path when there is no old object.
+func (f *field) lookup(in *Input) (text string, v any, present bool) {
+	if f.tmpl == nil && f.root != rootObject {
+		data := f.root.data(in)
+		if data == nil {
+			return f.raw, nil, false
+		}
+		if len(f.path.segs) == 0 {
+			return f.raw, data, true
+		}
+		v, present = f.path.Lookup(data)
+		return f.raw, v, present
+	}
+	p, text, err := f.resolve(in.Object)
 	if err != nil {
 		return text, nil, false
 	}
-	v, present = p.Lookup(obj)
+	v, present = p.Lookup(in.Object)
 	return text, v, present
 }
 
@@ -120,12 +218,19 @@ type test struct {
 	re   *regexp.Regexp
 	lo   float64 // the bound of gt, gte, lt, lte; between: [lo, hi]
 	hi   float64
+
+	// An operand given as a template, rendered against the object for each
+	// evaluation (lte: "{{ .spec.maxReplicas }}").
+	opTmpl  *template.Template
+	opField []string // the template only prints this field: its value, typed
+	opRaw   string
 }
 
-// compileTest compiles a test at base ("[2]", "[0].when[1]"), adding problems to c.
-func (c *compiler) compileTest(base string, t *katalog.Test) test {
+// compileTest compiles a test at base ("[2]", "[0].when[1]"), adding
+// problems to c; condition is true for when/or conditions.
+func (c *compiler) compileTest(base string, t *katalog.Test, condition bool) test {
 	var ts test
-	c.compileField(&ts.field, base, t.Field, "K08")
+	c.compileField(&ts.field, base, t.Field, "K08", condition)
 
 	shorthands := t.Shorthands()
 	var value *katalog.Value
@@ -160,10 +265,162 @@ func (c *compiler) compileTest(base string, t *katalog.Test) test {
 	}
 	op := operators[ts.name]
 	ts.kind, ts.neg = op.kind, op.neg
+	if value != nil {
+		if s, ok := value.V.(string); ok && strings.Contains(s, "{{") {
+			c.compileOperandTemplate(&ts, valuePath, s)
+			return ts
+		}
+	}
 	if msg, hint := ts.compileOperand(value); msg != "" {
 		c.add("K09", valuePath, msg, hint)
 	}
 	return ts
+}
+
+// compileOperandTemplate compiles an operand written as a template. Only
+// operators with one scalar operand take one: a regex is compiled once,
+// never per request, and in lists are written out.
+func (c *compiler) compileOperandTemplate(t *test, path, text string) {
+	switch t.kind {
+	case opEquals, opContains, opPrefix, opSuffix, opGt, opGte, opLt, opLte, opBetween:
+	default:
+		c.add("K09", path, fmt.Sprintf("%s does not take a template value", t.name),
+			"templates are values of equals, contains, prefix, suffix, gt, gte, lt, lte and between (and their not forms); write this value out")
+		return
+	}
+	t.opRaw = text
+	if t.opTmpl = c.compileTemplate(path, text); t.opTmpl != nil {
+		t.opField = fieldOnly(t.opTmpl)
+	}
+}
+
+// fieldOnly returns the field chain a template prints when it is one
+// action reading one field ({{ .spec.maxReplicas }}, white space around it
+// aside), nil otherwise.
+func fieldOnly(t *template.Template) []string {
+	if t.Tree == nil || t.Tree.Root == nil {
+		return nil
+	}
+	var act *parse.ActionNode
+	for _, n := range t.Tree.Root.Nodes {
+		switch n := n.(type) {
+		case *parse.TextNode:
+			if len(bytes.TrimSpace(n.Text)) > 0 {
+				return nil
+			}
+		case *parse.ActionNode:
+			if act != nil || len(n.Pipe.Decl) > 0 {
+				return nil
+			}
+			act = n
+		default:
+			return nil
+		}
+	}
+	if act == nil {
+		return nil
+	}
+	cmds := act.Pipe.Cmds
+	// ParseTemplate may print through toString: the value is the field's.
+	if len(cmds) == 2 && len(cmds[1].Args) == 1 && isIdentNode(cmds[1].Args[0], "toString") {
+		cmds = cmds[:1]
+	}
+	if len(cmds) != 1 || len(cmds[0].Args) != 1 {
+		return nil
+	}
+	if f, ok := cmds[0].Args[0].(*parse.FieldNode); ok {
+		return f.Ident
+	}
+	return nil
+}
+
+// operand computes a template operand for obj. A template that only prints
+// a field gives that field's value with its type; any other template gives
+// what it renders, a number when that is one number ("3", "2.5"). ok is
+// false when there is no operand: the field is missing or null, the
+// rendering fails or is blank.
+func (t *test) operand(obj map[string]any) (v any, ok bool) {
+	if t.opField != nil {
+		var cur any = obj
+		for _, k := range t.opField {
+			m, isMap := cur.(map[string]any)
+			if !isMap {
+				return nil, false
+			}
+			if cur, isMap = m[k]; !isMap {
+				return nil, false
+			}
+		}
+		return cur, cur != nil
+	}
+	s, err := render(t.opTmpl, obj)
+	trimmed := strings.TrimSpace(s)
+	if err != nil || trimmed == "" {
+		return nil, false
+	}
+	if n, ok := numeral(trimmed); ok {
+		return n, true
+	}
+	return s, true
+}
+
+// numeral parses one JSON-style number: an int64 when whole and in range,
+// else a finite float64.
+func numeral(s string) (any, bool) {
+	if i, err := strconv.ParseInt(s, 10, 64); err == nil {
+		return i, true
+	}
+	for _, r := range s {
+		if (r < '0' || r > '9') && r != '-' && r != '+' && r != '.' && r != 'e' && r != 'E' {
+			return nil, false // no hex, underscores, Inf or NaN
+		}
+	}
+	f, err := strconv.ParseFloat(s, 64)
+	if err != nil || math.IsInf(f, 0) || math.IsNaN(f) {
+		return nil, false
+	}
+	return f, true
+}
+
+// evalIn applies the test to a value of in, rendering a template operand
+// against the object first; detail explains a mismatch.
+func (t *test) evalIn(in *Input, v any, present bool) (o outcome, detail string) {
+	if t.opTmpl == nil {
+		if o = t.eval(v, present); o == mismatch {
+			detail = t.mismatchDetail(v)
+		}
+		return o, detail
+	}
+	if !present {
+		return absent, ""
+	}
+	x, ok := t.operand(in.Object)
+	if !ok {
+		return absent, "" // nothing to compare with: as an absent field
+	}
+	tt := *t
+	switch t.kind {
+	case opEquals, opContains:
+		tt.val = x
+	case opPrefix, opSuffix:
+		tt.str = toString(x)
+	case opBetween:
+		lo, hi, msg := betweenBounds(x)
+		if msg != "" {
+			return mismatch, fmt.Sprintf("%s %s: %s", t.name, t.opRaw, msg)
+		}
+		tt.lo, tt.hi = lo, hi
+	default: // gt, gte, lt, lte
+		f, msg := bound(x)
+		if msg != "" {
+			return mismatch, fmt.Sprintf("%s %s: %s", t.name, t.opRaw, msg)
+		}
+		tt.lo = f
+	}
+	if o = tt.eval(v, present); o == mismatch {
+		detail = tt.mismatchDetail(v)
+	}
+	return o, detail
 }
 
 // compileOperand checks and pre-parses the operand; it returns a message and
@@ -432,10 +689,27 @@ func (t *test) mismatchDetail(v any) string {
 
 // holdsAsCondition decides a when/or condition: the operator must hold. On an
 // absent field the negative operators (notEquals, notIn...) hold and the
-// others do not; a type mismatch does not hold.
-func (t *test) holdsAsCondition(obj map[string]any) bool {
-	_, v, present := t.field.lookup(obj)
-	switch t.eval(v, present) {
+// others do not; a type mismatch does not hold. On a path with [*] it must
+// hold for every element (so it holds when there is none).
+func (t *test) holdsAsCondition(in *Input) bool {
+	if t.field.tmpl == nil && t.field.wild {
+		data := t.field.root.data(in)
+		if data == nil {
+			return true // no old object: no elements
+		}
+		all := true
+		t.field.path.Each(data, func(_ []int, v any, present bool) bool {
+			all = t.conditionOn(in, v, present)
+			return all
+		})
+		return all
+	}
+	_, v, present := t.field.lookup(in)
+	return t.conditionOn(in, v, present)
+}
+
+func (t *test) conditionOn(in *Input, v any, present bool) bool {
+	switch o, _ := t.evalIn(in, v, present); o {
 	case holds:
 		return true
 	case absent:

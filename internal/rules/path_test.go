@@ -63,7 +63,7 @@ func TestParsePathErrors(t *testing.T) {
 		{`spec["open`, "unterminated quoted key"},
 		{`spec["a"`, "expected ']' after quoted key"},
 		{`spec["\q"]`, "bad quoted key"},
-		{`spec['a']`, "expected a list index [N] or a quoted key"},
+		{`spec['a']`, "expected a list index [N], every element [*] or a quoted key"},
 		{"spec.a b", "unexpected ' ' at offset 6"},
 		{"spec]", "unexpected ']'"},
 		{`spec"x"`, `unexpected '"'`},

@@ -17,12 +17,23 @@ type Problem struct {
 	Hint  string
 }
 
-// Input is what a rule set is evaluated against. Rules, conditions and
-// templates read Object; OldObject and Operation travel with it for callers.
+// Input is what a rule set is evaluated against. Rules, templates and
+// conditions read Object; conditions may also read OldObject (paths
+// starting with oldObject.) and the request (request.operation,
+// request.userInfo.*).
 type Input struct {
 	Object    map[string]any // the object under admission (decoded JSON)
 	OldObject map[string]any // nil on CREATE
 	Operation string         // CREATE, UPDATE, DELETE, CONNECT
+	UserInfo  UserInfo       // the requesting user
+}
+
+// UserInfo is the requesting user, as in the AdmissionRequest's userInfo.
+type UserInfo struct {
+	Username string
+	UID      string
+	Groups   []string
+	Extra    map[string][]string
 }
 
 // Result is one failed rule.
@@ -44,6 +55,8 @@ type rule struct {
 	msg  string
 	tmpl *template.Template // nil for a message without {{
 	warn bool
+	// expr is set for a CEL rule: the webhook engine never evaluates it.
+	expr *Expression
 }
 
 // gate holds the conditions that decide whether a rule applies.
@@ -52,18 +65,30 @@ type gate struct {
 	or   []test // at least one must hold
 }
 
-func (g *gate) open(obj map[string]any) bool {
+func (g *gate) open(in *Input) bool {
 	for i := range g.when {
-		if !g.when[i].holdsAsCondition(obj) {
+		if !g.when[i].holdsAsCondition(in) {
 			return false
 		}
 	}
 	for i := range g.or {
-		if g.or[i].holdsAsCondition(obj) {
+		if g.or[i].holdsAsCondition(in) {
 			return true
 		}
 	}
 	return len(g.or) == 0
+}
+
+// Expression is a CEL rule (expression: in the Katalog). The webhook
+// engine does not evaluate it: the API server does (native engine), with
+// the variables of a ValidatingAdmissionPolicy (object, oldObject,
+// request, namespaceObject); `ork gateway eval` evaluates it locally.
+type Expression struct {
+	Index             int    // position in the entry's rule list
+	Expression        string // CEL, evaluating to a bool: true means valid
+	Message           string // shown when it is false (literal text)
+	MessageExpression string // CEL evaluating to a string; wins over Message
+	Warn              bool   // action: warn
 }
 
 // CompileValidation compiles rules; it returns every problem found, and a
@@ -74,20 +99,22 @@ func CompileValidation(rs []katalog.Rule) (*ValidationSet, []Problem) {
 	for i := range rs {
 		r := &rs[i]
 		base := fmt.Sprintf("[%d]", i)
-		cr := rule{msg: r.Message}
-		cr.test = c.compileTest(base, &r.Test)
-		cr.gate = c.compileGate(base, r.When, r.Or)
-		switch {
-		case r.Message == "":
-			c.add("K08", base+".message", "message is required",
-				"say what is wrong and how to fix it; it may use templates like {{ .spec.replicas }}")
-		case strings.Contains(r.Message, "{{"):
-			cr.tmpl = c.compileTemplate(base+".message", r.Message)
+		cr := rule{msg: r.Message, warn: r.Action == "warn"}
+		if r.Expression != "" || r.MessageExpression != "" {
+			cr.expr = c.compileExpression(base, i, r, cr.warn)
+		} else {
+			cr.test = c.compileTest(base, &r.Test, false)
+			cr.gate = c.compileGate(base, r.When, r.Or)
+			switch {
+			case r.Message == "":
+				c.add("K08", base+".message", "message is required",
+					"say what is wrong and how to fix it; it may use templates like {{ .spec.replicas }}")
+			case strings.Contains(r.Message, "{{"):
+				cr.tmpl = c.compileTemplate(base+".message", r.Message)
+			}
 		}
 		switch r.Action {
-		case "", "deny":
-		case "warn":
-			cr.warn = true
+		case "", "deny", "warn":
 		default:
 			c.add("K08", base+".action", fmt.Sprintf("action %q is not deny or warn", r.Action), suggest(r.Action, []string{"deny", "warn"}))
 		}
@@ -99,8 +126,78 @@ func CompileValidation(rs []katalog.Rule) (*ValidationSet, []Problem) {
 	return set, nil
 }
 
+// compileExpression checks the shape of a CEL rule (K08). The CEL itself
+// is type-checked by the toolchain (ork validate), not here: the gateway
+// links no CEL library.
+func (c *compiler) compileExpression(base string, index int, r *katalog.Rule, warn bool) *Expression {
+	e := &Expression{Index: index, Expression: r.Expression, Message: r.Message, MessageExpression: r.MessageExpression, Warn: warn}
+	const hint = "an expression rule is the CEL expression and its message; write conditions in the expression (a || b)"
+	switch {
+	case r.Expression == "":
+		c.add("K08", base+".messageExpression", "messageExpression without expression",
+			"add expression: the CEL that must hold, or drop messageExpression")
+	case strings.TrimSpace(r.Expression) == "":
+		c.add("K08", base+".expression", "expression is blank", "write the CEL that must hold, e.g. object.spec.replicas <= 10")
+	}
+	if r.Field != "" {
+		c.add("K08", base+".field", "expression and field: a rule is either a CEL expression or a field test", hint)
+	}
+	if r.Operator != "" || r.Value != nil || len(r.Shorthands()) > 0 {
+		c.add("K08", base, "expression and an operator: a rule is either a CEL expression or a field test", hint)
+	}
+	if len(r.When) > 0 || len(r.Or) > 0 {
+		c.add("K08", c.firstCondition(base, r), "when/or on an expression rule", hint)
+	}
+	switch {
+	case r.Message == "" && r.MessageExpression == "":
+		c.add("K08", base+".message", "message or messageExpression is required",
+			"say what is wrong and how to fix it; messageExpression may compute it: 'replicas ' + string(object.spec.replicas) + ' is too many'")
+	case strings.Contains(r.Message, "{{"):
+		c.add("K08", base+".message", "the message of an expression rule is literal text, not a template",
+			"use messageExpression to put values in the message")
+	}
+	return e
+}
+
+func (c *compiler) firstCondition(base string, r *katalog.Rule) string {
+	if len(r.When) > 0 {
+		return base + ".when"
+	}
+	return base + ".or"
+}
+
+// Expressions returns the CEL rules of s, in rule order; nil when none.
+func (s *ValidationSet) Expressions() []Expression {
+	if s == nil {
+		return nil
+	}
+	var out []Expression
+	for i := range s.rules {
+		if e := s.rules[i].expr; e != nil {
+			out = append(out, *e)
+		}
+	}
+	return out
+}
+
+// HasFieldRules reports whether s has a rule the webhook engine evaluates
+// (any rule but a CEL one).
+func (s *ValidationSet) HasFieldRules() bool {
+	if s == nil {
+		return false
+	}
+	for i := range s.rules {
+		if s.rules[i].expr == nil {
+			return true
+		}
+	}
+	return false
+}
+
 // Evaluate runs every rule (not first-failure) and returns the failures in
-// rule order; nil when every rule passes. A nil set has no rules.
+// rule order; nil when every rule passes. A nil set has no rules. A rule
+// on a path with [*] fails once per failing element, with the element's
+// index in Field. CEL rules (Expressions) are not evaluated here.
 func (s *ValidationSet) Evaluate(in Input) []Result {
 	if s == nil {
 		return nil
@@ -108,21 +205,47 @@ func (s *ValidationSet) Evaluate(in Input) []Result {
 	var out []Result
 	for i := range s.rules {
 		r := &s.rules[i]
-		if !r.gate.open(in.Object) {
+		if r.expr != nil || !r.gate.open(&in) {
 			continue
 		}
-		text, v, present := r.field.lookup(in.Object)
-		o := r.eval(v, present)
-		if o == holds || o == absent {
+		if r.field.tmpl == nil && r.field.wild {
+			out = r.evaluateEach(&in, out)
 			continue
 		}
-		msg := r.message(in.Object)
-		if o == mismatch {
-			msg += " (" + r.mismatchDetail(v) + ")"
+		text, v, present := r.field.lookup(&in)
+		if res, failed := r.verdict(&in, v, present); failed {
+			res.Field = text
+			out = append(out, res)
 		}
-		out = append(out, Result{Field: text, Message: msg, Warn: r.warn, Value: v})
 	}
 	return out
+}
+
+// evaluateEach applies the rule to every element its [*] path selects: one
+// failure per failing element, named by its index.
+func (r *rule) evaluateEach(in *Input, out []Result) []Result {
+	r.field.path.Each(in.Object, func(indexes []int, v any, present bool) bool {
+		if res, failed := r.verdict(in, v, present); failed {
+			res.Field = r.field.path.Concrete(indexes).text
+			out = append(out, res)
+		}
+		return true
+	})
+	return out
+}
+
+// verdict returns the failure of the rule on one value (Field unset), and
+// whether it fails.
+func (r *rule) verdict(in *Input, v any, present bool) (Result, bool) {
+	o, detail := r.evalIn(in, v, present)
+	if o == holds || o == absent {
+		return Result{}, false
+	}
+	msg := r.message(in.Object)
+	if detail != "" {
+		msg += " (" + detail + ")"
+	}
+	return Result{Message: msg, Warn: r.warn, Value: v}, true
 }
 
 // message renders the rule's message. A render error, or a message that
@@ -148,8 +271,10 @@ func (c *compiler) add(check, path, msg, hint string) {
 	c.probs = append(c.probs, Problem{Check: check, Path: path, Msg: msg, Hint: hint})
 }
 
-// compileField compiles base.field; check is the ID for a missing or malformed path.
-func (c *compiler) compileField(f *field, base, text, check string) {
+// compileField compiles base.field; check is the ID for a missing or
+// malformed path. Conditions (condition true) may read oldObject. and
+// request. paths; rules and mutations read the object only.
+func (c *compiler) compileField(f *field, base, text, check string, condition bool) {
 	path := base + ".field"
 	f.raw = text
 	switch {
@@ -162,10 +287,21 @@ func (c *compiler) compileField(f *field, base, text, check string) {
 	}
 	p, err := ParsePath(text)
 	if err != nil {
-		c.add(check, path, err.Error(), `dot path with list indexes, e.g. spec.containers[0].image; quote keys holding dots or slashes: metadata.annotations["example.com/owner"]`)
+		c.add(check, path, err.Error(), `dot path with list indexes or [*], e.g. spec.containers[*].image; quote keys holding dots or slashes: metadata.annotations["example.com/owner"]`)
 		return
 	}
-	f.path = p
+	f.path, f.wild = p, p.Wildcard()
+	root, rest, msg := splitRoot(p)
+	switch {
+	case root == rootObject:
+	case !condition:
+		c.add(check, path, fmt.Sprintf("%s reads the %s; only when/or conditions may", text, root),
+			"test the object's own fields here, and put conditions on oldObject. or request. in when:")
+	case msg != "":
+		c.add(check, path, msg, "read request.operation or request.userInfo.username, .uid, .groups or .extra")
+	default:
+		f.root, f.path, f.wild = root, rest, rest.Wildcard()
+	}
 }
 
 // compileTemplate parses a template at path (K10); nil on error.
@@ -181,11 +317,11 @@ func (c *compiler) compileTemplate(path, text string) *template.Template {
 func (c *compiler) compileGate(base string, when, or []katalog.Condition) gate {
 	var g gate
 	for j := range when {
-		t := c.compileTest(fmt.Sprintf("%s.when[%d]", base, j), &when[j].Test)
+		t := c.compileTest(fmt.Sprintf("%s.when[%d]", base, j), &when[j].Test, true)
 		g.when = append(g.when, t)
 	}
 	for j := range or {
-		t := c.compileTest(fmt.Sprintf("%s.or[%d]", base, j), &or[j].Test)
+		t := c.compileTest(fmt.Sprintf("%s.or[%d]", base, j), &or[j].Test, true)
 		g.or = append(g.or, t)
 	}
 	return g
