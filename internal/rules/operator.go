@@ -6,9 +6,9 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
-	"text/template"
 
 	"github.com/orkspace/orkestra-gateway/internal/katalog"
+	"github.com/orkspace/orkestra-gateway/internal/tmpl"
 )
 
 // kind is an operator with its negation folded out: notEquals is equals, negated.
@@ -71,7 +71,7 @@ const (
 // field is a compiled field path: static, or a template rendered per object.
 type field struct {
 	path Path
-	tmpl *template.Template // non-nil: render, then parse
+	tmpl *tmpl.Template // non-nil: render, then parse
 	raw  string
 }
 
