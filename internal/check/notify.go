@@ -25,9 +25,9 @@ const (
 	defaultSlackAPI  = "https://slack.com/api"
 	runtimeAccount   = "orkestra-runtime"
 	notificationBase = "notification"
-	// DefaultAudience is the audience /notify callers' tokens carry unless
+	// defaultAudience is the audience /notify callers' tokens carry unless
 	// notification.audience says otherwise.
-	DefaultAudience = "orkestra-gateway"
+	defaultAudience = "orkestra-gateway"
 )
 
 // notification checks the notification block (K10, K19, K20, K22). Teams
@@ -52,11 +52,11 @@ func (p *pass) notification() {
 	} else {
 		out.DefaultCaller = runtimeAccount
 	}
-	out.Audience = DefaultAudience
+	out.Audience = defaultAudience
 	if n.Audience != "" {
 		out.Audience = n.Audience
 		if msg := audienceProblem(n.Audience); msg != "" {
-			p.errorf("K20", base+".audience", "use a short name without white space, e.g. "+DefaultAudience,
+			p.errorf("K20", base+".audience", "use a short name without white space, e.g. "+defaultAudience,
 				"audience %q %s", n.Audience, msg)
 		}
 	}
