@@ -1,7 +1,6 @@
 package notify
 
 import (
-	"errors"
 	"fmt"
 	"strings"
 	"time"
@@ -151,12 +150,6 @@ func escapeValue(v any, escape func(string) string) any {
 var slackEscaper = strings.NewReplacer("&", "&amp;", "<", "&lt;", ">", "&gt;")
 
 func slackEscape(s string) string { return slackEscaper.Replace(s) }
-
-// isBudget reports whether err is a template stopped by its budget.
-func isBudget(err error) bool {
-	var be *tmpl.BudgetError
-	return errors.As(err, &be)
-}
 
 // object names the object an event is about: namespace/name or name.
 func object(ev *Event) string {
