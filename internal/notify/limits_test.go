@@ -2,6 +2,9 @@ package notify
 
 import (
 	"net"
+	"net/http"
+	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -62,5 +65,19 @@ func TestListenerCapsConnections(t *testing.T) {
 	}
 	for _, c := range []net.Conn{c1, c2, c3, c4, s2} {
 		c.Close()
+	}
+}
+
+// Refusals anyone can cause are logged at a bounded rate; the rest are
+// counted.
+func TestRefusalLogsAreRateLimited(t *testing.T) {
+	h := newHarness(t, harnessOptions{Katalog: slackKatalog, Modify: func(o *Options) { o.Auth.FailureBurst = 1000 }})
+	for i := range 100 {
+		h.post("bogus-"+strconv.Itoa(i), event("platform"), "").want(t, http.StatusUnauthorized)
+	}
+	lines := strings.Count(h.logs.String(), "notify caller refused")
+	dropped := testutil.ToFloat64(h.srv.m.logsDropped)
+	if lines > 30 || dropped < 70 || float64(lines)+dropped != 100 {
+		t.Errorf("100 refusals: %d logged, %v dropped", lines, dropped)
 	}
 }
