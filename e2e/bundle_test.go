@@ -741,9 +741,11 @@ func notifyUnauthenticated(t *testing.T, c *bundleCase, g *gateway, key, want st
 	if err := json.NewDecoder(resp.Body).Decode(&answer); err != nil {
 		t.Fatal(err)
 	}
-	if resp.StatusCode != http.StatusServiceUnavailable || resp.Header.Get("Retry-After") == "" ||
-		answer.Error != "cannot verify the token now; retry later" {
-		t.Errorf("without %q: POST /notify by the allowed caller got %d (Retry-After %q) %q, want 503 with Retry-After and a generic message",
+	// Nothing but 401 before authentication: with Retry-After, since the
+	// token could not be checked at all.
+	if resp.StatusCode != http.StatusUnauthorized || resp.Header.Get("Retry-After") == "" ||
+		answer.Error != "the token cannot be verified now; retry later" {
+		t.Errorf("without %q: POST /notify by the allowed caller got %d (Retry-After %q) %q, want 401 with Retry-After and a generic message",
 			key, resp.StatusCode, resp.Header.Get("Retry-After"), answer.Error)
 	}
 	// The API server's error (it names the gateway's ServiceAccount) is

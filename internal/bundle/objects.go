@@ -259,6 +259,21 @@ func checksum(d document) string {
 
 // secretSources are the {env: NAME} and {file: PATH} references of the
 // notification block, sorted and without repeats.
+// notifyCallerNote tells how callers of /notify authenticate: a projected
+// token for the audience, in the pod spec of the caller (the Runtime).
+func notifyCallerNote(n *policy.Notification, namespace string) string {
+	return fmt.Sprintf("/notify (TLS). Allowed callers: %s. Each sends a service account token for the "+
+		"audience %q, mounted in its own pod as a projected volume (the kubelet rotates it):\n"+
+		"  volumes:\n"+
+		"    - name: gateway-token\n"+
+		"      projected:\n"+
+		"        sources:\n"+
+		"          - serviceAccountToken: {audience: %s, expirationSeconds: 3600, path: token}\n"+
+		"Mount it read-only at /var/run/secrets/orkestra/gateway and send the file's content as "+
+		"Authorization: Bearer, re-read before each request. The pod's default token is refused.",
+		strings.Join(n.Callers(namespace), ", "), n.Audience, n.Audience)
+}
+
 func secretSources(n *policy.Notification) (envs, files []string) {
 	if n == nil {
 		return nil, nil
@@ -410,6 +425,9 @@ func (s *settings) deploymentDoc(items []corev1.KeyToPath, sum string) document 
 		{path: append(slices.Clone(ctr), "env", 0), text: "Pod name, namespace and IP from the downward API: the IP tells this replica\napart from the others in its Service's EndpointSlices at shutdown."},
 		{path: append(slices.Clone(ctr), "resources"), text: "Requests and limits; no CPU limit, whose throttling would delay every admission request."},
 		{path: append(slices.Clone(ctr), "lifecycle"), text: "Lets endpoints drop this pod before it stops listening (needs Kubernetes 1.30+)."},
+	}
+	if n := s.p.Notification; n != nil {
+		notes = append(notes, note{path: append(slices.Clone(ctr), "ports", 1), text: notifyCallerNote(n, s.namespace)})
 	}
 	if len(envs) > 0 {
 		notes = append(notes, note{path: append(slices.Clone(ctr), "env", 3), text: fmt.Sprintf(

@@ -564,6 +564,7 @@ spec:
 
 	{"K20 pass", header + `notification:
   allowedCallers: [orkestra-system/orkestra-runtime, ci/deployer]
+  audience: gateway.example.com
   slack:
     botTokenFrom: {file: /run/token}
     apiURL: https://slack.example.com/api
@@ -584,6 +585,7 @@ spec:
 	{"K20 channels and secrets", header + `notification:
   allowedCallers:
     - orkestra-runtime # want: K20 error
+  audience: "orkestra gateway" # want: K20 error
   slack:
     apiURL: http://slack.internal/api # want: K20 warning
   email:

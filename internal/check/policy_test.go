@@ -172,6 +172,9 @@ spec:
 	if !slices.Equal(n.AllowedCallers, []string{"platform/orkestra-runtime"}) || n.Interval != 15*time.Minute || n.Teams[0].Interval != 15*time.Minute {
 		t.Errorf("notification %+v", n)
 	}
+	if n.Audience != "orkestra-gateway" || !slices.Equal(n.Callers("elsewhere"), []string{"platform/orkestra-runtime"}) {
+		t.Errorf("audience %q callers %v", n.Audience, n.Callers("elsewhere"))
+	}
 	if n.SMTP.Port != 587 || n.SMTP.TLS != "starttls" || n.Slack != nil {
 		t.Errorf("smtp %+v slack %+v", n.SMTP, n.Slack)
 	}
@@ -230,5 +233,26 @@ func TestParseAndRunAgree(t *testing.T) {
 	f, errs := katalog.Parse("testdata/katalog.yaml", []byte(header))
 	if r := Run(f, errs); r.File != "testdata/katalog.yaml" || r.Policy == nil || r.Policy.Name != "guard" {
 		t.Errorf("result %+v", r)
+	}
+}
+
+// Without gateway.namespace the default caller is the Runtime in the pod's
+// namespace, known only at run time.
+func TestDefaultCallerFollowsThePodNamespace(t *testing.T) {
+	r := run(`apiVersion: orkestra.orkspace.io/v1
+kind: Katalog
+metadata:
+  name: shop
+notification:
+  teams:
+    ops:
+      slackWebhookURLFrom: {env: HOOK}
+`)
+	if r.Errors() != 0 {
+		t.Fatalf("errors:\n%s", dump(r))
+	}
+	n := r.Policy.Notification
+	if n.AllowedCallers != nil || !slices.Equal(n.Callers("platform"), []string{"platform/orkestra-runtime"}) {
+		t.Errorf("callers %v, in platform %v", n.AllowedCallers, n.Callers("platform"))
 	}
 }

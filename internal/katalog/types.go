@@ -102,6 +102,7 @@ type CertManager struct {
 type Notification struct {
 	Enabled        *bool            `yaml:"enabled"`
 	AllowedCallers []string         `yaml:"allowedCallers"`
+	Audience       string           `yaml:"audience"`
 	Defaults       *NotifyDefaults  `yaml:"defaults"`
 	Slack          *Slack           `yaml:"slack"`
 	Email          *Email           `yaml:"email"`

@@ -8,12 +8,12 @@ import (
 	"net/url"
 	"path"
 	"strings"
-	"text/template"
 	"time"
 
 	apiextv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
 
 	"github.com/orkspace/orkestra-gateway/internal/rules"
+	"github.com/orkspace/orkestra-gateway/internal/tmpl"
 )
 
 // Labels and names the gateway owns.
@@ -241,16 +241,35 @@ type ConversionPath struct {
 	Spec map[string]any
 }
 
+// Notification is the compiled notification block: who may call /notify,
+// how events are throttled, and where each team's notifications go.
 type Notification struct {
-	AllowedCallers []string // namespace/serviceaccount
-	Interval       time.Duration
-	Slack          *Slack
-	SMTP           *SMTP
+	// AllowedCallers are namespace/serviceaccount entries; nil means the
+	// default: DefaultCaller in the gateway's own namespace.
+	AllowedCallers []string
+	// DefaultCaller is the Runtime's service account name, allowed in the
+	// gateway's namespace when AllowedCallers is nil.
+	DefaultCaller string
+	// Audience is the audience callers' tokens must carry (checked through
+	// the TokenReview).
+	Audience string
+	Interval time.Duration
+	Slack    *Slack
+	SMTP     *SMTP
 	// Teams in name order.
 	Teams []*Team
 	// Default templates, used when neither the team nor the event has one.
-	Message *template.Template
-	Subject *template.Template
+	Message *tmpl.Template
+	Subject *tmpl.Template
+}
+
+// Callers are the allowed callers (namespace/serviceaccount) for a gateway
+// running in namespace.
+func (n *Notification) Callers(namespace string) []string {
+	if n.AllowedCallers != nil || n.DefaultCaller == "" {
+		return n.AllowedCallers
+	}
+	return []string{namespace + "/" + n.DefaultCaller}
 }
 
 // SecretRef is a reference to a secret value (env var or file); exactly one is set.
@@ -283,6 +302,6 @@ type Team struct {
 	// else slack.webhookURLFrom when the team names no email or channel.
 	WebhookURL *SecretRef
 	Interval   time.Duration // resolved: team, then defaults, then 15m
-	Message    *template.Template
-	Subject    *template.Template
+	Message    *tmpl.Template
+	Subject    *tmpl.Template
 }

@@ -49,9 +49,10 @@ type Gateway struct {
 	registry *prometheus.Registry
 	metrics  *metrics
 
-	inflight  inflight       // webhook requests being served
-	notifier  *notify.Server // nil when notifications are off
-	notifySrv *http.Server
+	inflight   inflight       // webhook requests being served
+	notifier   *notify.Server // nil when notifications are off
+	notifySrv  *http.Server
+	restConfig *rest.Config // of the maintenance client
 
 	endpoint      registration.Endpoint
 	externalCerts bool      // TLS_CERT_FILE/TLS_KEY_FILE: the user owns caBundle
@@ -113,6 +114,7 @@ func Run(ctx context.Context, cfg Config, logger *slog.Logger, errOut io.Writer)
 	if g.client, err = dynamic.NewForConfig(rc); err != nil {
 		return fmt.Errorf("in-cluster client: %w", err)
 	}
+	g.restConfig = rc
 	g.endpoint = registration.Endpoint{Namespace: g.ns, Service: g.policy.Gateway.ServiceName, URL: g.policy.Gateway.URL}
 
 	if err := g.loadCertificate(ctx); err != nil {
@@ -292,11 +294,16 @@ func (g *Gateway) startNotify(serveErr chan<- error) error {
 	if g.policy.Notification == nil {
 		return nil
 	}
+	reviews, err := notify.ReviewClient(g.restConfig)
+	if err != nil {
+		return fmt.Errorf("notifications: %w", err)
+	}
 	n, err := notify.NewServer(notify.Options{
-		Policy:     g.policy.Notification,
-		Reviewer:   notify.NewTokenReviewer(g.client),
-		Logger:     g.log,
-		Registerer: g.registry,
+		Policy:    g.policy.Notification,
+		Namespace: g.ns,
+		Reviewer:  notify.NewTokenReviewer(reviews),
+		Logger:    g.log,
+		Metrics:   notify.NewMetrics(g.registry),
 	})
 	if err != nil {
 		return fmt.Errorf("notifications: %w", err)
@@ -308,7 +315,7 @@ func (g *Gateway) startNotify(serveErr chan<- error) error {
 	g.notifier = n
 	n.Start()
 	g.notifySrv = n.HTTPServer(g.certs.TLSConfig())
-	go func() { serveErr <- g.notifySrv.ServeTLS(ln, "", "") }()
+	go func() { serveErr <- g.notifySrv.ServeTLS(n.Listener(ln), "", "") }()
 	return nil
 }
 
