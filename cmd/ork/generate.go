@@ -9,6 +9,7 @@ func newGenerateCmd() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "generate",
 		Short: "Generate artifacts from a Katalog",
+		Example: `  ork generate bundle --for gateway -f katalog.yaml -o deploy/`,
 		Args:  cobra.ArbitraryArgs,
 		// Runnable so the group is listed before it has subcommands; run
 		// without one, it is a usage error.
