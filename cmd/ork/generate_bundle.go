@@ -28,10 +28,10 @@ var bundleFormats = []string{"manifests", "helm"}
 var image string
 
 type bundleOptions struct {
-	target    string
-	katalog   string
-	namespace string
-	output    string
+	target     string
+	katalog    string
+	namespace  string
+	output     string
 	image      string
 	replicas   int
 	format     string
