@@ -186,7 +186,9 @@ func build(o options) (*result, error) {
 	if err != nil {
 		return nil, err
 	}
-	ref := layout.WithAnnotations(map[string]string{"org.opencontainers.image.ref.name": o.tag})
+	// containerd (ctr images import, kind load image-archive) names the
+	// image from io.containerd.image.name, as docker save writes it.
+	ref := layout.WithAnnotations(map[string]string{"org.opencontainers.image.ref.name": o.tag, "io.containerd.image.name": o.tag})
 	r := &result{images: pis}
 	if len(pis) == 1 {
 		if err := p.AppendImage(pis[0].img, ref); err != nil {

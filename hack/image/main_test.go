@@ -166,7 +166,7 @@ func TestBuildIndex(t *testing.T) {
 		t.Fatal(err)
 	}
 	tm, err := top.IndexManifest()
-	if err != nil || len(tm.Manifests) != 1 || tm.Manifests[0].Digest != r.digest || tm.Manifests[0].Annotations["org.opencontainers.image.ref.name"] != o.tag {
+	if err != nil || len(tm.Manifests) != 1 || tm.Manifests[0].Digest != r.digest || tm.Manifests[0].Annotations["org.opencontainers.image.ref.name"] != o.tag || tm.Manifests[0].Annotations["io.containerd.image.name"] != o.tag {
 		t.Fatalf("index.json %+v, %v; want the image index %s", tm, err, r.digest)
 	}
 	idx, err := top.ImageIndex(r.digest)
