@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"compress/gzip"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -70,4 +71,28 @@ func TestPprofHandler(t *testing.T) {
 			t.Errorf("%s: %d %s, want %d", path, code, body, want)
 		}
 	}
+}
+
+// FuzzPprofAddress: no panic; without the opt-in only a loopback host:port
+// is accepted, with a port in range.
+func FuzzPprofAddress(f *testing.F) {
+	for _, s := range []string{"127.0.0.1:6060", "[::1]:6060", "localhost:6060", "0.0.0.0:6060", ":6060", "10.0.0.1:1", "127.0.0.1", "[::ffff:127.0.0.1]:80", "127.0.0.1:0"} {
+		f.Add(s, false)
+	}
+	f.Fuzz(func(t *testing.T, addr string, remote bool) {
+		err := checkPprofAddress(addr, remote)
+		if err != nil {
+			return
+		}
+		host, port, perr := net.SplitHostPort(addr)
+		if perr != nil || parsePort(port) != nil {
+			t.Fatalf("accepted %q", addr)
+		}
+		if !remote {
+			ip := net.ParseIP(host)
+			if host != "localhost" && (ip == nil || !ip.IsLoopback()) {
+				t.Fatalf("accepted %q without the opt-in", addr)
+			}
+		}
+	})
 }
