@@ -64,13 +64,20 @@ type bundleCase struct {
 // removes everything cluster-wide it installs when the test ends.
 func newBundleCase(t *testing.T, name, namespace string, url bool) *bundleCase {
 	t.Helper()
+	return newBundleCaseOf(t, name, namespace, url, readTestdata(t, "bundle-katalog.yaml"))
+}
+
+// newBundleCaseOf is newBundleCase for another Katalog text (with the same
+// placeholders and CRD files).
+func newBundleCaseOf(t *testing.T, name, namespace string, url bool, katalogText string) *bundleCase {
+	t.Helper()
 	c := &bundleCase{name: name, namespace: namespace, url: url}
 	c.ports = &gateway{webhookPort: freePort(t), probePort: freePort(t), notifyPort: freePort(t)}
 	u := ""
 	if url {
 		u = fmt.Sprintf("https://127.0.0.1:%d", c.ports.webhookPort)
 	}
-	text := strings.NewReplacer("{{NAME}}", name, "{{URL}}", u).Replace(readTestdata(t, "bundle-katalog.yaml"))
+	text := strings.NewReplacer("{{NAME}}", name, "{{URL}}", u).Replace(katalogText)
 	dir := t.TempDir()
 	writeFile(t, filepath.Join(dir, "crds", "widget.yaml"), readTestdata(t, "widget-crd.yaml"))
 	writeFile(t, filepath.Join(dir, "crds", "sprocket.yaml"), readTestdata(t, "bundle-crd.yaml"))
@@ -238,6 +245,7 @@ func (c *bundleCase) start(t *testing.T, wait bool, args ...string) *gateway {
 	pod := c.deployment(t).Spec.Template.Spec
 	ctr := pod.Containers[0]
 	mount := ctr.VolumeMounts[0]
+	podFiles := c.secretFiles(t, pod)
 	var vol *corev1.Volume
 	for i := range pod.Volumes {
 		if pod.Volumes[i].Name == mount.Name {
@@ -274,7 +282,41 @@ func (c *bundleCase) start(t *testing.T, wait bool, args ...string) *gateway {
 		NoWait:         !wait,
 		Args:           args,
 		Env:            secretEnv(t, c.namespace, ctr.Env),
+		PodFiles:       podFiles,
 	})
+}
+
+// secretFiles are the files of the Secret volumes the container mounts, as
+// the kubelet writes them (the listed items, or every key), read from the
+// stored Secrets: the pod sandbox holds them at the same paths.
+func (c *bundleCase) secretFiles(t *testing.T, pod corev1.PodSpec) map[string][]byte {
+	t.Helper()
+	files := map[string][]byte{}
+	for _, m := range pod.Containers[0].VolumeMounts {
+		for _, v := range pod.Volumes {
+			if v.Name != m.Name || v.Secret == nil {
+				continue
+			}
+			s, err := env.Clientset.CoreV1().Secrets(c.namespace).Get(context.Background(), v.Secret.SecretName, metav1.GetOptions{})
+			if err != nil {
+				t.Fatalf("the Secret the Deployment mounts at %s: %v", m.MountPath, err)
+			}
+			items := v.Secret.Items
+			if len(items) == 0 {
+				for k := range s.Data {
+					items = append(items, corev1.KeyToPath{Key: k, Path: k})
+				}
+			}
+			for _, it := range items {
+				data, ok := s.Data[it.Key]
+				if !ok {
+					t.Fatalf("Secret %s has no key %s", s.Name, it.Key)
+				}
+				files[m.MountPath+"/"+it.Path] = data
+			}
+		}
+	}
+	return files
 }
 
 // secretEnv resolves the container's variables that come from Secret keys,

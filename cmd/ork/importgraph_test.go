@@ -176,7 +176,7 @@ func TestCommandsPerBuild(t *testing.T) {
 		want []string
 	}{
 		{"gateway", gateway, []string{"gateway", "version"}},
-		{"toolchain", toolchain, []string{"gateway", "generate", "validate", "version"}},
+		{"toolchain", toolchain, []string{"completion", "gateway", "generate", "validate", "version"}},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {

@@ -150,6 +150,9 @@ func (s *settings) roleDoc() document {
 	}
 	head := `Permissions in the gateway's own namespace: its TLS Secret and nothing else of
 the namespace's Secrets.`
+	if s.p.Certs.External() {
+		head = "Permissions in the gateway's own namespace. None on Secrets: the gateway reads its certificate from the mounted files (security.certManager.source " + string(s.p.Certs.Source) + ")."
+	}
 	return document{apiVersion: "rbac.authorization.k8s.io/v1", kind: "Role", namespace: s.namespace, name: s.app, obj: r, head: head, notes: ruleNotes(rules), orders: ruleOrder}
 }
 
@@ -359,6 +362,14 @@ func (s *settings) deploymentDoc(items []corev1.KeyToPath, sum string) document 
 		},
 		TerminationMessagePolicy: corev1.TerminationMessageFallbackToLogsOnError,
 	}
+	volumes := []corev1.Volume{{
+		Name: "katalog",
+		VolumeSource: corev1.VolumeSource{ConfigMap: &corev1.ConfigMapVolumeSource{
+			LocalObjectReference: corev1.LocalObjectReference{Name: s.configMap},
+			Items:                items,
+		}},
+	}}
+	volumes = append(volumes, s.tlsVolume(&container)...) // certmanager.go
 	podLabels := s.labels()
 	d := &appsv1.Deployment{
 		TypeMeta:   metav1.TypeMeta{APIVersion: "apps/v1", Kind: "Deployment"},
@@ -397,13 +408,7 @@ func (s *settings) deploymentDoc(items []corev1.KeyToPath, sum string) document 
 						LabelSelector:     &metav1.LabelSelector{MatchLabels: s.selector()},
 					}},
 					Containers: []corev1.Container{container},
-					Volumes: []corev1.Volume{{
-						Name: "katalog",
-						VolumeSource: corev1.VolumeSource{ConfigMap: &corev1.ConfigMapVolumeSource{
-							LocalObjectReference: corev1.LocalObjectReference{Name: s.configMap},
-							Items:                items,
-						}},
-					}},
+					Volumes:    volumes,
 				},
 			},
 		},
@@ -440,6 +445,7 @@ func (s *settings) deploymentDoc(items []corev1.KeyToPath, sum string) document 
 			s.secret, s.namespace, s.secret, literals(envs))})
 	}
 	vol := append(slices.Clone(spec), "volumes")
+	notes = append(notes, s.tlsVolumeNotes(vol)...) // certmanager.go
 	if len(files) > 0 {
 		notes = append(notes, note{path: vol, text: "The Katalog also reads these files, which this bundle does not provide:\n  " +
 			strings.Join(files, "\n  ") + "\nMount them (e.g. from a Secret volume) before the notifications that use them are sent."})

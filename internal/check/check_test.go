@@ -523,6 +523,39 @@ spec:
   certManager:
     validFor: 20d # want: K18 error
 `},
+	{"K18 cert-manager pass", header + `security:
+  certManager:
+    source: cert-manager
+    validFor: 90d
+    issuerRef: {name: platform-ca, kind: ClusterIssuer}
+`},
+	{"K18 files pass", header + `security:
+  certManager:
+    source: files
+    secretName: gateway-tls
+`},
+	{"K18 bad source", header + `security:
+  certManager:
+    source: vault # want: K18 error
+`},
+	{"K18 issuerRef without cert-manager", header + `security:
+  certManager:
+    issuerRef: # want: K18 error
+      name: ca
+`},
+	{"K18 bad issuerRef", header + `security:
+  certManager:
+    source: cert-manager
+    issuerRef:
+      name: Bad_Name # want: K18 error
+      kind: Vault # want: K18 error
+`},
+	{"K18 settings ignored", header + `security:
+  certManager:
+    source: files
+    autoRotate: false # want: K18 warning
+    validFor: 90d # want: K18 warning
+`},
 	{"K18 zero threshold", header + `security:
   certManager:
     rotationThreshold: "0" # want: K18 error

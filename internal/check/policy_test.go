@@ -49,7 +49,7 @@ func TestSpecExample(t *testing.T) {
 	if !p.Conversion.Enabled {
 		t.Error("conversion disabled")
 	}
-	if c := p.Certs; c != (policy.Certs{AutoRotate: true, RotationThreshold: 30 * 24 * time.Hour, ValidFor: 365 * 24 * time.Hour, SecretName: "orkestra-internal-tls"}) {
+	if c := p.Certs; c != (policy.Certs{Source: policy.CertsSelf, AutoRotate: true, RotationThreshold: 30 * 24 * time.Hour, ValidFor: 365 * 24 * time.Hour, SecretName: "orkestra-internal-tls"}) {
 		t.Errorf("certs %+v", c)
 	}
 

@@ -65,10 +65,11 @@ func EnsureCRD(ctx context.Context, client dynamic.Interface, crd *policy.CRD, e
 			return false, fmt.Errorf("CRD %s: %w", name, err)
 		}
 		want := desiredConversion(endpoint, caBundle, current)
-		if sameConversion(current, want) {
+		inject, injectOK := injection(live.GetAnnotations(), endpoint.CAInjectFrom, len(caBundle) > 0)
+		if sameConversion(current, want) && injectOK {
 			return false, nil
 		}
-		patch, err := conversionPatch(live.GetResourceVersion(), want, len(caBundle) > 0)
+		patch, err := conversionPatch(live.GetResourceVersion(), want, len(caBundle) > 0, inject)
 		if err != nil {
 			return false, fmt.Errorf("CRD %s: %w", name, err)
 		}
@@ -157,7 +158,23 @@ func sameConversion(live, want *apiextv1.CustomResourceConversion) bool {
 // conversionPatch is a JSON merge patch setting spec.conversion to want,
 // with explicit nulls for what want leaves out (a merge patch otherwise
 // keeps it), and the resourceVersion read as a precondition.
-func conversionPatch(resourceVersion string, want *apiextv1.CustomResourceConversion, setCABundle bool) ([]byte, error) {
+// injection says what the CRD's cert-manager CA injection annotation must
+// be: the Certificate when cert-manager writes the caBundle; absent (nil
+// value) when the gateway writes it itself, so the injector does not fight
+// it; with external certificates a user's annotation is left alone (ok).
+func injection(annotations map[string]string, from string, gatewayCA bool) (value any, ok bool) {
+	live, has := annotations[policy.CAInjectionAnnotation]
+	switch {
+	case from != "":
+		return from, has && live == from
+	case gatewayCA:
+		return nil, !has
+	default:
+		return nil, true
+	}
+}
+
+func conversionPatch(resourceVersion string, want *apiextv1.CustomResourceConversion, setCABundle bool, inject any) ([]byte, error) {
 	if resourceVersion == "" {
 		return nil, errors.New("the CRD read has no resourceVersion")
 	}
@@ -172,8 +189,13 @@ func conversionPatch(resourceVersion string, want *apiextv1.CustomResourceConver
 	if setCABundle {
 		clientConfig["caBundle"] = cc.CABundle // []byte encodes as base64, as the API expects
 	}
+	meta := map[string]any{"resourceVersion": resourceVersion}
+	if inject != nil || setCABundle {
+		// A merge patch: a null value removes the annotation.
+		meta["annotations"] = map[string]any{policy.CAInjectionAnnotation: inject}
+	}
 	return json.Marshal(map[string]any{
-		"metadata": map[string]any{"resourceVersion": resourceVersion},
+		"metadata": meta,
 		"spec": map[string]any{"conversion": map[string]any{
 			"strategy": string(want.Strategy),
 			"webhook": map[string]any{

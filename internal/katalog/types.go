@@ -93,10 +93,21 @@ type Admission struct {
 }
 
 type CertManager struct {
-	AutoRotate        *bool    `yaml:"autoRotate"`
-	RotationThreshold Duration `yaml:"rotationThreshold"`
-	ValidFor          Duration `yaml:"validFor"`
-	SecretName        string   `yaml:"secretName"`
+	// Source is who issues the serving certificate: self (the gateway),
+	// cert-manager, or files the user mounts.
+	Source            string     `yaml:"source"`
+	IssuerRef         *IssuerRef `yaml:"issuerRef"`
+	AutoRotate        *bool      `yaml:"autoRotate"`
+	RotationThreshold Duration   `yaml:"rotationThreshold"`
+	ValidFor          Duration   `yaml:"validFor"`
+	SecretName        string     `yaml:"secretName"`
+}
+
+// IssuerRef names an existing cert-manager issuer.
+type IssuerRef struct {
+	Name  string `yaml:"name"`
+	Kind  string `yaml:"kind"`
+	Group string `yaml:"group"`
 }
 
 type Notification struct {

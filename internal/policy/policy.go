@@ -144,10 +144,51 @@ type Conversion struct {
 }
 
 type Certs struct {
+	// Source issues the serving certificate (default CertsSelf).
+	Source            CertSource
 	AutoRotate        bool
 	RotationThreshold time.Duration // default 30d
 	ValidFor          time.Duration // default 1y
 	SecretName        string        // default orkestra-internal-tls
+	// IssuerRef is the cert-manager issuer to use; nil with CertsCertManager
+	// means the bundle's own self-signed CA.
+	IssuerRef *IssuerRef
+}
+
+// CertSource says who issues the gateway's serving certificate.
+type CertSource string
+
+const (
+	// CertsSelf: the gateway generates, shares and rotates its certificate
+	// in the Secret, and writes every caBundle.
+	CertsSelf CertSource = "self"
+	// CertsCertManager: cert-manager issues it into the Secret, mounted at
+	// TLSMountDir; its CA injector writes the caBundles.
+	CertsCertManager CertSource = "cert-manager"
+	// CertsFiles: the user mounts the certificate files and owns the caBundles.
+	CertsFiles CertSource = "files"
+)
+
+// External reports whether the gateway serves mounted files rather than a
+// certificate it manages.
+func (c Certs) External() bool { return c.Source == CertsCertManager || c.Source == CertsFiles }
+
+// Where a mounted serving certificate is read when the source is not self
+// and TLS_CERT_FILE/TLS_KEY_FILE do not say otherwise; the bundle mounts
+// the Secret there.
+const (
+	TLSMountDir = "/var/run/secrets/orkestra/tls"
+	TLSCertFile = TLSMountDir + "/tls.crt"
+	TLSKeyFile  = TLSMountDir + "/tls.key"
+)
+
+// CAInjectionAnnotation asks cert-manager's CA injector to write the CA of
+// a Certificate ("namespace/name") into the caBundles of the object.
+const CAInjectionAnnotation = "cert-manager.io/inject-ca-from"
+
+// IssuerRef names a cert-manager Issuer or ClusterIssuer.
+type IssuerRef struct {
+	Name, Kind, Group string
 }
 
 // CRD is one compiled spec.crds entry: a custom resource, or a built-in

@@ -164,7 +164,12 @@ type object struct {
 	kind    string
 	name    string
 	labels  map[string]string
-	want    *unstructured.Unstructured
+	// annotations are set on the live object; unset names one annotation
+	// removed from it (cert-manager's CA injection, when the gateway writes
+	// the caBundles itself and the injector would fight it).
+	annotations map[string]string
+	unset       string
+	want        *unstructured.Unstructured
 	// sync compares the live object with the desired one and returns the
 	// webhooks to write (in unstructured form) when they differ.
 	sync func(live *unstructured.Unstructured) (webhooks []any, same bool, err error)
@@ -226,6 +231,10 @@ func objects(katalog string, validating []admissionregistrationv1.ValidatingWebh
 }
 
 func validatingObject(f Feature, c *admissionregistrationv1.ValidatingWebhookConfiguration) (object, error) {
+	hasCA := false
+	for _, h := range c.Webhooks {
+		hasCA = hasCA || len(h.ClientConfig.CABundle) > 0
+	}
 	c.APIVersion, c.Kind = "admissionregistration.k8s.io/v1", "ValidatingWebhookConfiguration"
 	c.ResourceVersion, c.UID = "", ""
 	want, err := toUnstructured(c)
@@ -233,7 +242,7 @@ func validatingObject(f Feature, c *admissionregistrationv1.ValidatingWebhookCon
 		return object{}, err
 	}
 	return object{
-		feature: f, kind: c.Kind, name: c.Name, labels: c.Labels, want: want,
+		feature: f, kind: c.Kind, name: c.Name, labels: c.Labels, annotations: c.Annotations, unset: unsetInjection(c.Annotations, hasCA), want: want,
 		sync: func(live *unstructured.Unstructured) ([]any, bool, error) {
 			var l admissionregistrationv1.ValidatingWebhookConfiguration
 			if err := runtime.DefaultUnstructuredConverter.FromUnstructured(live.Object, &l); err != nil {
@@ -257,6 +266,10 @@ func validatingObject(f Feature, c *admissionregistrationv1.ValidatingWebhookCon
 }
 
 func mutatingObject(f Feature, c *admissionregistrationv1.MutatingWebhookConfiguration) (object, error) {
+	hasCA := false
+	for _, h := range c.Webhooks {
+		hasCA = hasCA || len(h.ClientConfig.CABundle) > 0
+	}
 	c.APIVersion, c.Kind = "admissionregistration.k8s.io/v1", "MutatingWebhookConfiguration"
 	c.ResourceVersion, c.UID = "", ""
 	want, err := toUnstructured(c)
@@ -264,7 +277,7 @@ func mutatingObject(f Feature, c *admissionregistrationv1.MutatingWebhookConfigu
 		return object{}, err
 	}
 	return object{
-		feature: f, kind: c.Kind, name: c.Name, labels: c.Labels, want: want,
+		feature: f, kind: c.Kind, name: c.Name, labels: c.Labels, annotations: c.Annotations, unset: unsetInjection(c.Annotations, hasCA), want: want,
 		sync: func(live *unstructured.Unstructured) ([]any, bool, error) {
 			var l admissionregistrationv1.MutatingWebhookConfiguration
 			if err := runtime.DefaultUnstructuredConverter.FromUnstructured(live.Object, &l); err != nil {
@@ -285,6 +298,17 @@ func mutatingObject(f Feature, c *admissionregistrationv1.MutatingWebhookConfigu
 			return hooks, same, err
 		},
 	}, nil
+}
+
+// unsetInjection is the annotation to remove from a live configuration:
+// cert-manager's CA injection when the gateway writes the caBundle itself
+// and does not ask for injection. With external certificates (no caBundle)
+// a user's annotation is theirs to keep.
+func unsetInjection(annotations map[string]string, hasCA bool) string {
+	if _, asked := annotations[policy.CAInjectionAnnotation]; hasCA && !asked {
+		return policy.CAInjectionAnnotation
+	}
+	return ""
 }
 
 func toUnstructured(obj runtime.Object) (*unstructured.Unstructured, error) {
@@ -330,7 +354,9 @@ func ensure(ctx context.Context, client dynamic.Interface, o object) (Result, er
 		if err != nil {
 			return Result{}, err
 		}
-		if same && hasLabels(live.GetLabels(), o.labels) {
+		_, injected := live.GetAnnotations()[o.unset]
+		injected = injected && o.unset != ""
+		if same && hasLabels(live.GetLabels(), o.labels) && hasLabels(live.GetAnnotations(), o.annotations) && !injected {
 			return Result{Unchanged: 1}, nil
 		}
 		upd := live.DeepCopy()
@@ -345,6 +371,17 @@ func ensure(ctx context.Context, client dynamic.Interface, o object) (Result, er
 			l[k] = v
 		}
 		upd.SetLabels(l)
+		if len(o.annotations) > 0 || injected {
+			a := upd.GetAnnotations()
+			if a == nil {
+				a = map[string]string{}
+			}
+			for k, v := range o.annotations {
+				a[k] = v
+			}
+			delete(a, o.unset)
+			upd.SetAnnotations(a)
+		}
 		// upd carries the resourceVersion we read: a concurrent write is a Conflict.
 		_, err = ri.Update(ctx, upd, metav1.UpdateOptions{FieldManager: policy.ManagedByValue})
 		switch {

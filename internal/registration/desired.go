@@ -31,6 +31,21 @@ type Endpoint struct {
 	// URL is the base URL (https://host[:port][/prefix]); when set, webhooks
 	// are registered by URL + path instead of by Service.
 	URL *url.URL
+	// CAInjectFrom, when set, is the cert-manager Certificate
+	// ("namespace/name") whose CA cert-manager's CA injector writes into the
+	// caBundles: configurations and conversion CRDs carry it as the
+	// policy.CAInjectionAnnotation. See CAInjection.
+	CAInjectFrom string
+}
+
+// CAInjection is the Endpoint.CAInjectFrom of a policy: with source
+// cert-manager, the Certificate the bundle creates (named like its Secret)
+// in the gateway's namespace; "" otherwise.
+func CAInjection(p *policy.Policy, namespace string) string {
+	if p == nil || p.Certs.Source != policy.CertsCertManager {
+		return ""
+	}
+	return namespace + "/" + p.Certs.SecretName
 }
 
 // Validate reports what the API server would reject in an Endpoint, so a
@@ -194,7 +209,11 @@ func (b builder) crds() []*policy.CRD {
 }
 
 func (b builder) meta(f Feature) metav1.ObjectMeta {
-	return metav1.ObjectMeta{Name: ConfigName(b.p.Name, f), Labels: labels(b.p.Name, f)}
+	m := metav1.ObjectMeta{Name: ConfigName(b.p.Name, f), Labels: labels(b.p.Name, f)}
+	if b.ep.CAInjectFrom != "" {
+		m.Annotations = map[string]string{policy.CAInjectionAnnotation: b.ep.CAInjectFrom}
+	}
+	return m
 }
 
 // hookName is a webhook's name: fully qualified (at least three DNS labels) as

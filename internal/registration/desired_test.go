@@ -733,3 +733,22 @@ func TestDesiredBuiltInResource(t *testing.T) {
 		}
 	}
 }
+
+func TestDesiredCAInjection(t *testing.T) {
+	p := &policy.Policy{Name: "inject", DeletionProtection: policy.DeletionProtection{Endpoint: policy.Endpoint{Enabled: true, FailurePolicy: policy.Fail, TimeoutSeconds: 5}}}
+	ep := Endpoint{Namespace: "ns", Service: "svc"}
+	if got := CAInjection(p, "ns"); got != "" {
+		t.Errorf("CAInjection of a self-managed policy = %q", got)
+	}
+	p.Certs = policy.Certs{Source: policy.CertsCertManager, SecretName: "tls"}
+	ep.CAInjectFrom = CAInjection(p, "ns")
+	v, _ := Desired(p, ep, nil)
+	if len(v) == 0 {
+		t.Fatal("nothing desired")
+	}
+	for _, c := range v {
+		if c.Annotations[policy.CAInjectionAnnotation] != "ns/tls" {
+			t.Errorf("%s annotations %v", c.Name, c.Annotations)
+		}
+	}
+}

@@ -79,6 +79,11 @@ func Run(ctx context.Context, cfg Config, logger *slog.Logger, errOut io.Writer)
 	probeSrv := &http.Server{Handler: probeMux, ReadHeaderTimeout: 5 * time.Second, ReadTimeout: 10 * time.Second, WriteTimeout: 30 * time.Second, IdleTimeout: 60 * time.Second}
 	go func() { _ = probeSrv.Serve(probeLn) }()
 	defer probeSrv.Close()
+	stopPprof, err := g.startPprof()
+	if err != nil {
+		return err
+	}
+	defer stopPprof()
 
 	res, err := check.RunFile(cfg.KatalogPath)
 	if err != nil {
@@ -115,7 +120,8 @@ func Run(ctx context.Context, cfg Config, logger *slog.Logger, errOut io.Writer)
 		return fmt.Errorf("in-cluster client: %w", err)
 	}
 	g.restConfig = rc
-	g.endpoint = registration.Endpoint{Namespace: g.ns, Service: g.policy.Gateway.ServiceName, URL: g.policy.Gateway.URL}
+	g.endpoint = registration.Endpoint{Namespace: g.ns, Service: g.policy.Gateway.ServiceName, URL: g.policy.Gateway.URL,
+		CAInjectFrom: registration.CAInjection(g.policy, g.ns)}
 
 	if err := g.loadCertificate(ctx); err != nil {
 		return err

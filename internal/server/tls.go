@@ -55,7 +55,8 @@ func (st *tlsState) crdWritten(name string) {
 }
 
 // loadCertificate obtains the serving certificate: external files when
-// TLS_CERT_FILE/TLS_KEY_FILE are set (the user owns them and every
+// TLS_CERT_FILE/TLS_KEY_FILE are set or the Katalog's certificate source is
+// cert-manager or files (the user, or cert-manager, owns them and every
 // caBundle), else the shared Secret, kept by a certs.Rotator.
 func (g *Gateway) loadCertificate(ctx context.Context) error {
 	st := &tlsState{crds: map[string]*policy.CRD{}}
@@ -67,12 +68,20 @@ func (g *Gateway) loadCertificate(ctx context.Context) error {
 		}
 	}
 	certFile, keyFile := os.Getenv("TLS_CERT_FILE"), os.Getenv("TLS_KEY_FILE")
-	if certFile != "" || keyFile != "" {
-		if certFile == "" || keyFile == "" {
+	if certFile != "" || keyFile != "" || g.policy.Certs.External() {
+		if (certFile == "") != (keyFile == "") {
 			return errors.New("TLS_CERT_FILE and TLS_KEY_FILE must be set together")
+		}
+		if certFile == "" {
+			// security.certManager.source cert-manager or files: the
+			// Secret the bundle mounts.
+			certFile, keyFile = policy.TLSCertFile, policy.TLSKeyFile
 		}
 		f, err := certs.FromFiles(certFile, keyFile)
 		if err != nil {
+			if src := g.policy.Certs.Source; src != policy.CertsSelf {
+				return fmt.Errorf("external certificate (security.certManager.source %s; mount Secret %s at %s): %w", src, g.policy.Certs.SecretName, policy.TLSMountDir, err)
+			}
 			return fmt.Errorf("external certificate: %w", err)
 		}
 		f.Logger = g.log

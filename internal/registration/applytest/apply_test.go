@@ -643,3 +643,84 @@ func TestOtherReadyReplicas(t *testing.T) {
 		}
 	}
 }
+
+// annotations returns the CA injection annotation of every configuration
+// of a Katalog that exists ("" when it has none).
+func injections(t *testing.T, katalog string) map[registration.Feature]string {
+	t.Helper()
+	out := map[registration.Feature]string{}
+	for _, f := range registration.Features {
+		gvr := validatingGVR
+		if f.Mutating() {
+			gvr = mutatingGVR
+		}
+		u, err := env.Dynamic.Resource(gvr).Get(context.Background(), registration.ConfigName(katalog, f), metav1.GetOptions{})
+		if apierrors.IsNotFound(err) {
+			continue
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		out[f] = u.GetAnnotations()[policy.CAInjectionAnnotation]
+	}
+	return out
+}
+
+// With certificates from cert-manager every configuration asks its CA
+// injector for the caBundle (and Apply keeps the caBundle it wrote); a
+// gateway that writes the caBundle itself removes the annotation, so the
+// two never fight; with external files a user's annotation stays.
+func TestCAInjectionAnnotation(t *testing.T) {
+	p := fullPolicy("inject")
+	p.Certs.Source = policy.CertsCertManager
+	p.Certs.SecretName = "gw-tls"
+	removeAll(t, p.Name)
+	ep := endpoint()
+	ep.CAInjectFrom = registration.CAInjection(p, ep.Namespace)
+	if ep.CAInjectFrom != "orkestra-system/gw-tls" {
+		t.Fatalf("CAInjection = %q", ep.CAInjectFrom)
+	}
+	if res := apply(t, p, ep, nil); res.Created == 0 {
+		t.Fatalf("nothing created: %+v", res)
+	}
+	got := injections(t, p.Name)
+	for f, a := range got {
+		if a != ep.CAInjectFrom {
+			t.Errorf("%s: annotation %q, want %q", f, a, ep.CAInjectFrom)
+		}
+	}
+	// The injector writes the caBundle: Apply leaves it, and the annotation.
+	_, c := getValidating(t, registration.ConfigName(p.Name, registration.DeletionProtection))
+	ca := caPEM(t)
+	for i := range c.Webhooks {
+		c.Webhooks[i].ClientConfig.CABundle = ca
+	}
+	updateValidating(t, c)
+	before := versions(t, p.Name)
+	if res := apply(t, p, ep, nil); res.Updated != 0 || !equalMaps(before, versions(t, p.Name)) {
+		t.Errorf("Apply wrote again over the injected caBundle: %+v", res)
+	}
+	// The annotation removed by someone: restored.
+	u, _ := getValidating(t, registration.ConfigName(p.Name, registration.DeletionProtection))
+	u.SetAnnotations(nil)
+	if _, err := env.Dynamic.Resource(validatingGVR).Update(context.Background(), u, metav1.UpdateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if res := apply(t, p, ep, nil); res.Updated != 1 || injections(t, p.Name)[registration.DeletionProtection] != ep.CAInjectFrom {
+		t.Errorf("the annotation was not restored: %+v", res)
+	}
+	// External files (no caBundle, no injection asked): kept.
+	ext := endpoint()
+	if res := apply(t, p, ext, nil); res.Updated != 0 {
+		t.Errorf("Apply with external files touched the configurations: %+v", res)
+	}
+	// The gateway's own certificates: the annotation goes.
+	if res := apply(t, p, ext, caPEM(t)); res.Updated == 0 {
+		t.Errorf("nothing updated: %+v", res)
+	}
+	for f, a := range injections(t, p.Name) {
+		if a != "" {
+			t.Errorf("%s still asks the CA injector (%q) although the gateway writes the caBundle", f, a)
+		}
+	}
+}
