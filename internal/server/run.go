@@ -232,7 +232,7 @@ func (g *Gateway) webhookMux() (http.Handler, error) {
 	mux.Handle("/namespace-protection", admission.Serve("namespace-protection", admission.NewNamespaceProtection(p), opts))
 	mux.Handle("/validate", admission.Serve("validate", admission.NewValidation(p), opts))
 	mux.Handle("/mutate", admission.Serve("mutate", admission.NewMutation(p), opts))
-	conv, err := conversion.New(p, conversion.Options{Logger: g.log, Registerer: g.registry})
+	conv, err := conversion.New(p, conversion.Options{Logger: g.log, Registerer: g.registry, Key: g.tls.conversionKey})
 	if err != nil {
 		return nil, fmt.Errorf("conversion: %w", err)
 	}

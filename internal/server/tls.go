@@ -19,6 +19,7 @@ import (
 	"k8s.io/apimachinery/pkg/runtime/schema"
 
 	"github.com/orkspace/orkestra-gateway/internal/certs"
+	"github.com/orkspace/orkestra-gateway/internal/conversion"
 	"github.com/orkspace/orkestra-gateway/internal/policy"
 	"github.com/orkspace/orkestra-gateway/internal/registration"
 )
@@ -34,6 +35,10 @@ import (
 type tlsState struct {
 	rot     *certs.Rotator // nil with external certificates
 	metrics *certMetrics
+	// conversionKey seals the conversion webhook's preserved-fields
+	// annotation: conversion.key of the Secret, or CONVERSION_KEY_FILE with
+	// external certificates (nil without one: nothing converts).
+	conversionKey func() []byte
 
 	crds map[string]*policy.CRD // conversion CRDs whose spec.conversion the gateway sets
 
@@ -75,6 +80,9 @@ func (g *Gateway) loadCertificate(ctx context.Context) error {
 		if err != nil {
 			return fmt.Errorf("external certificate: %w", err)
 		}
+		if st.conversionKey, err = externalConversionKey(g.policy); err != nil {
+			return err
+		}
 		f.Logger = g.log
 		go f.Watch(ctx, 2*time.Second)
 		g.certs, g.externalCerts, g.tls = f.Holder, true, st
@@ -84,6 +92,9 @@ func (g *Gateway) loadCertificate(ctx context.Context) error {
 		return nil
 	}
 
+	if os.Getenv("CONVERSION_KEY_FILE") != "" {
+		return errors.New("CONVERSION_KEY_FILE is set without TLS_CERT_FILE/TLS_KEY_FILE: with the gateway's own certificates the conversion key is conversion.key of its TLS Secret; unset CONVERSION_KEY_FILE")
+	}
 	opts := g.certOptions()
 	if c := g.policy.Certs; c.AutoRotate {
 		// Replicas swap within about one tick plus the grace after a
@@ -98,9 +109,33 @@ func (g *Gateway) loadCertificate(ctx context.Context) error {
 		return fmt.Errorf("serving certificate: %w", err)
 	}
 	st.rot = r
+	st.conversionKey = r.ConversionKey
 	g.certs, g.tls = r.Holder(), st
 	st.metrics = newCertMetrics(g.registry, g.certs)
 	return nil
+}
+
+// externalConversionKey reads CONVERSION_KEY_FILE, the conversion key of
+// external certificates: the user owns it as they own the certificate, and
+// mounts the same file in every replica. A Katalog that converts needs one
+// (annotations sealed with a key per replica would not verify on the
+// others); nil when it converts nothing and the variable is unset.
+func externalConversionKey(p *policy.Policy) (func() []byte, error) {
+	file := os.Getenv("CONVERSION_KEY_FILE")
+	if file == "" {
+		for _, c := range p.CRDs {
+			if c != nil && c.Conversion != nil {
+				return nil, fmt.Errorf("external certificates (TLS_CERT_FILE/TLS_KEY_FILE) and CRD entry %s converts: set CONVERSION_KEY_FILE to a file of at least %d random bytes mounted in every replica (e.g. a key of a Secret); it authenticates the conversion webhook's %s annotation",
+					c.Name, certs.MinConversionKeyBytes, conversion.PreservedAnnotation)
+			}
+		}
+		return nil, nil
+	}
+	k, err := certs.ReadConversionKeyFile(file)
+	if err != nil {
+		return nil, err
+	}
+	return func() []byte { return k }, nil
 }
 
 func (g *Gateway) certOptions() certs.Options {
@@ -328,7 +363,7 @@ func newCertMetrics(reg prometheus.Registerer, served *certs.Holder) *certMetric
 		}),
 		writes: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "orkestra_gateway_certificate_secret_writes_total",
-			Help: "Writes of the TLS Secret by this replica on the maintenance tick, by action (rotated, restored, replaced, added-ca, relabelled).",
+			Help: "Writes of the TLS Secret by this replica on the maintenance tick, by action (rotated, restored, replaced, added-ca, relabelled, added-key).",
 		}, []string{"action"}),
 		conflicts: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "orkestra_gateway_certificate_secret_conflicts_total",
@@ -351,7 +386,7 @@ func newCertMetrics(reg prometheus.Registerer, served *certs.Holder) *certMetric
 		Name: "orkestra_gateway_certificate_expiry_timestamp_seconds",
 		Help: "When the served certificate expires (Unix time).",
 	}, func() float64 { return float64(served.NotAfter().Unix()) })
-	for _, a := range []certs.Action{certs.Rotated, certs.Restored, certs.Replaced, certs.AddedCA, certs.Relabelled} {
+	for _, a := range []certs.Action{certs.Rotated, certs.Restored, certs.Replaced, certs.AddedCA, certs.Relabelled, certs.AddedKey} {
 		m.writes.WithLabelValues(string(a))
 	}
 	m.patches.WithLabelValues("webhook")

@@ -4,6 +4,8 @@ import (
 	"context"
 	"encoding/base64"
 	"log/slog"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -157,5 +159,34 @@ func TestPublishedBundlesAndPatches(t *testing.T) {
 	}
 	if err := g.confirmTrust(context.Background(), m.CABundle, registration.Result{Updated: 1}, v, mu); err != nil || patches() != 2 {
 		t.Fatalf("a restoring write of the same bundle counted as a patch: %v, %v", patches(), err)
+	}
+}
+
+// With external certificates the conversion key is the user's file; a
+// Katalog that converts refuses to start without one, with the fix.
+func TestExternalConversionKey(t *testing.T) {
+	converting := &policy.Policy{CRDs: []*policy.CRD{{Name: "cog", Conversion: &policy.ConversionSpec{}}}}
+	t.Setenv("CONVERSION_KEY_FILE", "")
+	if _, err := externalConversionKey(converting); err == nil || !strings.Contains(err.Error(), "set CONVERSION_KEY_FILE") || !strings.Contains(err.Error(), "cog") {
+		t.Errorf("converting without a key file: %v", err)
+	}
+	if k, err := externalConversionKey(&policy.Policy{CRDs: []*policy.CRD{{Name: "plain"}}}); err != nil || k != nil {
+		t.Errorf("nothing converts: key %v, %v; want no key and no error", k != nil, err)
+	}
+	file := filepath.Join(t.TempDir(), "key")
+	if err := os.WriteFile(file, []byte("too short"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("CONVERSION_KEY_FILE", file)
+	if _, err := externalConversionKey(converting); err == nil || !strings.Contains(err.Error(), "fewer than 32") {
+		t.Errorf("a short key file: %v", err)
+	}
+	want := []byte(strings.Repeat("k", 40))
+	if err := os.WriteFile(file, want, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	k, err := externalConversionKey(converting)
+	if err != nil || string(k()) != string(want) {
+		t.Errorf("a good key file: %v", err)
 	}
 }
