@@ -170,57 +170,33 @@ func Run(ctx context.Context, cfg Config, logger *slog.Logger, errOut io.Writer)
 	}
 }
 
-// sync is the maintenance tick: it re-applies the registrations (restoring
-// any deleted or edited configuration) and recomputes readiness.
+// sync is the maintenance tick: certs sync -> registration sync(CA) ->
+// bundles -> certs confirm. It repairs or rotates the TLS Secret, re-applies
+// every object the API server holds for the gateway (restoring any deleted
+// or edited), and recomputes readiness from the caBundles they hold.
 func (g *Gateway) sync(ctx context.Context) error {
 	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
 	ca := g.syncSecret(ctx) // tls.go: the TLS Secret read, repaired or rotated
-	v, m := registration.Desired(g.policy, g.endpoint, ca)
-	res, err := registration.Apply(ctx, g.client, g.policy.Name, v, m)
-	g.metrics.observeSync(res, err)
+	res, err := registration.Sync(ctx, g.client, g.policy, g.endpoint, ca)
+	g.metrics.observeSync(res.Result, err)
+	if res.Result.Changed() {
+		g.log.Info("registrations applied", "created", res.Created, "updated", res.Updated, "deleted", res.Deleted, "unchanged", res.Unchanged)
+	}
+	for _, crd := range res.CRDs {
+		g.log.Info("CRD conversion settings applied", "crd", crd)
+	}
 	if err != nil {
 		g.ready.set("registrations not applied: " + err.Error())
 		return err
 	}
-	if res.Changed() {
-		g.log.Info("registrations applied", "created", res.Created, "updated", res.Updated, "deleted", res.Deleted, "unchanged", res.Unchanged)
-	}
-	if err := g.ensureConversionCRDs(ctx, ca); err != nil {
-		g.ready.set("conversion settings not applied: " + err.Error())
-		return err
-	}
 	// tls.go: ready only while every caBundle trusts the served certificate.
-	if err := g.confirmTrust(ctx, ca, res, v, m); err != nil {
+	if err := g.confirmTrust(ca, res); err != nil {
 		g.ready.set(err.Error())
 		return err
 	}
 	g.ready.set("")
 	return nil
-}
-
-// ensureConversionCRDs keeps spec.conversion of every CRD entry with
-// updateCRD pointing at this gateway (no write when it already does).
-func (g *Gateway) ensureConversionCRDs(ctx context.Context, ca []byte) error {
-	if !g.policy.Conversion.Enabled {
-		return nil
-	}
-	var errs []error
-	for _, c := range g.policy.CRDs {
-		if c.Conversion == nil || !c.Conversion.UpdateCRD {
-			continue
-		}
-		changed, err := conversion.EnsureCRD(ctx, g.client, c, g.endpoint, ca)
-		if err != nil {
-			errs = append(errs, fmt.Errorf("CRD %s: %w", c.CRDName(), err))
-			continue
-		}
-		if changed {
-			g.log.Info("CRD conversion settings applied", "crd", c.CRDName())
-			g.tls.crdWritten(c.CRDName())
-		}
-	}
-	return errors.Join(errs...)
 }
 
 func (g *Gateway) webhookMux() (http.Handler, error) {
@@ -236,7 +212,7 @@ func (g *Gateway) webhookMux() (http.Handler, error) {
 	if err != nil {
 		return nil, fmt.Errorf("conversion: %w", err)
 	}
-	mux.Handle("/convert", conv)
+	mux.Handle(registration.ConversionPath, conv)
 	return mux, nil
 }
 

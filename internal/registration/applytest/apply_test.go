@@ -643,3 +643,76 @@ func TestOtherReadyReplicas(t *testing.T) {
 		}
 	}
 }
+
+// syncPolicy is fullPolicy plus a conversion entry whose CRD exists.
+func syncPolicy(t *testing.T, name string) *policy.Policy {
+	t.Helper()
+	createCRD(t, "sync.example.com", "syncs", "Sync")
+	p := fullPolicy(name)
+	p.Conversion.Enabled = true
+	p.CRDs = append(p.CRDs, &policy.CRD{
+		Name: "sync", Group: "sync.example.com", Version: "v1", Versions: []string{"v1"}, Kind: "Sync", Plural: "syncs", Namespaced: true,
+		Conversion: &policy.ConversionSpec{StorageVersion: "v1", Versions: []string{"v1"}, UpdateCRD: true},
+	})
+	return p
+}
+
+// Sync is the tick's registration step: configurations and conversion CRDs
+// in one call, nothing written when nothing differs, and the caBundle of
+// every webhook and conversion CRD reported as the API server holds it.
+func TestSync(t *testing.T) {
+	ctx := context.Background()
+	p := syncPolicy(t, "sync-test")
+	removeAll(t, p.Name)
+	ca := caPEM(t)
+	res, err := registration.Sync(ctx, env.Dynamic, p, endpoint(), ca)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Result != (registration.Result{Created: 5}) || len(res.CRDs) != 1 || res.CRDs[0] != "syncs.sync.example.com" || !res.Changed() {
+		t.Fatalf("first Sync: %+v, CRDs %v", res.Result, res.CRDs)
+	}
+	webhooks := 0
+	v, m := registration.Desired(p, endpoint(), ca)
+	for _, c := range v {
+		webhooks += len(c.Webhooks)
+	}
+	for _, c := range m {
+		webhooks += len(c.Webhooks)
+	}
+	checkBundles := func(what string, res registration.Synced, want []byte) {
+		t.Helper()
+		if len(res.Bundles) != webhooks+1 {
+			t.Fatalf("%s: %d caBundles for %d webhooks and 1 CRD", what, len(res.Bundles), webhooks)
+		}
+		for _, b := range res.Bundles {
+			if string(b.PEM) != string(want) {
+				t.Errorf("%s: %s holds %d bytes, not the caBundle", what, b.Source, len(b.PEM))
+			}
+		}
+		if last := res.Bundles[len(res.Bundles)-1].Source; last != "CustomResourceDefinition syncs.sync.example.com (conversion)" {
+			t.Errorf("%s: last source %q", what, last)
+		}
+	}
+	checkBundles("created", res, ca)
+
+	res, err = registration.Sync(ctx, env.Dynamic, p, endpoint(), ca)
+	if err != nil || res.Changed() {
+		t.Fatalf("second Sync wrote: %+v, CRDs %v, %v", res.Result, res.CRDs, err)
+	}
+	checkBundles("unchanged", res, ca)
+
+	// External certificates: no caBundle given, the live ones are kept and
+	// reported.
+	res, err = registration.Sync(ctx, env.Dynamic, p, endpoint(), nil)
+	if err != nil || res.Changed() {
+		t.Fatalf("Sync without a caBundle wrote: %+v, CRDs %v, %v", res.Result, res.CRDs, err)
+	}
+	checkBundles("external", res, ca)
+
+	// A CRD that does not exist: the step is named, the configurations stand.
+	p.CRDs[len(p.CRDs)-1].Plural = "missings"
+	if _, err := registration.Sync(ctx, env.Dynamic, p, endpoint(), ca); err == nil || !strings.Contains(err.Error(), "conversion settings: CRD missings.sync.example.com does not exist") {
+		t.Errorf("missing CRD: %v", err)
+	}
+}

@@ -1,4 +1,4 @@
-package conversion
+package registration
 
 import (
 	"bytes"
@@ -17,11 +17,10 @@ import (
 	"k8s.io/client-go/dynamic"
 
 	"github.com/orkspace/orkestra-gateway/internal/policy"
-	"github.com/orkspace/orkestra-gateway/internal/registration"
 )
 
-// Path is where the gateway serves ConversionReviews.
-const Path = "/convert"
+// ConversionPath is where the gateway serves ConversionReviews.
+const ConversionPath = "/convert"
 
 // crdResource is the CustomResourceDefinition resource.
 var crdResource = apiextv1.SchemeGroupVersion.WithResource("customresourcedefinitions")
@@ -30,12 +29,29 @@ var crdResource = apiextv1.SchemeGroupVersion.WithResource("customresourcedefini
 // replica, a kubectl apply) update the CRD between its read and its patch.
 const maxConflicts = 5
 
+// ConversionCRDs are the CRD entries whose spec.conversion the gateway
+// keeps: those with a conversion block and updateCRD, when conversion is
+// enabled.
+func ConversionCRDs(p *policy.Policy) []*policy.CRD {
+	if p == nil || !p.Conversion.Enabled {
+		return nil
+	}
+	var out []*policy.CRD
+	for _, c := range p.CRDs {
+		if c != nil && c.Conversion != nil && c.Conversion.UpdateCRD {
+			out = append(out, c)
+		}
+	}
+	return out
+}
+
 // EnsureCRD makes the CRD's spec.conversion send conversions to the
 // gateway: strategy Webhook, the endpoint's Service (path /convert, port 443
 // unless the endpoint says otherwise) or URL + /convert, caBundle, and
 // conversionReviewVersions [v1]. It writes nothing when the CRD already says
 // exactly that (compared field by field, with the API server's defaults
-// applied), and changed reports whether it wrote.
+// applied), and changed reports whether it wrote; held is the caBundle the
+// conversion webhook holds afterwards.
 //
 // The write is a merge patch of spec.conversion guarded by the
 // resourceVersion read (it needs only get and patch on the CRD); on a
@@ -43,46 +59,46 @@ const maxConflicts = 5
 // (external certificates): the CRD's caBundle is kept. The CRD must exist:
 // the gateway never creates CRDs. A CRD entry without a conversion block
 // or with updateCRD: false is left alone.
-func EnsureCRD(ctx context.Context, client dynamic.Interface, crd *policy.CRD, endpoint registration.Endpoint, caBundle []byte) (changed bool, err error) {
+func EnsureCRD(ctx context.Context, client dynamic.Interface, crd *policy.CRD, endpoint Endpoint, caBundle []byte) (changed bool, held []byte, err error) {
 	if crd == nil || crd.Conversion == nil || !crd.Conversion.UpdateCRD {
-		return false, nil
+		return false, nil, nil
 	}
 	if err := endpoint.Validate(); err != nil {
-		return false, fmt.Errorf("CRD %s: %w", crd.CRDName(), err)
+		return false, nil, fmt.Errorf("CRD %s: %w", crd.CRDName(), err)
 	}
 	name := crd.CRDName()
 	res := client.Resource(crdResource)
 	for range maxConflicts {
 		live, err := res.Get(ctx, name, metav1.GetOptions{})
 		if apierrors.IsNotFound(err) {
-			return false, fmt.Errorf("CRD %s does not exist; create it before the gateway sets its conversion webhook", name)
+			return false, nil, fmt.Errorf("CRD %s does not exist; create it before the gateway sets its conversion webhook", name)
 		}
 		if err != nil {
-			return false, fmt.Errorf("reading CRD %s: %w", name, err)
+			return false, nil, fmt.Errorf("reading CRD %s: %w", name, err)
 		}
 		current, err := liveConversion(live.Object)
 		if err != nil {
-			return false, fmt.Errorf("CRD %s: %w", name, err)
+			return false, nil, fmt.Errorf("CRD %s: %w", name, err)
 		}
 		want := desiredConversion(endpoint, caBundle, current)
 		if sameConversion(current, want) {
-			return false, nil
+			return false, current.Webhook.ClientConfig.CABundle, nil
 		}
 		patch, err := conversionPatch(live.GetResourceVersion(), want, len(caBundle) > 0)
 		if err != nil {
-			return false, fmt.Errorf("CRD %s: %w", name, err)
+			return false, nil, fmt.Errorf("CRD %s: %w", name, err)
 		}
 		_, err = res.Patch(ctx, name, types.MergePatchType, patch, metav1.PatchOptions{FieldManager: policy.ManagedByValue})
 		switch {
 		case err == nil:
-			return true, nil
+			return true, want.Webhook.ClientConfig.CABundle, nil
 		case apierrors.IsConflict(err):
 			continue // changed since read: read again
 		default:
-			return false, fmt.Errorf("setting the conversion webhook of CRD %s: %w", name, err)
+			return false, nil, fmt.Errorf("setting the conversion webhook of CRD %s: %w", name, err)
 		}
 	}
-	return false, fmt.Errorf("setting the conversion webhook of CRD %s: still conflicting after %d attempts", name, maxConflicts)
+	return false, nil, fmt.Errorf("setting the conversion webhook of CRD %s: still conflicting after %d attempts", name, maxConflicts)
 }
 
 // liveConversion decodes spec.conversion; nil when absent.
@@ -100,14 +116,14 @@ func liveConversion(obj map[string]any) (*apiextv1.CustomResourceConversion, err
 }
 
 // desiredConversion is the spec.conversion pointing at endpoint.
-func desiredConversion(ep registration.Endpoint, caBundle []byte, current *apiextv1.CustomResourceConversion) *apiextv1.CustomResourceConversion {
+func desiredConversion(ep Endpoint, caBundle []byte, current *apiextv1.CustomResourceConversion) *apiextv1.CustomResourceConversion {
 	cc := &apiextv1.WebhookClientConfig{CABundle: caBundle}
 	if len(caBundle) == 0 && current != nil && current.Webhook != nil && current.Webhook.ClientConfig != nil {
 		cc.CABundle = current.Webhook.ClientConfig.CABundle
 	}
 	if ep.URL != nil {
 		u := *ep.URL
-		u.Path = strings.TrimRight(u.Path, "/") + Path
+		u.Path = strings.TrimRight(u.Path, "/") + ConversionPath
 		u.RawPath = ""
 		s := u.String()
 		cc.URL = &s
@@ -116,7 +132,7 @@ func desiredConversion(ep registration.Endpoint, caBundle []byte, current *apiex
 		if port == 0 {
 			port = 443
 		}
-		path := Path
+		path := ConversionPath
 		cc.Service = &apiextv1.ServiceReference{Namespace: ep.Namespace, Name: ep.Service, Path: &path, Port: &port}
 	}
 	return &apiextv1.CustomResourceConversion{
