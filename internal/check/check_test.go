@@ -325,6 +325,9 @@ spec:
     website:
       apiTypes: ` + website + `
       deletionProtection: {protectCRD: true, protectCRs: false}
+    backend:
+      crdFile: crds/cluster.yaml
+      deletionProtection: {protectCRs: false, protectCRD: false}
 `},
 	{"K14 strict mode without protection", header + `security:
   deletionProtection:

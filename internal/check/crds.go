@@ -82,17 +82,20 @@ func (p *pass) crd(name string, e *katalog.CRD) *policy.CRD {
 			"remove the namespace lists, or set namespaced: true if the CRD is namespaced",
 			"%s is cluster-scoped; its namespace lists have no effect", name)
 	}
-	// Labelled objects of every resource are protected (spec section 5), so
-	// protectCRs defaults to true with or without a block; the CRD object
-	// itself is protected only when the entry asks for it.
+	// Labelled objects of every resource are protected, so protectCRs
+	// defaults to true with or without a block. Deleting a CRD deletes its
+	// objects without admission (the API server's finalizer), labels or
+	// not: protectCRD follows protectCRs unless the entry says otherwise.
 	c.ProtectCRs = true
-	if dp := e.DeletionProtection; dp != nil {
-		c.ProtectCRD = boolOr(dp.ProtectCRD, true)
-		c.ProtectCRs = boolOr(dp.ProtectCRs, true)
-		if !c.ProtectCRD && c.ProtectCRs {
-			p.warnf("K14", base+".deletionProtection.protectCRD", "set protectCRD: true as well",
-				"protectCRs without protectCRD: deleting the CRD deletes every %s with it, labelled or not", name)
-		}
+	var dp katalog.CRDDeletionProtection
+	if e.DeletionProtection != nil {
+		dp = *e.DeletionProtection
+	}
+	c.ProtectCRs = boolOr(dp.ProtectCRs, true)
+	c.ProtectCRD = boolOr(dp.ProtectCRD, c.ProtectCRs)
+	if c.ProtectCRs && !c.ProtectCRD && p.pol.DeletionProtection.Enabled {
+		p.warnf("K14", base+".deletionProtection.protectCRD", "remove protectCRD: false so that it follows protectCRs, or set protectCRs: false if labelled objects of this kind need no protection",
+			"protectCRs without protectCRD: deleting the CRD deletes every %s with it, labelled or not, and no webhook sees those deletions", name)
 	}
 	// Protection flags mean "is protected", so they follow the switch.
 	if !p.pol.DeletionProtection.Enabled {

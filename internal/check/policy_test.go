@@ -180,8 +180,9 @@ spec:
 		t.Fatalf("CRDs %v", p.CRDs)
 	}
 	be, ws := p.CRDs[0], p.CRDs[1]
-	// Labelled objects are protected without a deletionProtection block; the CRD is not.
-	if be.Validate || be.Validation == nil || be.ProtectCRD || !be.ProtectCRs || be.Conversion != nil {
+	// Labelled objects are protected without a deletionProtection block, and
+	// so is their CRD (its deletion would delete them without admission).
+	if be.Validate || be.Validation == nil || !be.ProtectCRD || !be.ProtectCRs || be.Conversion != nil {
 		t.Errorf("backend %+v", be)
 	}
 	if !ws.Validate || ws.Mutate || !ws.Namespaced || !ws.ProtectCRD || !ws.ProtectCRs || !slices.Equal(ws.Operations, []string{"CREATE", "UPDATE"}) {
@@ -230,5 +231,49 @@ func TestParseAndRunAgree(t *testing.T) {
 	f, errs := katalog.Parse("testdata/katalog.yaml", []byte(header))
 	if r := Run(f, errs); r.File != "testdata/katalog.yaml" || r.Policy == nil || r.Policy.Name != "guard" {
 		t.Errorf("result %+v", r)
+	}
+}
+
+// protectCRD follows protectCRs unless written: deleting a CRD deletes its
+// labelled objects without admission. K14 warns exactly when protected
+// objects stay deletable through their CRD.
+func TestCRDProtectionDefaults(t *testing.T) {
+	for _, tc := range []struct {
+		block          string
+		crd, crs, warn bool
+	}{
+		{"", true, true, false},
+		{"deletionProtection: {}", true, true, false},
+		{"deletionProtection: {protectCRs: true}", true, true, false},
+		{"deletionProtection: {protectCRs: false}", false, false, false},
+		{"deletionProtection: {protectCRD: true, protectCRs: false}", true, false, false},
+		{"deletionProtection: {protectCRD: false}", false, true, true},
+		{"deletionProtection: {protectCRD: false, protectCRs: true}", false, true, true},
+	} {
+		r := run(header + `security:
+  deletionProtection:
+    enabled: true
+spec:
+  crds:
+    website:
+      apiTypes: ` + website + `
+      ` + tc.block + `
+`)
+		if r.Errors() != 0 {
+			t.Fatalf("%q: errors:\n%s", tc.block, dump(r))
+		}
+		c := r.Policy.CRDs[0]
+		if c.ProtectCRD != tc.crd || c.ProtectCRs != tc.crs {
+			t.Errorf("%q: protectCRD %v protectCRs %v, want %v %v", tc.block, c.ProtectCRD, c.ProtectCRs, tc.crd, tc.crs)
+		}
+		warned := false
+		for _, f := range r.Findings {
+			if f.ID == "K14" && strings.Contains(f.Message, "protectCRs without protectCRD") {
+				warned = true
+			}
+		}
+		if warned != tc.warn {
+			t.Errorf("%q: K14 warning %v, want %v\n%s", tc.block, warned, tc.warn, dump(r))
+		}
 	}
 }
