@@ -90,3 +90,72 @@ func TestCRDDeletionKeepsProtectedCRs(t *testing.T) {
 		t.Errorf("the CRD is being deleted (since %s)", ts)
 	}
 }
+
+// TestStrictModeGuardsGatewaySecret: strict mode's webhook leaves the
+// gateway's namespace and kube-system alone (nothing there may depend on
+// the gateway), but the gateway's own TLS Secret is the point: removing or
+// changing its protection label is denied like any protected object's,
+// while other labelled objects of that namespace stay outside strict mode.
+func TestStrictModeGuardsGatewaySecret(t *testing.T) {
+	ctx := context.Background()
+	cleanKatalog(t, "e2e")
+	g := admissionGateway(t)
+	cms := env.Clientset.CoreV1().ConfigMaps("default")
+	ensureCM(t, "default", "strict-probe", protected)
+	eventually(t, 20*time.Second, "strict mode active", func() error {
+		cm, err := cms.Get(ctx, "strict-probe", metav1.GetOptions{})
+		if err != nil {
+			return err
+		}
+		delete(cm.Labels, protectionLabel)
+		_, err = cms.Update(ctx, cm, metav1.UpdateOptions{DryRun: []string{metav1.DryRunAll}})
+		if isForbidden(err) {
+			return nil
+		}
+		return fmt.Errorf("dry-run removal of the protection label: %v", err)
+	})
+
+	secrets := env.Clientset.CoreV1().Secrets(gatewayNamespace)
+	for _, value := range []string{"", "false"} {
+		s, err := secrets.Get(ctx, secretName, metav1.GetOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if value == "" {
+			delete(s.Labels, protectionLabel)
+		} else {
+			s.Labels[protectionLabel] = value
+		}
+		_, err = secrets.Update(ctx, s, metav1.UpdateOptions{})
+		if !isForbidden(err) {
+			t.Errorf("setting the protection label of the gateway's Secret to %q: %v, want Forbidden\n%s", value, err, g.proc.Logs())
+		} else if !strings.Contains(err.Error(), "breakGlass") && !strings.Contains(err.Error(), "break-glass") {
+			t.Errorf("the denial does not say who may lift protection: %v", err)
+		}
+	}
+	if s, err := secrets.Get(ctx, secretName, metav1.GetOptions{}); err != nil || s.Labels[protectionLabel] != "true" {
+		t.Errorf("the gateway's Secret lost its protection label: %v %v", s.Labels, err)
+	}
+
+	// Another labelled object of the gateway's namespace: not in strict
+	// mode's scope (its namespace is excluded).
+	ensureCM(t, gatewayNamespace, "strict-other", protected)
+	other, err := env.Clientset.CoreV1().ConfigMaps(gatewayNamespace).Get(ctx, "strict-other", metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	delete(other.Labels, protectionLabel)
+	if _, err := env.Clientset.CoreV1().ConfigMaps(gatewayNamespace).Update(ctx, other, metav1.UpdateOptions{}); err != nil {
+		t.Errorf("removing the label of another object in the gateway's namespace: %v", err)
+	}
+	_ = env.Clientset.CoreV1().ConfigMaps(gatewayNamespace).Delete(ctx, "strict-other", metav1.DeleteOptions{})
+}
+
+// ensureCM creates a ConfigMap unless it exists (a protected one outlives
+// the test).
+func ensureCM(t *testing.T, ns, name string, labels map[string]string) {
+	t.Helper()
+	if _, err := env.Clientset.CoreV1().ConfigMaps(ns).Create(context.Background(), configMap(name, labels), metav1.CreateOptions{}); err != nil && !apierrors.IsAlreadyExists(err) {
+		t.Fatal(err)
+	}
+}

@@ -466,15 +466,30 @@ func deleteCM(ns, name string) func(context.Context) error {
 }
 
 func relabelCM(ns, name string, labels map[string]string) func(context.Context) error {
+	return relabel(cmGVR, ns, name, labels)
+}
+
+func relabel(gvr schema.GroupVersionResource, ns, name string, labels map[string]string) func(context.Context) error {
 	return func(ctx context.Context) error {
-		u, err := env.Dynamic.Resource(cmGVR).Namespace(ns).Get(ctx, name, metav1.GetOptions{})
+		u, err := env.Dynamic.Resource(gvr).Namespace(ns).Get(ctx, name, metav1.GetOptions{})
 		if err != nil {
 			return err
 		}
 		u.SetLabels(labels)
 		u.SetAnnotations(map[string]string{"touched": time.Now().String()})
-		_, err = env.Dynamic.Resource(cmGVR).Namespace(ns).Update(ctx, u, metav1.UpdateOptions{DryRun: dryRun})
+		_, err = env.Dynamic.Resource(gvr).Namespace(ns).Update(ctx, u, metav1.UpdateOptions{DryRun: dryRun})
 		return err
+	}
+}
+
+var secretGVR = schema.GroupVersionResource{Version: "v1", Resource: "secrets"}
+
+// createSecret creates a Secret labelled for protection.
+func createSecret(t *testing.T, ns, name string) {
+	t.Helper()
+	s := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: ns, Labels: map[string]string{policy.ProtectionLabel: "true"}}, Data: map[string][]byte{"k": []byte("v")}}
+	if _, err := env.Clientset.CoreV1().Secrets(ns).Create(context.Background(), s, metav1.CreateOptions{}); err != nil && !apierrors.IsAlreadyExists(err) {
+		t.Fatal(err)
 	}
 }
 
@@ -512,6 +527,8 @@ func TestScoping(t *testing.T) {
 	createConfigMap(t, "scope-apps", "plain", false)
 	createConfigMap(t, gwNS, "protected", true)
 	createConfigMap(t, "kube-system", "scope-protected", true)
+	createSecret(t, gwNS, "scope-tls")
+	createSecret(t, gwNS, "other-secret")
 	createCRD(t, "scope.example.com", "widgets", "Widget")
 	createCRD(t, "scope.example.com", "gadgets", "Gadget")
 
@@ -529,7 +546,8 @@ func TestScoping(t *testing.T) {
 	}
 
 	p := &policy.Policy{
-		Name: "scope",
+		Name:  "scope",
+		Certs: policy.Certs{SecretName: "scope-tls"},
 		DeletionProtection: policy.DeletionProtection{
 			Endpoint: policy.Endpoint{Enabled: true, FailurePolicy: policy.Fail}, StrictMode: true,
 		},
@@ -572,6 +590,10 @@ func TestScoping(t *testing.T) {
 		{"UPDATE adding the label", relabelCM("scope-apps", "plain", map[string]string{policy.ProtectionLabel: "true"}), false},
 		{"UPDATE dropping the label in the gateway namespace", relabelCM(gwNS, "protected", nil), false},
 		{"UPDATE dropping the label in kube-system", relabelCM("kube-system", "scope-protected", nil), false},
+		{"UPDATE dropping the label of the gateway's TLS Secret", relabel(secretGVR, gwNS, "scope-tls", nil), true},
+		{"UPDATE changing the label of the gateway's TLS Secret", relabel(secretGVR, gwNS, "scope-tls", map[string]string{policy.ProtectionLabel: "no"}), true},
+		{"UPDATE keeping the label of the gateway's TLS Secret", relabel(secretGVR, gwNS, "scope-tls", map[string]string{policy.ProtectionLabel: "true", "x": "y"}), false},
+		{"UPDATE dropping the label of another Secret of the gateway namespace", relabel(secretGVR, gwNS, "other-secret", nil), false},
 		{"DELETE of a restricted namespace (exact)", deleteNamed(nsGVR, "vault"), true},
 		{"DELETE of a free namespace", deleteNamed(nsGVR, "free"), false},
 		{"DELETE of an unprotected CRD", deleteNamed(crdGVR, "gadgets.scope.example.com"), false},
