@@ -347,6 +347,10 @@ spec:
       apiTypes: ` + website + `
       deletionProtection:
         protectCRD: false # want: K14 warning
+      mutation: # want: K22 warning
+        rules:
+          - field: metadata.labels["orkestra.io/deletion-protection"]
+            default: "yes" # want: K14 warning
 `},
 
 	{"K15 pass", header + `security:

@@ -75,6 +75,7 @@ func (p *pass) crd(name string, e *katalog.CRD) *policy.CRD {
 		c.Conversion = p.conversion(base, e, c, def)
 	}
 	p.rules(base, e, c)
+	p.protectionLabelValues(base, e)
 	p.webhooks(base, e, c)
 	c.Namespaces = p.namespaces(base, e.AllowedNamespaces, e.RestrictedNamespaces)
 	if !c.Namespaced && !c.Namespaces.Empty() {

@@ -277,3 +277,70 @@ spec:
 		}
 	}
 }
+
+// Only the string "true" protects: a rule that sets or compares the
+// protection label with anything else gets a K14 warning where it says so.
+func TestProtectionLabelValues(t *testing.T) {
+	for _, tc := range []struct {
+		name, rules string
+		warn        []string // fields warned about, in order
+	}{
+		{"true is fine", `      mutation:
+        rules:
+          - field: metadata.labels["orkestra.io/deletion-protection"]
+            default: "true"
+      validation:
+        rules:
+          - field: metadata.labels["orkestra.io/deletion-protection"]
+            equals: "true"
+            message: m
+          - field: metadata.labels["orkestra.io/deletion-protection"]
+            exists: true
+            message: m
+`, nil},
+		{"other label values", `      mutation:
+        rules:
+          - field: metadata.labels["orkestra.io/deletion-protection"]
+            override: "yes"
+          - field: metadata.labels["orkestra.io/deletion-protection"]
+            default: "True"
+          - field: metadata.labels["other"]
+            default: "yes"
+      validation:
+        rules:
+          - field: metadata.labels["orkestra.io/deletion-protection"]
+            in: ["true", "enabled"]
+            message: m
+          - field: spec.replicas
+            gt: 1
+            message: m
+            when:
+              - field: metadata.labels["orkestra.io/deletion-protection"]
+                operator: equals
+                value: "on"
+`, []string{
+			"spec.crds.website.mutation.rules[0].override",
+			"spec.crds.website.mutation.rules[1].default",
+			"spec.crds.website.validation.rules[0].in",
+			"spec.crds.website.validation.rules[1].when[0].value",
+		}},
+	} {
+		r := run(header + `spec:
+  crds:
+    website:
+      apiTypes: ` + website + `
+` + tc.rules)
+		if r.Errors() != 0 {
+			t.Fatalf("%s: errors:\n%s", tc.name, dump(r))
+		}
+		var got []string
+		for _, f := range r.Findings {
+			if f.ID == "K14" && strings.Contains(f.Message, `only the string "true" protects`) {
+				got = append(got, f.Field)
+			}
+		}
+		if !slices.Equal(got, tc.warn) {
+			t.Errorf("%s: K14 warnings at %q, want %q\n%s", tc.name, got, tc.warn, dump(r))
+		}
+	}
+}
