@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -529,4 +530,87 @@ func counterSum(t *testing.T, g *gateway, name string) float64 {
 		return 0
 	}
 	return metric(t, g, name)
+}
+
+// TestConversionUninstall: the last replica to stop resets the CRD's
+// spec.conversion to strategy None, so the CRD stays readable at every
+// version without a gateway (objects come back as stored, apiVersion
+// aside); with keepOnShutdown it keeps pointing at the gateway.
+func TestConversionUninstall(t *testing.T) {
+	ctx := context.Background()
+	ns := "conversion-uninstall"
+	ensureNamespace(t, ns, nil)
+	crds := env.Dynamic.Resource(apiextv1.SchemeGroupVersion.WithResource("customresourcedefinitions"))
+	strategy := func() string {
+		t.Helper()
+		u, err := crds.Get(ctx, gadgetCRDName, metav1.GetOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		s, _, _ := unstructured.NestedString(u.Object, "spec", "conversion", "strategy")
+		if _, hasWebhook, _ := unstructured.NestedMap(u.Object, "spec", "conversion", "webhook"); hasWebhook && s == "None" {
+			t.Errorf("strategy None with a webhook left: %v", u.Object["spec"].(map[string]any)["conversion"])
+		}
+		return s
+	}
+	stop := func(g *gateway) {
+		t.Helper()
+		if err := g.proc.Signal(syscall.SIGTERM); err != nil {
+			t.Fatal(err)
+		}
+		if code, err := g.proc.Wait(30 * time.Second); err != nil || code != 0 {
+			t.Fatalf("SIGTERM: exit %d, %v\n%s", code, err, g.proc.Logs())
+		}
+	}
+
+	t.Run("reset", func(t *testing.T) {
+		g := conversionGateway(t)
+		if _, err := gadgets("v1", ns).Create(ctx, gadget("v1", "kept", map[string]any{"size": int64(2), "image": "nginx"}), metav1.CreateOptions{}); err != nil && !apierrors.IsAlreadyExists(err) {
+			t.Fatal(err)
+		}
+		stop(g)
+		if !strings.Contains(g.proc.Logs(), "CRD conversion reset to strategy None") {
+			t.Errorf("no reset logged:\n%s", g.proc.Logs())
+		}
+		if s := strategy(); s != "None" {
+			t.Fatalf("strategy %q after the last replica stopped, want None", s)
+		}
+		// Readable at every version, as stored (v2), apiVersion aside.
+		for _, v := range gadgetVersions {
+			eventually(t, 30*time.Second, "read at "+v+" without a gateway", func() error {
+				u, err := gadgets(v, ns).Get(ctx, "kept", metav1.GetOptions{})
+				if err != nil {
+					return err
+				}
+				if u.GetAPIVersion() != gadgetGroup+"/"+v {
+					return fmt.Errorf("apiVersion %s", u.GetAPIVersion())
+				}
+				if r, _, _ := unstructured.NestedFieldNoCopy(u.Object, "spec", "replicas"); r != int64(2) && v == "v2" {
+					return fmt.Errorf("spec %v", u.Object["spec"])
+				}
+				return nil
+			})
+		}
+		if _, err := gadgets("v1", ns).List(ctx, metav1.ListOptions{}); err != nil {
+			t.Errorf("list at v1 without a gateway: %v", err)
+		}
+	})
+
+	t.Run("keepOnShutdown", func(t *testing.T) {
+		text := strings.Replace(readTestdata(t, "conversion-katalog.yaml"), "        updateCRD: true\n", "        updateCRD: true\n        keepOnShutdown: true\n", 1)
+		if !strings.Contains(text, "keepOnShutdown") {
+			t.Fatal("the test Katalog has no updateCRD line to add keepOnShutdown after")
+		}
+		g := conversionGatewayWith(t, text)
+		t.Cleanup(func() { // leave the CRD readable for later tests
+			_, _ = crds.Patch(context.Background(), gadgetCRDName, types.MergePatchType, []byte(`{"spec":{"conversion":{"strategy":"None","webhook":null}}}`), metav1.PatchOptions{})
+		})
+		stop(g)
+		if strings.Contains(g.proc.Logs(), "CRD conversion reset") {
+			t.Errorf("reset although keepOnShutdown:\n%s", g.proc.Logs())
+		}
+		if s := strategy(); s != "Webhook" {
+			t.Errorf("strategy %q after the last replica stopped with keepOnShutdown, want Webhook", s)
+		}
+	})
 }

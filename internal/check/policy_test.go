@@ -344,3 +344,53 @@ func TestProtectionLabelValues(t *testing.T) {
 		}
 	}
 }
+
+// keepOnShutdown defaults to false; it is pointless without updateCRD, and
+// its absence is a hazard when replicas cannot see each other (URL mode).
+func TestKeepOnShutdown(t *testing.T) {
+	for _, tc := range []struct {
+		name, gateway, conversion string
+		keep                      bool
+		warn                      string
+	}{
+		{"default", "", "", false, ""},
+		{"kept", "", "keepOnShutdown: true", true, ""},
+		{"without updateCRD", "", "updateCRD: false\n        keepOnShutdown: true", true, "keepOnShutdown has no effect with updateCRD: false"},
+		{"URL mode, 2 replicas", "gateway:\n  url: https://gw.example.com\n", "", false, "with gateway.url and 2 replicas a stopping replica counts itself as the last"},
+		{"URL mode, 2 replicas, kept", "gateway:\n  url: https://gw.example.com\n", "keepOnShutdown: true", true, ""},
+		{"URL mode, 1 replica", "gateway:\n  url: https://gw.example.com\n  replicas: 1\n", "", false, ""},
+	} {
+		conv := ""
+		if tc.conversion != "" {
+			conv = "        " + tc.conversion + "\n"
+		}
+		r := run(header + tc.gateway + `security:
+  conversion: {enabled: true}
+spec:
+  crds:
+    website:
+      apiTypes: ` + website + `
+      conversion:
+        storageVersion: v1
+        versions: [v1]
+` + conv)
+		if r.Errors() != 0 {
+			t.Fatalf("%s: errors:\n%s", tc.name, dump(r))
+		}
+		if got := r.Policy.CRDs[0].Conversion.KeepOnShutdown; got != tc.keep {
+			t.Errorf("%s: keepOnShutdown %v, want %v", tc.name, got, tc.keep)
+		}
+		var warned []string
+		for _, f := range r.Findings {
+			if f.ID == "K22" && (strings.Contains(f.Message, "keepOnShutdown") || strings.Contains(f.Message, "counts itself as the last")) {
+				warned = append(warned, f.Message)
+			}
+		}
+		switch {
+		case tc.warn == "" && len(warned) > 0:
+			t.Errorf("%s: unexpected warnings %q", tc.name, warned)
+		case tc.warn != "" && (len(warned) != 1 || !strings.Contains(warned[0], tc.warn)):
+			t.Errorf("%s: warnings %q, want one saying %q", tc.name, warned, tc.warn)
+		}
+	}
+}

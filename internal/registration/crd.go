@@ -199,3 +199,86 @@ func conversionPatch(resourceVersion string, want *apiextv1.CustomResourceConver
 		}},
 	})
 }
+
+// ResetOnShutdown are the CRD entries whose spec.conversion the last
+// replica to stop resets to strategy None: those of ConversionCRDs without
+// keepOnShutdown.
+func ResetOnShutdown(p *policy.Policy) []*policy.CRD {
+	var out []*policy.CRD
+	for _, c := range ConversionCRDs(p) {
+		if !c.Conversion.KeepOnShutdown {
+			out = append(out, c)
+		}
+	}
+	return out
+}
+
+// ResetCRD sets the CRD's spec.conversion to strategy None (no webhook),
+// so that once no gateway runs the API server still serves every version:
+// objects stored at the storage version are then returned at any other
+// version unconverted, apiVersion aside. It does so only while
+// spec.conversion still points at this gateway (the endpoint's Service or
+// URL, path /convert): a conversion webhook someone else set is left alone,
+// and changed is false. The patch is guarded by the resourceVersion read; a
+// Conflict reads again. An absent CRD is fine (deleted already).
+func ResetCRD(ctx context.Context, client dynamic.Interface, crd *policy.CRD, endpoint Endpoint) (changed bool, err error) {
+	if crd == nil {
+		return false, nil
+	}
+	name := crd.CRDName()
+	res := client.Resource(crdResource)
+	for range maxConflicts {
+		live, err := res.Get(ctx, name, metav1.GetOptions{})
+		if apierrors.IsNotFound(err) {
+			return false, nil
+		}
+		if err != nil {
+			return false, fmt.Errorf("reading CRD %s: %w", name, err)
+		}
+		current, err := liveConversion(live.Object)
+		if err != nil {
+			return false, fmt.Errorf("CRD %s: %w", name, err)
+		}
+		if !pointsAt(current, endpoint) {
+			return false, nil
+		}
+		patch, err := json.Marshal(map[string]any{
+			"metadata": map[string]any{"resourceVersion": live.GetResourceVersion()},
+			"spec":     map[string]any{"conversion": map[string]any{"strategy": string(apiextv1.NoneConverter), "webhook": nil}},
+		})
+		if err != nil {
+			return false, err
+		}
+		_, err = res.Patch(ctx, name, types.MergePatchType, patch, metav1.PatchOptions{FieldManager: policy.ManagedByValue})
+		switch {
+		case err == nil:
+			return true, nil
+		case apierrors.IsConflict(err):
+			continue
+		default:
+			return false, fmt.Errorf("resetting the conversion of CRD %s: %w", name, err)
+		}
+	}
+	return false, fmt.Errorf("resetting the conversion of CRD %s: still conflicting after %d attempts", name, maxConflicts)
+}
+
+// pointsAt reports whether a live spec.conversion sends conversions to the
+// gateway at endpoint.
+func pointsAt(live *apiextv1.CustomResourceConversion, ep Endpoint) bool {
+	if live == nil || live.Strategy != apiextv1.WebhookConverter || live.Webhook == nil || live.Webhook.ClientConfig == nil {
+		return false
+	}
+	a, b := live.Webhook.ClientConfig, desiredConversion(ep, nil, nil).Webhook.ClientConfig
+	switch {
+	case a.URL != nil && b.URL != nil:
+		return *a.URL == *b.URL
+	case a.Service != nil && b.Service != nil:
+		port := int32(443)
+		if a.Service.Port != nil {
+			port = *a.Service.Port
+		}
+		return a.Service.Namespace == b.Service.Namespace && a.Service.Name == b.Service.Name &&
+			port == *b.Service.Port && a.Service.Path != nil && *a.Service.Path == *b.Service.Path
+	}
+	return false
+}

@@ -222,3 +222,72 @@ func TestEnsureCRDErrors(t *testing.T) {
 		t.Errorf("%d patches", len(*patches))
 	}
 }
+
+// The last replica resets spec.conversion to None, only where it still
+// points at this gateway; keepOnShutdown entries are not reset.
+func TestResetCRD(t *testing.T) {
+	ctx := context.Background()
+	ep := Endpoint{Namespace: "ns", Service: "gw"}
+	client, patches := fakeCRDs(t, nil)
+	if _, _, err := EnsureCRD(ctx, client, gadgetEntry(t), ep, testCA); err != nil {
+		t.Fatal(err)
+	}
+	changed, err := ResetCRD(ctx, client, gadgetEntry(t), ep)
+	if err != nil || !changed {
+		t.Fatalf("reset: changed %v, err %v", changed, err)
+	}
+	if c := liveConversionOf(t, client); c == nil || c.Strategy != apiextv1.NoneConverter || c.Webhook != nil {
+		t.Errorf("after the reset: %+v", c)
+	}
+	if p := string((*patches)[len(*patches)-1]); !strings.Contains(p, `"webhook":null`) || !strings.Contains(p, `"resourceVersion"`) {
+		t.Errorf("the reset patch %s does not remove the webhook guarded by the resourceVersion", p)
+	}
+	// Nothing to do twice.
+	if changed, err := ResetCRD(ctx, client, gadgetEntry(t), ep); err != nil || changed {
+		t.Errorf("second reset: changed %v, err %v", changed, err)
+	}
+
+	// Pointed at another gateway (another Service, another URL): left alone.
+	for _, other := range []Endpoint{{Namespace: "ns", Service: "other"}, {Namespace: "other", Service: "gw"}} {
+		client, _ := fakeCRDs(t, nil)
+		if _, _, err := EnsureCRD(ctx, client, gadgetEntry(t), other, testCA); err != nil {
+			t.Fatal(err)
+		}
+		if changed, err := ResetCRD(ctx, client, gadgetEntry(t), ep); err != nil || changed {
+			t.Errorf("%+v: reset someone else's conversion: changed %v, err %v", other, changed, err)
+		}
+		if c := liveConversionOf(t, client); c.Strategy != apiextv1.WebhookConverter {
+			t.Errorf("%+v: strategy %s", other, c.Strategy)
+		}
+	}
+	u, _ := url.Parse("https://gw.example.com:8443")
+	urlEP := Endpoint{Namespace: "ns", URL: u}
+	client, _ = fakeCRDs(t, nil)
+	if _, _, err := EnsureCRD(ctx, client, gadgetEntry(t), urlEP, testCA); err != nil {
+		t.Fatal(err)
+	}
+	if changed, err := ResetCRD(ctx, client, gadgetEntry(t), ep); err != nil || changed {
+		t.Errorf("URL conversion reset by a Service-mode gateway: %v %v", changed, err)
+	}
+	if changed, err := ResetCRD(ctx, client, gadgetEntry(t), urlEP); err != nil || !changed {
+		t.Errorf("URL mode reset: %v %v", changed, err)
+	}
+
+	// A CRD already gone is fine.
+	missing := gadgetEntry(t)
+	missing.Plural = "nothings"
+	if changed, err := ResetCRD(ctx, client, missing, ep); err != nil || changed {
+		t.Errorf("missing CRD: %v %v", changed, err)
+	}
+
+	keep := gadgetEntry(t)
+	keep.Conversion.KeepOnShutdown = true
+	p := &policy.Policy{Conversion: policy.Conversion{Enabled: true}, CRDs: []*policy.CRD{gadgetEntry(t), keep}}
+	if got := ResetOnShutdown(p); len(got) != 1 || got[0].Conversion.KeepOnShutdown {
+		t.Errorf("ResetOnShutdown = %v", got)
+	}
+	p.Conversion.Enabled = false
+	if got := ResetOnShutdown(p); len(got) != 0 {
+		t.Errorf("conversion off: ResetOnShutdown = %v", got)
+	}
+}

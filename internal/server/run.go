@@ -216,9 +216,10 @@ func (g *Gateway) webhookMux() (http.Handler, error) {
 	return mux, nil
 }
 
-// shutdown: readiness false, in-flight requests finish, then the
-// registrations are removed when cleanupOnShutdown asks for it and no other
-// ready replica remains, all within the drain timeout.
+// shutdown: readiness false, in-flight requests finish, then, when no
+// other ready replica remains, the registrations are removed where
+// cleanupOnShutdown asks for it and the CRDs the gateway converts are reset
+// to strategy None (unless keepOnShutdown), all within the drain timeout.
 func (g *Gateway) shutdown(srv *http.Server) error {
 	g.ready.set("shutting down")
 	g.log.Info("shutting down", "drainTimeout", g.cfg.DrainTimeout.String())
@@ -242,7 +243,8 @@ func (g *Gateway) shutdown(srv *http.Server) error {
 	}
 	<-drained
 	features := registration.CleanupFeatures(g.policy)
-	if len(features) == 0 {
+	resets := registration.ResetOnShutdown(g.policy)
+	if len(features) == 0 && len(resets) == 0 {
 		return nil
 	}
 	others, err := g.otherReplicas(ctx)
@@ -254,11 +256,24 @@ func (g *Gateway) shutdown(srv *http.Server) error {
 		g.log.Info("other ready replicas remain; keeping registrations")
 		return nil
 	}
-	if err := registration.RemoveFeatures(ctx, g.client, g.policy.Name, features); err != nil {
-		g.log.Error("removing registrations", "err", err)
-		return nil
+	if len(features) > 0 {
+		if err := registration.RemoveFeatures(ctx, g.client, g.policy.Name, features); err != nil {
+			g.log.Error("removing registrations", "err", err)
+		} else {
+			g.log.Info("registrations removed")
+		}
 	}
-	g.log.Info("registrations removed")
+	// The last replica out: no CRD may keep sending conversions to a
+	// gateway that is gone, or it could not be read at its other versions.
+	for _, c := range resets {
+		changed, err := registration.ResetCRD(ctx, g.client, c, g.endpoint)
+		switch {
+		case err != nil:
+			g.log.Error("resetting the CRD's conversion", "crd", c.CRDName(), "err", err)
+		case changed:
+			g.log.Info("CRD conversion reset to strategy None", "crd", c.CRDName())
+		}
+	}
 	return nil
 }
 
