@@ -197,3 +197,31 @@ func TestCommandNames(t *testing.T) {
 		t.Errorf("commandNames = %q, want %q", got, want)
 	}
 }
+
+// The handlers decide from the request alone: the packages that answer
+// webhook calls never link an API client. Everything the API server holds
+// for the gateway is package registration's.
+func TestHandlersLinkNoAPIClient(t *testing.T) {
+	graph := importGraph(t, "gateway")
+	for _, handler := range []string{module + "/internal/admission", module + "/internal/conversion"} {
+		if _, ok := graph[handler]; !ok {
+			t.Fatalf("%s is not in the gateway build", handler)
+		}
+		seen := map[string]bool{}
+		var walk func(pkg string, path []string)
+		walk = func(pkg string, path []string) {
+			if seen[pkg] {
+				return
+			}
+			seen[pkg] = true
+			if strings.HasPrefix(pkg, "k8s.io/client-go/") {
+				t.Errorf("%s links the API client %s through %s", handler, pkg, strings.Join(path, " -> "))
+				return
+			}
+			for _, imp := range graph[pkg] {
+				walk(imp, append(path, imp))
+			}
+		}
+		walk(handler, []string{handler})
+	}
+}

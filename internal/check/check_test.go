@@ -325,6 +325,9 @@ spec:
     website:
       apiTypes: ` + website + `
       deletionProtection: {protectCRD: true, protectCRs: false}
+    backend:
+      crdFile: crds/cluster.yaml
+      deletionProtection: {protectCRs: false, protectCRD: false}
 `},
 	{"K14 strict mode without protection", header + `security:
   deletionProtection:
@@ -344,6 +347,10 @@ spec:
       apiTypes: ` + website + `
       deletionProtection:
         protectCRD: false # want: K14 warning
+      mutation: # want: K22 warning
+        rules:
+          - field: metadata.labels["orkestra.io/deletion-protection"]
+            default: "yes" # want: K14 warning
 `},
 
 	{"K15 pass", header + `security:

@@ -303,6 +303,9 @@ type Conversion struct {
 	Versions       []string         `yaml:"versions"`
 	Paths          []ConversionPath `yaml:"paths"`
 	UpdateCRD      *bool            `yaml:"updateCRD"`
+	// KeepOnShutdown keeps the CRD's spec.conversion pointed at the gateway
+	// when the last replica stops (default: reset to strategy None).
+	KeepOnShutdown *bool `yaml:"keepOnShutdown"`
 }
 
 type ConversionPath struct {

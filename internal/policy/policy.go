@@ -272,6 +272,9 @@ type ConversionSpec struct {
 	Versions       []string
 	Paths          []ConversionPath
 	UpdateCRD      bool
+	// KeepOnShutdown: the last replica to stop leaves spec.conversion
+	// pointed at the gateway instead of resetting it to strategy None.
+	KeepOnShutdown bool
 }
 
 type ConversionPath struct {

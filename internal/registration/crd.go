@@ -1,4 +1,4 @@
-package conversion
+package registration
 
 import (
 	"bytes"
@@ -17,11 +17,10 @@ import (
 	"k8s.io/client-go/dynamic"
 
 	"github.com/orkspace/orkestra-gateway/internal/policy"
-	"github.com/orkspace/orkestra-gateway/internal/registration"
 )
 
-// Path is where the gateway serves ConversionReviews.
-const Path = "/convert"
+// ConversionPath is where the gateway serves ConversionReviews.
+const ConversionPath = "/convert"
 
 // crdResource is the CustomResourceDefinition resource.
 var crdResource = apiextv1.SchemeGroupVersion.WithResource("customresourcedefinitions")
@@ -30,12 +29,29 @@ var crdResource = apiextv1.SchemeGroupVersion.WithResource("customresourcedefini
 // replica, a kubectl apply) update the CRD between its read and its patch.
 const maxConflicts = 5
 
+// ConversionCRDs are the CRD entries whose spec.conversion the gateway
+// keeps: those with a conversion block and updateCRD, when conversion is
+// enabled.
+func ConversionCRDs(p *policy.Policy) []*policy.CRD {
+	if p == nil || !p.Conversion.Enabled {
+		return nil
+	}
+	var out []*policy.CRD
+	for _, c := range p.CRDs {
+		if c != nil && c.Conversion != nil && c.Conversion.UpdateCRD {
+			out = append(out, c)
+		}
+	}
+	return out
+}
+
 // EnsureCRD makes the CRD's spec.conversion send conversions to the
 // gateway: strategy Webhook, the endpoint's Service (path /convert, port 443
 // unless the endpoint says otherwise) or URL + /convert, caBundle, and
 // conversionReviewVersions [v1]. It writes nothing when the CRD already says
 // exactly that (compared field by field, with the API server's defaults
-// applied), and changed reports whether it wrote.
+// applied), and changed reports whether it wrote; held is the caBundle the
+// conversion webhook holds afterwards.
 //
 // The write is a merge patch of spec.conversion guarded by the
 // resourceVersion read (it needs only get and patch on the CRD); on a
@@ -43,47 +59,47 @@ const maxConflicts = 5
 // (external certificates): the CRD's caBundle is kept. The CRD must exist:
 // the gateway never creates CRDs. A CRD entry without a conversion block
 // or with updateCRD: false is left alone.
-func EnsureCRD(ctx context.Context, client dynamic.Interface, crd *policy.CRD, endpoint registration.Endpoint, caBundle []byte) (changed bool, err error) {
+func EnsureCRD(ctx context.Context, client dynamic.Interface, crd *policy.CRD, endpoint Endpoint, caBundle []byte) (changed bool, held []byte, err error) {
 	if crd == nil || crd.Conversion == nil || !crd.Conversion.UpdateCRD {
-		return false, nil
+		return false, nil, nil
 	}
 	if err := endpoint.Validate(); err != nil {
-		return false, fmt.Errorf("CRD %s: %w", crd.CRDName(), err)
+		return false, nil, fmt.Errorf("CRD %s: %w", crd.CRDName(), err)
 	}
 	name := crd.CRDName()
 	res := client.Resource(crdResource)
 	for range maxConflicts {
 		live, err := res.Get(ctx, name, metav1.GetOptions{})
 		if apierrors.IsNotFound(err) {
-			return false, fmt.Errorf("CRD %s does not exist; create it before the gateway sets its conversion webhook", name)
+			return false, nil, fmt.Errorf("CRD %s does not exist; create it before the gateway sets its conversion webhook", name)
 		}
 		if err != nil {
-			return false, fmt.Errorf("reading CRD %s: %w", name, err)
+			return false, nil, fmt.Errorf("reading CRD %s: %w", name, err)
 		}
 		current, err := liveConversion(live.Object)
 		if err != nil {
-			return false, fmt.Errorf("CRD %s: %w", name, err)
+			return false, nil, fmt.Errorf("CRD %s: %w", name, err)
 		}
 		want := desiredConversion(endpoint, caBundle, current)
 		inject, injectOK := injection(live.GetAnnotations(), endpoint.CAInjectFrom, len(caBundle) > 0)
 		if sameConversion(current, want) && injectOK {
-			return false, nil
+			return false, current.Webhook.ClientConfig.CABundle, nil
 		}
 		patch, err := conversionPatch(live.GetResourceVersion(), want, len(caBundle) > 0, inject)
 		if err != nil {
-			return false, fmt.Errorf("CRD %s: %w", name, err)
+			return false, nil, fmt.Errorf("CRD %s: %w", name, err)
 		}
 		_, err = res.Patch(ctx, name, types.MergePatchType, patch, metav1.PatchOptions{FieldManager: policy.ManagedByValue})
 		switch {
 		case err == nil:
-			return true, nil
+			return true, want.Webhook.ClientConfig.CABundle, nil
 		case apierrors.IsConflict(err):
 			continue // changed since read: read again
 		default:
-			return false, fmt.Errorf("setting the conversion webhook of CRD %s: %w", name, err)
+			return false, nil, fmt.Errorf("setting the conversion webhook of CRD %s: %w", name, err)
 		}
 	}
-	return false, fmt.Errorf("setting the conversion webhook of CRD %s: still conflicting after %d attempts", name, maxConflicts)
+	return false, nil, fmt.Errorf("setting the conversion webhook of CRD %s: still conflicting after %d attempts", name, maxConflicts)
 }
 
 // liveConversion decodes spec.conversion; nil when absent.
@@ -101,14 +117,14 @@ func liveConversion(obj map[string]any) (*apiextv1.CustomResourceConversion, err
 }
 
 // desiredConversion is the spec.conversion pointing at endpoint.
-func desiredConversion(ep registration.Endpoint, caBundle []byte, current *apiextv1.CustomResourceConversion) *apiextv1.CustomResourceConversion {
+func desiredConversion(ep Endpoint, caBundle []byte, current *apiextv1.CustomResourceConversion) *apiextv1.CustomResourceConversion {
 	cc := &apiextv1.WebhookClientConfig{CABundle: caBundle}
 	if len(caBundle) == 0 && current != nil && current.Webhook != nil && current.Webhook.ClientConfig != nil {
 		cc.CABundle = current.Webhook.ClientConfig.CABundle
 	}
 	if ep.URL != nil {
 		u := *ep.URL
-		u.Path = strings.TrimRight(u.Path, "/") + Path
+		u.Path = strings.TrimRight(u.Path, "/") + ConversionPath
 		u.RawPath = ""
 		s := u.String()
 		cc.URL = &s
@@ -117,7 +133,7 @@ func desiredConversion(ep registration.Endpoint, caBundle []byte, current *apiex
 		if port == 0 {
 			port = 443
 		}
-		path := Path
+		path := ConversionPath
 		cc.Service = &apiextv1.ServiceReference{Namespace: ep.Namespace, Name: ep.Service, Path: &path, Port: &port}
 	}
 	return &apiextv1.CustomResourceConversion{
@@ -204,4 +220,87 @@ func conversionPatch(resourceVersion string, want *apiextv1.CustomResourceConver
 			},
 		}},
 	})
+}
+
+// ResetOnShutdown are the CRD entries whose spec.conversion the last
+// replica to stop resets to strategy None: those of ConversionCRDs without
+// keepOnShutdown.
+func ResetOnShutdown(p *policy.Policy) []*policy.CRD {
+	var out []*policy.CRD
+	for _, c := range ConversionCRDs(p) {
+		if !c.Conversion.KeepOnShutdown {
+			out = append(out, c)
+		}
+	}
+	return out
+}
+
+// ResetCRD sets the CRD's spec.conversion to strategy None (no webhook),
+// so that once no gateway runs the API server still serves every version:
+// objects stored at the storage version are then returned at any other
+// version unconverted, apiVersion aside. It does so only while
+// spec.conversion still points at this gateway (the endpoint's Service or
+// URL, path /convert): a conversion webhook someone else set is left alone,
+// and changed is false. The patch is guarded by the resourceVersion read; a
+// Conflict reads again. An absent CRD is fine (deleted already).
+func ResetCRD(ctx context.Context, client dynamic.Interface, crd *policy.CRD, endpoint Endpoint) (changed bool, err error) {
+	if crd == nil {
+		return false, nil
+	}
+	name := crd.CRDName()
+	res := client.Resource(crdResource)
+	for range maxConflicts {
+		live, err := res.Get(ctx, name, metav1.GetOptions{})
+		if apierrors.IsNotFound(err) {
+			return false, nil
+		}
+		if err != nil {
+			return false, fmt.Errorf("reading CRD %s: %w", name, err)
+		}
+		current, err := liveConversion(live.Object)
+		if err != nil {
+			return false, fmt.Errorf("CRD %s: %w", name, err)
+		}
+		if !pointsAt(current, endpoint) {
+			return false, nil
+		}
+		patch, err := json.Marshal(map[string]any{
+			"metadata": map[string]any{"resourceVersion": live.GetResourceVersion()},
+			"spec":     map[string]any{"conversion": map[string]any{"strategy": string(apiextv1.NoneConverter), "webhook": nil}},
+		})
+		if err != nil {
+			return false, err
+		}
+		_, err = res.Patch(ctx, name, types.MergePatchType, patch, metav1.PatchOptions{FieldManager: policy.ManagedByValue})
+		switch {
+		case err == nil:
+			return true, nil
+		case apierrors.IsConflict(err):
+			continue
+		default:
+			return false, fmt.Errorf("resetting the conversion of CRD %s: %w", name, err)
+		}
+	}
+	return false, fmt.Errorf("resetting the conversion of CRD %s: still conflicting after %d attempts", name, maxConflicts)
+}
+
+// pointsAt reports whether a live spec.conversion sends conversions to the
+// gateway at endpoint.
+func pointsAt(live *apiextv1.CustomResourceConversion, ep Endpoint) bool {
+	if live == nil || live.Strategy != apiextv1.WebhookConverter || live.Webhook == nil || live.Webhook.ClientConfig == nil {
+		return false
+	}
+	a, b := live.Webhook.ClientConfig, desiredConversion(ep, nil, nil).Webhook.ClientConfig
+	switch {
+	case a.URL != nil && b.URL != nil:
+		return *a.URL == *b.URL
+	case a.Service != nil && b.Service != nil:
+		port := int32(443)
+		if a.Service.Port != nil {
+			port = *a.Service.Port
+		}
+		return a.Service.Namespace == b.Service.Namespace && a.Service.Name == b.Service.Name &&
+			port == *b.Service.Port && a.Service.Path != nil && *a.Service.Path == *b.Service.Path
+	}
+	return false
 }
