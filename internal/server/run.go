@@ -25,6 +25,7 @@ import (
 	"github.com/orkspace/orkestra-gateway/internal/certs"
 	"github.com/orkspace/orkestra-gateway/internal/check"
 	"github.com/orkspace/orkestra-gateway/internal/conversion"
+	"github.com/orkspace/orkestra-gateway/internal/dedup"
 	"github.com/orkspace/orkestra-gateway/internal/notify"
 	"github.com/orkspace/orkestra-gateway/internal/pod"
 	"github.com/orkspace/orkestra-gateway/internal/policy"
@@ -52,6 +53,7 @@ type Gateway struct {
 	inflight  inflight       // webhook requests being served
 	notifier  *notify.Server // nil when notifications are off
 	notifySrv *http.Server
+	leases    *dedup.Leases // notification claims shared by the replicas (leases.go)
 
 	endpoint      registration.Endpoint
 	externalCerts bool      // TLS_CERT_FILE/TLS_KEY_FILE: the user owns caBundle
@@ -175,6 +177,7 @@ func Run(ctx context.Context, cfg Config, logger *slog.Logger, errOut io.Writer)
 func (g *Gateway) sync(ctx context.Context) error {
 	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
+	g.sweepLeases(ctx)
 	ca := g.syncSecret(ctx) // tls.go: the TLS Secret read, repaired or rotated
 	v, m := registration.Desired(g.policy, g.endpoint, ca)
 	res, err := registration.Apply(ctx, g.client, g.policy.Name, v, m)
@@ -292,11 +295,16 @@ func (g *Gateway) startNotify(serveErr chan<- error) error {
 	if g.policy.Notification == nil {
 		return nil
 	}
+	leases, err := g.newLeases()
+	if err != nil {
+		return err
+	}
 	n, err := notify.NewServer(notify.Options{
 		Policy:     g.policy.Notification,
 		Reviewer:   notify.NewTokenReviewer(g.client),
 		Logger:     g.log,
 		Registerer: g.registry,
+		Shared:     leases,
 	})
 	if err != nil {
 		return fmt.Errorf("notifications: %w", err)
@@ -305,7 +313,7 @@ func (g *Gateway) startNotify(serveErr chan<- error) error {
 	if err != nil {
 		return fmt.Errorf("notify port: %w", err)
 	}
-	g.notifier = n
+	g.notifier, g.leases = n, leases
 	n.Start()
 	g.notifySrv = n.HTTPServer(g.certs.TLSConfig())
 	go func() { serveErr <- g.notifySrv.ServeTLS(ln, "", "") }()
