@@ -24,6 +24,8 @@ build-gateway:
 
 # Every test, against a real kube-apiserver and etcd (hack/testenv.sh builds
 # them once, about 10 minutes cold, then caches them), then the examples.
+# Needs root (pod sandboxes), and unshare and ip for e2e/ha, which runs its
+# replicas behind a Service in a private network namespace.
 test: validate-examples
 	KUBEBUILDER_ASSETS="$$(bash hack/testenv.sh)" ORK_MAILPIT="$$(bash hack/mailpit.sh)" $(GO) test -timeout 30m ./...
 	$(GO) test -C hack/image ./...
