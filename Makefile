@@ -55,8 +55,9 @@ demo: validate-examples build-gateway
 	$(GO) build -o $(BIN)/ork-demo ./hack/demo
 	$(BIN)/ork-demo --ork $(BIN)/ork --gateway $(BIN)/ork-gateway
 
-# Benchmarks against baselines measured in the same run (about 9 minutes; root
-# for the pod sandbox): writes bench/results.json and docs/benchmarks.md.
+# Benchmarks against baselines measured in the same run (about 10 minutes; root
+# for the pod sandbox, unshare and ip for the Service-mode suite): writes
+# bench/results.json and docs/benchmarks.md.
 bench:
 	KUBEBUILDER_ASSETS="$$(bash hack/testenv.sh)" $(GO) run ./bench/cmd/bench
 
