@@ -35,8 +35,8 @@ type Results struct {
 	Flood      *Flood        `json:"flood,omitempty"`
 	// Replicas is the report of the Service-mode suite (e2e/ha).
 	Replicas *service.Report `json:"replicas,omitempty"`
-	Goals      []Goal        `json:"goals"`
-	Notes      []string      `json:"notes,omitempty"`
+	Goals    []Goal          `json:"goals"`
+	Notes    []string        `json:"notes,omitempty"`
 }
 
 // Settings are the knobs of the run, so a reader can tell two runs apart.
