@@ -78,12 +78,15 @@ func TestServiceMode(t *testing.T) {
 	// SIGKILL: the calls routed to it fail until its endpoint is removed.
 	victim := live[0]
 	live = live[1:]
-	l.mark("SIGKILL, endpoint removed after " + detect.String())
+	l.mark(fmt.Sprintf("SIGKILL, endpoint removed after %s (+%s for the API server to see it)", detect, service.ProbePeriod))
 	killed, err := s.svc.Kill(victim.Replica, detect)
 	if err != nil {
 		t.Fatal(err)
 	}
 	s.stopped(victim)
+	// The API server learns of the removal through its EndpointSlice
+	// informer; the calls of that instant still belong to the kill.
+	time.Sleep(service.ProbePeriod)
 	removed := time.Now()
 	l.mark("2 survivors")
 	before := []int{live[0].served(t), live[1].served(t)}

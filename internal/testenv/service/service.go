@@ -19,12 +19,12 @@ import (
 	"github.com/orkspace/orkestra-gateway/internal/testenv"
 )
 
-// Probe timing, as a kubelet with periodSeconds and failureThreshold would
-// apply them (the bundle's readiness probe has failureThreshold 2; the
-// period is shorter here so tests run in seconds).
+// Probe timing, as a kubelet applies periodSeconds, timeoutSeconds and
+// failureThreshold (the bundle's readiness probe has a 2 s timeout and
+// failureThreshold 2; the period is shorter here so tests run in seconds).
 const (
 	ProbePeriod      = 200 * time.Millisecond
-	probeTimeout     = time.Second
+	probeTimeout     = 2 * time.Second
 	failureThreshold = 2
 )
 
@@ -56,6 +56,15 @@ type Service struct {
 	done     chan struct{}
 }
 
+// Process is what the harness needs of a replica's program;
+// *testenv.Process (a program in a pod sandbox) has it.
+type Process interface {
+	Stop(grace time.Duration) (int, error)
+	Signal(syscall.Signal) error
+	Done() <-chan struct{}
+	Logs() string
+}
+
 // Replica is one program behind the Service, as a pod is.
 type Replica struct {
 	Name  string         // the pod's name (targetRef)
@@ -63,7 +72,7 @@ type Replica struct {
 	Ports map[string]int // target port name -> number
 	// ReadyURL is polled every ProbePeriod: 200 means ready.
 	ReadyURL string
-	Proc     *testenv.Process
+	Proc     Process
 
 	// guarded by Service.mu
 	ready, terminating, gone bool
