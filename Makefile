@@ -24,6 +24,8 @@ build-gateway:
 
 # Every test, against a real kube-apiserver and etcd (hack/testenv.sh builds
 # them once, about 10 minutes cold, then caches them), then the examples.
+# Needs root (pod sandboxes), and unshare and ip for e2e/ha, which runs its
+# replicas behind a Service in a private network namespace.
 test: validate-examples
 	KUBEBUILDER_ASSETS="$$(bash hack/testenv.sh)" ORK_MAILPIT="$$(bash hack/mailpit.sh)" $(GO) test -timeout 30m ./...
 	$(GO) test -C hack/image ./...
@@ -57,8 +59,9 @@ demo: validate-examples build-gateway
 	$(GO) build -o $(BIN)/ork-demo ./hack/demo
 	$(BIN)/ork-demo --ork $(BIN)/ork --gateway $(BIN)/ork-gateway
 
-# Benchmarks against baselines measured in the same run (about 9 minutes; root
-# for the pod sandbox): writes bench/results.json and docs/benchmarks.md.
+# Benchmarks against baselines measured in the same run (about 10 minutes; root
+# for the pod sandbox, unshare and ip for the Service-mode suite): writes
+# bench/results.json and docs/benchmarks.md.
 bench:
 	KUBEBUILDER_ASSETS="$$(bash hack/testenv.sh)" $(GO) run ./bench/cmd/bench
 

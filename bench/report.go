@@ -6,6 +6,8 @@ import (
 	"os"
 	"strings"
 	"time"
+
+	"github.com/orkspace/orkestra-gateway/internal/testenv/service"
 )
 
 // SchemaVersion is the version of the results.json layout.
@@ -31,8 +33,10 @@ type Results struct {
 	Conversion *Conversion   `json:"conversion,omitempty"`
 	Notify     *Notify       `json:"notify,omitempty"`
 	Flood      *Flood        `json:"flood,omitempty"`
-	Goals      []Goal        `json:"goals"`
-	Notes      []string      `json:"notes,omitempty"`
+	// Replicas is the report of the Service-mode suite (e2e/ha).
+	Replicas *service.Report `json:"replicas,omitempty"`
+	Goals    []Goal          `json:"goals"`
+	Notes    []string        `json:"notes,omitempty"`
 }
 
 // Settings are the knobs of the run, so a reader can tell two runs apart.
@@ -454,6 +458,26 @@ func (r *Results) Markdown() string {
 			p("The flood ran at %.0f /notify requests/s (median; runs: %s), %d accepted and %d refused in all.\n\n",
 				f.NotifyRate.Median, joinFloats(f.NotifyRate.Runs, 0), f.NotifyAccepted, f.NotifyRefused)
 		}
+	}
+
+	if rp := r.Replicas; rp != nil {
+		p("## 9. Replicas behind a Service\n\n")
+		p("The Service-mode suite (`e2e/ha`, part of `make test`): %d replicas of the gateway binary in pod sandboxes behind a\n", rp.Replicas)
+		p("Service without selector, whose EndpointSlices the harness keeps as the endpoints controller would (ready while\n")
+		p("`/readyz` answers 200, polled every 200 ms; terminating while a pod stops; removed once it has). The webhooks are\n")
+		p("registered by Service reference and the API server routes every call to an endpoint itself. Two workers each send\n")
+		p("protected DELETEs (deletion protection, `failurePolicy: Fail`, must deny) and two send Widget CREATEs (validation,\n")
+		p("`failurePolicy: Ignore`; invalid ones must be denied, valid ones created), without pause. A call fails when the API\n")
+		p("server answers anything else, including an invalid Widget admitted because the validation webhook was not reached.\n")
+		p("The rolling update starts a new replica, waits until it is ready and receiving calls, marks an old one terminating,\n")
+		p("waits 1 s (the bundle's preStop sleep is 5 s) and sends it SIGTERM, three times. Then one replica is SIGKILLed and\n")
+		p("its endpoint removed a second later, as a kubelet would after a failed probe.\n\n")
+		p("%s\n", rp.Table())
+		p("The calls that fail after a SIGKILL are those the API server sends to the dead replica until its endpoint goes: a\n")
+		p("refused dial (or, for calls in flight at the kill, a reset connection). Admission webhook calls are not retried by\n")
+		p("the API server, and no setting of the dead process can help, so the count grows with the time to detect the death\n")
+		p("and shrinks with the number of replicas (each call has a 1/N chance of being routed to the dead one). A graceful\n")
+		p("stop costs nothing: a terminating endpoint is not chosen, and the calls in flight finish before the listener closes.\n\n")
 	}
 
 	if len(r.Notes) > 0 {

@@ -242,6 +242,13 @@ func (c *bundleCase) waitRBAC(t *testing.T, dropKind string, drop int) {
 // Deployment mounts them from the stored ConfigMap.
 func (c *bundleCase) start(t *testing.T, wait bool, args ...string) *gateway {
 	t.Helper()
+	return c.startReplica(t, c.ports, wait, args...)
+}
+
+// startReplica is start on other ports: another replica of the same
+// Deployment.
+func (c *bundleCase) startReplica(t *testing.T, ports *gateway, wait bool, args ...string) *gateway {
+	t.Helper()
 	ctx := context.Background()
 	pod := c.deployment(t).Spec.Template.Spec
 	ctr := pod.Containers[0]
@@ -273,7 +280,7 @@ func (c *bundleCase) start(t *testing.T, wait bool, args ...string) *gateway {
 	if i < 0 || i+1 >= len(ctr.Args) || !strings.HasPrefix(ctr.Args[i+1], mount.MountPath+"/") {
 		t.Fatalf("container args %v do not read the Katalog from %s", ctr.Args, mount.MountPath)
 	}
-	g := *c.ports
+	g := *ports
 	g.katalog = filepath.Join(dir, filepath.FromSlash(strings.TrimPrefix(ctr.Args[i+1], mount.MountPath+"/")))
 	return startGateway(t, gatewayOptions{
 		Restart:        &g,
@@ -616,6 +623,17 @@ func TestBundle(t *testing.T) {
 	if len(hooks) != 1 || hooks[0].Path != "/hooks/bundle-ops" || hooks[0].Text != "1 of 3 replicas are ready" {
 		t.Errorf("Slack received %+v, want the rendered message on the ops webhook", hooks)
 	}
+	// A second replica, with the same permissions, suppresses the same
+	// event: the first one's Lease holds its key (create, then get).
+	g2 := c.startReplica(t, &gateway{webhookPort: freePort(t), probePort: freePort(t), notifyPort: freePort(t)}, true)
+	a = c.notifyClient(t, g2).mustPost(t, saToken(t, notifyCallerNamespace, notifyCaller), "", ev, http.StatusAccepted)
+	if a.body["status"] != "suppressed" || !strings.Contains(fmt.Sprint(a.body["reason"]), "another replica") {
+		t.Errorf("the same event at a second replica: %s", a.raw)
+	}
+	if got := metric(t, g2, "orkestra_gateway_notify_claims_total"); got != 1 || strings.Contains(g2.proc.Logs(), "delivering anyway") {
+		t.Errorf("the second replica made %v claims (want 1, held), logs:\n%s", got, g2.proc.Logs())
+	}
+	g2.proc.Kill() // in URL mode its SIGTERM would remove the registrations
 	a = n.mustPost(t, saToken(t, notifyCallerNamespace, "intruder"), "", notifyEvent("intruded", "katalogName", c.name, "teamName", "ops"), http.StatusForbidden)
 	if msg, _ := a.body["error"].(string); !strings.Contains(msg, "system:serviceaccount:"+notifyCallerNamespace+":intruder is not allowed") {
 		t.Errorf("403 answer %s", a.raw)
@@ -733,6 +751,10 @@ type ruleFailure struct {
 	// notify: the gateway is ready, but POST /notify cannot authenticate
 	// even an allowed caller: 503 (retry later) with want in the error.
 	notify bool
+	// shared: the gateway is ready and delivers, but cannot tell whether
+	// another replica already sent the event: two replicas deliver it
+	// twice, count the claim as unavailable and log want.
+	shared bool
 	// want appears in the error (stderr when it exits, the /notify answer
 	// with notify, /readyz otherwise).
 	want string
@@ -754,6 +776,8 @@ var failures = map[string]ruleFailure{
 	"secrets create":                             {exits: true, want: `cannot create resource "secrets"`},
 	"secrets get,update":                         {exits: true, want: `cannot get resource "secrets"`},
 	"tokenreviews create":                        {notify: true, want: `cannot create resource "tokenreviews"`},
+	"leases create":                              {shared: true, want: `cannot create resource "leases"`},
+	"leases get,update,delete":                   {shared: true, want: `cannot get resource "leases"`},
 }
 
 // TestBundleMinimal removes each rule of the bundle in turn and checks the
@@ -781,6 +805,10 @@ func TestBundleMinimal(t *testing.T) {
 				c.waitRBAC(t, kind, i)
 				if f.stale {
 					staleRegistrations(t, c)
+				}
+				if f.shared {
+					sharedUndecided(t, c, key, f.want)
+					return
 				}
 				g := c.start(t, f.notify)
 				if f.notify {
@@ -859,6 +887,36 @@ func notifyUnauthenticated(t *testing.T, c *bundleCase, g *gateway, key, want st
 	}
 	if !loggedRefusal(g.proc.Logs(), want) {
 		t.Errorf("without %q: no warning naming %q in the logs:\n%s", key, want, g.proc.Logs())
+	}
+}
+
+// sharedUndecided: without a lease rule two replicas cannot share the
+// throttle. The first posts an event (without create it cannot claim the
+// key; without get it claims it), the second gets the same event, cannot
+// read the first one's claim, delivers it again (at least once beats
+// never), counts the claim as unavailable and logs why.
+func sharedUndecided(t *testing.T, c *bundleCase, key, want string) {
+	t.Helper()
+	slack := notifytest.NewSlack(t, "")
+	c.setSecretEnv(t, map[string]string{"BUNDLE_SLACK_WEBHOOK": slack.WebhookURL("bundle-ops")})
+	token := saToken(t, notifyCallerNamespace, notifyCaller)
+	ev := notifyEvent("undecided", "katalogName", c.name, "teamName", "ops", "id", "undecided-1")
+	g1 := c.start(t, true)
+	c.notifyClient(t, g1).mustPost(t, token, "", ev, http.StatusAccepted)
+	slack.WaitDelivered(t, 1, 10*time.Second)
+	g2 := c.startReplica(t, &gateway{webhookPort: freePort(t), probePort: freePort(t), notifyPort: freePort(t)}, true)
+	a := c.notifyClient(t, g2).mustPost(t, token, "", ev, http.StatusAccepted)
+	if a.body["status"] != "queued" {
+		t.Errorf("without %q the second replica answered %s, want queued (delivered anyway)", key, a.raw)
+	}
+	if got := len(slack.WaitDelivered(t, 2, 10*time.Second)); got != 2 {
+		t.Errorf("without %q: %d deliveries, want the duplicate the rule prevents", key, got)
+	}
+	if _, metrics := g2.probe("/metrics"); !strings.Contains(metrics, `orkestra_gateway_notify_claims_total{result="unavailable"} 2`) { // the id and the key
+		t.Errorf("without %q: the unavailable claim is not counted:\n%s", key, grepLines(metrics, "orkestra_gateway_notify_claims"))
+	}
+	if logs := g2.proc.Logs(); !strings.Contains(logs, "delivering anyway") || !strings.Contains(logs, strings.ReplaceAll(want, `"`, `\"`)) {
+		t.Errorf("without %q: no warning naming %q in the logs:\n%s", key, want, logs)
 	}
 }
 

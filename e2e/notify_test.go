@@ -11,9 +11,11 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -40,6 +42,20 @@ func startNotifyGateway(t *testing.T, args ...string) *notifyGateway {
 // gatewayNamespace), with edit applied to its Katalog text.
 func startNotifyGatewayIn(t *testing.T, namespace string, edit func(string) string, args ...string) *notifyGateway {
 	t.Helper()
+	return startNotifyReplicasIn(t, 1, namespace, edit, args...)[0]
+}
+
+// startNotifyReplicas starts n replicas of one Katalog, sharing mailpit and
+// the Slack stand-in, as the pods of one Deployment share Slack and SMTP.
+func startNotifyReplicas(t *testing.T, n int, args ...string) []*notifyGateway {
+	t.Helper()
+	return startNotifyReplicasIn(t, n, "", nil, args...)
+}
+
+// startNotifyReplicasIn is startNotifyReplicas in namespace, with edit
+// applied to the Katalog text.
+func startNotifyReplicasIn(t *testing.T, n int, namespace string, edit func(string) string, args ...string) []*notifyGateway {
+	t.Helper()
 	mp := notifytest.StartMailpit(t, notifytest.MailpitOptions{TLS: notifytest.TLSStartTLS, User: "relay", Password: "relay-password"})
 	slack := notifytest.NewSlack(t, "xoxb-e2e-token")
 	pw := filepath.Join(t.TempDir(), "smtp-password")
@@ -58,29 +74,33 @@ func startNotifyGatewayIn(t *testing.T, namespace string, edit func(string) stri
 	if edit != nil {
 		text = edit(text)
 	}
-	g := startGateway(t, gatewayOptions{
-		Katalog:   text,
-		Namespace: namespace,
-		Args:      args,
-		Env: []string{
-			"SLACK_WEBHOOK_URL=" + slack.WebhookURL("T000/B000/e2e-secret"),
-			"SLACK_BOT_TOKEN=xoxb-e2e-token",
-			"SMTP_USER=relay",
-		},
-	})
 	ns := gatewayNamespace
 	if namespace != "" {
 		ns = namespace
 	}
-	sec, err := env.Clientset.CoreV1().Secrets(ns).Get(context.Background(), secretName, metav1.GetOptions{})
-	if err != nil {
-		t.Fatalf("the gateway's TLS Secret: %v", err)
+	var out []*notifyGateway
+	for range n {
+		g := startGateway(t, gatewayOptions{
+			Katalog:   text,
+			Namespace: namespace,
+			Args:      args,
+			Env: []string{
+				"SLACK_WEBHOOK_URL=" + slack.WebhookURL("T000/B000/e2e-secret"),
+				"SLACK_BOT_TOKEN=xoxb-e2e-token",
+				"SMTP_USER=relay",
+			},
+		})
+		sec, err := env.Clientset.CoreV1().Secrets(ns).Get(context.Background(), secretName, metav1.GetOptions{})
+		if err != nil {
+			t.Fatalf("the gateway's TLS Secret: %v", err)
+		}
+		ng := &notifyGateway{gateway: g, mail: mp, slack: slack,
+			client: webhookClient(t, sec.Data["ca.crt"]),
+			url:    fmt.Sprintf("https://127.0.0.1:%d/notify", g.notifyPort)}
+		ng.client.Timeout = 40 * time.Second
+		out = append(out, ng)
 	}
-	n := &notifyGateway{gateway: g, mail: mp, slack: slack,
-		client: webhookClient(t, sec.Data["ca.crt"]),
-		url:    fmt.Sprintf("https://127.0.0.1:%d/notify", g.notifyPort)}
-	n.client.Timeout = 40 * time.Second
-	return n
+	return out
 }
 
 // saToken returns a token of namespace/name for the gateway's audience, as
@@ -288,6 +308,89 @@ func TestNotifyDrainsOnSIGTERM(t *testing.T) {
 			t.Errorf("no log line names event %s", id)
 		}
 	}
+}
+
+// Three replicas get the same events, as the Runtime's retries or several
+// Runtimes behind one Service would send them: one email and one Slack
+// message per event id and per throttle key, whichever replica answers.
+// The replicas share the marker through a Lease per key in the gateway's
+// namespace.
+func TestNotifyOnceAcrossReplicas(t *testing.T) {
+	ns := startNotifyReplicas(t, 3)
+	runtime := saToken(t, "orkestra-system", "orkestra-runtime")
+	all := func(evs ...map[string]any) []string {
+		st := make([]string, len(ns))
+		var wg sync.WaitGroup
+		for i, n := range ns {
+			wg.Go(func() {
+				a, err := n.post(t, runtime, "", evs[i%len(evs)])
+				if err != nil || a.code != http.StatusAccepted {
+					t.Errorf("replica %d: %v %d %s", i, err, a.code, a.raw)
+					return
+				}
+				st[i], _ = a.body["status"].(string)
+			})
+		}
+		wg.Wait()
+		sort.Strings(st)
+		return st
+	}
+	want := []string{"queued", "suppressed", "suppressed"}
+	// The same event, with an id, at the three replicas at once.
+	if st := all(notifyEvent("shared-1", "id", "shared-ev-1")); !slices.Equal(st, want) {
+		t.Errorf("one event at 3 replicas: %v, want %v", st, want)
+	}
+	// One key, a distinct id (or none) at each replica.
+	if st := all(notifyEvent("shared-2", "id", "shared-ev-2"), notifyEvent("shared-2", "id", "shared-ev-3"), notifyEvent("shared-2")); !slices.Equal(st, want) {
+		t.Errorf("one key at 3 replicas: %v, want %v", st, want)
+	}
+	// One id, a distinct key at each replica.
+	if st := all(notifyEvent("shared-3", "id", "shared-ev-4"), notifyEvent("shared-4", "id", "shared-ev-4"), notifyEvent("shared-5", "id", "shared-ev-4")); !slices.Equal(st, want) {
+		t.Errorf("one id at 3 replicas: %v, want %v", st, want)
+	}
+
+	// The platform team gets an email and a chat.postMessage per event.
+	msgs := ns[0].mail.WaitMessages(t, 3, 15*time.Second)
+	subjects := map[string]int{}
+	for _, m := range msgs {
+		subjects[m.Subject]++
+	}
+	slackTexts := map[string]int{}
+	for _, r := range ns[0].slack.WaitDelivered(t, 3, 15*time.Second) {
+		slackTexts[r.Text]++
+	}
+	for _, cr := range []string{"shared-1", "shared-2"} {
+		if n := subjects["[WARNING] web/"+cr+": "+cr+" is not ready"]; n != 1 {
+			t.Errorf("%d emails for %s, want 1 (subjects %v)", n, cr, subjects)
+		}
+		if n := slackTexts["web/"+cr+" (Ready=False): 1 of 3 replicas are ready"]; n != 1 {
+			t.Errorf("%d Slack messages for %s, want 1 (%v)", n, cr, slackTexts)
+		}
+	}
+	if len(msgs) != 3 || len(slackTexts) != 3 {
+		t.Errorf("%d emails and %d distinct Slack messages, want 3 each (one per event): %v %v", len(msgs), len(slackTexts), subjects, slackTexts)
+	}
+	var claimed, held float64
+	for _, n := range ns {
+		_, m := n.probe("/metrics")
+		claimed += sumMetric(m, `orkestra_gateway_notify_claims_total{result="claimed"}`)
+		held += sumMetric(m, `orkestra_gateway_notify_claims_total{result="held"}`)
+		if strings.Contains(n.proc.Logs(), "delivering anyway") {
+			t.Errorf("a replica could not claim a key:\n%s", n.proc.Logs())
+		}
+	}
+	t.Logf("claims across the replicas: %v claimed, %v held", claimed, held)
+}
+
+func sumMetric(metrics, series string) float64 {
+	var sum float64
+	for _, l := range strings.Split(metrics, "\n") {
+		if rest, ok := strings.CutPrefix(l, series+" "); ok {
+			v, _ := strconv.ParseFloat(strings.TrimSpace(rest), 64)
+			sum += v
+		}
+	}
+	return sum
 }
 
 func grepLines(s, substr string) string {

@@ -33,6 +33,11 @@ var (
 	secretVerbs       = []string{"get", "update"}
 	// registration.OtherReadyReplicas lists by label selector.
 	endpointSliceVerbs = []string{"list"}
+	// dedup.Leases: Create a key's Lease; on AlreadyExists Get it, Update
+	// (guarded by resourceVersion) when expired; Delete expired ones on the
+	// tick and a claim whose delivery failed. Never list or watch.
+	leaseCreateVerbs = []string{"create"}
+	leaseVerbs       = []string{"get", "update", "delete"}
 )
 
 // ClusterRules are the cluster-scoped permissions the gateway needs for a
@@ -117,8 +122,9 @@ func webhookRules(katalogName, resource string, mutating bool, enabled []string)
 }
 
 // NamespaceRules are the permissions in the gateway's own namespace: its TLS
-// Secret, and the EndpointSlices of its Service when shutdown has to tell
-// whether it is the last ready replica.
+// Secret, the EndpointSlices of its Service when shutdown has to tell
+// whether it is the last ready replica, and the Leases that make
+// notification throttling hold across replicas.
 func NamespaceRules(p *policy.Policy) []Rule {
 	var rules []Rule
 	// With cert-manager or mounted files the gateway reads its certificate
@@ -141,6 +147,22 @@ func NamespaceRules(p *policy.Policy) []Rule {
 			Why: "cleanupOnShutdown: a stopping replica removes the registrations only when no other ready replica " +
 				"remains in the EndpointSlices of Service " + p.Gateway.ServiceName,
 		})
+	}
+	if p.Notification != nil {
+		// A Lease is named after a hash of the throttle key or event id,
+		// which callers choose at run time: no name can be listed in
+		// advance, so neither rule has resourceNames (create never can).
+		rules = append(rules,
+			Rule{
+				PolicyRule: rbacv1.PolicyRule{APIGroups: []string{"coordination.k8s.io"}, Resources: []string{"leases"}, Verbs: leaseCreateVerbs},
+				Why: "notification: claim a throttle key or event id for every replica (one Lease each, orkestra-notify-<hash>), " +
+					"so N replicas send one message (create cannot be restricted to names)",
+			},
+			Rule{
+				PolicyRule: rbacv1.PolicyRule{APIGroups: []string{"coordination.k8s.io"}, Resources: []string{"leases"}, Verbs: leaseVerbs},
+				Why: "notification: read a key held by another replica, take over an expired one (update guarded by resourceVersion), " +
+					"remove expired ones on the tick; the names are hashes of keys chosen at run time, so they cannot be listed here",
+			})
 	}
 	return rules
 }

@@ -43,6 +43,7 @@ func (s *Server) accept(ev *Event, generatedID, wait bool) (acc acceptance, full
 		plans = append(plans, &plan{r: r, text: text})
 	}
 
+	claims := s.claimShared(ev, generatedID, now)
 	deadline := time.Now().Add(s.o.MaxAge)
 	if wait {
 		deadline = time.Now().Add(min(s.o.MaxAge, s.o.WaitLimit))
@@ -52,6 +53,7 @@ func (s *Server) accept(ev *Event, generatedID, wait bool) (acc acceptance, full
 	s.acceptMu.Lock()
 	defer s.acceptMu.Unlock()
 	if s.draining.Load() {
+		claims.releaseAll()
 		return acceptance{}, "the gateway is shutting down; retry, another replica will answer"
 	}
 	var queued []*plan
@@ -70,10 +72,16 @@ func (s *Server) accept(ev *Event, generatedID, wait bool) (acc acceptance, full
 				name, interval(p.r.team, s.pol), u.UTC().Format(time.RFC3339)))
 			continue
 		}
-		p.jobs = s.jobs(ev, p.r, p.text, deadline, out)
+		if c := claims[name]; c != nil && c.reason != "" {
+			s.m.suppressed.WithLabelValues(c.reason).Inc()
+			notes = append(notes, c.note)
+			continue
+		}
+		p.jobs = s.jobs(ev, p.r, p.text, deadline, out, claims[name].release)
 		queued = append(queued, p)
 	}
 	if len(queued) == 0 {
+		claims.releaseAll()
 		return acceptance{status: StatusSuppressed, reason: strings.Join(notes, "; ")}, ""
 	}
 
@@ -85,6 +93,7 @@ func (s *Server) accept(ev *Event, generatedID, wait bool) (acc acceptance, full
 	}
 	for d, n := range need {
 		if !s.queues[d].room(n) {
+			claims.releaseAll()
 			return acceptance{}, fmt.Sprintf("the %s queue is full (%d deliveries); retry later", d, s.o.QueueSize)
 		}
 	}
@@ -92,7 +101,9 @@ func (s *Server) accept(ev *Event, generatedID, wait bool) (acc acceptance, full
 	// complete the outcome while other jobs are still to be pushed.
 	for _, p := range queued {
 		out.add(len(p.jobs))
+		delete(claims, p.r.team.Name)
 	}
+	claims.releaseAll() // teams suppressed here meanwhile
 	for _, p := range queued {
 		name := p.r.team.Name
 		iv := interval(p.r.team, s.pol)
@@ -107,8 +118,9 @@ func (s *Server) accept(ev *Event, generatedID, wait bool) (acc acceptance, full
 	return acceptance{status: StatusQueued, reason: strings.Join(notes, "; "), outcome: out}, ""
 }
 
-// jobs are the deliveries of one event to one team.
-func (s *Server) jobs(ev *Event, r *route, text rendered, deadline time.Time, out *outcome) []*job {
+// jobs are the deliveries of one event to one team. A failed delivery
+// releases the team's keys, here and across replicas (releaseShared).
+func (s *Server) jobs(ev *Event, r *route, text rendered, deadline time.Time, out *outcome, releaseShared func()) []*job {
 	team := r.team.Name
 	keys := []string{eventKey(ev, team), idKey(ev.ID, team)}
 	var once sync.Once
@@ -120,6 +132,7 @@ func (s *Server) jobs(ev *Event, r *route, text rendered, deadline time.Time, ou
 					for _, k := range keys {
 						s.throttle.release(k)
 					}
+					releaseShared()
 				})
 			}
 			out.finish(team+" "+what, err)

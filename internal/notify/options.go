@@ -92,6 +92,9 @@ type Options struct {
 	AuthCacheTTL time.Duration
 	// Now is the clock of throttling and timestamps; default time.Now.
 	Now func() time.Time
+	// Shared, when set, makes throttling and duplicate suppression hold
+	// across replicas (shared.go); nil throttles per replica only.
+	Shared SharedThrottle
 }
 
 func (o *Options) defaults() {

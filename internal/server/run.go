@@ -25,6 +25,7 @@ import (
 	"github.com/orkspace/orkestra-gateway/internal/certs"
 	"github.com/orkspace/orkestra-gateway/internal/check"
 	"github.com/orkspace/orkestra-gateway/internal/conversion"
+	"github.com/orkspace/orkestra-gateway/internal/dedup"
 	"github.com/orkspace/orkestra-gateway/internal/notify"
 	"github.com/orkspace/orkestra-gateway/internal/pod"
 	"github.com/orkspace/orkestra-gateway/internal/policy"
@@ -52,7 +53,8 @@ type Gateway struct {
 	inflight   inflight       // webhook requests being served
 	notifier   *notify.Server // nil when notifications are off
 	notifySrv  *http.Server
-	restConfig *rest.Config // of the maintenance client
+	restConfig *rest.Config  // of the maintenance client
+	leases     *dedup.Leases // notification claims shared by the replicas (leases.go)
 
 	endpoint      registration.Endpoint
 	externalCerts bool      // TLS_CERT_FILE/TLS_KEY_FILE: the user owns caBundle
@@ -185,6 +187,7 @@ func Run(ctx context.Context, cfg Config, logger *slog.Logger, errOut io.Writer)
 func (g *Gateway) sync(ctx context.Context) error {
 	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
+	g.sweepLeases(ctx)
 	ca := g.syncSecret(ctx) // tls.go: the TLS Secret read, repaired or rotated
 	res, err := registration.Sync(ctx, g.client, g.policy, g.endpoint, ca)
 	g.metrics.observeSync(res.Result, err)
@@ -295,12 +298,17 @@ func (g *Gateway) startNotify(serveErr chan<- error) error {
 	if err != nil {
 		return fmt.Errorf("notifications: %w", err)
 	}
+	leases, err := g.newLeases()
+	if err != nil {
+		return err
+	}
 	n, err := notify.NewServer(notify.Options{
 		Policy:    g.policy.Notification,
 		Namespace: g.ns,
 		Reviewer:  notify.NewTokenReviewer(reviews),
 		Logger:    g.log,
 		Metrics:   notify.NewMetrics(g.registry),
+		Shared:    leases,
 	})
 	if err != nil {
 		return fmt.Errorf("notifications: %w", err)
@@ -309,7 +317,7 @@ func (g *Gateway) startNotify(serveErr chan<- error) error {
 	if err != nil {
 		return fmt.Errorf("notify port: %w", err)
 	}
-	g.notifier = n
+	g.notifier, g.leases = n, leases
 	n.Start()
 	g.notifySrv = n.HTTPServer(g.certs.TLSConfig())
 	go func() { serveErr <- g.notifySrv.ServeTLS(n.Listener(ln), "", "") }()

@@ -3,7 +3,7 @@
 // ValidatingAdmissionPolicy, the identity conversion) and writes
 // bench/results.json and docs/benchmarks.md.
 //
-//	go run ./bench/cmd/bench [-quick] [-only handlers,webhooks,conversion,e2e,notify,flood,startup]
+//	go run ./bench/cmd/bench [-quick] [-only handlers,webhooks,conversion,e2e,notify,flood,startup,replicas]
 //
 // It needs root (the pod sandbox mounts a tmpfs in a private mount
 // namespace) and KUBEBUILDER_ASSETS (hack/testenv.sh) for kube-apiserver
@@ -45,7 +45,7 @@ func main() {
 }
 
 // sections in the order they run.
-var sections = []string{"handlers", "webhooks", "conversion", "e2e", "notify", "flood", "startup"}
+var sections = []string{"handlers", "webhooks", "conversion", "e2e", "notify", "flood", "startup", "replicas"}
 
 type options struct {
 	out, doc    string
@@ -65,6 +65,7 @@ type options struct {
 	handlerRuns int
 	keepWorkdir bool
 	render      bool
+	merge       bool
 }
 
 func (o *options) want(section string) bool {
@@ -93,6 +94,7 @@ func parseArgs(args []string) (*options, error) {
 	fs.IntVar(&o.handlerRuns, "handler-runs", 5, "in-process handler measurements per server")
 	fs.BoolVar(&o.render, "render", false, "measure nothing: render -doc again from the results in -out")
 	fs.BoolVar(&o.keepWorkdir, "keep", false, "keep the work directory (binary, Katalog, logs)")
+	fs.BoolVar(&o.merge, "merge", false, "with -only replicas: measure that section again and keep the others of -out")
 	if err := fs.Parse(args); err != nil {
 		return nil, err
 	}
@@ -106,6 +108,9 @@ func parseArgs(args []string) (*options, error) {
 			}
 			o.only = append(o.only, s)
 		}
+	}
+	if o.merge && !slices.Equal(o.only, []string{"replicas"}) {
+		return nil, errors.New("-merge goes with -only replicas (the section that runs apart from the harness's control plane)")
 	}
 	if o.quick {
 		o.maxDur, o.maxRuns, o.rateDur, o.rateRuns = time.Second, 1, time.Second, 1
@@ -132,6 +137,9 @@ func run() error {
 	}
 	if o.render {
 		return render(o)
+	}
+	if o.merge {
+		return mergeReplicas(o)
 	}
 	if os.Geteuid() != 0 {
 		return errors.New("needs root: the gateway runs in a pod sandbox (a private mount namespace with a tmpfs over /run)")
@@ -203,6 +211,13 @@ func run() error {
 			return fmt.Errorf("start-to-ready benchmark: %w", err)
 		}
 	}
+	if o.want("replicas") {
+		// Its own control plane, in its own network namespace: the
+		// harness's is idle meanwhile.
+		if res.Replicas, err = h.replicas(ctx); err != nil {
+			return fmt.Errorf("replicas behind a Service: %w", err)
+		}
+	}
 	if err := ctx.Err(); err != nil {
 		return err
 	}
@@ -227,6 +242,36 @@ func run() error {
 		h.logf("goal %-55s %-12s %8.3f %s met=%v", g.Name, g.Target, g.Value, g.Unit, g.Met)
 	}
 	return nil
+}
+
+// mergeReplicas measures section 9 again into the results of an earlier
+// run and renders the report.
+func mergeReplicas(o *options) error {
+	b, err := os.ReadFile(o.out)
+	if err != nil {
+		return err
+	}
+	res, err := bench.ReadResults(b)
+	if err != nil {
+		return fmt.Errorf("%s: %w", o.out, err)
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	h, err := newHarness(o)
+	if err != nil {
+		return err
+	}
+	defer h.close()
+	if res.Replicas, err = h.replicas(ctx); err != nil {
+		return fmt.Errorf("replicas behind a Service: %w", err)
+	}
+	note := "section 9 measured on " + time.Now().UTC().Format("2006-01-02 15:04 MST") + " (-only replicas -merge), the others on the date above"
+	res.Notes = append(slices.DeleteFunc(res.Notes, func(n string) bool { return strings.HasPrefix(n, "section 9 measured on ") }), note)
+	res.Goals = goals(res)
+	if err := res.WriteJSON(o.out); err != nil {
+		return err
+	}
+	return os.WriteFile(o.doc, []byte(res.Markdown()), 0o644)
 }
 
 // render writes the report of an earlier run again, from its results.

@@ -1,0 +1,210 @@
+package notify
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/dynamic"
+	"k8s.io/client-go/rest"
+
+	"github.com/orkspace/orkestra-gateway/internal/dedup"
+	"github.com/orkspace/orkestra-gateway/internal/notify/notifytest"
+)
+
+var sharedNS atomic.Int32
+
+// replicas are n notify servers sharing one namespace's Leases in a real
+// API server, as n gateway replicas do. client nil means the control
+// plane's.
+func replicas(t *testing.T, n int, client dynamic.Interface) []*harness {
+	t.Helper()
+	env := controlPlane(t)
+	if client == nil {
+		client = env.Dynamic
+	}
+	ns := fmt.Sprintf("notify-shared-%d", sharedNS.Add(1))
+	if _, err := env.Clientset.CoreV1().Namespaces().Create(context.Background(), &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	var hs []*harness
+	for i := range n {
+		hs = append(hs, newHarness(t, harnessOptions{Katalog: slackKatalog, Modify: func(o *Options) {
+			l, err := dedup.New(client, dedup.Options{Namespace: ns, Holder: fmt.Sprintf("gateway-%d", i), Scope: "shop", Logger: o.Logger})
+			if err != nil {
+				t.Fatal(err)
+			}
+			o.Shared = l
+		}}))
+	}
+	return hs
+}
+
+// postAll posts the same event to every replica at the same instant.
+func postAll(t *testing.T, hs []*harness, ev map[string]any) []response {
+	t.Helper()
+	out := make([]response, len(hs))
+	start := make(chan struct{})
+	var wg sync.WaitGroup
+	for i, h := range hs {
+		wg.Go(func() {
+			<-start
+			out[i] = h.post(runtimeToken, ev, "")
+		})
+	}
+	close(start)
+	wg.Wait()
+	return out
+}
+
+func delivered(hs []*harness) int {
+	n := 0
+	for _, h := range hs {
+		h.waitIdle(5 * time.Second)
+		n += len(h.slack.Delivered())
+	}
+	return n
+}
+
+func statuses(rs []response) (queued, suppressed int, reasons []string) {
+	for _, r := range rs {
+		switch r.ans.Status {
+		case StatusQueued:
+			queued++
+		case StatusSuppressed:
+			suppressed++
+			reasons = append(reasons, r.ans.Reason)
+		}
+	}
+	return queued, suppressed, reasons
+}
+
+// The same event at three replicas is delivered once; so is an event id
+// seen with different keys; another key is another delivery.
+func TestSharedThrottleAcrossReplicas(t *testing.T) {
+	hs := replicas(t, 3, nil)
+	rs := postAll(t, hs, event("ops"))
+	q, s, reasons := statuses(rs)
+	if q != 1 || s != 2 {
+		t.Fatalf("same event at 3 replicas: %d queued, %d suppressed (%v), want 1 and 2", q, s, rs)
+	}
+	for _, r := range reasons {
+		if !strings.Contains(r, "throttled") || !strings.Contains(r, "another replica") {
+			t.Errorf("suppressed reason %q", r)
+		}
+	}
+	if n := delivered(hs); n != 1 {
+		t.Errorf("%d deliveries, want 1", n)
+	}
+
+	// One id, a different key at each replica: one delivery.
+	var dup []response
+	for i, h := range hs {
+		dup = append(dup, h.post(runtimeToken, event("ops", "id", "ev-7", "crName", fmt.Sprintf("dup-%d", i)), "").want(t, http.StatusAccepted))
+	}
+	if q, s, reasons := statuses(dup); q != 1 || s != 2 || !strings.Contains(strings.Join(reasons, " "), `duplicate id "ev-7"`) {
+		t.Errorf("one id at 3 replicas: %d queued, %d suppressed %v", q, s, reasons)
+	}
+	// Another key: delivered.
+	hs[2].post(runtimeToken, event("ops", "crName", "web-9"), "").want(t, http.StatusAccepted)
+	if n := delivered(hs); n != 3 {
+		t.Errorf("%d deliveries, want 3", n)
+	}
+	var claimed, held float64
+	for _, h := range hs {
+		claimed += claims(t, h, dedup.ResultClaimed)
+		held += claims(t, h, dedup.ResultHeld)
+	}
+	// The first event: one key claimed, two held. The id: one id and its
+	// key claimed, two ids held. The other key: claimed.
+	if claimed != 4 || held != 4 {
+		t.Errorf("claims: %v claimed, %v held; want 4 and 4", claimed, held)
+	}
+}
+
+// A replica whose delivery fails gives the key up at once, so another
+// replica delivers the caller's retry within the interval.
+func TestSharedClaimReleasedOnFailure(t *testing.T) {
+	hs := replicas(t, 2, nil)
+	hs[0].slack.Push(notifytest.Answer{Error: "channel_not_found"})
+	hs[0].post(runtimeToken, event("ops"), "?wait=true").want(t, http.StatusBadGateway)
+	// The release is asynchronous: the retry may come before it lands.
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		r := hs[1].post(runtimeToken, event("ops"), "?wait=true")
+		if r.code == http.StatusOK && r.ans.Status == StatusDelivered {
+			break
+		}
+		if r.ans.Status != StatusSuppressed || time.Now().After(deadline) {
+			t.Fatalf("retry at the other replica: %d %+v", r.code, r.ans)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	// Now held by the second replica: the first suppresses.
+	r := hs[0].post(runtimeToken, event("ops"), "").want(t, http.StatusAccepted)
+	if r.ans.Status != StatusSuppressed {
+		t.Errorf("after the retry was delivered: %+v", r.ans)
+	}
+}
+
+// With the API server unreachable every replica delivers (at least once
+// beats never) and counts it.
+func TestSharedThrottleUnavailable(t *testing.T) {
+	cfg := rest.CopyConfig(controlPlane(t).Config)
+	cfg.Host = fmt.Sprintf("https://127.0.0.1:%d", closedPort(t))
+	client, err := dynamic.NewForConfig(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	hs := replicas(t, 2, client)
+	for _, h := range hs {
+		r := h.post(runtimeToken, event("ops", "id", "ev-1"), "").want(t, http.StatusAccepted)
+		if r.ans.Status != StatusQueued {
+			t.Errorf("API server down: %+v", r.ans)
+		}
+	}
+	if n := delivered(hs); n != 2 {
+		t.Errorf("%d deliveries, want one per replica", n)
+	}
+	for i, h := range hs {
+		if got := claims(t, h, dedup.ResultUnavailable); got != 2 { // the id and the key
+			t.Errorf("replica %d counted %v unavailable claims, want 2", i, got)
+		}
+		if !strings.Contains(h.logs.String(), "delivering anyway") {
+			t.Errorf("replica %d did not log the unavailable claim:\n%s", i, h.logs.String())
+		}
+		// Locally the key is still throttled.
+		r := h.post(runtimeToken, event("ops", "id", "ev-1"), "").want(t, http.StatusAccepted)
+		if r.ans.Status != StatusSuppressed {
+			t.Errorf("replica %d repeat: %+v", i, r.ans)
+		}
+	}
+}
+
+// claims reads orkestra_gateway_notify_claims_total{result} of a replica.
+func claims(t *testing.T, h *harness, result string) float64 {
+	t.Helper()
+	mfs, err := h.reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, mf := range mfs {
+		if mf.GetName() != "orkestra_gateway_notify_claims_total" {
+			continue
+		}
+		for _, m := range mf.GetMetric() {
+			if m.GetLabel()[0].GetValue() == result {
+				return m.GetCounter().GetValue()
+			}
+		}
+	}
+	t.Fatalf("no orkestra_gateway_notify_claims_total{result=%q}", result)
+	return 0
+}
