@@ -161,6 +161,9 @@ type harnessOptions struct {
 	Katalog string
 	Env     map[string]string
 	Modify  func(*Options)
+	// Shared builds the cross-replica throttle with the harness's metrics
+	// registry and logger.
+	Shared  func(reg prometheus.Registerer, log *slog.Logger) SharedThrottle
 	NoStart bool // leave the workers stopped
 }
 
@@ -186,6 +189,9 @@ func newHarness(t *testing.T, o harnessOptions) *harness {
 		Now:      h.clock.Now,
 		Backoff:  Backoff{Base: 20 * time.Millisecond, Max: 100 * time.Millisecond},
 		Workers:  2,
+	}
+	if o.Shared != nil {
+		opts.Shared = o.Shared(h.reg, opts.Logger)
 	}
 	if o.Modify != nil {
 		o.Modify(&opts)

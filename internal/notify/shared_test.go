@@ -3,6 +3,7 @@ package notify
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"net/http"
 	"strings"
 	"sync"
@@ -10,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/dynamic"
@@ -36,12 +38,12 @@ func replicas(t *testing.T, n int, client dynamic.Interface) []*harness {
 	}
 	var hs []*harness
 	for i := range n {
-		hs = append(hs, newHarness(t, harnessOptions{Katalog: slackKatalog, Modify: func(o *Options) {
-			l, err := dedup.New(client, dedup.Options{Namespace: ns, Holder: fmt.Sprintf("gateway-%d", i), Scope: "shop", Logger: o.Logger})
+		hs = append(hs, newHarness(t, harnessOptions{Katalog: slackKatalog, Shared: func(reg prometheus.Registerer, log *slog.Logger) SharedThrottle {
+			l, err := dedup.New(client, dedup.Options{Namespace: ns, Holder: fmt.Sprintf("gateway-%d", i), Scope: "shop", Registerer: reg, Logger: log})
 			if err != nil {
 				t.Fatal(err)
 			}
-			o.Shared = l
+			return l
 		}}))
 	}
 	return hs
