@@ -25,6 +25,7 @@ import (
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/types"
 
+	"github.com/orkspace/orkestra-gateway/internal/certs"
 	"github.com/orkspace/orkestra-gateway/internal/policy"
 )
 
@@ -196,9 +197,17 @@ func testCertSource(t *testing.T, source policy.CertSource) {
 	if issuers != (source == policy.CertsCertManager) {
 		t.Errorf("objects %v: cert-manager objects present %v with source %s", kinds, issuers, source)
 	}
+	// The only Secret the gateway touches is the one holding the key that
+	// seals the conversion annotation (the Katalog converts sprockets).
+	keySecret := certs.KeySecretName(secret)
 	for _, r := range c.rules(t, "Role") {
-		if slices.Contains(r.Resources, "secrets") {
-			t.Errorf("the Role grants %v on Secrets, which the gateway does not read with source %s", r.Verbs, source)
+		if !slices.Contains(r.Resources, "secrets") {
+			continue
+		}
+		create := slices.Equal(r.Verbs, []string{"create"}) && len(r.ResourceNames) == 0
+		get := slices.Equal(r.Verbs, []string{"get"}) && slices.Equal(r.ResourceNames, []string{keySecret})
+		if !create && !get {
+			t.Errorf("the Role grants %v on Secrets %v; with source %s the gateway reads only its conversion key Secret %s", r.Verbs, r.ResourceNames, source, keySecret)
 		}
 	}
 	c.install(t, "", -1)
@@ -220,6 +229,10 @@ func testCertSource(t *testing.T, source policy.CertSource) {
 		}
 		return nil
 	})
+	keySec, err := env.Clientset.CoreV1().Secrets(c.namespace).Get(ctx, keySecret, metav1.GetOptions{})
+	if err != nil || len(keySec.Data[certs.KeyConversion]) != certs.ConversionKeyBytes {
+		t.Errorf("the conversion key Secret %s: %v", keySecret, err)
+	}
 	objs := katalogObjects(t, name)
 	eventually(t, 30*time.Second, "the CRD's conversion pointed at the gateway", func() error {
 		objs = katalogObjects(t, name)

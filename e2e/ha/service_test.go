@@ -222,7 +222,7 @@ func stopKeeping(t *testing.T, s *suite, r *replica) {
 // of one key with distinct ids: one delivery each.
 func notifyOnce(t *testing.T, s *suite, rs []*replica) []service.KeyReport {
 	t.Helper()
-	token, err := env.ServiceAccountToken(context.Background(), gatewayNS, "orkestra-runtime", 0)
+	token, err := env.ServiceAccountTokenFor(context.Background(), gatewayNS, "orkestra-runtime", 0, "orkestra-gateway")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -6,6 +6,7 @@ import (
 
 	rbacv1 "k8s.io/api/rbac/v1"
 
+	"github.com/orkspace/orkestra-gateway/internal/certs"
 	"github.com/orkspace/orkestra-gateway/internal/policy"
 	"github.com/orkspace/orkestra-gateway/internal/registration"
 )
@@ -137,6 +138,20 @@ func NamespaceRules(p *policy.Policy) []Rule {
 			Rule{
 				PolicyRule: rbacv1.PolicyRule{APIGroups: []string{""}, Resources: []string{"secrets"}, Verbs: secretVerbs, ResourceNames: []string{p.Certs.SecretName}},
 				Why:        "certManager: read the shared TLS Secret; replace it when invalid and rotate it before expiry. No other Secret",
+			})
+	}
+	// With cert-manager or mounted files the TLS Secret is not the
+	// gateway's, so the key sealing the conversion annotation lives in a
+	// Secret of its own, created by the first replica.
+	if p.Certs.External() && p.Converts() {
+		key := certs.KeySecretName(p.Certs.SecretName)
+		rules = append(rules, Rule{
+			PolicyRule: rbacv1.PolicyRule{APIGroups: []string{""}, Resources: []string{"secrets"}, Verbs: secretCreateVerbs},
+			Why:        "conversion: the first replica creates the Secret " + key + " holding the key that seals the preserved-fields annotation (create cannot be restricted to a name)",
+		},
+			Rule{
+				PolicyRule: rbacv1.PolicyRule{APIGroups: []string{""}, Resources: []string{"secrets"}, Verbs: []string{"get"}, ResourceNames: []string{key}},
+				Why:        "conversion: read the conversion key every replica seals with. No other Secret",
 			})
 	}
 	// In URL mode every replica counts as the last one (server.otherReplicas)

@@ -1,9 +1,14 @@
 package certs
 
 import (
+	"context"
 	"crypto/rand"
 	"fmt"
 	"os"
+
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/dynamic"
 )
 
 // KeyConversion is the Secret data key of the conversion key: random bytes,
@@ -78,4 +83,54 @@ func (m *Material) withConversionKey() (*Material, error) {
 	cp := *m
 	cp.ConversionKey = k
 	return &cp, nil
+}
+
+// KeySecretName is the Secret holding the conversion key when the serving
+// certificate is not the gateway's own (cert-manager or mounted files):
+// the TLS Secret then belongs to someone else, so the key lives beside it.
+func KeySecretName(tlsSecret string) string { return tlsSecret + "-conversion-key" }
+
+// EnsureConversionKey returns the conversion key of the Opaque Secret
+// namespace/name, creating the Secret with a fresh key when it is absent.
+// Replicas starting together race on the create; the loser reads the
+// winner's key, so every replica seals with the same key. A Secret whose
+// key is missing or malformed is an error, never replaced: replacing it
+// would orphan every annotation sealed with the old key.
+func EnsureConversionKey(ctx context.Context, client dynamic.Interface, namespace, name string) ([]byte, error) {
+	st := newStore(client, namespace, name)
+	for range 3 {
+		sec, err := st.get(ctx)
+		switch {
+		case err == nil:
+			k := sec.Data[KeyConversion]
+			if err := checkConversionKey(k); err != nil {
+				return nil, fmt.Errorf("%s: %s: %v; delete the Secret so that the gateway creates a new key (annotations sealed with the old one are then ignored)", st, KeyConversion, err)
+			}
+			return k, nil
+		case !apierrors.IsNotFound(err):
+			return nil, fmt.Errorf("reading %s: %w", st, err)
+		}
+		k, err := NewConversionKey()
+		if err != nil {
+			return nil, err
+		}
+		u, err := toUnstructured(&Secret{
+			TypeMeta:   metav1.TypeMeta{APIVersion: "v1", Kind: "Secret"},
+			ObjectMeta: metav1.ObjectMeta{Namespace: namespace, Name: name, Labels: Labels()},
+			Type:       "Opaque",
+			Data:       map[string][]byte{KeyConversion: k},
+		})
+		if err != nil {
+			return nil, err
+		}
+		_, err = st.client.Create(ctx, u, metav1.CreateOptions{})
+		switch {
+		case err == nil:
+			return k, nil
+		case !apierrors.IsAlreadyExists(err):
+			return nil, fmt.Errorf("creating %s: %w", st, err)
+		}
+		// another replica created it first: read theirs
+	}
+	return nil, fmt.Errorf("%s: created and deleted concurrently; giving up", st)
 }

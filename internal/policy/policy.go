@@ -191,6 +191,20 @@ type IssuerRef struct {
 	Name, Kind, Group string
 }
 
+// Converts reports whether the gateway serves conversion for any CRD entry:
+// conversion is enabled and an entry has a conversion block.
+func (p *Policy) Converts() bool {
+	if !p.Conversion.Enabled {
+		return false
+	}
+	for _, c := range p.CRDs {
+		if c != nil && c.Conversion != nil {
+			return true
+		}
+	}
+	return false
+}
+
 // CRD is one compiled spec.crds entry: a custom resource, or a built-in
 // resource such as Pods (BuiltIn).
 type CRD struct {

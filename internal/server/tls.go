@@ -12,7 +12,6 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/orkspace/orkestra-gateway/internal/certs"
-	"github.com/orkspace/orkestra-gateway/internal/conversion"
 	"github.com/orkspace/orkestra-gateway/internal/policy"
 	"github.com/orkspace/orkestra-gateway/internal/registration"
 )
@@ -61,7 +60,7 @@ func (g *Gateway) loadCertificate(ctx context.Context) error {
 			}
 			return fmt.Errorf("external certificate: %w", err)
 		}
-		if st.conversionKey, err = externalConversionKey(g.policy); err != nil {
+		if st.conversionKey, err = g.externalConversionKey(ctx); err != nil {
 			return err
 		}
 		f.Logger = g.log
@@ -96,25 +95,27 @@ func (g *Gateway) loadCertificate(ctx context.Context) error {
 	return nil
 }
 
-// externalConversionKey reads CONVERSION_KEY_FILE, the conversion key of
-// external certificates: the user owns it as they own the certificate, and
-// mounts the same file in every replica. A Katalog that converts needs one
-// (annotations sealed with a key per replica would not verify on the
-// others); nil when it converts nothing and the variable is unset.
-func externalConversionKey(p *policy.Policy) (func() []byte, error) {
-	file := os.Getenv("CONVERSION_KEY_FILE")
-	if file == "" {
-		for _, c := range p.CRDs {
-			if c != nil && c.Conversion != nil {
-				return nil, fmt.Errorf("external certificates (TLS_CERT_FILE/TLS_KEY_FILE) and CRD entry %s converts: set CONVERSION_KEY_FILE to a file of at least %d random bytes mounted in every replica (e.g. a key of a Secret); it authenticates the conversion webhook's %s annotation",
-					c.Name, certs.MinConversionKeyBytes, conversion.PreservedAnnotation)
-			}
+// externalConversionKey is the conversion key when the serving certificate
+// is not the gateway's own: CONVERSION_KEY_FILE when set (the user owns the
+// key as they own the certificate, and mounts the same file in every
+// replica), else the key of a Secret of its own beside the TLS Secret,
+// created by the first replica (certs.EnsureConversionKey). nil when the
+// Katalog converts nothing.
+func (g *Gateway) externalConversionKey(ctx context.Context) (func() []byte, error) {
+	if file := os.Getenv("CONVERSION_KEY_FILE"); file != "" {
+		k, err := certs.ReadConversionKeyFile(file)
+		if err != nil {
+			return nil, err
 		}
+		return func() []byte { return k }, nil
+	}
+	if !g.policy.Converts() {
 		return nil, nil
 	}
-	k, err := certs.ReadConversionKeyFile(file)
+	name := certs.KeySecretName(g.policy.Certs.SecretName)
+	k, err := certs.EnsureConversionKey(ctx, g.client, g.ns, name)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("conversion key (or set CONVERSION_KEY_FILE to a file of at least %d random bytes mounted in every replica): %w", certs.MinConversionKeyBytes, err)
 	}
 	return func() []byte { return k }, nil
 }

@@ -1,6 +1,7 @@
 package server
 
 import (
+	"context"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -97,15 +98,16 @@ func TestConfirmTrustPatches(t *testing.T) {
 	}
 }
 
-// With external certificates the conversion key is the user's file; a
-// Katalog that converts refuses to start without one, with the fix.
+// With external certificates the conversion key is the user's file when
+// CONVERSION_KEY_FILE is set, checked like any key; a Katalog that converts
+// nothing needs none. (The key Secret the gateway creates otherwise is
+// tested against the API server: certs/ensuretest and the bundle e2e.)
 func TestExternalConversionKey(t *testing.T) {
-	converting := &policy.Policy{CRDs: []*policy.CRD{{Name: "cog", Conversion: &policy.ConversionSpec{}}}}
+	converting := &Gateway{policy: &policy.Policy{Conversion: policy.Conversion{Enabled: true}, CRDs: []*policy.CRD{{Name: "cog", Conversion: &policy.ConversionSpec{}}}}}
+	plain := &Gateway{policy: &policy.Policy{Conversion: policy.Conversion{Enabled: true}, CRDs: []*policy.CRD{{Name: "plain"}}}}
+	ctx := context.Background()
 	t.Setenv("CONVERSION_KEY_FILE", "")
-	if _, err := externalConversionKey(converting); err == nil || !strings.Contains(err.Error(), "set CONVERSION_KEY_FILE") || !strings.Contains(err.Error(), "cog") {
-		t.Errorf("converting without a key file: %v", err)
-	}
-	if k, err := externalConversionKey(&policy.Policy{CRDs: []*policy.CRD{{Name: "plain"}}}); err != nil || k != nil {
+	if k, err := plain.externalConversionKey(ctx); err != nil || k != nil {
 		t.Errorf("nothing converts: key %v, %v; want no key and no error", k != nil, err)
 	}
 	file := filepath.Join(t.TempDir(), "key")
@@ -113,14 +115,14 @@ func TestExternalConversionKey(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Setenv("CONVERSION_KEY_FILE", file)
-	if _, err := externalConversionKey(converting); err == nil || !strings.Contains(err.Error(), "fewer than 32") {
+	if _, err := converting.externalConversionKey(ctx); err == nil || !strings.Contains(err.Error(), "fewer than 32") {
 		t.Errorf("a short key file: %v", err)
 	}
 	want := []byte(strings.Repeat("k", 40))
 	if err := os.WriteFile(file, want, 0o600); err != nil {
 		t.Fatal(err)
 	}
-	k, err := externalConversionKey(converting)
+	k, err := converting.externalConversionKey(ctx)
 	if err != nil || string(k()) != string(want) {
 		t.Errorf("a good key file: %v", err)
 	}

@@ -424,3 +424,62 @@ func TestEnsureAddsConversionKey(t *testing.T) {
 	}
 	checkStored(t, ns, results[0])
 }
+
+// The conversion key of external certificates: three replicas starting
+// together end up with one key, stored once; a later start reads it; a
+// Secret with a damaged key is an error naming the fix, never replaced.
+func TestEnsureConversionKey(t *testing.T) {
+	ctx := context.Background()
+	ns := newNamespace(t)
+	name := certs.KeySecretName(secretName)
+	const replicas = 3
+	var (
+		wg    sync.WaitGroup
+		start = make(chan struct{})
+		keys  [replicas][]byte
+		errs  [replicas]error
+	)
+	client := &racing{Interface: env.Dynamic}
+	for i := range replicas {
+		wg.Go(func() {
+			<-start
+			keys[i], errs[i] = certs.EnsureConversionKey(ctx, client, ns, name)
+		})
+	}
+	close(start)
+	wg.Wait()
+	for i := range replicas {
+		if errs[i] != nil {
+			t.Fatalf("replica %d: %v", i, errs[i])
+		}
+		if !bytes.Equal(keys[i], keys[0]) || len(keys[i]) != certs.ConversionKeyBytes {
+			t.Fatalf("replica %d got another key (%d bytes) than replica 0", i, len(keys[i]))
+		}
+	}
+	if n := client.creates.Load(); n < 1 || n > replicas {
+		t.Errorf("%d creates", n)
+	}
+	s, err := env.Clientset.CoreV1().Secrets(ns).Get(ctx, name, metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(s.Data[certs.KeyConversion], keys[0]) || s.Labels[policy.ProtectionLabel] != "true" || s.Type != corev1.SecretTypeOpaque {
+		t.Errorf("stored Secret: type %s, labels %v, key matches %v", s.Type, s.Labels, bytes.Equal(s.Data[certs.KeyConversion], keys[0]))
+	}
+	again, err := certs.EnsureConversionKey(ctx, env.Dynamic, ns, name)
+	if err != nil || !bytes.Equal(again, keys[0]) {
+		t.Errorf("a later start: %v, same key %v", err, bytes.Equal(again, keys[0]))
+	}
+
+	s.Data[certs.KeyConversion] = []byte("short")
+	if _, err := env.Clientset.CoreV1().Secrets(ns).Update(ctx, s, metav1.UpdateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := certs.EnsureConversionKey(ctx, env.Dynamic, ns, name); err == nil || !strings.Contains(err.Error(), "delete the Secret") {
+		t.Errorf("a damaged key: %v", err)
+	}
+	s, _ = env.Clientset.CoreV1().Secrets(ns).Get(ctx, name, metav1.GetOptions{})
+	if string(s.Data[certs.KeyConversion]) != "short" {
+		t.Error("the damaged key was replaced")
+	}
+}
