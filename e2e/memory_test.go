@@ -164,30 +164,35 @@ func announce(t testing.TB, port int, ca []byte, path string, declared int64, se
 }
 
 // Memory exhaustion without authentication: 32 connections at once each
-// declare a 60 MiB body and send 10 bytes of it, three times over, to every
-// path of the webhook listener that reads a body. The gateway's resident set
-// stays under 64 MiB, /readyz stays 200 and a normal /validate review is
-// answered meanwhile.
+// declare a 60 MiB body and send 10 bytes of it, three times over, to the
+// paths of the webhook listener that read a body; then twice more declaring
+// lengths just under each path's limit, which must not be allocated either.
+// The gateway's resident set stays under 64 MiB, /readyz stays 200 and a
+// normal /validate review is answered meanwhile.
 func TestWebhookMemoryAttack(t *testing.T) {
 	g := hostileGateway(t)
 	ca := gatewaySecret(t).Data["ca.crt"]
 	client := webhookClient(t, ca)
 	const (
-		conns    = 32
-		declared = 60 << 20
-		sent     = 10
-		waves    = 3
-		bound    = 64 << 20
+		conns = 32
+		sent  = 10
+		bound = 64 << 20
 	)
+	waves := []struct {
+		path     string
+		declared int64
+	}{
+		{"/convert", 60 << 20}, // the widest limit before the fix
+		{"/validate", 60 << 20},
+		{"/convert", 60 << 20},
+		{"/validate", 8<<20 - 1}, // just under the limits: accepted, waiting for bytes
+		{"/convert", 16<<20 - 1},
+	}
 	before := g.memory(t)
 	t.Logf("before the attack: RSS %s, peak %s", mib(before.rss), mib(before.peak))
 
-	paths := []string{"/convert", "/validate", "/mutate", "/deletion-protection"}
-	for wave := range waves {
-		path := paths[wave%len(paths)]
-		if wave == waves-1 {
-			path = "/convert" // the widest limit before the fix
-		}
+	for wave, w := range waves {
+		path, declared := w.path, w.declared
 		var mu sync.Mutex
 		var open []*tls.Conn
 		var wg sync.WaitGroup
@@ -219,7 +224,7 @@ func TestWebhookMemoryAttack(t *testing.T) {
 		}
 		m := g.memory(t)
 		codes := answers(open)
-		t.Logf("wave %d (%d x %s declared, %d bytes sent, %s): RSS %s, peak %s; answers %v",
+		t.Logf("wave %d (%d x %s declared, %d bytes sent, %s): RSS %s, peak %s; answers so far %v",
 			wave+1, conns, mib(declared), sent, path, mib(m.rss), mib(m.peak), codes)
 		for _, c := range open {
 			c.Close()

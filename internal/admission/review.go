@@ -8,20 +8,28 @@ import (
 	admissionv1 "k8s.io/api/admission/v1"
 
 	"github.com/orkspace/orkestra-gateway/internal/policy"
+	"github.com/orkspace/orkestra-gateway/internal/registration"
 )
 
-// Webhook names; each is served at "/" + name.
+// Webhook names: those of the registration features, each served at the
+// feature's path.
 const (
-	NameDeletionProtection  = "deletion-protection"
-	NameStrictMode          = "strict-mode"
-	NameNamespaceProtection = "namespace-protection"
-	NameValidate            = "validate"
-	NameMutate              = "mutate"
+	NameDeletionProtection  = string(registration.DeletionProtection)
+	NameStrictMode          = string(registration.StrictMode)
+	NameNamespaceProtection = string(registration.NamespaceProtection)
+	NameValidate            = string(registration.Validate)
+	NameMutate              = string(registration.Mutate)
 )
+
+// webhookNames are the webhooks of the gateway, whose metrics exist from the start.
+var webhookNames = []string{NameMutate, NameDeletionProtection, NameStrictMode, NameNamespaceProtection, NameValidate}
 
 // Webhook is one admission endpoint of the gateway.
 type Webhook struct {
-	Name          string
+	Name string
+	// Feature is the registration feature whose configuration sends the
+	// API server here; Path is its path.
+	Feature       registration.Feature
 	Path          string
 	Mutating      bool
 	FailurePolicy policy.FailurePolicy
@@ -121,7 +129,8 @@ func Webhooks(p *policy.Policy) []Webhook {
 		},
 	}
 	for i := range ws {
-		ws[i].Path = "/" + ws[i].Name
+		ws[i].Feature = registration.Feature(ws[i].Name)
+		ws[i].Path = ws[i].Feature.Path()
 	}
 	return ws
 }

@@ -8,7 +8,6 @@ import (
 	"slices"
 	"strings"
 
-	"github.com/prometheus/client_golang/prometheus"
 	apiextv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
@@ -137,37 +136,44 @@ func failure(uid types.UID, msg string) *apiextv1.ConversionResponse {
 // review converts a decoded request.
 func (c *Converter) review(r *request) *apiextv1.ConversionResponse {
 	converted := make([]runtime.RawExtension, len(r.Objects))
-	succeeded := map[[4]string]float64{}
-	latency := map[[4]string]prometheus.Observer{}
+	var succeeded map[*pairSeries]float64 // counted once the whole review succeeds
 	for i, raw := range r.Objects {
 		start := c.now()
 		out, labels, err := c.convertOne(raw, r.DesiredAPIVersion, i, len(r.Objects))
-		if labels != nil {
-			obs, ok := latency[*labels]
-			if !ok {
-				obs = c.m.latency.WithLabelValues(labels[:]...)
-				latency[*labels] = obs
-			}
-			obs.Observe(c.now().Sub(start).Seconds())
+		ps := c.m.pairs[labelsKey(labels)]
+		if ps != nil {
+			ps.latency.Observe(c.now().Sub(start).Seconds())
 		}
 		if err != nil {
-			if labels != nil {
-				c.m.objects.WithLabelValues(labels[0], labels[1], labels[2], labels[3], resultFailure).Inc()
+			if ps != nil {
+				ps.failure.Inc()
 			}
-			c.m.reviews.WithLabelValues(resultFailure).Inc()
+			c.m.results[resultFailure].Inc()
 			c.log.Warn("conversion failed", "uid", string(r.UID), "desiredAPIVersion", r.DesiredAPIVersion, "objects", len(r.Objects), "error", err.Error())
 			return failure(r.UID, err.Error())
 		}
 		converted[i] = runtime.RawExtension{Raw: out}
-		if labels != nil {
-			succeeded[*labels]++
+		if ps != nil {
+			if succeeded == nil {
+				succeeded = map[*pairSeries]float64{}
+			}
+			succeeded[ps]++
 		}
 	}
-	for l, n := range succeeded {
-		c.m.objects.WithLabelValues(l[0], l[1], l[2], l[3], resultSuccess).Add(n)
+	for ps, n := range succeeded {
+		ps.success.Add(n)
 	}
-	c.m.reviews.WithLabelValues(resultSuccess).Inc()
+	c.m.results[resultSuccess].Inc()
 	return &apiextv1.ConversionResponse{UID: r.UID, ConvertedObjects: converted, Result: metav1.Status{Status: metav1.StatusSuccess}}
+}
+
+// labelsKey is the key of an object's series; the zero key (no series)
+// when its labels are unknown.
+func labelsKey(labels *[4]string) [4]string {
+	if labels == nil {
+		return [4]string{}
+	}
+	return *labels
 }
 
 // convertOne converts the i-th of n objects. labels (group, kind, from, to)
@@ -204,8 +210,9 @@ func (c *Converter) convertOne(raw []byte, desired string, i, n int) ([]byte, *[
 		}
 	}
 	out, oc, err := pl.convert(obj, from, to, c.maxPreserved)
+	ks := c.m.kinds[groupKind{group, kind}] // pl exists: so does ks
 	if oc.invalid != nil {
-		c.m.invalid.WithLabelValues(group, kind).Inc()
+		ks.invalid.Inc()
 		c.log.Warn("ignoring a malformed "+PreservedAnnotation+" annotation; fields it preserved are lost",
 			"object", ref, "from", av, "to", desired, "error", oc.invalid.Error())
 	}
@@ -217,7 +224,7 @@ func (c *Converter) convertOne(raw []byte, desired string, i, n int) ([]byte, *[
 		for j, f := range oc.dropped {
 			paths[j] = dotted(f.Path)
 		}
-		c.m.dropped.WithLabelValues(group, kind).Add(float64(len(oc.dropped)))
+		ks.dropped.Add(float64(len(oc.dropped)))
 		c.log.Warn(fmt.Sprintf("preserved fields exceed %d bytes; dropping them, so converting back cannot restore them", c.maxPreserved),
 			"object", ref, "from", av, "to", desired, "dropped", paths)
 	}

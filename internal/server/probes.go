@@ -5,7 +5,11 @@ import (
 	"sync"
 )
 
-// readiness is the state behind /readyz: every condition must hold.
+// readiness is the state behind /readyz: every condition must hold. It
+// holds the name of the condition that does not (a fixed phrase such as
+// "registrations not applied"), never the error behind it: /readyz is
+// unauthenticated, and API server errors name resources, users and
+// permissions. The caller logs the error.
 type readiness struct {
 	mu     sync.Mutex
 	reason string // "" when ready

@@ -8,7 +8,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -69,7 +68,7 @@ func externalGateway(t *testing.T, m *certs.Material, hookCA, crdCA []byte, stra
 		t.Fatal(err)
 	}
 	g := &Gateway{client: client, certs: h, externalCerts: true, log: slog.New(slog.DiscardHandler),
-		tls: &tlsState{crds: map[string]*policy.CRD{"cogs.example.com": {}}, served: m, metrics: newCertMetrics(prometheus.NewRegistry(), h)}}
+		tls: &tlsState{crds: map[string]*policy.CRD{"cogs.example.com": {}}, served: m, metrics: newCertMetrics()}}
 	v := []admissionregistrationv1.ValidatingWebhookConfiguration{{ObjectMeta: metav1.ObjectMeta{Name: "cfg"}}}
 	return g, v
 }
