@@ -288,6 +288,7 @@ func Generate(src *Source, opts Options) (*Bundle, error) {
 		s.deploymentDoc(items, checksum(cm)),
 		s.serviceDoc(),
 		s.pdbDoc(),
+		s.networkPolicyDoc(),
 	}
 	b := &Bundle{}
 	for i, d := range docs {

@@ -38,7 +38,7 @@ func FuzzGenerate(f *testing.F) {
 			}
 			t.Fatalf("Generate: %v", err)
 		}
-		if len(b.Objects) != 10 {
+		if len(b.Objects) != 11 {
 			t.Fatalf("%d objects", len(b.Objects))
 		}
 		for _, o := range b.Objects {
