@@ -711,7 +711,7 @@ func TestBundleMinimal(t *testing.T) {
 						t.Fatalf("without %q the gateway exited:\n%s", key, g.proc.Logs())
 					}
 					code, body := g.probe("/readyz")
-					if code == 503 && strings.Contains(g.proc.Logs(), f.want) {
+					if code == 503 && loggedError(g.proc.Logs(), f.want) {
 						if strings.Contains(body, "cannot") || strings.Contains(body, "forbidden") {
 							t.Fatalf("/readyz echoes the API server's error: %q", body)
 						}
@@ -770,6 +770,18 @@ func notifyUnauthenticated(t *testing.T, c *bundleCase, g *gateway, key, want st
 	if !loggedRefusal(g.proc.Logs(), want) {
 		t.Errorf("without %q: no warning naming %q in the logs:\n%s", key, want, g.proc.Logs())
 	}
+}
+
+// loggedError reports whether the JSON logs have an error line whose err
+// holds want.
+func loggedError(logs, want string) bool {
+	for _, line := range strings.Split(logs, "\n") {
+		var l struct{ Level, Err string }
+		if json.Unmarshal([]byte(line), &l) == nil && l.Level == "ERROR" && strings.Contains(l.Err, want) {
+			return true
+		}
+	}
+	return false
 }
 
 // loggedRefusal reports whether the JSON logs have the warning of a /notify

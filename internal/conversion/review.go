@@ -12,6 +12,8 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/types"
+
+	"github.com/orkspace/orkestra-gateway/internal/fastjson"
 )
 
 // API version and kind of the only ConversionReview accepted and answered.
@@ -43,15 +45,16 @@ type wireRequest struct {
 }
 
 // decodeReview decodes an apiextensions.k8s.io/v1 ConversionReview request;
-// the error says precisely what is wrong.
+// the error says precisely what is wrong. The objects stay slices of body
+// on the fast path (fastReview); anything it leaves to encoding/json (a
+// malformed body, a repeated key) is decoded there, which words the error.
 func decodeReview(body []byte) (*request, error) {
-	var w wireReview
-	dec := json.NewDecoder(bytes.NewReader(body))
-	if err := dec.Decode(&w); err != nil {
-		return nil, jsonError(err)
-	}
-	if dec.More() {
-		return nil, fmt.Errorf("malformed ConversionReview: unexpected data after the JSON object at byte %d", dec.InputOffset())
+	w, ok := fastReview(body)
+	if !ok {
+		w = &wireReview{}
+		if err := json.Unmarshal(body, w); err != nil {
+			return nil, jsonError(err)
+		}
 	}
 	if w.APIVersion != reviewAPIVersion || w.Kind != reviewKind {
 		return nil, fmt.Errorf("expected apiVersion %s, kind %s; got apiVersion %q, kind %q", reviewAPIVersion, reviewKind, w.APIVersion, w.Kind)
@@ -74,6 +77,104 @@ func decodeReview(body []byte) (*request, error) {
 		}
 	}
 	return &request{UID: r.UID, DesiredAPIVersion: r.DesiredAPIVersion, Objects: r.Objects}, nil
+}
+
+// fastReview decodes a ConversionReview as json.Unmarshal into wireReview
+// would, in one pass, with the objects as slices of body instead of
+// copies. It gives up (ok false) on anything unusual: invalid JSON, a field
+// of another type, a key repeated or matching a field only
+// case-insensitively. A fuzz test holds it to json.Unmarshal.
+func fastReview(body []byte) (w *wireReview, ok bool) {
+	d := fastjson.NewDecoder(body)
+	w = &wireReview{}
+	if !readMembers(d, []string{"apiVersion", "kind", "request"}, func(i int) {
+		switch i {
+		case 0:
+			readString(d, &w.APIVersion)
+		case 1:
+			readString(d, &w.Kind)
+		case 2:
+			if d.Null() {
+				w.Request = nil
+				return
+			}
+			w.Request = &wireRequest{}
+			readRequest(d, w.Request)
+		}
+	}) || !d.End() {
+		return nil, false
+	}
+	return w, true
+}
+
+func readRequest(d *fastjson.Decoder, r *wireRequest) {
+	readMembers(d, []string{"uid", "desiredAPIVersion", "objects"}, func(i int) {
+		switch i {
+		case 0:
+			readString(d, &r.UID)
+		case 1:
+			readString(d, &r.DesiredAPIVersion)
+		case 2:
+			if d.Null() {
+				r.Objects = nil
+				return
+			}
+			if !d.Array() {
+				return
+			}
+			r.Objects = []json.RawMessage{}
+			var started bool
+			for d.Element(&started) {
+				r.Objects = append(r.Objects, d.Skip())
+			}
+		}
+	})
+}
+
+// readMembers reads one object, calling read with the index of each known
+// key; unknown keys are skipped. It fails the decoder on a repeated known
+// key or a key that matches one only case-insensitively (json.Unmarshal
+// would fill that field), and on anything but an object or null (which
+// leaves the target as it is, as json.Unmarshal does).
+func readMembers(d *fastjson.Decoder, known []string, read func(i int)) bool {
+	if d.Null() {
+		return d.OK()
+	}
+	if !d.Object() {
+		return false
+	}
+	var seen uint32
+	var started bool
+	for {
+		k, more := d.Member(&started)
+		if !more {
+			return d.OK()
+		}
+		i := slices.Index(known, string(k))
+		switch {
+		case i >= 0 && seen&(1<<i) != 0:
+			return d.Fail()
+		case i >= 0:
+			seen |= 1 << i
+			read(i)
+		case slices.ContainsFunc(known, func(f string) bool { return strings.EqualFold(f, string(k)) }):
+			return d.Fail()
+		default:
+			d.Skip()
+		}
+	}
+}
+
+// readString reads a string; null leaves it unchanged, as json.Unmarshal.
+func readString[S ~string](d *fastjson.Decoder, dst *S) {
+	if d.Null() {
+		return
+	}
+	if d.Peek() != '"' {
+		d.Fail()
+		return
+	}
+	*dst = S(d.String())
 }
 
 // jsonError makes a JSON decoding error precise: where, and which field.

@@ -195,7 +195,7 @@ func TestServeMalformed(t *testing.T) {
 		{"empty", "", "application/json", "", 400, "empty body"},
 		{"not JSON", "", "application/json", "{not json", 400, "malformed ConversionReview"},
 		{"truncated", "", "application/json", `{"apiVersion":"apiextensions.k8s.io/v1"`, 400, "malformed ConversionReview"},
-		{"trailing data", "", "application/json", reviewBody("conv.example.com/v2") + "{}", 400, "unexpected data"},
+		{"trailing data", "", "application/json", reviewBody("conv.example.com/v2") + "{}", 400, "after top-level value"},
 		{"wrong type", "", "application/json", `{"apiVersion":"apiextensions.k8s.io/v1","kind":"ConversionReview","request":{"uid":7}}`, 400, "field request.uid"},
 		{"v1beta1", "", "application/json", strings.Replace(reviewBody("conv.example.com/v2"), "apiextensions.k8s.io/v1", "apiextensions.k8s.io/v1beta1", 1), 400, `got apiVersion "apiextensions.k8s.io/v1beta1"`},
 		{"wrong kind", "", "application/json", strings.Replace(reviewBody("conv.example.com/v2"), `"ConversionReview"`, `"AdmissionReview"`, 1), 400, `kind "AdmissionReview"`},

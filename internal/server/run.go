@@ -105,7 +105,7 @@ func (g *Gateway) serveProbes() (*http.Server, error) {
 	mux := http.NewServeMux()
 	mux.HandleFunc("/livez", livez)
 	mux.Handle("/readyz", g.ready)
-	mux.Handle("/metrics", promhttp.HandlerFor(g.registry, promhttp.HandlerOpts{}))
+	mux.Handle("/metrics", readOnlyHandler(promhttp.HandlerFor(g.registry, promhttp.HandlerOpts{})))
 	srv := &http.Server{
 		Handler:           mux,
 		ReadHeaderTimeout: 5 * time.Second,

@@ -8,64 +8,107 @@ import (
 	"sync"
 )
 
-// Body buffers come from a pool: most reviews are a few KiB, and allocating
-// one per request is most of what a request costs the GC. Only small
-// buffers return to it, so a large body never stays resident.
-var buffers = sync.Pool{New: func() any { return new([]byte) }}
+// A body is read into chunks that are allocated as bytes arrive, then,
+// when it took more than one, copied once into a buffer of its exact size.
+// Growing one buffer instead would allocate about five times a large body
+// before it is complete (each step copies the last); chunks allocate it
+// twice at most, and what stays is exactly the body. The first chunk comes from a pool: most reviews are a few
+// KiB and fit in it, and allocating one per request is most of what a
+// request costs the GC. Only small chunks return to the pool, so a large
+// body never stays resident.
+var chunkPool = sync.Pool{New: func() any { return new([]byte) }}
 
-// Bounds of the buffer growth.
+// Bounds of the chunks.
 const (
-	minBuffer = 4 << 10  // the first allocation, when the pool is empty
-	maxPooled = 64 << 10 // larger buffers are left to the GC
-	// Below this a buffer doubles; above it grows by a quarter, so a large
-	// body wastes at most a quarter of its size.
-	doubleUntil = 1 << 20
+	minChunk  = 4 << 10  // the first one, when the pool is empty
+	maxPooled = 64 << 10 // larger chunks are left to the GC
+	maxChunk  = 1 << 20  // chunks double up to this size
 )
 
-// body is a request body read into a buffer charged to a Listener.
+// body is a request body charged to a Listener: while it is read, its
+// chunks; once read, buf (the whole body).
 type body struct {
+	chunks  [][]byte
 	buf     []byte
-	charged int64 // cap(buf), taken from the budget
+	charged int64
 	l       *Listener
 }
 
-// free returns the buffer to the pool (when small) and its bytes to the
-// budget. Nothing may use the body, or a slice of it, afterwards.
+// free returns small chunks to the pool and every byte to the budget.
+// Nothing may use the body, or a slice of it, afterwards.
 func (b *body) free() {
 	if b == nil {
 		return
 	}
-	b.l.release(b.charged)
-	if b.buf != nil && cap(b.buf) <= maxPooled {
-		buf := b.buf[:0]
-		buffers.Put(&buf)
+	for _, c := range b.chunks {
+		recycle(c)
 	}
-	b.buf, b.charged = nil, 0
+	if b.buf != nil {
+		recycle(b.buf)
+	}
+	b.l.release(b.charged)
+	b.chunks, b.buf, b.charged = nil, nil, 0
 }
 
-// grow replaces the buffer by one of capacity n (> its capacity), charging
-// the difference first; false when the budget cannot hold it.
-func (b *body) grow(n int) bool {
-	if !b.l.charge(int64(n - cap(b.buf))) {
+func recycle(c []byte) {
+	if cap(c) > 0 && cap(c) <= maxPooled {
+		c = c[:0]
+		chunkPool.Put(&c)
+	}
+}
+
+// newChunk adds a chunk of capacity n, charging it first; false when the
+// budget cannot hold it.
+func (b *body) newChunk(n int) bool {
+	if len(b.chunks) == 0 {
+		if p := chunkPool.Get().(*[]byte); cap(*p) > 0 {
+			if !b.l.charge(int64(cap(*p))) {
+				chunkPool.Put(p)
+				return false
+			}
+			b.chunks, b.charged = append(b.chunks, (*p)[:0]), b.charged+int64(cap(*p))
+			return true
+		}
+	}
+	if !b.l.charge(int64(n)) {
 		return false
 	}
-	nb := make([]byte, len(b.buf), n)
-	copy(nb, b.buf)
-	if b.buf != nil && cap(b.buf) <= maxPooled {
-		old := b.buf[:0]
-		buffers.Put(&old)
-	}
-	b.buf, b.charged = nb, int64(n)
+	b.chunks, b.charged = append(b.chunks, make([]byte, 0, n)), b.charged+int64(n)
 	return true
 }
 
-// nextCap is the capacity after cur, at most bound.
-func nextCap(cur, bound int) int {
-	n := 2 * cur
-	if cur >= doubleUntil {
-		n = cur + cur/4
+// nextChunk is the size of the chunk after one of size last, when at most
+// left bytes may still come.
+func nextChunk(last int, left int64) int {
+	n := min(max(2*last, minChunk), maxChunk)
+	return int(min(int64(n), max(left, 1)))
+}
+
+// size is the number of bytes read so far.
+func (b *body) size() int64 {
+	var n int64
+	for _, c := range b.chunks {
+		n += int64(len(c))
 	}
-	return min(max(n, minBuffer), bound)
+	return n
+}
+
+// join makes buf the whole body: the only chunk, or one exact copy of
+// all. The copy takes the chunks' place in the budget (it is never larger):
+// both exist only while it is made.
+func (b *body) join() {
+	if len(b.chunks) == 1 {
+		b.buf, b.chunks = b.chunks[0], nil
+		return
+	}
+	n := b.size()
+	buf := make([]byte, 0, n)
+	for _, c := range b.chunks {
+		buf = append(buf, c...)
+		recycle(c)
+	}
+	b.l.release(b.charged - n)
+	b.chunks, b.buf, b.charged = nil, buf, n
 }
 
 // failure is a request the envelope refuses: the status and the message.
@@ -74,9 +117,8 @@ type failure struct {
 	msg  string
 }
 
-// readBody reads r's body, at most limit bytes, into a buffer that grows
-// with the bytes received. On failure the body is nil and nothing stays
-// charged.
+// readBody reads r's body, at most limit bytes, into chunks allocated as
+// the bytes arrive. On failure the body is nil and nothing stays charged.
 func (l *Listener) readBody(w http.ResponseWriter, r *http.Request, limit int64, kind string) (*body, *failure) {
 	tooLarge := &failure{http.StatusRequestEntityTooLarge, fmt.Sprintf("%s larger than %d bytes", kind, limit)}
 	declared := r.ContentLength // -1: unknown (chunked)
@@ -86,61 +128,62 @@ func (l *Listener) readBody(w http.ResponseWriter, r *http.Request, limit int64,
 	if declared > 0 && !l.fits(declared) {
 		return nil, l.busy()
 	}
-	// The buffer never grows past what the request may send: the limit, or
-	// the declared length (the server's body reader stops there).
+	// No chunk reaches past what the request may send: the limit, or the
+	// declared length (the server's body reader stops there).
 	bound := limit
 	if declared >= 0 {
 		bound = declared
 	}
 	b := &body{l: l}
-	if p := buffers.Get().(*[]byte); cap(*p) > 0 {
-		if !l.charge(int64(cap(*p))) {
-			buffers.Put(p)
-			return nil, l.busy()
-		}
-		b.buf, b.charged = (*p)[:0], int64(cap(*p))
-	}
 	src := http.MaxBytesReader(w, r.Body, limit)
+	fail := func(f *failure) (*body, *failure) {
+		b.free()
+		return nil, f
+	}
+	var read int64
 	for {
-		if len(b.buf) == cap(b.buf) {
-			if int64(len(b.buf)) >= bound {
-				// Full at the bound: one more read tells the end of the
-				// body from a body that goes on.
+		var cur []byte
+		if len(b.chunks) > 0 {
+			cur = b.chunks[len(b.chunks)-1]
+		}
+		if len(cur) == cap(cur) {
+			if read >= bound {
+				// Full at the bound: one more read tells the end of the body
+				// from a body that goes on.
 				var probe [1]byte
 				n, err := src.Read(probe[:])
 				if n == 0 && errors.Is(err, io.EOF) {
 					break
 				}
-				b.free()
 				var mbe *http.MaxBytesError
 				if n > 0 || errors.As(err, &mbe) {
-					return nil, tooLarge
+					return fail(tooLarge)
 				}
-				return nil, &failure{http.StatusBadRequest, "cannot read body: " + errText(err)}
+				return fail(&failure{http.StatusBadRequest, "cannot read body: " + errText(err)})
 			}
-			if !b.grow(nextCap(cap(b.buf), int(bound))) {
-				b.free()
-				return nil, l.busy()
+			if !b.newChunk(nextChunk(cap(cur), bound-read)) {
+				return fail(l.busy())
 			}
+			cur = b.chunks[len(b.chunks)-1]
 		}
-		n, err := src.Read(b.buf[len(b.buf):cap(b.buf)])
-		b.buf = b.buf[:len(b.buf)+n]
+		n, err := src.Read(cur[len(cur):cap(cur)])
+		b.chunks[len(b.chunks)-1] = cur[:len(cur)+n]
+		read += int64(n)
 		if errors.Is(err, io.EOF) {
 			break
 		}
 		if err != nil {
-			b.free()
 			var mbe *http.MaxBytesError
 			if errors.As(err, &mbe) {
-				return nil, tooLarge
+				return fail(tooLarge)
 			}
-			return nil, &failure{http.StatusBadRequest, "cannot read body: " + err.Error()}
+			return fail(&failure{http.StatusBadRequest, "cannot read body: " + err.Error()})
 		}
 	}
-	if len(b.buf) == 0 {
-		b.free()
-		return nil, &failure{http.StatusBadRequest, "empty body; expected " + article(kind)}
+	if read == 0 {
+		return fail(&failure{http.StatusBadRequest, "empty body; expected " + article(kind)})
 	}
+	b.join()
 	return b, nil
 }
 

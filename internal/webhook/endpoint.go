@@ -89,12 +89,23 @@ func (e *endpoint[Req]) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 
 // serve answers r and returns the status written.
 func (e *endpoint[Req]) serve(w http.ResponseWriter, r *http.Request) int {
+	if len(r.TransferEncoding) > 0 {
+		// A chunked request may also have declared a Content-Length, which
+		// the server dropped (RFC 9112, 6.3): the connection must not carry
+		// another request. The API server always sends a Content-Length.
+		w.Header().Set("Connection", "close")
+	}
 	if r.Method != http.MethodPost {
 		w.Header().Set("Allow", http.MethodPost)
 		return e.refuse(w, r, &failure{http.StatusMethodNotAllowed, fmt.Sprintf("method %s not allowed; %s is sent with POST", r.Method, article(e.r.Kind))})
 	}
 	if msg := checkContentType(r.Header.Get("Content-Type"), e.r.Kind); msg != "" {
 		return e.refuse(w, r, &failure{http.StatusUnsupportedMediaType, msg})
+	}
+	if ce := r.Header.Values("Content-Encoding"); len(ce) > 0 && !(len(ce) == 1 && strings.EqualFold(ce[0], "identity")) {
+		// The API server never compresses a review; decoding one would only
+		// multiply what a request can make the gateway hold.
+		return e.refuse(w, r, &failure{http.StatusUnsupportedMediaType, fmt.Sprintf("unsupported Content-Encoding %q; %s is sent uncompressed", strings.Join(ce, ", "), article(e.r.Kind))})
 	}
 	b, f := e.o.Listener.readBody(w, r, e.o.MaxBodyBytes, e.r.Kind)
 	if f != nil {

@@ -85,6 +85,7 @@ func TestEnvelope(t *testing.T) {
 		{"text", "", "text/plain", `{}`, 0, 415, `unsupported Content-Type "text/plain"`},
 		{"latin1", "", "application/json; charset=latin1", `{}`, 0, 415, `unsupported charset "latin1"`},
 		{"broken type", "", "application/json; =", `{}`, 0, 415, "malformed Content-Type"},
+		{"gzip", "", "gzip", `{}`, 0, 415, `unsupported Content-Encoding "gzip"`},
 		{"empty", "", "", ``, 0, 400, "empty body; expected an EchoReview"},
 		{"malformed", "", "", `{"uid":`, 0, 400, "malformed EchoReview"},
 		{"at the limit", "", "", `{"uid":"` + strings.Repeat("x", 64-10) + `"}`, 0, 200, `"uid":"xxx`},
@@ -100,18 +101,29 @@ func TestEnvelope(t *testing.T) {
 			if method == "" {
 				method = http.MethodPost
 			}
-			ct := tc.ct
+			ct, encoding := tc.ct, ""
 			switch ct {
 			case "":
 				ct = "application/json"
 			case "-":
 				ct = ""
+			case "gzip":
+				ct, encoding = "application/json", "gzip"
 			}
 			length := tc.length
 			if length == 0 {
 				length = int64(len(tc.body))
 			}
-			w := do(h, method, ct, strings.NewReader(tc.body), length)
+			r := httptest.NewRequest(method, "/echo", strings.NewReader(tc.body))
+			r.ContentLength = length
+			if ct != "" {
+				r.Header.Set("Content-Type", ct)
+			}
+			if encoding != "" {
+				r.Header.Set("Content-Encoding", encoding)
+			}
+			w := httptest.NewRecorder()
+			h.ServeHTTP(w, r)
 			if w.Code != tc.code || !strings.Contains(w.Body.String(), tc.want) {
 				t.Errorf("%d %q, want %d with %q", w.Code, w.Body, tc.code, tc.want)
 			}
@@ -123,13 +135,13 @@ func TestEnvelope(t *testing.T) {
 			}
 		})
 	}
-	for code, want := range map[int]float64{200: 4, 400: 2, 405: 1, 413: 2, 415: 4, 500: 2, 503: 0} {
+	for code, want := range map[int]float64{200: 4, 400: 2, 405: 1, 413: 2, 415: 5, 500: 2, 503: 0} {
 		if got := testutil.ToFloat64(m.Requests("echo", code)); got != want {
 			t.Errorf("requests{echo,%d} = %v, want %v", code, got, want)
 		}
 	}
-	if len(failures) != 11 {
-		t.Errorf("OnFailure called %d times, want 11: %v", len(failures), failures)
+	if len(failures) != 12 {
+		t.Errorf("OnFailure called %d times, want 12: %v", len(failures), failures)
 	}
 	// The stack logged is the panic's, not the recovery's.
 	if !strings.Contains(logs.String(), `panic="echo bug"`) || !strings.Contains(logs.String(), "webhook.echoAnswer") {
@@ -197,35 +209,37 @@ func (b *slowBody) Read(p []byte) (int, error) {
 	return 0, io.EOF
 }
 
-// The listener's budget counts the buffers of every endpoint; a request
+// The listener's budget counts the body chunks of every endpoint; a request
 // that would take it past the limit is refused with 503 and Retry-After,
 // before its body is read when its length is declared.
 func TestBudget(t *testing.T) {
+	const limit = 256 << 10
 	lm := NewListenerMetrics()
-	l := NewListener(ListenerOptions{MaxBytesInFlight: 96 << 10, Metrics: lm})
+	l := NewListener(ListenerOptions{MaxBytesInFlight: limit, Metrics: lm})
 	a := New("a", echo, Options{MaxBodyBytes: 1 << 20, Listener: l})
 	b := New("b", echo, Options{MaxBodyBytes: 1 << 20, Listener: l})
 
-	// A slow sender holds 64 KiB of buffer (its 40 KiB, grown by doubling).
-	head := []byte(`{"uid":"slow","word":"` + strings.Repeat("x", 40<<10))
+	// A slow sender holds the chunks of its first 60 KiB.
+	head := []byte(`{"uid":"slow","word":"` + strings.Repeat("x", 60<<10))
 	slow := &slowBody{head: head, tail: []byte(`"}`), sent: make(chan struct{}), release: make(chan struct{})}
 	done := make(chan *httptest.ResponseRecorder)
 	go func() { done <- do(a, http.MethodPost, "application/json", slow, -1) }()
 	<-slow.sent
 	held := l.InFlight()
-	if held < 40<<10 || held > 64<<10 {
-		t.Fatalf("in flight %d bytes while 40 KiB are held", held)
+	if held < int64(len(head)) || held > 3*int64(len(head)) {
+		t.Fatalf("in flight %d bytes while %d are held", held, len(head))
 	}
 
-	big := `{"uid":"b","word":"` + strings.Repeat("y", 40<<10) + `"}`
+	// One byte more than is free: refused, before reading when declared.
+	big := `{"uid":"b","word":"` + strings.Repeat("y", int(limit-held)+1-len(`{"uid":"b","word":""}`)) + `"}`
 	w := post(b, big)
-	if w.Code != 503 || w.Header().Get("Retry-After") != RetryAfterSeconds || !strings.Contains(w.Body.String(), "limit of 98304 bytes") {
-		t.Errorf("a declared 40 KiB over the budget: %d %q Retry-After %q", w.Code, w.Body, w.Header().Get("Retry-After"))
+	if w.Code != 503 || w.Header().Get("Retry-After") != RetryAfterSeconds || !strings.Contains(w.Body.String(), "limit of 262144 bytes") {
+		t.Errorf("a declared body over the budget: %d %q Retry-After %q", w.Code, w.Body, w.Header().Get("Retry-After"))
 	}
-	// Chunked, the same body is refused when its buffer would grow past it.
+	// Chunked, the same body is refused when its chunks would pass it.
 	w = do(b, http.MethodPost, "application/json", strings.NewReader(big), -1)
 	if w.Code != 503 {
-		t.Errorf("a chunked 40 KiB over the budget: %d %q", w.Code, w.Body)
+		t.Errorf("a chunked body over the budget: %d %q", w.Code, w.Body)
 	}
 	// A small request still fits.
 	if w := post(b, `{"uid":"small"}`); w.Code != 200 {
@@ -246,7 +260,7 @@ func TestBudget(t *testing.T) {
 		t.Errorf("in-flight gauge %v after every request finished", got)
 	}
 	if w := post(b, big); w.Code != 200 {
-		t.Errorf("40 KiB once the budget is free: %d %q", w.Code, w.Body)
+		t.Errorf("the same body once the budget is free: %d %q", w.Code, w.Body)
 	}
 }
 
@@ -308,20 +322,48 @@ func TestBadRequestLogsAreLimited(t *testing.T) {
 	}
 }
 
-func TestNextCap(t *testing.T) {
-	cur, steps := 0, 0
-	for cur < 8<<20 {
-		next := nextCap(cur, 8<<20)
-		if next <= cur {
-			t.Fatalf("nextCap(%d) = %d", cur, next)
+func TestNextChunk(t *testing.T) {
+	for _, c := range []struct {
+		last int
+		left int64
+		want int
+	}{
+		{0, 1 << 30, minChunk}, {minChunk, 1 << 30, 2 * minChunk}, {maxChunk / 2, 1 << 30, maxChunk},
+		{maxChunk, 1 << 30, maxChunk}, {maxChunk, 10, 10}, {0, 0, 1},
+	} {
+		if got := nextChunk(c.last, c.left); got != c.want {
+			t.Errorf("nextChunk(%d, %d) = %d, want %d", c.last, c.left, got, c.want)
 		}
-		if cur >= doubleUntil && next-cur > cur/4+1 {
-			t.Errorf("nextCap(%d) = %d grows by more than a quarter", cur, next)
-		}
-		cur = next
-		steps++
 	}
-	if cur != 8<<20 || steps > 20 {
-		t.Errorf("reached %d in %d steps", cur, steps)
+}
+
+// A large body is allocated twice at most (its chunks, then one exact
+// copy), not the five times of a buffer grown by steps, and the copy is
+// what stays charged.
+func TestLargeBodyAllocatesTwice(t *testing.T) {
+	l := NewListener(ListenerOptions{MaxBytesInFlight: 64 << 20})
+	data := bytes.Repeat([]byte("x"), 12<<20+5)
+	r := httptest.NewRequest(http.MethodPost, "/raw", bytes.NewReader(data))
+	r.ContentLength = -1
+	var before, after runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&before)
+	b, f := l.readBody(httptest.NewRecorder(), r, 16<<20, "RawReview")
+	runtime.ReadMemStats(&after)
+	if f != nil {
+		t.Fatal(f.msg)
+	}
+	if !bytes.Equal(b.buf, data) || cap(b.buf) != len(data) {
+		t.Fatalf("read %d bytes (cap %d), want %d", len(b.buf), cap(b.buf), len(data))
+	}
+	if got := after.TotalAlloc - before.TotalAlloc; got > 2*uint64(len(data))+maxChunk+64<<10 {
+		t.Errorf("a %d-byte body allocated %d bytes", len(data), got)
+	}
+	if got := l.InFlight(); got != int64(len(data)) {
+		t.Errorf("%d bytes charged for a %d-byte body", got, len(data))
+	}
+	b.free()
+	if got := l.InFlight(); got != 0 {
+		t.Errorf("%d bytes charged after free", got)
 	}
 }
