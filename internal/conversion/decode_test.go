@@ -61,15 +61,15 @@ func TestFastReview(t *testing.T) {
 		}
 	}
 	for _, b := range []string{
-		`{"apiVersion":"a","apiVersion":"b"}`,             // repeated key: json.Unmarshal keeps the last
-		`{"APIVERSION":"apiextensions.k8s.io/v1"}`,        // case-insensitive match
-		`{"request":{"UID":"u"}}`,                         // case-insensitive, nested
-		`{"request":{"uid":7}}`,                           // wrong type
-		`{"request":{"objects":{}}}`,                      // wrong type
-		`{"request":[]}`,                                  // wrong type
-		`{"apiVersion":"x"} {}`,                           // trailing data
-		`{"apiVersion":"x",}`,                             // trailing comma
-		`{"request":{"objects":[1,]}}`,                    // trailing comma in a list
+		`{"apiVersion":"a","apiVersion":"b"}`,                             // repeated key: json.Unmarshal keeps the last
+		`{"APIVERSION":"apiextensions.k8s.io/v1"}`,                        // case-insensitive match
+		`{"request":{"UID":"u"}}`,                                         // case-insensitive, nested
+		`{"request":{"uid":7}}`,                                           // wrong type
+		`{"request":{"objects":{}}}`,                                      // wrong type
+		`{"request":[]}`,                                                  // wrong type
+		`{"apiVersion":"x"} {}`,                                           // trailing data
+		`{"apiVersion":"x",}`,                                             // trailing comma
+		`{"request":{"objects":[1,]}}`,                                    // trailing comma in a list
 		strings.Repeat(`{"a":`, 20000) + "1" + strings.Repeat("}", 20000), // deeper than json allows
 	} {
 		if agreeReview(t, []byte(b)) {
