@@ -59,15 +59,20 @@ func (w Webhook) Matches(req *admissionv1.AdmissionRequest) bool { return w.matc
 //     the CRD of a protectCRD entry. No namespace is excluded.
 //   - strict-mode: strict mode on; UPDATE where the old object carries the
 //     label and the new one no longer does; not in kube-system or the
-//     gateway's namespace.
+//     gateway's namespace (nor of those Namespace objects themselves).
 //   - namespace-protection: CREATE/UPDATE of a namespaced entry's objects
 //     when a namespace list applies to it; DELETE of a Namespace matching
 //     the Katalog-level restricted namespaces.
 func Webhooks(p *policy.Policy) []Webhook {
 	ix := indexCRDs(p)
 	dp, np, adm := p.DeletionProtection, p.NamespaceProtection, p.Admission
+	// The namespaceSelector excluding kube-system and the gateway's
+	// namespace; it matches a Namespace object by its own labels.
 	system := func(req *admissionv1.AdmissionRequest) bool {
 		ns := objectNamespace(req)
+		if isNamespace(req) {
+			ns = req.Name
+		}
 		return ns == "kube-system" || (ns != "" && ns == p.Gateway.Namespace)
 	}
 	ruleHook := func(want func(*policy.CRD) bool) func(*admissionv1.AdmissionRequest) bool {
