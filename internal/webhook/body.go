@@ -32,6 +32,7 @@ type body struct {
 	buf     []byte
 	charged int64
 	l       *Listener
+	one     [1][]byte // chunks' first backing array: most bodies take one chunk
 }
 
 // free returns small chunks to the pool and every byte to the budget.
@@ -40,20 +41,27 @@ func (b *body) free() {
 	if b == nil {
 		return
 	}
-	for _, c := range b.chunks {
-		recycle(c)
-	}
 	if b.buf != nil {
-		recycle(b.buf)
+		b.chunks = append(b.chunks, b.buf)
 	}
+	recycle(b.chunks)
 	b.l.release(b.charged)
 	b.chunks, b.buf, b.charged = nil, nil, 0
 }
 
-func recycle(c []byte) {
-	if cap(c) > 0 && cap(c) <= maxPooled {
-		c = c[:0]
-		chunkPool.Put(&c)
+// recycle returns the largest of chunks to the pool when it is small
+// enough: the pool then holds chunks that fit the usual review whole, so
+// the next one needs no second chunk and no copy.
+func recycle(chunks [][]byte) {
+	var best []byte
+	for _, c := range chunks {
+		if cap(c) > cap(best) && cap(c) <= maxPooled {
+			best = c
+		}
+	}
+	if cap(best) > 0 {
+		best = best[:0]
+		chunkPool.Put(&best)
 	}
 }
 
@@ -98,17 +106,17 @@ func (b *body) size() int64 {
 // both exist only while it is made.
 func (b *body) join() {
 	if len(b.chunks) == 1 {
-		b.buf, b.chunks = b.chunks[0], nil
+		b.buf, b.chunks = b.chunks[0], b.one[:0]
 		return
 	}
 	n := b.size()
 	buf := make([]byte, 0, n)
 	for _, c := range b.chunks {
 		buf = append(buf, c...)
-		recycle(c)
 	}
+	recycle(b.chunks)
 	b.l.release(b.charged - n)
-	b.chunks, b.buf, b.charged = nil, buf, n
+	b.chunks, b.buf, b.charged = b.one[:0], buf, n
 }
 
 // failure is a request the envelope refuses: the status and the message.
@@ -120,10 +128,9 @@ type failure struct {
 // readBody reads r's body, at most limit bytes, into chunks allocated as
 // the bytes arrive. On failure the body is nil and nothing stays charged.
 func (l *Listener) readBody(w http.ResponseWriter, r *http.Request, limit int64, kind string) (*body, *failure) {
-	tooLarge := &failure{http.StatusRequestEntityTooLarge, fmt.Sprintf("%s larger than %d bytes", kind, limit)}
 	declared := r.ContentLength // -1: unknown (chunked)
 	if declared > limit {
-		return nil, tooLarge
+		return nil, tooLarge(kind, limit)
 	}
 	if declared > 0 && !l.fits(declared) {
 		return nil, l.busy()
@@ -135,11 +142,17 @@ func (l *Listener) readBody(w http.ResponseWriter, r *http.Request, limit int64,
 		bound = declared
 	}
 	b := &body{l: l}
-	src := http.MaxBytesReader(w, r.Body, limit)
-	fail := func(f *failure) (*body, *failure) {
+	b.chunks = b.one[:0]
+	if f := b.read(http.MaxBytesReader(w, r.Body, limit), bound, limit, kind); f != nil {
 		b.free()
 		return nil, f
 	}
+	b.join()
+	return b, nil
+}
+
+// read fills the chunks from src until its end.
+func (b *body) read(src io.Reader, bound, limit int64, kind string) *failure {
 	var read int64
 	for {
 		var cur []byte
@@ -150,19 +163,13 @@ func (l *Listener) readBody(w http.ResponseWriter, r *http.Request, limit int64,
 			if read >= bound {
 				// Full at the bound: one more read tells the end of the body
 				// from a body that goes on.
-				var probe [1]byte
-				n, err := src.Read(probe[:])
-				if n == 0 && errors.Is(err, io.EOF) {
-					break
+				if f := b.end(src, limit, kind); f != nil {
+					return f
 				}
-				var mbe *http.MaxBytesError
-				if n > 0 || errors.As(err, &mbe) {
-					return fail(tooLarge)
-				}
-				return fail(&failure{http.StatusBadRequest, "cannot read body: " + errText(err)})
+				break
 			}
 			if !b.newChunk(nextChunk(cap(cur), bound-read)) {
-				return fail(l.busy())
+				return b.l.busy()
 			}
 			cur = b.chunks[len(b.chunks)-1]
 		}
@@ -173,25 +180,40 @@ func (l *Listener) readBody(w http.ResponseWriter, r *http.Request, limit int64,
 			break
 		}
 		if err != nil {
-			var mbe *http.MaxBytesError
-			if errors.As(err, &mbe) {
-				return fail(tooLarge)
-			}
-			return fail(&failure{http.StatusBadRequest, "cannot read body: " + err.Error()})
+			return readFailure(err, kind, limit)
 		}
 	}
 	if read == 0 {
-		return fail(&failure{http.StatusBadRequest, "empty body; expected " + article(kind)})
+		return &failure{http.StatusBadRequest, "empty body; expected " + article(kind)}
 	}
-	b.join()
-	return b, nil
+	return nil
 }
 
-func errText(err error) string {
-	if err == nil {
-		return "no data"
+// end checks that src has nothing after the bound.
+func (b *body) end(src io.Reader, limit int64, kind string) *failure {
+	var probe [1]byte
+	n, err := src.Read(probe[:])
+	switch {
+	case n == 0 && errors.Is(err, io.EOF):
+		return nil
+	case n > 0:
+		return tooLarge(kind, limit)
+	case err == nil:
+		return &failure{http.StatusBadRequest, "cannot read body: no data"}
 	}
-	return err.Error()
+	return readFailure(err, kind, limit)
+}
+
+func readFailure(err error, kind string, limit int64) *failure {
+	var mbe *http.MaxBytesError
+	if errors.As(err, &mbe) {
+		return tooLarge(kind, limit)
+	}
+	return &failure{http.StatusBadRequest, "cannot read body: " + err.Error()}
+}
+
+func tooLarge(kind string, limit int64) *failure {
+	return &failure{http.StatusRequestEntityTooLarge, fmt.Sprintf("%s larger than %d bytes", kind, limit)}
 }
 
 // busy is the answer to a request the budget cannot hold.
