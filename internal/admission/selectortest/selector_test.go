@@ -303,7 +303,9 @@ func TestSelectorsMatchTheModel(t *testing.T) {
 		}
 	}
 	del := func(ns, name string) func(ctx context.Context) error {
-		return func(ctx context.Context) error { return cms(ns).Delete(ctx, name, metav1.DeleteOptions{DryRun: dryRun}) }
+		return func(ctx context.Context) error {
+			return cms(ns).Delete(ctx, name, metav1.DeleteOptions{DryRun: dryRun})
+		}
 	}
 	create := func(ns, name string, labels map[string]string) func(ctx context.Context) error {
 		return func(ctx context.Context) error {
