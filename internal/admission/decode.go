@@ -22,66 +22,84 @@ import (
 func fastReview(body []byte) (review *admissionv1.AdmissionReview, ok bool) {
 	d := fastjson.NewDecoder(body)
 	review = &admissionv1.AdmissionReview{}
-	var seen fields
 	if !d.Object() {
 		return nil, false
 	}
-	var started bool
-	for {
-		k, more := d.Member(&started)
-		if !more {
-			break
-		}
-		switch string(k) {
-		case "apiVersion":
-			readString(d, &seen, 0, &review.APIVersion)
-		case "kind":
-			readString(d, &seen, 1, &review.Kind)
-		case "request":
-			if !seen.first(d, 2) || d.Null() {
-				continue
-			}
-			review.Request = &admissionv1.AdmissionRequest{}
-			readRequest(d, review.Request)
-		case "response":
-			if !seen.first(d, 3) || !d.Null() {
-				return nil, false // a review sent to a webhook has none: leave it to the slow path
-			}
-		default:
-			unknown(d, k, reviewFields)
-		}
-	}
+	reviewReader.members(d, review)
 	if !d.End() {
 		return nil, false
 	}
 	return review, true
 }
 
-var (
-	reviewFields   = []string{"apiVersion", "kind", "request", "response"}
-	requestFields  = []string{"uid", "kind", "resource", "subResource", "requestKind", "requestResource", "requestSubResource", "name", "namespace", "operation", "userInfo", "object", "oldObject", "dryRun", "options"}
-	gvkFields      = []string{"group", "version", "kind"}
-	gvrFields      = []string{"group", "version", "resource"}
-	userInfoFields = []string{"username", "uid", "groups", "extra"}
-)
+// reader reads a JSON object into a *T from a table of its members, as
+// json.Unmarshal would into the struct whose json tags the names are (a
+// test holds each table to its struct's tags).
+type reader[T any] []member[T]
 
-// fields records which fields of one object were read, to give up on
-// repeated keys (encoding/json merges them; the slow path does that).
-type fields uint32
-
-func (f *fields) first(d *fastjson.Decoder, i int) bool {
-	if *f&(1<<i) != 0 {
-		return d.Fail()
-	}
-	*f |= 1 << i
-	return true
+// member is one key of an object and how to read its value into *T; read
+// gets the value whatever it is, null included.
+type member[T any] struct {
+	name string
+	read func(d *fastjson.Decoder, dst *T)
 }
 
-// unknown skips the value of a key that is none of known, unless it
-// matches one case-insensitively: encoding/json would fill that field.
-func unknown(d *fastjson.Decoder, key []byte, known []string) {
-	for _, k := range known {
-		if bytes.EqualFold(key, []byte(k)) {
+// names are the keys of the table.
+func (r reader[T]) names() []string {
+	out := make([]string, len(r))
+	for i, m := range r {
+		out[i] = m.name
+	}
+	return out
+}
+
+// read reads an object, or null (which leaves dst unchanged), into dst.
+func (r reader[T]) read(d *fastjson.Decoder, dst *T) {
+	if d.Null() || !d.Object() {
+		return
+	}
+	r.members(d, dst)
+}
+
+// members reads the members of an object whose '{' was consumed. A key
+// repeated, or matching a member only case-insensitively, fails the
+// decoder: encoding/json merges the one and fills the other.
+func (r reader[T]) members(d *fastjson.Decoder, dst *T) {
+	var seen uint32
+	var started bool
+	for {
+		k, more := d.Member(&started)
+		if !more {
+			return
+		}
+		i := r.index(k)
+		if i < 0 {
+			r.unknown(d, k)
+			continue
+		}
+		if seen&(1<<i) != 0 {
+			d.Fail()
+			return
+		}
+		seen |= 1 << i
+		r[i].read(d, dst)
+	}
+}
+
+func (r reader[T]) index(k []byte) int {
+	for i := range r {
+		if string(k) == r[i].name {
+			return i
+		}
+	}
+	return -1
+}
+
+// unknown skips the value of a key that is no member, unless it matches
+// one case-insensitively: encoding/json would fill that member.
+func (r reader[T]) unknown(d *fastjson.Decoder, key []byte) {
+	for i := range r {
+		if bytes.EqualFold(key, []byte(r[i].name)) {
 			d.Fail()
 			return
 		}
@@ -89,10 +107,137 @@ func unknown(d *fastjson.Decoder, key []byte, known []string) {
 	d.Skip()
 }
 
-// readString reads a string field; null leaves it unchanged, as
-// encoding/json does.
-func readString[S ~string](d *fastjson.Decoder, seen *fields, i int, dst *S) {
-	if !seen.first(d, i) || d.Null() {
+// The tables. Each struct's members are listed in its field order.
+var (
+	reviewReader = reader[admissionv1.AdmissionReview]{
+		{"kind", func(d *fastjson.Decoder, r *admissionv1.AdmissionReview) { readString(d, &r.Kind) }},
+		{"apiVersion", func(d *fastjson.Decoder, r *admissionv1.AdmissionReview) { readString(d, &r.APIVersion) }},
+		{"request", func(d *fastjson.Decoder, r *admissionv1.AdmissionReview) {
+			if d.Null() {
+				r.Request = nil
+				return
+			}
+			r.Request = &admissionv1.AdmissionRequest{}
+			requestReader.read(d, r.Request)
+		}},
+		{"response", func(d *fastjson.Decoder, r *admissionv1.AdmissionReview) {
+			if !d.Null() {
+				d.Fail() // a review sent to a webhook has none: leave it to the slow path
+			}
+		}},
+	}
+	requestReader = reader[admissionv1.AdmissionRequest]{
+		{"uid", func(d *fastjson.Decoder, r *admissionv1.AdmissionRequest) { readString(d, &r.UID) }},
+		{"kind", func(d *fastjson.Decoder, r *admissionv1.AdmissionRequest) { gvkReader.read(d, &r.Kind) }},
+		{"resource", func(d *fastjson.Decoder, r *admissionv1.AdmissionRequest) { gvrReader.read(d, &r.Resource) }},
+		{"subResource", func(d *fastjson.Decoder, r *admissionv1.AdmissionRequest) { readString(d, &r.SubResource) }},
+		{"requestKind", func(d *fastjson.Decoder, r *admissionv1.AdmissionRequest) {
+			if d.Null() {
+				r.RequestKind = nil
+				return
+			}
+			r.RequestKind = &metav1.GroupVersionKind{}
+			gvkReader.read(d, r.RequestKind)
+		}},
+		{"requestResource", func(d *fastjson.Decoder, r *admissionv1.AdmissionRequest) {
+			if d.Null() {
+				r.RequestResource = nil
+				return
+			}
+			r.RequestResource = &metav1.GroupVersionResource{}
+			gvrReader.read(d, r.RequestResource)
+		}},
+		{"requestSubResource", func(d *fastjson.Decoder, r *admissionv1.AdmissionRequest) { readString(d, &r.RequestSubResource) }},
+		{"name", func(d *fastjson.Decoder, r *admissionv1.AdmissionRequest) { readString(d, &r.Name) }},
+		{"namespace", func(d *fastjson.Decoder, r *admissionv1.AdmissionRequest) { readString(d, &r.Namespace) }},
+		{"operation", func(d *fastjson.Decoder, r *admissionv1.AdmissionRequest) { readString(d, &r.Operation) }},
+		{"userInfo", func(d *fastjson.Decoder, r *admissionv1.AdmissionRequest) { userInfoReader.read(d, &r.UserInfo) }},
+		{"object", func(d *fastjson.Decoder, r *admissionv1.AdmissionRequest) { readRaw(d, &r.Object.Raw) }},
+		{"oldObject", func(d *fastjson.Decoder, r *admissionv1.AdmissionRequest) { readRaw(d, &r.OldObject.Raw) }},
+		{"dryRun", func(d *fastjson.Decoder, r *admissionv1.AdmissionRequest) {
+			if d.Null() {
+				r.DryRun = nil
+				return
+			}
+			b := d.Bool()
+			r.DryRun = &b
+		}},
+		{"options", func(d *fastjson.Decoder, r *admissionv1.AdmissionRequest) { readRaw(d, &r.Options.Raw) }},
+	}
+	gvkReader = reader[metav1.GroupVersionKind]{
+		{"group", func(d *fastjson.Decoder, g *metav1.GroupVersionKind) { readString(d, &g.Group) }},
+		{"version", func(d *fastjson.Decoder, g *metav1.GroupVersionKind) { readString(d, &g.Version) }},
+		{"kind", func(d *fastjson.Decoder, g *metav1.GroupVersionKind) { readString(d, &g.Kind) }},
+	}
+	gvrReader = reader[metav1.GroupVersionResource]{
+		{"group", func(d *fastjson.Decoder, g *metav1.GroupVersionResource) { readString(d, &g.Group) }},
+		{"version", func(d *fastjson.Decoder, g *metav1.GroupVersionResource) { readString(d, &g.Version) }},
+		{"resource", func(d *fastjson.Decoder, g *metav1.GroupVersionResource) { readString(d, &g.Resource) }},
+	}
+	userInfoReader = reader[authenticationv1.UserInfo]{
+		{"username", func(d *fastjson.Decoder, u *authenticationv1.UserInfo) { readString(d, &u.Username) }},
+		{"uid", func(d *fastjson.Decoder, u *authenticationv1.UserInfo) { readString(d, &u.UID) }},
+		{"groups", func(d *fastjson.Decoder, u *authenticationv1.UserInfo) { u.Groups = readStrings(d) }},
+		{"extra", func(d *fastjson.Decoder, u *authenticationv1.UserInfo) {
+			if d.Null() {
+				u.Extra = nil
+				return
+			}
+			if !d.Object() {
+				return
+			}
+			u.Extra = map[string]authenticationv1.ExtraValue{}
+			var started bool
+			for {
+				k, more := d.Member(&started)
+				if !more {
+					return
+				}
+				key := string(k)
+				if _, dup := u.Extra[key]; dup {
+					d.Fail()
+					return
+				}
+				u.Extra[key] = readStrings(d)
+			}
+		}},
+	}
+	metaReader = reader[meta]{
+		{"name", func(d *fastjson.Decoder, m *meta) { readString(d, &m.Name) }},
+		{"generateName", func(d *fastjson.Decoder, m *meta) { readString(d, &m.GenerateName) }},
+		{"labels", func(d *fastjson.Decoder, m *meta) {
+			if d.Null() {
+				m.Labels = nil
+				return
+			}
+			if !d.Object() {
+				return
+			}
+			m.Labels = map[string]string{}
+			var started bool
+			for {
+				k, more := d.Member(&started)
+				if !more {
+					return
+				}
+				if d.Peek() != '"' { // null leaves the value unset: rare enough for the slow path
+					d.Fail()
+					return
+				}
+				m.Labels[string(k)] = d.String()
+			}
+		}},
+		{"deletionTimestamp", func(d *fastjson.Decoder, m *meta) { readString(d, &m.DeletionTimestamp) }},
+	}
+	// objectReader reads only the metadata of an object.
+	objectReader = reader[meta]{
+		{"metadata", func(d *fastjson.Decoder, m *meta) { metaReader.read(d, m) }},
+	}
+)
+
+// readString reads a string; null leaves it unchanged, as encoding/json does.
+func readString[S ~string](d *fastjson.Decoder, dst *S) {
+	if d.Null() {
 		return
 	}
 	if d.Peek() != '"' {
@@ -102,184 +247,13 @@ func readString[S ~string](d *fastjson.Decoder, seen *fields, i int, dst *S) {
 	*dst = S(d.String())
 }
 
-func readRequest(d *fastjson.Decoder, req *admissionv1.AdmissionRequest) {
-	var seen fields
-	if !d.Object() {
-		return
-	}
-	var started bool
-	for {
-		k, more := d.Member(&started)
-		if !more {
-			return
-		}
-		switch string(k) {
-		case "uid":
-			readString(d, &seen, 0, &req.UID)
-		case "kind":
-			if seen.first(d, 1) && !d.Null() {
-				readGVK(d, &req.Kind)
-			}
-		case "resource":
-			if seen.first(d, 2) && !d.Null() {
-				readGVR(d, &req.Resource)
-			}
-		case "subResource":
-			readString(d, &seen, 3, &req.SubResource)
-		case "requestKind":
-			if seen.first(d, 4) && !d.Null() {
-				req.RequestKind = &metav1.GroupVersionKind{}
-				readGVK(d, req.RequestKind)
-			} else {
-				req.RequestKind = nil
-			}
-		case "requestResource":
-			if seen.first(d, 5) && !d.Null() {
-				req.RequestResource = &metav1.GroupVersionResource{}
-				readGVR(d, req.RequestResource)
-			} else {
-				req.RequestResource = nil
-			}
-		case "requestSubResource":
-			readString(d, &seen, 6, &req.RequestSubResource)
-		case "name":
-			readString(d, &seen, 7, &req.Name)
-		case "namespace":
-			readString(d, &seen, 8, &req.Namespace)
-		case "operation":
-			readString(d, &seen, 9, &req.Operation)
-		case "userInfo":
-			if seen.first(d, 10) && !d.Null() {
-				readUserInfo(d, &req.UserInfo)
-			}
-		case "object":
-			readRaw(d, &seen, 11, &req.Object.Raw)
-		case "oldObject":
-			readRaw(d, &seen, 12, &req.OldObject.Raw)
-		case "dryRun":
-			if !seen.first(d, 13) {
-				return
-			}
-			if d.Null() {
-				req.DryRun = nil
-				continue
-			}
-			b := d.Bool()
-			req.DryRun = &b
-		case "options":
-			readRaw(d, &seen, 14, &req.Options.Raw)
-		default:
-			unknown(d, k, requestFields)
-		}
-	}
-}
-
 // readRaw keeps a value as runtime.RawExtension.UnmarshalJSON does (null
 // leaves it unset), as a slice of the body.
-func readRaw(d *fastjson.Decoder, seen *fields, i int, dst *[]byte) {
-	if !seen.first(d, i) || d.Null() {
+func readRaw(d *fastjson.Decoder, dst *[]byte) {
+	if d.Null() {
 		return
 	}
 	*dst = d.Skip()
-}
-
-func readGVK(d *fastjson.Decoder, gvk *metav1.GroupVersionKind) {
-	var seen fields
-	if !d.Object() {
-		return
-	}
-	var started bool
-	for {
-		k, more := d.Member(&started)
-		if !more {
-			return
-		}
-		switch string(k) {
-		case "group":
-			readString(d, &seen, 0, &gvk.Group)
-		case "version":
-			readString(d, &seen, 1, &gvk.Version)
-		case "kind":
-			readString(d, &seen, 2, &gvk.Kind)
-		default:
-			unknown(d, k, gvkFields)
-		}
-	}
-}
-
-func readGVR(d *fastjson.Decoder, gvr *metav1.GroupVersionResource) {
-	var seen fields
-	if !d.Object() {
-		return
-	}
-	var started bool
-	for {
-		k, more := d.Member(&started)
-		if !more {
-			return
-		}
-		switch string(k) {
-		case "group":
-			readString(d, &seen, 0, &gvr.Group)
-		case "version":
-			readString(d, &seen, 1, &gvr.Version)
-		case "resource":
-			readString(d, &seen, 2, &gvr.Resource)
-		default:
-			unknown(d, k, gvrFields)
-		}
-	}
-}
-
-func readUserInfo(d *fastjson.Decoder, u *authenticationv1.UserInfo) {
-	var seen fields
-	if !d.Object() {
-		return
-	}
-	var started bool
-	for {
-		k, more := d.Member(&started)
-		if !more {
-			return
-		}
-		switch string(k) {
-		case "username":
-			readString(d, &seen, 0, &u.Username)
-		case "uid":
-			readString(d, &seen, 1, &u.UID)
-		case "groups":
-			if seen.first(d, 2) {
-				u.Groups = readStrings(d)
-			}
-		case "extra":
-			if !seen.first(d, 3) {
-				return
-			}
-			if d.Null() {
-				u.Extra = nil
-				continue
-			}
-			u.Extra = map[string]authenticationv1.ExtraValue{}
-			if !d.Object() {
-				return
-			}
-			var started bool
-			for {
-				k, more := d.Member(&started)
-				if !more {
-					break
-				}
-				key := string(k)
-				if _, dup := u.Extra[key]; dup {
-					d.Fail()
-					return
-				}
-				u.Extra[key] = readStrings(d)
-			}
-		default:
-			unknown(d, k, userInfoFields)
-		}
-	}
 }
 
 // readStrings reads a list of strings; null gives nil, as encoding/json.
@@ -307,81 +281,9 @@ func fastMeta(raw []byte) (m *meta, ok bool) {
 	if !d.Object() {
 		return nil, false
 	}
-	var seen bool
-	var started bool
-	for {
-		k, more := d.Member(&started)
-		if !more {
-			break
-		}
-		if string(k) != "metadata" {
-			unknown(d, k, []string{"metadata"})
-			continue
-		}
-		if seen {
-			return nil, false
-		}
-		seen = true
-		if !d.Null() {
-			readMeta(d, m)
-		}
-	}
+	objectReader.members(d, m)
 	if !d.End() {
 		return nil, false
 	}
 	return m, true
-}
-
-var metaFields = []string{"name", "generateName", "labels", "deletionTimestamp"}
-
-func readMeta(d *fastjson.Decoder, m *meta) {
-	var seen fields
-	if !d.Object() {
-		return
-	}
-	var started bool
-	for {
-		k, more := d.Member(&started)
-		if !more {
-			return
-		}
-		switch string(k) {
-		case "name":
-			readString(d, &seen, 0, &m.Name)
-		case "generateName":
-			readString(d, &seen, 1, &m.GenerateName)
-		case "deletionTimestamp":
-			readString(d, &seen, 2, &m.DeletionTimestamp)
-		case "labels":
-			if !seen.first(d, 3) {
-				return
-			}
-			if d.Null() {
-				m.Labels = nil
-				continue
-			}
-			if !d.Object() {
-				return
-			}
-			m.Labels = map[string]string{}
-			var started bool
-			for {
-				k, more := d.Member(&started)
-				if !more {
-					break
-				}
-				if d.Null() { // leaves the value unset: rare enough for the slow path
-					d.Fail()
-					return
-				}
-				if d.Peek() != '"' {
-					d.Fail()
-					return
-				}
-				m.Labels[string(k)] = d.String()
-			}
-		default:
-			unknown(d, k, metaFields)
-		}
-	}
 }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/http"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 
@@ -13,6 +14,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/testutil"
 	admissionv1 "k8s.io/api/admission/v1"
 	authenticationv1 "k8s.io/api/authentication/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/types"
 )
@@ -266,5 +268,58 @@ func TestSeriesExistAtZero(t *testing.T) {
 	Serve("other", allowAll, ServeOptions{Metrics: m})
 	if n := testutil.CollectAndCount(reg, "orkestra_gateway_admission_decisions_total"); n != 30 {
 		t.Errorf("%d decision series with a sixth webhook, want 30", n)
+	}
+}
+
+// jsonNames are the member names json.Unmarshal fills in a struct of type
+// t: each exported field's json tag name (or its Go name), inline embedded
+// structs flattened, "-" skipped.
+func jsonNames(t reflect.Type) []string {
+	var out []string
+	for i := range t.NumField() {
+		f := t.Field(i)
+		if !f.IsExported() {
+			continue
+		}
+		tag := f.Tag.Get("json")
+		name, opts, _ := strings.Cut(tag, ",")
+		if name == "-" && opts == "" {
+			continue
+		}
+		if f.Anonymous && name == "" && f.Type.Kind() == reflect.Struct {
+			out = append(out, jsonNames(f.Type)...)
+			continue
+		}
+		if name == "" {
+			name = f.Name
+		}
+		out = append(out, name)
+	}
+	return out
+}
+
+// The fast path's tables list exactly the members of the types it fills,
+// in their order: a k8s.io/api upgrade that adds a field to
+// AdmissionRequest or UserInfo fails here instead of being silently
+// dropped by the fast path (an unknown key is skipped).
+func TestReadersCoverTheirTypes(t *testing.T) {
+	for _, c := range []struct {
+		name  string
+		table []string
+		typ   reflect.Type
+	}{
+		{"AdmissionReview", reviewReader.names(), reflect.TypeFor[admissionv1.AdmissionReview]()},
+		{"AdmissionRequest", requestReader.names(), reflect.TypeFor[admissionv1.AdmissionRequest]()},
+		{"GroupVersionKind", gvkReader.names(), reflect.TypeFor[metav1.GroupVersionKind]()},
+		{"GroupVersionResource", gvrReader.names(), reflect.TypeFor[metav1.GroupVersionResource]()},
+		{"UserInfo", userInfoReader.names(), reflect.TypeFor[authenticationv1.UserInfo]()},
+		{"meta", metaReader.names(), reflect.TypeFor[meta]()},
+	} {
+		if want := jsonNames(c.typ); !slices.Equal(c.table, want) {
+			t.Errorf("the %s reader reads %q; the type's members are %q", c.name, c.table, want)
+		}
+		if len(c.table) > 32 {
+			t.Errorf("the %s reader has %d members; members records at most 32", c.name, len(c.table))
+		}
 	}
 }
