@@ -180,13 +180,18 @@ func Allowed(ds []Decision) bool {
 	return true
 }
 
+// PatchFunc applies an RFC 6902 JSONPatch to a JSON document.
+type PatchFunc func(doc, patch []byte) ([]byte, error)
+
 // Review runs every webhook that would match req, the way the API server
-// would: mutating webhooks in order, each seeing the object as patched by
-// the previous ones, stopping at a rejection; then every validating webhook
-// on the mutated object. It serves `ork gateway eval`, so a dry run takes
-// the server's code path. The error is a patch that cannot be applied (the
-// API server would fail the request).
-func Review(ctx context.Context, p *policy.Policy, req *admissionv1.AdmissionRequest) ([]Decision, error) {
+// would: mutating webhooks in order, each seeing the object as patched (by
+// apply) by the previous ones, stopping at a rejection; then every
+// validating webhook on the mutated object. It serves `ork gateway eval`,
+// so a dry run takes the server's code path; the server itself never
+// applies patches, so the patch library is the caller's (the gateway build
+// does not link one). The error is a patch that cannot be applied (the API
+// server would fail the request).
+func Review(ctx context.Context, p *policy.Policy, req *admissionv1.AdmissionRequest, apply PatchFunc) ([]Decision, error) {
 	cur := *req
 	var out []Decision
 	for _, w := range Webhooks(p) {
@@ -212,7 +217,10 @@ func Review(ctx context.Context, p *policy.Policy, req *admissionv1.AdmissionReq
 			return out, nil // the API server stops at the first rejecting mutating webhook
 		}
 		if d.Response != nil && len(d.Response.Patch) > 0 {
-			patched, err := applyPatch(cur.Object.Raw, d.Response.Patch)
+			if apply == nil {
+				return out, fmt.Errorf("webhook %s returned a patch and no patch function was given", w.Name)
+			}
+			patched, err := apply(cur.Object.Raw, d.Response.Patch)
 			if err != nil {
 				return out, fmt.Errorf("webhook %s returned a patch that cannot be applied: %w", w.Name, err)
 			}
