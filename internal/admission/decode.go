@@ -1,8 +1,6 @@
 package admission
 
 import (
-	"bytes"
-
 	admissionv1 "k8s.io/api/admission/v1"
 	authenticationv1 "k8s.io/api/authentication/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -25,136 +23,63 @@ func fastReview(body []byte) (review *admissionv1.AdmissionReview, ok bool) {
 	if !d.Object() {
 		return nil, false
 	}
-	reviewReader.members(d, review)
+	reviewReader.Members(d, review)
 	if !d.End() {
 		return nil, false
 	}
 	return review, true
 }
 
-// reader reads a JSON object into a *T from a table of its members, as
-// json.Unmarshal would into the struct whose json tags the names are (a
-// test holds each table to its struct's tags).
-type reader[T any] []member[T]
-
-// member is one key of an object and how to read its value into *T; read
-// gets the value whatever it is, null included.
-type member[T any] struct {
-	name string
-	read func(d *fastjson.Decoder, dst *T)
-}
-
-// names are the keys of the table.
-func (r reader[T]) names() []string {
-	out := make([]string, len(r))
-	for i, m := range r {
-		out[i] = m.name
-	}
-	return out
-}
-
-// read reads an object, or null (which leaves dst unchanged), into dst.
-func (r reader[T]) read(d *fastjson.Decoder, dst *T) {
-	if d.Null() || !d.Object() {
-		return
-	}
-	r.members(d, dst)
-}
-
-// members reads the members of an object whose '{' was consumed. A key
-// repeated, or matching a member only case-insensitively, fails the
-// decoder: encoding/json merges the one and fills the other.
-func (r reader[T]) members(d *fastjson.Decoder, dst *T) {
-	var seen uint32
-	var started bool
-	for {
-		k, more := d.Member(&started)
-		if !more {
-			return
-		}
-		i := r.index(k)
-		if i < 0 {
-			r.unknown(d, k)
-			continue
-		}
-		if seen&(1<<i) != 0 {
-			d.Fail()
-			return
-		}
-		seen |= 1 << i
-		r[i].read(d, dst)
-	}
-}
-
-func (r reader[T]) index(k []byte) int {
-	for i := range r {
-		if string(k) == r[i].name {
-			return i
-		}
-	}
-	return -1
-}
-
-// unknown skips the value of a key that is no member, unless it matches
-// one case-insensitively: encoding/json would fill that member.
-func (r reader[T]) unknown(d *fastjson.Decoder, key []byte) {
-	for i := range r {
-		if bytes.EqualFold(key, []byte(r[i].name)) {
-			d.Fail()
-			return
-		}
-	}
-	d.Skip()
-}
-
 // The tables. Each struct's members are listed in its field order.
 var (
-	reviewReader = reader[admissionv1.AdmissionReview]{
-		{"kind", func(d *fastjson.Decoder, r *admissionv1.AdmissionReview) { readString(d, &r.Kind) }},
-		{"apiVersion", func(d *fastjson.Decoder, r *admissionv1.AdmissionReview) { readString(d, &r.APIVersion) }},
-		{"request", func(d *fastjson.Decoder, r *admissionv1.AdmissionReview) {
+	reviewReader = fastjson.Fields[admissionv1.AdmissionReview]{
+		{Name: "kind", Read: func(d *fastjson.Decoder, r *admissionv1.AdmissionReview) { fastjson.ReadString(d, &r.Kind) }},
+		{Name: "apiVersion", Read: func(d *fastjson.Decoder, r *admissionv1.AdmissionReview) { fastjson.ReadString(d, &r.APIVersion) }},
+		{Name: "request", Read: func(d *fastjson.Decoder, r *admissionv1.AdmissionReview) {
 			if d.Null() {
 				r.Request = nil
 				return
 			}
 			r.Request = &admissionv1.AdmissionRequest{}
-			requestReader.read(d, r.Request)
+			requestReader.Read(d, r.Request)
 		}},
-		{"response", func(d *fastjson.Decoder, r *admissionv1.AdmissionReview) {
+		{Name: "response", Read: func(d *fastjson.Decoder, r *admissionv1.AdmissionReview) {
 			if !d.Null() {
 				d.Fail() // a review sent to a webhook has none: leave it to the slow path
 			}
 		}},
 	}
-	requestReader = reader[admissionv1.AdmissionRequest]{
-		{"uid", func(d *fastjson.Decoder, r *admissionv1.AdmissionRequest) { readString(d, &r.UID) }},
-		{"kind", func(d *fastjson.Decoder, r *admissionv1.AdmissionRequest) { gvkReader.read(d, &r.Kind) }},
-		{"resource", func(d *fastjson.Decoder, r *admissionv1.AdmissionRequest) { gvrReader.read(d, &r.Resource) }},
-		{"subResource", func(d *fastjson.Decoder, r *admissionv1.AdmissionRequest) { readString(d, &r.SubResource) }},
-		{"requestKind", func(d *fastjson.Decoder, r *admissionv1.AdmissionRequest) {
+	requestReader = fastjson.Fields[admissionv1.AdmissionRequest]{
+		{Name: "uid", Read: func(d *fastjson.Decoder, r *admissionv1.AdmissionRequest) { fastjson.ReadString(d, &r.UID) }},
+		{Name: "kind", Read: func(d *fastjson.Decoder, r *admissionv1.AdmissionRequest) { gvkReader.Read(d, &r.Kind) }},
+		{Name: "resource", Read: func(d *fastjson.Decoder, r *admissionv1.AdmissionRequest) { gvrReader.Read(d, &r.Resource) }},
+		{Name: "subResource", Read: func(d *fastjson.Decoder, r *admissionv1.AdmissionRequest) { fastjson.ReadString(d, &r.SubResource) }},
+		{Name: "requestKind", Read: func(d *fastjson.Decoder, r *admissionv1.AdmissionRequest) {
 			if d.Null() {
 				r.RequestKind = nil
 				return
 			}
 			r.RequestKind = &metav1.GroupVersionKind{}
-			gvkReader.read(d, r.RequestKind)
+			gvkReader.Read(d, r.RequestKind)
 		}},
-		{"requestResource", func(d *fastjson.Decoder, r *admissionv1.AdmissionRequest) {
+		{Name: "requestResource", Read: func(d *fastjson.Decoder, r *admissionv1.AdmissionRequest) {
 			if d.Null() {
 				r.RequestResource = nil
 				return
 			}
 			r.RequestResource = &metav1.GroupVersionResource{}
-			gvrReader.read(d, r.RequestResource)
+			gvrReader.Read(d, r.RequestResource)
 		}},
-		{"requestSubResource", func(d *fastjson.Decoder, r *admissionv1.AdmissionRequest) { readString(d, &r.RequestSubResource) }},
-		{"name", func(d *fastjson.Decoder, r *admissionv1.AdmissionRequest) { readString(d, &r.Name) }},
-		{"namespace", func(d *fastjson.Decoder, r *admissionv1.AdmissionRequest) { readString(d, &r.Namespace) }},
-		{"operation", func(d *fastjson.Decoder, r *admissionv1.AdmissionRequest) { readString(d, &r.Operation) }},
-		{"userInfo", func(d *fastjson.Decoder, r *admissionv1.AdmissionRequest) { userInfoReader.read(d, &r.UserInfo) }},
-		{"object", func(d *fastjson.Decoder, r *admissionv1.AdmissionRequest) { readRaw(d, &r.Object.Raw) }},
-		{"oldObject", func(d *fastjson.Decoder, r *admissionv1.AdmissionRequest) { readRaw(d, &r.OldObject.Raw) }},
-		{"dryRun", func(d *fastjson.Decoder, r *admissionv1.AdmissionRequest) {
+		{Name: "requestSubResource", Read: func(d *fastjson.Decoder, r *admissionv1.AdmissionRequest) {
+			fastjson.ReadString(d, &r.RequestSubResource)
+		}},
+		{Name: "name", Read: func(d *fastjson.Decoder, r *admissionv1.AdmissionRequest) { fastjson.ReadString(d, &r.Name) }},
+		{Name: "namespace", Read: func(d *fastjson.Decoder, r *admissionv1.AdmissionRequest) { fastjson.ReadString(d, &r.Namespace) }},
+		{Name: "operation", Read: func(d *fastjson.Decoder, r *admissionv1.AdmissionRequest) { fastjson.ReadString(d, &r.Operation) }},
+		{Name: "userInfo", Read: func(d *fastjson.Decoder, r *admissionv1.AdmissionRequest) { userInfoReader.Read(d, &r.UserInfo) }},
+		{Name: "object", Read: func(d *fastjson.Decoder, r *admissionv1.AdmissionRequest) { readRaw(d, &r.Object.Raw) }},
+		{Name: "oldObject", Read: func(d *fastjson.Decoder, r *admissionv1.AdmissionRequest) { readRaw(d, &r.OldObject.Raw) }},
+		{Name: "dryRun", Read: func(d *fastjson.Decoder, r *admissionv1.AdmissionRequest) {
 			if d.Null() {
 				r.DryRun = nil
 				return
@@ -162,23 +87,23 @@ var (
 			b := d.Bool()
 			r.DryRun = &b
 		}},
-		{"options", func(d *fastjson.Decoder, r *admissionv1.AdmissionRequest) { readRaw(d, &r.Options.Raw) }},
+		{Name: "options", Read: func(d *fastjson.Decoder, r *admissionv1.AdmissionRequest) { readRaw(d, &r.Options.Raw) }},
 	}
-	gvkReader = reader[metav1.GroupVersionKind]{
-		{"group", func(d *fastjson.Decoder, g *metav1.GroupVersionKind) { readString(d, &g.Group) }},
-		{"version", func(d *fastjson.Decoder, g *metav1.GroupVersionKind) { readString(d, &g.Version) }},
-		{"kind", func(d *fastjson.Decoder, g *metav1.GroupVersionKind) { readString(d, &g.Kind) }},
+	gvkReader = fastjson.Fields[metav1.GroupVersionKind]{
+		{Name: "group", Read: func(d *fastjson.Decoder, g *metav1.GroupVersionKind) { fastjson.ReadString(d, &g.Group) }},
+		{Name: "version", Read: func(d *fastjson.Decoder, g *metav1.GroupVersionKind) { fastjson.ReadString(d, &g.Version) }},
+		{Name: "kind", Read: func(d *fastjson.Decoder, g *metav1.GroupVersionKind) { fastjson.ReadString(d, &g.Kind) }},
 	}
-	gvrReader = reader[metav1.GroupVersionResource]{
-		{"group", func(d *fastjson.Decoder, g *metav1.GroupVersionResource) { readString(d, &g.Group) }},
-		{"version", func(d *fastjson.Decoder, g *metav1.GroupVersionResource) { readString(d, &g.Version) }},
-		{"resource", func(d *fastjson.Decoder, g *metav1.GroupVersionResource) { readString(d, &g.Resource) }},
+	gvrReader = fastjson.Fields[metav1.GroupVersionResource]{
+		{Name: "group", Read: func(d *fastjson.Decoder, g *metav1.GroupVersionResource) { fastjson.ReadString(d, &g.Group) }},
+		{Name: "version", Read: func(d *fastjson.Decoder, g *metav1.GroupVersionResource) { fastjson.ReadString(d, &g.Version) }},
+		{Name: "resource", Read: func(d *fastjson.Decoder, g *metav1.GroupVersionResource) { fastjson.ReadString(d, &g.Resource) }},
 	}
-	userInfoReader = reader[authenticationv1.UserInfo]{
-		{"username", func(d *fastjson.Decoder, u *authenticationv1.UserInfo) { readString(d, &u.Username) }},
-		{"uid", func(d *fastjson.Decoder, u *authenticationv1.UserInfo) { readString(d, &u.UID) }},
-		{"groups", func(d *fastjson.Decoder, u *authenticationv1.UserInfo) { u.Groups = readStrings(d) }},
-		{"extra", func(d *fastjson.Decoder, u *authenticationv1.UserInfo) {
+	userInfoReader = fastjson.Fields[authenticationv1.UserInfo]{
+		{Name: "username", Read: func(d *fastjson.Decoder, u *authenticationv1.UserInfo) { fastjson.ReadString(d, &u.Username) }},
+		{Name: "uid", Read: func(d *fastjson.Decoder, u *authenticationv1.UserInfo) { fastjson.ReadString(d, &u.UID) }},
+		{Name: "groups", Read: func(d *fastjson.Decoder, u *authenticationv1.UserInfo) { u.Groups = readStrings(d) }},
+		{Name: "extra", Read: func(d *fastjson.Decoder, u *authenticationv1.UserInfo) {
 			if d.Null() {
 				u.Extra = nil
 				return
@@ -202,10 +127,10 @@ var (
 			}
 		}},
 	}
-	metaReader = reader[meta]{
-		{"name", func(d *fastjson.Decoder, m *meta) { readString(d, &m.Name) }},
-		{"generateName", func(d *fastjson.Decoder, m *meta) { readString(d, &m.GenerateName) }},
-		{"labels", func(d *fastjson.Decoder, m *meta) {
+	metaReader = fastjson.Fields[meta]{
+		{Name: "name", Read: func(d *fastjson.Decoder, m *meta) { fastjson.ReadString(d, &m.Name) }},
+		{Name: "generateName", Read: func(d *fastjson.Decoder, m *meta) { fastjson.ReadString(d, &m.GenerateName) }},
+		{Name: "labels", Read: func(d *fastjson.Decoder, m *meta) {
 			if d.Null() {
 				m.Labels = nil
 				return
@@ -227,25 +152,13 @@ var (
 				m.Labels[string(k)] = d.String()
 			}
 		}},
-		{"deletionTimestamp", func(d *fastjson.Decoder, m *meta) { readString(d, &m.DeletionTimestamp) }},
+		{Name: "deletionTimestamp", Read: func(d *fastjson.Decoder, m *meta) { fastjson.ReadString(d, &m.DeletionTimestamp) }},
 	}
 	// objectReader reads only the metadata of an object.
-	objectReader = reader[meta]{
-		{"metadata", func(d *fastjson.Decoder, m *meta) { metaReader.read(d, m) }},
+	objectReader = fastjson.Fields[meta]{
+		{Name: "metadata", Read: func(d *fastjson.Decoder, m *meta) { metaReader.Read(d, m) }},
 	}
 )
-
-// readString reads a string; null leaves it unchanged, as encoding/json does.
-func readString[S ~string](d *fastjson.Decoder, dst *S) {
-	if d.Null() {
-		return
-	}
-	if d.Peek() != '"' {
-		d.Fail()
-		return
-	}
-	*dst = S(d.String())
-}
 
 // readRaw keeps a value as runtime.RawExtension.UnmarshalJSON does (null
 // leaves it unset), as a slice of the body.
@@ -281,7 +194,7 @@ func fastMeta(raw []byte) (m *meta, ok bool) {
 	if !d.Object() {
 		return nil, false
 	}
-	objectReader.members(d, m)
+	objectReader.Members(d, m)
 	if !d.End() {
 		return nil, false
 	}

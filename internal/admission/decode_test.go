@@ -308,12 +308,12 @@ func TestReadersCoverTheirTypes(t *testing.T) {
 		table []string
 		typ   reflect.Type
 	}{
-		{"AdmissionReview", reviewReader.names(), reflect.TypeFor[admissionv1.AdmissionReview]()},
-		{"AdmissionRequest", requestReader.names(), reflect.TypeFor[admissionv1.AdmissionRequest]()},
-		{"GroupVersionKind", gvkReader.names(), reflect.TypeFor[metav1.GroupVersionKind]()},
-		{"GroupVersionResource", gvrReader.names(), reflect.TypeFor[metav1.GroupVersionResource]()},
-		{"UserInfo", userInfoReader.names(), reflect.TypeFor[authenticationv1.UserInfo]()},
-		{"meta", metaReader.names(), reflect.TypeFor[meta]()},
+		{"AdmissionReview", reviewReader.Names(), reflect.TypeFor[admissionv1.AdmissionReview]()},
+		{"AdmissionRequest", requestReader.Names(), reflect.TypeFor[admissionv1.AdmissionRequest]()},
+		{"GroupVersionKind", gvkReader.Names(), reflect.TypeFor[metav1.GroupVersionKind]()},
+		{"GroupVersionResource", gvrReader.Names(), reflect.TypeFor[metav1.GroupVersionResource]()},
+		{"UserInfo", userInfoReader.Names(), reflect.TypeFor[authenticationv1.UserInfo]()},
+		{"meta", metaReader.Names(), reflect.TypeFor[meta]()},
 	} {
 		if want := jsonNames(c.typ); !slices.Equal(c.table, want) {
 			t.Errorf("the %s reader reads %q; the type's members are %q", c.name, c.table, want)

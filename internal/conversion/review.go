@@ -87,34 +87,29 @@ func decodeReview(body []byte) (*request, error) {
 func fastReview(body []byte) (w *wireReview, ok bool) {
 	d := fastjson.NewDecoder(body)
 	w = &wireReview{}
-	if !readMembers(d, []string{"apiVersion", "kind", "request"}, func(i int) {
-		switch i {
-		case 0:
-			readString(d, &w.APIVersion)
-		case 1:
-			readString(d, &w.Kind)
-		case 2:
-			if d.Null() {
-				w.Request = nil
-				return
-			}
-			w.Request = &wireRequest{}
-			readRequest(d, w.Request)
-		}
-	}) || !d.End() {
+	if reviewFields.Read(d, w); !d.End() {
 		return nil, false
 	}
 	return w, true
 }
 
-func readRequest(d *fastjson.Decoder, r *wireRequest) {
-	readMembers(d, []string{"uid", "desiredAPIVersion", "objects"}, func(i int) {
-		switch i {
-		case 0:
-			readString(d, &r.UID)
-		case 1:
-			readString(d, &r.DesiredAPIVersion)
-		case 2:
+var (
+	reviewFields = fastjson.Fields[wireReview]{
+		{Name: "apiVersion", Read: func(d *fastjson.Decoder, w *wireReview) { fastjson.ReadString(d, &w.APIVersion) }},
+		{Name: "kind", Read: func(d *fastjson.Decoder, w *wireReview) { fastjson.ReadString(d, &w.Kind) }},
+		{Name: "request", Read: func(d *fastjson.Decoder, w *wireReview) {
+			if d.Null() {
+				w.Request = nil
+				return
+			}
+			w.Request = &wireRequest{}
+			requestFields.Read(d, w.Request)
+		}},
+	}
+	requestFields = fastjson.Fields[wireRequest]{
+		{Name: "uid", Read: func(d *fastjson.Decoder, r *wireRequest) { fastjson.ReadString(d, &r.UID) }},
+		{Name: "desiredAPIVersion", Read: func(d *fastjson.Decoder, r *wireRequest) { fastjson.ReadString(d, &r.DesiredAPIVersion) }},
+		{Name: "objects", Read: func(d *fastjson.Decoder, r *wireRequest) {
 			if d.Null() {
 				r.Objects = nil
 				return
@@ -127,55 +122,9 @@ func readRequest(d *fastjson.Decoder, r *wireRequest) {
 			for d.Element(&started) {
 				r.Objects = append(r.Objects, d.Skip())
 			}
-		}
-	})
-}
-
-// readMembers reads one object, calling read with the index of each known
-// key; unknown keys are skipped. It fails the decoder on a repeated known
-// key or a key that matches one only case-insensitively (json.Unmarshal
-// would fill that field), and on anything but an object or null (which
-// leaves the target as it is, as json.Unmarshal does).
-func readMembers(d *fastjson.Decoder, known []string, read func(i int)) bool {
-	if d.Null() {
-		return d.OK()
+		}},
 	}
-	if !d.Object() {
-		return false
-	}
-	var seen uint32
-	var started bool
-	for {
-		k, more := d.Member(&started)
-		if !more {
-			return d.OK()
-		}
-		i := slices.Index(known, string(k))
-		switch {
-		case i >= 0 && seen&(1<<i) != 0:
-			return d.Fail()
-		case i >= 0:
-			seen |= 1 << i
-			read(i)
-		case slices.ContainsFunc(known, func(f string) bool { return strings.EqualFold(f, string(k)) }):
-			return d.Fail()
-		default:
-			d.Skip()
-		}
-	}
-}
-
-// readString reads a string; null leaves it unchanged, as json.Unmarshal.
-func readString[S ~string](d *fastjson.Decoder, dst *S) {
-	if d.Null() {
-		return
-	}
-	if d.Peek() != '"' {
-		d.Fail()
-		return
-	}
-	*dst = S(d.String())
-}
+)
 
 // jsonError makes a JSON decoding error precise: where, and which field.
 func jsonError(err error) error {
