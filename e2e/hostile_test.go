@@ -51,6 +51,7 @@ import (
 //	  expect:
 //	    status: 413                            # the HTTP status, or:
 //	    outcome: closed                        # handshake (TLS refused) | closed (no answer) | pending (no answer yet, connection open)
+//	                                           # | ended (closed, or 400 or 408: a timeout races with its answer)
 //	    contains: larger than                  # in the answer's body
 //	    headers: {Retry-After: "1"}            # answer headers
 //	    protocol: http/1.1                     # the ALPN protocol negotiated
@@ -179,9 +180,9 @@ func (e *hostileEntry) check() error {
 		return errors.New("expect needs exactly one of status and outcome")
 	}
 	switch e.Expect.Outcome {
-	case "", "handshake", "closed", "pending":
+	case "", "handshake", "closed", "pending", "ended":
 	default:
-		return fmt.Errorf("outcome %q is not handshake, closed or pending", e.Expect.Outcome)
+		return fmt.Errorf("outcome %q is not handshake, closed, pending or ended", e.Expect.Outcome)
 	}
 	if e.Raw != "" && (e.Method != "" || e.Path != "" || e.Body != "" || e.Generate != nil || len(e.Headers) > 0 || e.Chunked || e.ContentLength != nil || e.PadHeaders != nil || e.PadPath > 0) {
 		return errors.New("raw excludes method, path, headers and body")
@@ -455,6 +456,12 @@ func (h *hostileTarget) run(e *hostileEntry) hostileResult {
 
 func (e *hostileEntry) verify(r hostileResult) error {
 	x := e.Expect
+	if x.Outcome == "ended" {
+		if r.outcome == "closed" || r.status == http.StatusBadRequest || r.status == http.StatusRequestTimeout {
+			return nil
+		}
+		return fmt.Errorf("got %s, want the connection ended (closed, 400 or 408)", r)
+	}
 	if x.Outcome != "" {
 		if r.outcome != x.Outcome {
 			return fmt.Errorf("got %s, want %s", r, x.Outcome)

@@ -33,6 +33,9 @@ func hostileGateway(t *testing.T, extraEnv ...string) *gateway {
 	if err := env.BindClusterAdmin(t.Context(), gatewayNamespace, hostileCaller); err != nil {
 		t.Fatal(err) // the caller /notify allows; its rights do not matter
 	}
+	// Killed at the end of the test, the gateway cannot remove its
+	// registrations; they would send other tests' requests to a closed port.
+	t.Cleanup(func() { removeExampleRegistrations(t, "e2e-hostile") })
 	return startGateway(t, gatewayOptions{
 		Katalog: readTestdata(t, "hostile-katalog.yaml"),
 		Files: map[string]string{
