@@ -12,10 +12,10 @@ import (
 // when it took more than one, copied once into a buffer of its exact size.
 // Growing one buffer instead would allocate about five times a large body
 // before it is complete (each step copies the last); chunks allocate it
-// twice at most, and what stays is exactly the body. The first chunk comes from a pool: most reviews are a few
-// KiB and fit in it, and allocating one per request is most of what a
-// request costs the GC. Only small chunks return to the pool, so a large
-// body never stays resident.
+// twice at most, and what stays is exactly the body. The first chunk comes
+// from a pool: most reviews are a few KiB and fit in it, and allocating one
+// per request is most of what a request costs the GC. Only small chunks
+// return to the pool, so a large body never stays resident.
 var chunkPool = sync.Pool{New: func() any { return new([]byte) }}
 
 // Bounds of the chunks.

@@ -116,7 +116,7 @@ func (e *endpoint[Req]) serve(w http.ResponseWriter, r *http.Request) int {
 	if err != nil {
 		return e.refuse(w, r, &failure{http.StatusBadRequest, err.Error()})
 	}
-	out, err, p := e.answer(r.Context(), req)
+	out, p, err := e.answer(r.Context(), req)
 	switch {
 	case p != nil:
 		e.o.Listener.panicked()
@@ -154,14 +154,14 @@ type recovered struct {
 }
 
 // answer runs Answer, turning a panic into a value.
-func (e *endpoint[Req]) answer(ctx context.Context, req Req) (out []byte, err error, p *recovered) {
+func (e *endpoint[Req]) answer(ctx context.Context, req Req) (out []byte, p *recovered, err error) {
 	defer func() {
 		if v := recover(); v != nil {
-			out, err, p = nil, nil, &recovered{value: v, stack: debug.Stack()}
+			out, p, err = nil, &recovered{value: v, stack: debug.Stack()}, nil
 		}
 	}()
 	out, err = e.r.Answer(ctx, req)
-	return out, err, nil
+	return out, nil, err
 }
 
 // checkContentType returns why ct is not JSON in UTF-8, "" when it is.
