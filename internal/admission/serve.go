@@ -15,6 +15,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"net/http"
 	"runtime/debug"
 
@@ -110,7 +111,7 @@ type answerer struct {
 	decisions map[string]prometheus.Counter // by result; read-only
 }
 
-func (a *answerer) answer(ctx context.Context, review *admissionv1.AdmissionReview) ([]byte, error) {
+func (a *answerer) answer(ctx context.Context, review *admissionv1.AdmissionReview) (net.Buffers, error) {
 	req := review.Request
 	st := &state{log: a.log}
 	resp := a.h.Handle(context.WithValue(ctx, stateKey{}, st), req)
@@ -133,7 +134,7 @@ func (a *answerer) answer(ctx context.Context, review *admissionv1.AdmissionRevi
 	if err != nil { // a response holds only strings, bytes and a Status: cannot happen
 		return nil, fmt.Errorf("cannot encode the response to request %s: %w", req.UID, err)
 	}
-	return out, nil
+	return net.Buffers{out}, nil
 }
 
 // recovered is a handler panic: its value and the stack where it happened.

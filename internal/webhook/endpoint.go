@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"mime"
+	"net"
 	"net/http"
 	"runtime/debug"
 	"strconv"
@@ -22,9 +23,11 @@ type Review[Req any] struct {
 	// may keep slices of body until Answer returns, not longer.
 	Decode func(body []byte) (Req, error)
 	// Answer decides a request and returns the encoded review to answer
-	// with (200). An error is a failure of the webhook, not of the request:
-	// it is answered 500 with its text and logged.
-	Answer func(ctx context.Context, req Req) ([]byte, error)
+	// with (200), in pieces written one after the other (a large answer
+	// need not be copied into one buffer). An error is a failure of the
+	// webhook, not of the request: it is answered 500 with its text and
+	// logged.
+	Answer func(ctx context.Context, req Req) (net.Buffers, error)
 	// UID is the request's UID, for the message of a 500.
 	UID func(req Req) string
 	// Attrs are the log attributes that identify a request.
@@ -128,11 +131,19 @@ func (e *endpoint[Req]) serve(w http.ResponseWriter, r *http.Request) int {
 		http.Error(w, err.Error(), http.StatusInternalServerError)
 		return http.StatusInternalServerError
 	}
+	n := 0
+	for _, b := range out {
+		n += len(b)
+	}
 	h := w.Header()
 	h.Set("Content-Type", "application/json")
-	h.Set("Content-Length", strconv.Itoa(len(out)))
+	h.Set("Content-Length", strconv.Itoa(n))
 	w.WriteHeader(http.StatusOK)
-	_, _ = w.Write(out)
+	for _, b := range out {
+		if _, err := w.Write(b); err != nil {
+			break // the client went away
+		}
+	}
 	return http.StatusOK
 }
 
@@ -154,7 +165,7 @@ type recovered struct {
 }
 
 // answer runs Answer, turning a panic into a value.
-func (e *endpoint[Req]) answer(ctx context.Context, req Req) (out []byte, p *recovered, err error) {
+func (e *endpoint[Req]) answer(ctx context.Context, req Req) (out net.Buffers, p *recovered, err error) {
 	defer func() {
 		if v := recover(); v != nil {
 			out, p, err = nil, &recovered{value: v, stack: debug.Stack()}, nil

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -24,9 +25,11 @@ func ExampleNew() {
 			}
 			return &p, nil
 		},
-		Answer: func(_ context.Context, p *ping) ([]byte, error) { return []byte(`{"pong":"` + p.UID + `"}`), nil },
-		UID:    func(p *ping) string { return p.UID },
-		Attrs:  func(p *ping) []any { return []any{"uid", p.UID} },
+		Answer: func(_ context.Context, p *ping) (net.Buffers, error) {
+			return net.Buffers{[]byte(`{"pong":"`), []byte(p.UID), []byte(`"}`)}, nil
+		},
+		UID:   func(p *ping) string { return p.UID },
+		Attrs: func(p *ping) []any { return []any{"uid", p.UID} },
 	}
 	l := webhook.NewListener(webhook.ListenerOptions{MaxBytesInFlight: 1 << 20})
 	h := webhook.New("ping", review, webhook.Options{MaxBodyBytes: 64, Listener: l})

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"io"
+	"net"
 	"net/http"
 	"strings"
 	"testing"
@@ -46,7 +47,7 @@ func (e *exact) Read(p []byte) (int, error) {
 var raw = Review[[]byte]{
 	Kind:   "RawReview",
 	Decode: func(b []byte) ([]byte, error) { return bytes.Clone(b), nil },
-	Answer: func(_ context.Context, b []byte) ([]byte, error) { return b, nil },
+	Answer: func(_ context.Context, b []byte) (net.Buffers, error) { return net.Buffers{b}, nil },
 	UID:    func([]byte) string { return "" },
 	Attrs:  func([]byte) []any { return nil },
 }

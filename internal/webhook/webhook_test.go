@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"runtime"
@@ -41,14 +42,15 @@ var echo = Review[*echoReq]{
 	Attrs:  func(r *echoReq) []any { return []any{"uid", r.UID} },
 }
 
-func echoAnswer(_ context.Context, r *echoReq) ([]byte, error) {
+func echoAnswer(_ context.Context, r *echoReq) (net.Buffers, error) {
 	switch r.Word {
 	case "panic":
 		panic("echo bug")
 	case "fail":
 		return nil, errors.New("echo failed")
 	}
-	return json.Marshal(r)
+	b, err := json.Marshal(r)
+	return net.Buffers{b}, err
 }
 
 func do(h http.Handler, method, ct string, body io.Reader, length int64) *httptest.ResponseRecorder {
