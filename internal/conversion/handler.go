@@ -18,8 +18,8 @@ import (
 // 500 objects at a time) of objects of a few KiB is a few MiB; 16 MiB holds
 // 500 objects of 32 KiB. Converting holds the body (objects are slices of
 // it), the converted objects and one decoded object at a time; the answer
-// is written in pieces. A 15 MiB review takes the gateway from 24 to 85 MiB
-// of RSS under the bundle's GOMEMLIMIT (e2e hostile corpus), and the
+// is written in pieces. A 15 MiB review takes the gateway from 24 to 85-91
+// MiB of RSS under the bundle's GOMEMLIMIT (e2e hostile corpus), and the
 // webhook listener's budget lets only one such review in at a time.
 const DefaultMaxBodyBytes = 16 << 20
 

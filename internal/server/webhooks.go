@@ -77,8 +77,8 @@ func (g *Gateway) webhookHandler() (http.Handler, error) {
 // handlers decode only the fields they read; a ConversionReview holds its
 // body and the converted objects, with one object decoded at a time.
 // Measured with the bundle's GOMEMLIMIT (115 MiB, a budget of 29 MiB): a
-// 15 MiB ConversionReview peaks at 85 MiB of RSS, an UPDATE of two 3.8 MiB
-// objects at 55 MiB, from 24 MiB idle. A quarter of the memory limit for
+// 15 MiB ConversionReview peaks at 85-91 MiB of RSS, an UPDATE of two
+// 3.8 MiB objects at 55-58 MiB, from 24 MiB idle. A quarter of the memory limit for
 // bodies keeps the worst case under the limit, with the rest for the
 // runtime, the connections and the tick.
 const (
