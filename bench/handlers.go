@@ -17,6 +17,7 @@ import (
 	"github.com/orkspace/orkestra-gateway/internal/admission"
 	"github.com/orkspace/orkestra-gateway/internal/check"
 	"github.com/orkspace/orkestra-gateway/internal/policy"
+	"github.com/orkspace/orkestra-gateway/internal/webhook"
 )
 
 // WriteKatalog writes the benchmark Katalog, registering the gateway at
@@ -57,12 +58,17 @@ func CompileKatalog(path string) (*policy.Policy, error) {
 }
 
 // GatewayHandler is webhook name as the gateway mounts it: Serve with its
-// JSON logger (writing to log, so each denial line costs a write) and a
-// Prometheus registry.
+// JSON logger (writing to log, so each denial line costs a write), its
+// metrics registered on a Prometheus registry, and a webhook listener with
+// a budget of body bytes in flight.
 func GatewayHandler(name string, h admission.Handler, log *os.File) http.Handler {
+	logger := slog.New(slog.NewJSONHandler(log, nil))
+	m := admission.NewMetrics()
+	prometheus.NewRegistry().MustRegister(m)
 	return admission.Serve(name, h, admission.ServeOptions{
-		Logger:     slog.New(slog.NewJSONHandler(log, nil)),
-		Registerer: prometheus.NewRegistry(),
+		Logger:   logger,
+		Metrics:  m,
+		Listener: webhook.NewListener(webhook.ListenerOptions{Logger: logger, MaxBytesInFlight: 32 << 20}),
 	})
 }
 

@@ -48,6 +48,7 @@ var bundleResources = map[string]schema.GroupVersionResource{
 	"Deployment":          {Group: "apps", Version: "v1", Resource: "deployments"},
 	"Service":             {Version: "v1", Resource: "services"},
 	"PodDisruptionBudget": {Group: "policy", Version: "v1", Resource: "poddisruptionbudgets"},
+	"NetworkPolicy":       {Group: "networking.k8s.io", Version: "v1", Resource: "networkpolicies"},
 }
 
 // bundleCase is one installation from a generated bundle.
@@ -327,13 +328,17 @@ func (c *bundleCase) secretFiles(t *testing.T, pod corev1.PodSpec) map[string][]
 	return files
 }
 
-// secretEnv resolves the container's variables that come from Secret keys,
-// as the kubelet does: an optional Secret or key that is absent sets nothing.
-// (The downward-API variables are the sandbox's.)
+// secretEnv resolves the container's variables with a value (GOMEMLIMIT)
+// or from Secret keys, as the kubelet does: an optional Secret or key that
+// is absent sets nothing. (The downward-API variables are the sandbox's.)
 func secretEnv(t *testing.T, namespace string, vars []corev1.EnvVar) []string {
 	t.Helper()
 	var out []string
 	for _, v := range vars {
+		if v.ValueFrom == nil && v.Value != "" {
+			out = append(out, v.Name+"="+v.Value)
+			continue
+		}
 		if v.ValueFrom == nil || v.ValueFrom.SecretKeyRef == nil {
 			continue
 		}
@@ -825,15 +830,20 @@ func TestBundleMinimal(t *testing.T) {
 					}
 					return
 				}
+				// /readyz names the condition; the API server's error is in
+				// the log only.
 				eventually(t, 30*time.Second, "not ready for the expected reason", func() error {
 					if exited(g.proc) {
 						t.Fatalf("without %q the gateway exited:\n%s", key, g.proc.Logs())
 					}
 					code, body := g.probe("/readyz")
-					if code == 503 && strings.Contains(body, f.want) {
+					if code == 503 && loggedError(g.proc.Logs(), f.want) {
+						if strings.Contains(body, "cannot") || strings.Contains(body, "forbidden") {
+							t.Fatalf("/readyz echoes the API server's error: %q", body)
+						}
 						return nil
 					}
-					return errorf("/readyz %d %q, want 503 with %q", code, body, f.want)
+					return errorf("/readyz %d %q, want 503 and %q in the log", code, body, f.want)
 				})
 			})
 		}
@@ -918,6 +928,18 @@ func sharedUndecided(t *testing.T, c *bundleCase, key, want string) {
 	if logs := g2.proc.Logs(); !strings.Contains(logs, "delivering anyway") || !strings.Contains(logs, strings.ReplaceAll(want, `"`, `\"`)) {
 		t.Errorf("without %q: no warning naming %q in the logs:\n%s", key, want, logs)
 	}
+}
+
+// loggedError reports whether the JSON logs have an error line whose err
+// holds want.
+func loggedError(logs, want string) bool {
+	for _, line := range strings.Split(logs, "\n") {
+		var l struct{ Level, Err string }
+		if json.Unmarshal([]byte(line), &l) == nil && l.Level == "ERROR" && strings.Contains(l.Err, want) {
+			return true
+		}
+	}
+	return false
 }
 
 // loggedRefusal reports whether the JSON logs have the warning of a /notify

@@ -1327,8 +1327,10 @@ func TestCertExternalFiles(t *testing.T) {
 	})
 	// Registered without caBundle (the user's to set): not ready, and why.
 	time.Sleep(1500 * time.Millisecond)
-	if code, body := g.probe("/readyz"); code != http.StatusServiceUnavailable || !strings.Contains(body, "does not trust the served certificate") {
-		t.Fatalf("/readyz before the user set the caBundle: %d %s", code, body)
+	// /readyz names the condition; why is in the log.
+	if code, body := g.probe("/readyz"); code != http.StatusServiceUnavailable || !strings.Contains(body, "certificate trust not confirmed") ||
+		!strings.Contains(g.proc.Logs(), "does not trust the served certificate") {
+		t.Fatalf("/readyz before the user set the caBundle: %d %s\n%s", code, body, g.proc.Logs())
 	}
 
 	// The user sets the caBundles: the configurations' and the CRD's.
@@ -1429,6 +1431,7 @@ func TestCertExternalFiles(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	mark := len(g.proc.Logs())
 	if err := g.proc.WriteFile(dir+"tls.key", stranger.KeyPEM); err != nil {
 		t.Fatal(err)
 	}
@@ -1436,7 +1439,8 @@ func TestCertExternalFiles(t *testing.T) {
 		t.Fatal(err)
 	}
 	eventually(t, 10*time.Second, "not ready with an untrusted certificate", func() error {
-		if code, body := g.probe("/readyz"); code != http.StatusServiceUnavailable || !strings.Contains(body, "does not trust the served certificate") {
+		if code, body := g.probe("/readyz"); code != http.StatusServiceUnavailable || !strings.Contains(body, "certificate trust not confirmed") ||
+			!strings.Contains(g.proc.Logs()[mark:], "does not trust the served certificate") {
 			return fmt.Errorf("/readyz %d %s", code, body)
 		}
 		return nil

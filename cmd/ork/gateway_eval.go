@@ -13,6 +13,7 @@ import (
 	"os"
 	"strings"
 
+	jsonpatch "github.com/evanphx/json-patch/v5"
 	"github.com/spf13/cobra"
 	admissionv1 "k8s.io/api/admission/v1"
 	authenticationv1 "k8s.io/api/authentication/v1"
@@ -134,7 +135,7 @@ func runEval(stdout, stderr io.Writer, o evalOptions) error {
 	if ns != nil && ns.Name != req.Namespace {
 		return usageError("--namespace-object is Namespace %q but the request is in namespace %q", ns.Name, req.Namespace)
 	}
-	ds, final, err := admission.ReviewFinal(context.Background(), r.Policy, req)
+	ds, final, err := admission.ReviewFinal(context.Background(), r.Policy, req, applyJSONPatch)
 	if err != nil {
 		return exitError{code: exitFailure, err: err}
 	}
@@ -584,4 +585,14 @@ func writeEvalJSON(w io.Writer, req *admissionv1.AdmissionRequest, ds []admissio
 	enc := json.NewEncoder(w)
 	enc.SetIndent("", "  ")
 	return enc.Encode(doc)
+}
+
+// applyJSONPatch applies a mutating webhook's patch as the API server does,
+// with evanphx/json-patch (linked by the toolchain only).
+func applyJSONPatch(doc, patch []byte) ([]byte, error) {
+	p, err := jsonpatch.DecodePatch(patch)
+	if err != nil {
+		return nil, err
+	}
+	return p.Apply(doc)
 }

@@ -70,8 +70,8 @@ func TestBundleOutput(t *testing.T) {
 	if a.stdout != b.stdout {
 		t.Error("two runs gave different output")
 	}
-	if n := strings.Count(a.stdout, "\n---\n") + 1; n != 10 {
-		t.Errorf("%d documents, want 10", n)
+	if n := strings.Count(a.stdout, "\n---\n") + 1; n != 11 {
+		t.Errorf("%d documents, want 11", n)
 	}
 	// Warnings are shown, on stderr only.
 	if !strings.Contains(a.stderr, "warning K22") {
@@ -100,7 +100,7 @@ func TestBundleOutput(t *testing.T) {
 		joined = append(joined, string(data))
 		listed = append(listed, filepath.Join(dir, e.Name()))
 	}
-	if len(entries) != 11 || entries[0].Name() != "01-namespace.yaml" || entries[9].Name() != "10-poddisruptionbudget.yaml" || entries[10].Name() != bundle.KustomizationFile {
+	if len(entries) != 12 || entries[0].Name() != "01-namespace.yaml" || entries[9].Name() != "10-poddisruptionbudget.yaml" || entries[10].Name() != "11-networkpolicy.yaml" || entries[11].Name() != bundle.KustomizationFile {
 		t.Errorf("files %v", listed)
 	}
 	if strings.Join(joined, "---\n") != a.stdout {

@@ -25,6 +25,10 @@ var forbidden = []forbiddenPkg{
 	{path: "k8s.io/client-go/util/workqueue", via: []string{"k8s.io/client-go/transport"}},
 	{path: "k8s.io/client-go/kubernetes"}, // the clientset, kubernetes/scheme and kubernetes/typed/...
 	{path: "sigs.k8s.io/controller-runtime"},
+	// JSONPatch is applied by `ork gateway eval` only: the gateway answers
+	// with patches, it never applies one.
+	{path: "github.com/evanphx/json-patch"},
+	{path: "gopkg.in/evanphx/json-patch.v4"},
 	{path: module + "/internal/report"},
 	{path: module + "/internal/bundle"},
 	{path: module + "/internal/testenv"},

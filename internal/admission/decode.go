@@ -1,8 +1,6 @@
 package admission
 
 import (
-	"bytes"
-
 	admissionv1 "k8s.io/api/admission/v1"
 	authenticationv1 "k8s.io/api/authentication/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -22,252 +20,103 @@ import (
 func fastReview(body []byte) (review *admissionv1.AdmissionReview, ok bool) {
 	d := fastjson.NewDecoder(body)
 	review = &admissionv1.AdmissionReview{}
-	var seen fields
 	if !d.Object() {
 		return nil, false
 	}
-	var started bool
-	for {
-		k, more := d.Member(&started)
-		if !more {
-			break
-		}
-		switch string(k) {
-		case "apiVersion":
-			readString(d, &seen, 0, &review.APIVersion)
-		case "kind":
-			readString(d, &seen, 1, &review.Kind)
-		case "request":
-			if !seen.first(d, 2) || d.Null() {
-				continue
-			}
-			review.Request = &admissionv1.AdmissionRequest{}
-			readRequest(d, review.Request)
-		case "response":
-			if !seen.first(d, 3) || !d.Null() {
-				return nil, false // a review sent to a webhook has none: leave it to the slow path
-			}
-		default:
-			unknown(d, k, reviewFields)
-		}
-	}
+	reviewReader.Members(d, review)
 	if !d.End() {
 		return nil, false
 	}
 	return review, true
 }
 
+// The tables. Each struct's members are listed in its field order.
 var (
-	reviewFields   = []string{"apiVersion", "kind", "request", "response"}
-	requestFields  = []string{"uid", "kind", "resource", "subResource", "requestKind", "requestResource", "requestSubResource", "name", "namespace", "operation", "userInfo", "object", "oldObject", "dryRun", "options"}
-	gvkFields      = []string{"group", "version", "kind"}
-	gvrFields      = []string{"group", "version", "resource"}
-	userInfoFields = []string{"username", "uid", "groups", "extra"}
-)
-
-// fields records which fields of one object were read, to give up on
-// repeated keys (encoding/json merges them; the slow path does that).
-type fields uint32
-
-func (f *fields) first(d *fastjson.Decoder, i int) bool {
-	if *f&(1<<i) != 0 {
-		return d.Fail()
-	}
-	*f |= 1 << i
-	return true
-}
-
-// unknown skips the value of a key that is none of known, unless it
-// matches one case-insensitively: encoding/json would fill that field.
-func unknown(d *fastjson.Decoder, key []byte, known []string) {
-	for _, k := range known {
-		if bytes.EqualFold(key, []byte(k)) {
-			d.Fail()
-			return
-		}
-	}
-	d.Skip()
-}
-
-// readString reads a string field; null leaves it unchanged, as
-// encoding/json does.
-func readString[S ~string](d *fastjson.Decoder, seen *fields, i int, dst *S) {
-	if !seen.first(d, i) || d.Null() {
-		return
-	}
-	if d.Peek() != '"' {
-		d.Fail()
-		return
-	}
-	*dst = S(d.String())
-}
-
-func readRequest(d *fastjson.Decoder, req *admissionv1.AdmissionRequest) {
-	var seen fields
-	if !d.Object() {
-		return
-	}
-	var started bool
-	for {
-		k, more := d.Member(&started)
-		if !more {
-			return
-		}
-		switch string(k) {
-		case "uid":
-			readString(d, &seen, 0, &req.UID)
-		case "kind":
-			if seen.first(d, 1) && !d.Null() {
-				readGVK(d, &req.Kind)
-			}
-		case "resource":
-			if seen.first(d, 2) && !d.Null() {
-				readGVR(d, &req.Resource)
-			}
-		case "subResource":
-			readString(d, &seen, 3, &req.SubResource)
-		case "requestKind":
-			if seen.first(d, 4) && !d.Null() {
-				req.RequestKind = &metav1.GroupVersionKind{}
-				readGVK(d, req.RequestKind)
-			} else {
-				req.RequestKind = nil
-			}
-		case "requestResource":
-			if seen.first(d, 5) && !d.Null() {
-				req.RequestResource = &metav1.GroupVersionResource{}
-				readGVR(d, req.RequestResource)
-			} else {
-				req.RequestResource = nil
-			}
-		case "requestSubResource":
-			readString(d, &seen, 6, &req.RequestSubResource)
-		case "name":
-			readString(d, &seen, 7, &req.Name)
-		case "namespace":
-			readString(d, &seen, 8, &req.Namespace)
-		case "operation":
-			readString(d, &seen, 9, &req.Operation)
-		case "userInfo":
-			if seen.first(d, 10) && !d.Null() {
-				readUserInfo(d, &req.UserInfo)
-			}
-		case "object":
-			readRaw(d, &seen, 11, &req.Object.Raw)
-		case "oldObject":
-			readRaw(d, &seen, 12, &req.OldObject.Raw)
-		case "dryRun":
-			if !seen.first(d, 13) {
+	reviewReader = fastjson.Fields[admissionv1.AdmissionReview]{
+		{Name: "kind", Read: func(d *fastjson.Decoder, r *admissionv1.AdmissionReview) { fastjson.ReadString(d, &r.Kind) }},
+		{Name: "apiVersion", Read: func(d *fastjson.Decoder, r *admissionv1.AdmissionReview) { fastjson.ReadString(d, &r.APIVersion) }},
+		{Name: "request", Read: func(d *fastjson.Decoder, r *admissionv1.AdmissionReview) {
+			if d.Null() {
+				r.Request = nil
 				return
 			}
+			r.Request = &admissionv1.AdmissionRequest{}
+			requestReader.Read(d, r.Request)
+		}},
+		{Name: "response", Read: func(d *fastjson.Decoder, r *admissionv1.AdmissionReview) {
+			if !d.Null() {
+				d.Fail() // a review sent to a webhook has none: leave it to the slow path
+			}
+		}},
+	}
+	requestReader = fastjson.Fields[admissionv1.AdmissionRequest]{
+		{Name: "uid", Read: func(d *fastjson.Decoder, r *admissionv1.AdmissionRequest) { fastjson.ReadString(d, &r.UID) }},
+		{Name: "kind", Read: func(d *fastjson.Decoder, r *admissionv1.AdmissionRequest) { gvkReader.Read(d, &r.Kind) }},
+		{Name: "resource", Read: func(d *fastjson.Decoder, r *admissionv1.AdmissionRequest) { gvrReader.Read(d, &r.Resource) }},
+		{Name: "subResource", Read: func(d *fastjson.Decoder, r *admissionv1.AdmissionRequest) { fastjson.ReadString(d, &r.SubResource) }},
+		{Name: "requestKind", Read: func(d *fastjson.Decoder, r *admissionv1.AdmissionRequest) {
 			if d.Null() {
-				req.DryRun = nil
-				continue
+				r.RequestKind = nil
+				return
+			}
+			r.RequestKind = &metav1.GroupVersionKind{}
+			gvkReader.Read(d, r.RequestKind)
+		}},
+		{Name: "requestResource", Read: func(d *fastjson.Decoder, r *admissionv1.AdmissionRequest) {
+			if d.Null() {
+				r.RequestResource = nil
+				return
+			}
+			r.RequestResource = &metav1.GroupVersionResource{}
+			gvrReader.Read(d, r.RequestResource)
+		}},
+		{Name: "requestSubResource", Read: func(d *fastjson.Decoder, r *admissionv1.AdmissionRequest) {
+			fastjson.ReadString(d, &r.RequestSubResource)
+		}},
+		{Name: "name", Read: func(d *fastjson.Decoder, r *admissionv1.AdmissionRequest) { fastjson.ReadString(d, &r.Name) }},
+		{Name: "namespace", Read: func(d *fastjson.Decoder, r *admissionv1.AdmissionRequest) { fastjson.ReadString(d, &r.Namespace) }},
+		{Name: "operation", Read: func(d *fastjson.Decoder, r *admissionv1.AdmissionRequest) { fastjson.ReadString(d, &r.Operation) }},
+		{Name: "userInfo", Read: func(d *fastjson.Decoder, r *admissionv1.AdmissionRequest) { userInfoReader.Read(d, &r.UserInfo) }},
+		{Name: "object", Read: func(d *fastjson.Decoder, r *admissionv1.AdmissionRequest) { readRaw(d, &r.Object.Raw) }},
+		{Name: "oldObject", Read: func(d *fastjson.Decoder, r *admissionv1.AdmissionRequest) { readRaw(d, &r.OldObject.Raw) }},
+		{Name: "dryRun", Read: func(d *fastjson.Decoder, r *admissionv1.AdmissionRequest) {
+			if d.Null() {
+				r.DryRun = nil
+				return
 			}
 			b := d.Bool()
-			req.DryRun = &b
-		case "options":
-			readRaw(d, &seen, 14, &req.Options.Raw)
-		default:
-			unknown(d, k, requestFields)
-		}
+			r.DryRun = &b
+		}},
+		{Name: "options", Read: func(d *fastjson.Decoder, r *admissionv1.AdmissionRequest) { readRaw(d, &r.Options.Raw) }},
 	}
-}
-
-// readRaw keeps a value as runtime.RawExtension.UnmarshalJSON does (null
-// leaves it unset), as a slice of the body.
-func readRaw(d *fastjson.Decoder, seen *fields, i int, dst *[]byte) {
-	if !seen.first(d, i) || d.Null() {
-		return
+	gvkReader = fastjson.Fields[metav1.GroupVersionKind]{
+		{Name: "group", Read: func(d *fastjson.Decoder, g *metav1.GroupVersionKind) { fastjson.ReadString(d, &g.Group) }},
+		{Name: "version", Read: func(d *fastjson.Decoder, g *metav1.GroupVersionKind) { fastjson.ReadString(d, &g.Version) }},
+		{Name: "kind", Read: func(d *fastjson.Decoder, g *metav1.GroupVersionKind) { fastjson.ReadString(d, &g.Kind) }},
 	}
-	*dst = d.Skip()
-}
-
-func readGVK(d *fastjson.Decoder, gvk *metav1.GroupVersionKind) {
-	var seen fields
-	if !d.Object() {
-		return
+	gvrReader = fastjson.Fields[metav1.GroupVersionResource]{
+		{Name: "group", Read: func(d *fastjson.Decoder, g *metav1.GroupVersionResource) { fastjson.ReadString(d, &g.Group) }},
+		{Name: "version", Read: func(d *fastjson.Decoder, g *metav1.GroupVersionResource) { fastjson.ReadString(d, &g.Version) }},
+		{Name: "resource", Read: func(d *fastjson.Decoder, g *metav1.GroupVersionResource) { fastjson.ReadString(d, &g.Resource) }},
 	}
-	var started bool
-	for {
-		k, more := d.Member(&started)
-		if !more {
-			return
-		}
-		switch string(k) {
-		case "group":
-			readString(d, &seen, 0, &gvk.Group)
-		case "version":
-			readString(d, &seen, 1, &gvk.Version)
-		case "kind":
-			readString(d, &seen, 2, &gvk.Kind)
-		default:
-			unknown(d, k, gvkFields)
-		}
-	}
-}
-
-func readGVR(d *fastjson.Decoder, gvr *metav1.GroupVersionResource) {
-	var seen fields
-	if !d.Object() {
-		return
-	}
-	var started bool
-	for {
-		k, more := d.Member(&started)
-		if !more {
-			return
-		}
-		switch string(k) {
-		case "group":
-			readString(d, &seen, 0, &gvr.Group)
-		case "version":
-			readString(d, &seen, 1, &gvr.Version)
-		case "resource":
-			readString(d, &seen, 2, &gvr.Resource)
-		default:
-			unknown(d, k, gvrFields)
-		}
-	}
-}
-
-func readUserInfo(d *fastjson.Decoder, u *authenticationv1.UserInfo) {
-	var seen fields
-	if !d.Object() {
-		return
-	}
-	var started bool
-	for {
-		k, more := d.Member(&started)
-		if !more {
-			return
-		}
-		switch string(k) {
-		case "username":
-			readString(d, &seen, 0, &u.Username)
-		case "uid":
-			readString(d, &seen, 1, &u.UID)
-		case "groups":
-			if seen.first(d, 2) {
-				u.Groups = readStrings(d)
-			}
-		case "extra":
-			if !seen.first(d, 3) {
-				return
-			}
+	userInfoReader = fastjson.Fields[authenticationv1.UserInfo]{
+		{Name: "username", Read: func(d *fastjson.Decoder, u *authenticationv1.UserInfo) { fastjson.ReadString(d, &u.Username) }},
+		{Name: "uid", Read: func(d *fastjson.Decoder, u *authenticationv1.UserInfo) { fastjson.ReadString(d, &u.UID) }},
+		{Name: "groups", Read: func(d *fastjson.Decoder, u *authenticationv1.UserInfo) { u.Groups = readStrings(d) }},
+		{Name: "extra", Read: func(d *fastjson.Decoder, u *authenticationv1.UserInfo) {
 			if d.Null() {
 				u.Extra = nil
-				continue
+				return
 			}
-			u.Extra = map[string]authenticationv1.ExtraValue{}
 			if !d.Object() {
 				return
 			}
+			u.Extra = map[string]authenticationv1.ExtraValue{}
 			var started bool
 			for {
 				k, more := d.Member(&started)
 				if !more {
-					break
+					return
 				}
 				key := string(k)
 				if _, dup := u.Extra[key]; dup {
@@ -276,10 +125,48 @@ func readUserInfo(d *fastjson.Decoder, u *authenticationv1.UserInfo) {
 				}
 				u.Extra[key] = readStrings(d)
 			}
-		default:
-			unknown(d, k, userInfoFields)
-		}
+		}},
 	}
+	metaReader = fastjson.Fields[meta]{
+		{Name: "name", Read: func(d *fastjson.Decoder, m *meta) { fastjson.ReadString(d, &m.Name) }},
+		{Name: "generateName", Read: func(d *fastjson.Decoder, m *meta) { fastjson.ReadString(d, &m.GenerateName) }},
+		{Name: "labels", Read: func(d *fastjson.Decoder, m *meta) {
+			if d.Null() {
+				m.Labels = nil
+				return
+			}
+			if !d.Object() {
+				return
+			}
+			m.Labels = map[string]string{}
+			var started bool
+			for {
+				k, more := d.Member(&started)
+				if !more {
+					return
+				}
+				if d.Peek() != '"' { // null leaves the value unset: rare enough for the slow path
+					d.Fail()
+					return
+				}
+				m.Labels[string(k)] = d.String()
+			}
+		}},
+		{Name: "deletionTimestamp", Read: func(d *fastjson.Decoder, m *meta) { fastjson.ReadString(d, &m.DeletionTimestamp) }},
+	}
+	// objectReader reads only the metadata of an object.
+	objectReader = fastjson.Fields[meta]{
+		{Name: "metadata", Read: func(d *fastjson.Decoder, m *meta) { metaReader.Read(d, m) }},
+	}
+)
+
+// readRaw keeps a value as runtime.RawExtension.UnmarshalJSON does (null
+// leaves it unset), as a slice of the body.
+func readRaw(d *fastjson.Decoder, dst *[]byte) {
+	if d.Null() {
+		return
+	}
+	*dst = d.Skip()
 }
 
 // readStrings reads a list of strings; null gives nil, as encoding/json.
@@ -307,81 +194,9 @@ func fastMeta(raw []byte) (m *meta, ok bool) {
 	if !d.Object() {
 		return nil, false
 	}
-	var seen bool
-	var started bool
-	for {
-		k, more := d.Member(&started)
-		if !more {
-			break
-		}
-		if string(k) != "metadata" {
-			unknown(d, k, []string{"metadata"})
-			continue
-		}
-		if seen {
-			return nil, false
-		}
-		seen = true
-		if !d.Null() {
-			readMeta(d, m)
-		}
-	}
+	objectReader.Members(d, m)
 	if !d.End() {
 		return nil, false
 	}
 	return m, true
-}
-
-var metaFields = []string{"name", "generateName", "labels", "deletionTimestamp"}
-
-func readMeta(d *fastjson.Decoder, m *meta) {
-	var seen fields
-	if !d.Object() {
-		return
-	}
-	var started bool
-	for {
-		k, more := d.Member(&started)
-		if !more {
-			return
-		}
-		switch string(k) {
-		case "name":
-			readString(d, &seen, 0, &m.Name)
-		case "generateName":
-			readString(d, &seen, 1, &m.GenerateName)
-		case "deletionTimestamp":
-			readString(d, &seen, 2, &m.DeletionTimestamp)
-		case "labels":
-			if !seen.first(d, 3) {
-				return
-			}
-			if d.Null() {
-				m.Labels = nil
-				continue
-			}
-			if !d.Object() {
-				return
-			}
-			m.Labels = map[string]string{}
-			var started bool
-			for {
-				k, more := d.Member(&started)
-				if !more {
-					break
-				}
-				if d.Null() { // leaves the value unset: rare enough for the slow path
-					d.Fail()
-					return
-				}
-				if d.Peek() != '"' {
-					d.Fail()
-					return
-				}
-				m.Labels[string(k)] = d.String()
-			}
-		default:
-			unknown(d, k, metaFields)
-		}
-	}
 }

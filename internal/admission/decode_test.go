@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/http"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 
@@ -13,6 +14,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/testutil"
 	admissionv1 "k8s.io/api/admission/v1"
 	authenticationv1 "k8s.io/api/authentication/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/types"
 )
@@ -221,14 +223,24 @@ func TestServeConcurrent(t *testing.T) {
 	}
 }
 
-// TestSeriesAppearWhenUsed: the series Serve looks up once still show in
-// /metrics only after they count something, as WithLabelValues does.
-func TestSeriesAppearWhenUsed(t *testing.T) {
+// TestSeriesExistAtZero: every series of the gateway's webhooks is in
+// /metrics from the start, at zero, so that rates and alerts work before
+// the first request; serving only counts.
+func TestSeriesExistAtZero(t *testing.T) {
 	reg := prometheus.NewRegistry()
-	h := Serve(NameValidate, allowAll, ServeOptions{Registerer: reg})
-	if n := testutil.CollectAndCount(reg); n != 0 {
-		t.Fatalf("%d series before any request", n)
+	m := NewMetrics()
+	reg.MustRegister(m)
+	// 5 webhooks x 5 results; 5 x 7 codes; 5 histograms.
+	if n := testutil.CollectAndCount(reg, "orkestra_gateway_admission_decisions_total"); n != 25 {
+		t.Errorf("%d decision series before any request, want 25", n)
 	}
+	if n := testutil.CollectAndCount(reg, "orkestra_gateway_admission_requests_total"); n != 35 {
+		t.Errorf("%d request series before any request, want 35", n)
+	}
+	if n := testutil.CollectAndCount(reg, "orkestra_gateway_admission_duration_seconds"); n != 5 {
+		t.Errorf("%d latency series before any request, want 5", n)
+	}
+	h := Serve(NameValidate, allowAll, ServeOptions{Metrics: m})
 	req := request(admissionv1.Create, website, newObj("web.example.com/v1", "Website", "web-a", "shop"), nil)
 	if w := post(h, reviewBody(t, req), "application/json"); w.Code != http.StatusOK {
 		t.Fatalf("%d %s", w.Code, w.Body)
@@ -236,12 +248,78 @@ func TestSeriesAppearWhenUsed(t *testing.T) {
 	want := `
 # HELP orkestra_gateway_admission_decisions_total Admission decisions by webhook and result (allowed, denied, warned, patched, error).
 # TYPE orkestra_gateway_admission_decisions_total counter
-orkestra_gateway_admission_decisions_total{result="allowed",webhook="validate"} 1
-# HELP orkestra_gateway_admission_requests_total Admission HTTP requests by webhook and HTTP status code.
-# TYPE orkestra_gateway_admission_requests_total counter
-orkestra_gateway_admission_requests_total{code="200",webhook="validate"} 1
 `
-	if err := testutil.GatherAndCompare(reg, strings.NewReader(want), "orkestra_gateway_admission_decisions_total", "orkestra_gateway_admission_requests_total"); err != nil {
+	for _, w := range []string{NameDeletionProtection, NameMutate, NameNamespaceProtection, NameStrictMode, NameValidate} {
+		for _, r := range []string{"allowed", "denied", "error", "patched", "warned"} {
+			n := 0
+			if w == NameValidate && r == "allowed" {
+				n = 1
+			}
+			want += fmt.Sprintf("orkestra_gateway_admission_decisions_total{result=%q,webhook=%q} %d\n", r, w, n)
+		}
+	}
+	if err := testutil.GatherAndCompare(reg, strings.NewReader(want), "orkestra_gateway_admission_decisions_total"); err != nil {
 		t.Error(err)
+	}
+	if got := testutil.ToFloat64(m.envelope.Requests(NameValidate, 200)); got != 1 {
+		t.Errorf("requests{validate,200} = %v, want 1", got)
+	}
+	// Another webhook name gets its series when its Serve is built.
+	Serve("other", allowAll, ServeOptions{Metrics: m})
+	if n := testutil.CollectAndCount(reg, "orkestra_gateway_admission_decisions_total"); n != 30 {
+		t.Errorf("%d decision series with a sixth webhook, want 30", n)
+	}
+}
+
+// jsonNames are the member names json.Unmarshal fills in a struct of type
+// t: each exported field's json tag name (or its Go name), inline embedded
+// structs flattened, "-" skipped.
+func jsonNames(t reflect.Type) []string {
+	var out []string
+	for i := range t.NumField() {
+		f := t.Field(i)
+		if !f.IsExported() {
+			continue
+		}
+		tag := f.Tag.Get("json")
+		name, opts, _ := strings.Cut(tag, ",")
+		if name == "-" && opts == "" {
+			continue
+		}
+		if f.Anonymous && name == "" && f.Type.Kind() == reflect.Struct {
+			out = append(out, jsonNames(f.Type)...)
+			continue
+		}
+		if name == "" {
+			name = f.Name
+		}
+		out = append(out, name)
+	}
+	return out
+}
+
+// The fast path's tables list exactly the members of the types it fills,
+// in their order: a k8s.io/api upgrade that adds a field to
+// AdmissionRequest or UserInfo fails here instead of being silently
+// dropped by the fast path (an unknown key is skipped).
+func TestReadersCoverTheirTypes(t *testing.T) {
+	for _, c := range []struct {
+		name  string
+		table []string
+		typ   reflect.Type
+	}{
+		{"AdmissionReview", reviewReader.Names(), reflect.TypeFor[admissionv1.AdmissionReview]()},
+		{"AdmissionRequest", requestReader.Names(), reflect.TypeFor[admissionv1.AdmissionRequest]()},
+		{"GroupVersionKind", gvkReader.Names(), reflect.TypeFor[metav1.GroupVersionKind]()},
+		{"GroupVersionResource", gvrReader.Names(), reflect.TypeFor[metav1.GroupVersionResource]()},
+		{"UserInfo", userInfoReader.Names(), reflect.TypeFor[authenticationv1.UserInfo]()},
+		{"meta", metaReader.Names(), reflect.TypeFor[meta]()},
+	} {
+		if want := jsonNames(c.typ); !slices.Equal(c.table, want) {
+			t.Errorf("the %s reader reads %q; the type's members are %q", c.name, c.table, want)
+		}
+		if len(c.table) > 32 {
+			t.Errorf("the %s reader has %d members; members records at most 32", c.name, len(c.table))
+		}
 	}
 }

@@ -61,17 +61,3 @@ func FuzzServe(f *testing.F) {
 		}
 	})
 }
-
-// FuzzApplyPatch: any document and patch either apply to valid JSON or fail
-// with an error, never a panic.
-func FuzzApplyPatch(f *testing.F) {
-	f.Fuzz(func(t *testing.T, doc, patch []byte) {
-		out, err := applyPatch(doc, patch)
-		if err != nil {
-			return
-		}
-		if !json.Valid(out) {
-			t.Fatalf("invalid JSON result %q", out)
-		}
-	})
-}

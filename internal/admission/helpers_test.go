@@ -6,6 +6,7 @@ import (
 	"strings"
 	"testing"
 
+	jsonpatch "github.com/evanphx/json-patch/v5"
 	admissionv1 "k8s.io/api/admission/v1"
 	authenticationv1 "k8s.io/api/authentication/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -215,4 +216,14 @@ func wantDenied(t *testing.T, resp *admissionv1.AdmissionResponse, code int32, r
 func show(resp *admissionv1.AdmissionResponse) string {
 	b, _ := json.Marshal(resp)
 	return string(b)
+}
+
+// applyPatch applies a JSONPatch as the API server does (evanphx/json-patch,
+// which only the tests and the toolchain link).
+func applyPatch(doc, patch []byte) ([]byte, error) {
+	p, err := jsonpatch.DecodePatch(patch)
+	if err != nil {
+		return nil, err
+	}
+	return p.Apply(doc)
 }

@@ -151,7 +151,7 @@ func TestPodRules(t *testing.T) {
 	})
 	t.Run("Review matches Pods of the core group", func(t *testing.T) {
 		o := podObj("apps", "r", container("a", "docker.io/a", true))
-		ds, final, err := ReviewFinal(context.Background(), p, request(admissionv1.Create, pods, o, nil))
+		ds, final, err := ReviewFinal(context.Background(), p, request(admissionv1.Create, pods, o, nil), applyPatch)
 		if err != nil || len(ds) != 2 || ds[0].Webhook != NameMutate || ds[1].Webhook != NameValidate || Allowed(ds) {
 			t.Fatalf("decisions %+v, %v", ds, err)
 		}
@@ -163,7 +163,7 @@ func TestPodRules(t *testing.T) {
 			t.Errorf("ReviewFinal object is not the mutated one: %s", final.Object.Raw)
 		}
 		sys := request(admissionv1.Create, pods, podObj("kube-system", "r", container("a", "docker.io/a", true)), nil)
-		if ds, _ := Review(context.Background(), p, sys); len(ds) != 0 {
+		if ds, _ := Review(context.Background(), p, sys, applyPatch); len(ds) != 0 {
 			t.Errorf("kube-system Pods reach %d webhooks, want none", len(ds))
 		}
 	})

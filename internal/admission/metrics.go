@@ -1,12 +1,12 @@
 package admission
 
 import (
-	"github.com/orkspace/orkestra-gateway/internal/promreg"
-	"log/slog"
-
-	admissionv1 "k8s.io/api/admission/v1"
+	"sync"
 
 	"github.com/prometheus/client_golang/prometheus"
+	admissionv1 "k8s.io/api/admission/v1"
+
+	"github.com/orkspace/orkestra-gateway/internal/webhook"
 )
 
 // Decision results, the "result" label of the decisions metric.
@@ -18,40 +18,73 @@ const (
 	resultError   = "error"
 )
 
-type metrics struct {
-	requests  *prometheus.CounterVec
+var results = []string{resultAllowed, resultDenied, resultWarned, resultPatched, resultError}
+
+// Metrics are the admission collectors: requests by webhook and code and
+// their latency (the envelope's), and decisions by webhook and result. Build
+// them once (NewMetrics), register them once, and give them to every Serve.
+// The series of the gateway's webhooks exist at zero from the start; those
+// of another webhook name are created when its Serve is built.
+type Metrics struct {
+	envelope  *webhook.Metrics
 	decisions *prometheus.CounterVec
-	latency   *prometheus.HistogramVec
+
+	mu     sync.Mutex
+	byName map[string]map[string]prometheus.Counter
 }
 
-// metricsFor returns the admission collectors registered on reg, reusing
-// those already registered there by an earlier Serve. A nil reg gives
-// unregistered collectors.
-func metricsFor(reg prometheus.Registerer, log *slog.Logger) *metrics {
-	m := &metrics{
-		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "orkestra_gateway_admission_requests_total",
-			Help: "Admission HTTP requests by webhook and HTTP status code.",
-		}, []string{"webhook", "code"}),
+// NewMetrics returns the admission collectors, with the series of every
+// webhook of the gateway at zero.
+func NewMetrics() *Metrics {
+	m := &Metrics{
+		envelope: webhook.NewMetrics(webhook.MetricsOptions{
+			RequestsName: "orkestra_gateway_admission_requests_total",
+			RequestsHelp: "Admission HTTP requests by webhook and HTTP status code.",
+			DurationName: "orkestra_gateway_admission_duration_seconds",
+			DurationHelp: "Time to answer an admission request, by webhook.",
+			// Handlers are CPU-only: sub-millisecond is normal, and the API
+			// server's timeout (at most 30s) bounds the tail.
+			Buckets: []float64{.0001, .00025, .0005, .001, .0025, .005, .01, .025, .05, .1, .25, 1, 5},
+		}),
 		decisions: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "orkestra_gateway_admission_decisions_total",
 			Help: "Admission decisions by webhook and result (allowed, denied, warned, patched, error).",
 		}, []string{"webhook", "result"}),
-		latency: prometheus.NewHistogramVec(prometheus.HistogramOpts{
-			Name: "orkestra_gateway_admission_duration_seconds",
-			Help: "Time to answer an admission request, by webhook.",
-			// Handlers are CPU-only: sub-millisecond is normal, and the API
-			// server's timeout (at most 30s) bounds the tail.
-			Buckets: []float64{.0001, .00025, .0005, .001, .0025, .005, .01, .025, .05, .1, .25, 1, 5},
-		}, []string{"webhook"}),
+		byName: map[string]map[string]prometheus.Counter{},
 	}
-	if reg == nil {
-		return m
+	for _, n := range webhookNames {
+		m.envelope.Endpoints(n)
+		m.decisionsOf(n)
 	}
-	m.requests = promreg.Register(reg, log, m.requests)
-	m.decisions = promreg.Register(reg, log, m.decisions)
-	m.latency = promreg.Register(reg, log, m.latency)
 	return m
+}
+
+// Describe implements prometheus.Collector.
+func (m *Metrics) Describe(ch chan<- *prometheus.Desc) {
+	m.envelope.Describe(ch)
+	m.decisions.Describe(ch)
+}
+
+// Collect implements prometheus.Collector.
+func (m *Metrics) Collect(ch chan<- prometheus.Metric) {
+	m.envelope.Collect(ch)
+	m.decisions.Collect(ch)
+}
+
+// decisionsOf returns the decision counters of webhook name by result,
+// creating them at zero the first time (when its Serve is built).
+func (m *Metrics) decisionsOf(name string) map[string]prometheus.Counter {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if d, ok := m.byName[name]; ok {
+		return d
+	}
+	d := make(map[string]prometheus.Counter, len(results))
+	for _, r := range results {
+		d[r] = m.decisions.WithLabelValues(name, r)
+	}
+	m.byName[name] = d
+	return d
 }
 
 // classify names the outcome of a response for the decisions metric.

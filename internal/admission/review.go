@@ -8,20 +8,28 @@ import (
 	admissionv1 "k8s.io/api/admission/v1"
 
 	"github.com/orkspace/orkestra-gateway/internal/policy"
+	"github.com/orkspace/orkestra-gateway/internal/registration"
 )
 
-// Webhook names; each is served at "/" + name.
+// Webhook names: those of the registration features, each served at the
+// feature's path.
 const (
-	NameDeletionProtection  = "deletion-protection"
-	NameStrictMode          = "strict-mode"
-	NameNamespaceProtection = "namespace-protection"
-	NameValidate            = "validate"
-	NameMutate              = "mutate"
+	NameDeletionProtection  = string(registration.DeletionProtection)
+	NameStrictMode          = string(registration.StrictMode)
+	NameNamespaceProtection = string(registration.NamespaceProtection)
+	NameValidate            = string(registration.Validate)
+	NameMutate              = string(registration.Mutate)
 )
+
+// webhookNames are the webhooks of the gateway, whose metrics exist from the start.
+var webhookNames = []string{NameMutate, NameDeletionProtection, NameStrictMode, NameNamespaceProtection, NameValidate}
 
 // Webhook is one admission endpoint of the gateway.
 type Webhook struct {
-	Name          string
+	Name string
+	// Feature is the registration feature whose configuration sends the
+	// API server here; Path is its path.
+	Feature       registration.Feature
 	Path          string
 	Mutating      bool
 	FailurePolicy policy.FailurePolicy
@@ -51,15 +59,21 @@ func (w Webhook) Matches(req *admissionv1.AdmissionRequest) bool { return w.matc
 //     the CRD of a protectCRD entry. No namespace is excluded.
 //   - strict-mode: strict mode on; UPDATE where the old object carries the
 //     label and the new one no longer does; not in kube-system or the
-//     gateway's namespace, except the gateway's own TLS Secret.
+//     gateway's namespace (nor of those Namespace objects themselves),
+//     except the gateway's own TLS Secret.
 //   - namespace-protection: CREATE/UPDATE of a namespaced entry's objects
 //     when a namespace list applies to it; DELETE of a Namespace matching
 //     the Katalog-level restricted namespaces.
 func Webhooks(p *policy.Policy) []Webhook {
 	ix := indexCRDs(p)
 	dp, np, adm := p.DeletionProtection, p.NamespaceProtection, p.Admission
+	// The namespaceSelector excluding kube-system and the gateway's
+	// namespace; it matches a Namespace object by its own labels.
 	system := func(req *admissionv1.AdmissionRequest) bool {
 		ns := objectNamespace(req)
+		if isNamespace(req) {
+			ns = req.Name
+		}
 		return ns == "kube-system" || (ns != "" && ns == p.Gateway.Namespace)
 	}
 	tlsSecret := func(req *admissionv1.AdmissionRequest) bool {
@@ -125,7 +139,8 @@ func Webhooks(p *policy.Policy) []Webhook {
 		},
 	}
 	for i := range ws {
-		ws[i].Path = "/" + ws[i].Name
+		ws[i].Feature = registration.Feature(ws[i].Name)
+		ws[i].Path = ws[i].Feature.Path()
 	}
 	return ws
 }
@@ -170,14 +185,19 @@ func Allowed(ds []Decision) bool {
 	return true
 }
 
+// PatchFunc applies an RFC 6902 JSONPatch to a JSON document.
+type PatchFunc func(doc, patch []byte) ([]byte, error)
+
 // Review runs every webhook that would match req, the way the API server
-// would: mutating webhooks in order, each seeing the object as patched by
-// the previous ones, stopping at a rejection; then every validating webhook
-// on the mutated object. It serves `ork gateway eval`, so a dry run takes
-// the server's code path. The error is a patch that cannot be applied (the
-// API server would fail the request).
-func Review(ctx context.Context, p *policy.Policy, req *admissionv1.AdmissionRequest) ([]Decision, error) {
-	ds, _, err := ReviewFinal(ctx, p, req)
+// would: mutating webhooks in order, each seeing the object as patched (by
+// apply) by the previous ones, stopping at a rejection; then every
+// validating webhook on the mutated object. It serves `ork gateway eval`,
+// so a dry run takes the server's code path; the server itself never
+// applies patches, so the patch library is the caller's (the gateway build
+// does not link one). The error is a patch that cannot be applied (the API
+// server would fail the request).
+func Review(ctx context.Context, p *policy.Policy, req *admissionv1.AdmissionRequest, apply PatchFunc) ([]Decision, error) {
+	ds, _, err := ReviewFinal(ctx, p, req, apply)
 	return ds, err
 }
 
@@ -185,13 +205,13 @@ func Review(ctx context.Context, p *policy.Policy, req *admissionv1.AdmissionReq
 // webhooks saw: req with the object every mutating webhook patched. It is
 // also what the API server's ValidatingAdmissionPolicies see, so `ork
 // gateway eval` evaluates CEL rules on it. req is not modified.
-func ReviewFinal(ctx context.Context, p *policy.Policy, req *admissionv1.AdmissionRequest) ([]Decision, *admissionv1.AdmissionRequest, error) {
+func ReviewFinal(ctx context.Context, p *policy.Policy, req *admissionv1.AdmissionRequest, apply PatchFunc) ([]Decision, *admissionv1.AdmissionRequest, error) {
 	cur := *req
-	ds, err := review(ctx, p, &cur)
+	ds, err := review(ctx, p, &cur, apply)
 	return ds, &cur, err
 }
 
-func review(ctx context.Context, p *policy.Policy, req *admissionv1.AdmissionRequest) ([]Decision, error) {
+func review(ctx context.Context, p *policy.Policy, req *admissionv1.AdmissionRequest, apply PatchFunc) ([]Decision, error) {
 	cur := req
 	var out []Decision
 	for _, w := range Webhooks(p) {
@@ -217,7 +237,10 @@ func review(ctx context.Context, p *policy.Policy, req *admissionv1.AdmissionReq
 			return out, nil // the API server stops at the first rejecting mutating webhook
 		}
 		if d.Response != nil && len(d.Response.Patch) > 0 {
-			patched, err := applyPatch(cur.Object.Raw, d.Response.Patch)
+			if apply == nil {
+				return out, fmt.Errorf("webhook %s returned a patch and no patch function was given", w.Name)
+			}
+			patched, err := apply(cur.Object.Raw, d.Response.Patch)
 			if err != nil {
 				return out, fmt.Errorf("webhook %s returned a patch that cannot be applied: %w", w.Name, err)
 			}

@@ -1,5 +1,7 @@
-// Package admission serves the gateway's admission webhooks: the HTTP
-// envelope (Serve), the handlers built from the compiled policy, and Review,
+// Package admission serves the gateway's admission webhooks: Serve (what an
+// AdmissionReview adds to the envelope of package webhook), the handlers
+// built from the compiled policy, Webhooks (every endpoint and the model of
+// which requests the API server sends it), and Review,
 // which runs every matching handler the way the API server would so that
 // `ork gateway eval` and the server share one code path.
 //
@@ -8,22 +10,19 @@
 package admission
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
-	"mime"
+	"net"
 	"net/http"
 	"runtime/debug"
-	"strconv"
-	"strings"
-	"sync"
-	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	admissionv1 "k8s.io/api/admission/v1"
+
+	"github.com/orkspace/orkestra-gateway/internal/webhook"
 )
 
 // Handler decides one admission request. It must return a response (never
@@ -46,12 +45,16 @@ const DefaultMaxBodyBytes = 8 << 20
 
 // ServeOptions are the dependencies of Serve; every field is optional.
 type ServeOptions struct {
-	// Logger receives one line per denial, per malformed review and per
-	// recovered panic. Default: discard.
+	// Logger receives one line per denial and per handler error. Default:
+	// discard.
 	Logger *slog.Logger
-	// Registerer receives the admission metrics. Several Serve calls may
-	// share one Registerer: the collectors are registered once.
-	Registerer prometheus.Registerer
+	// Metrics receives the admission metrics (NewMetrics, registered once
+	// by the caller). Nil: private, unregistered collectors.
+	Metrics *Metrics
+	// Listener is the webhook listener's shared state: the budget of body
+	// bytes in flight and the bad-request log limiter. Nil: a private one
+	// without a budget.
+	Listener *webhook.Listener
 	// MaxBodyBytes overrides DefaultMaxBodyBytes.
 	MaxBodyBytes int64
 }
@@ -62,10 +65,10 @@ const (
 	reviewKind       = "AdmissionReview"
 )
 
-// Serve wraps h as the HTTP endpoint of the webhook called name: it checks
-// the method, content type and size, decodes the AdmissionReview, calls h,
-// and answers with the request UID. It never panics: a panicking handler is
-// answered 500, logged and counted.
+// Serve wraps h as the HTTP endpoint of the webhook called name, in the
+// envelope every webhook shares (package webhook: method, content type,
+// size, budget, panics): it decodes the AdmissionReview, calls h, and
+// answers with the request UID.
 func Serve(name string, h Handler, opts ServeOptions) http.Handler {
 	log := opts.Logger
 	if log == nil {
@@ -75,127 +78,63 @@ func Serve(name string, h Handler, opts ServeOptions) http.Handler {
 	if limit <= 0 {
 		limit = DefaultMaxBodyBytes
 	}
-	m := metricsFor(opts.Registerer, log)
-	s := &server{name: name, h: h, log: log.With("webhook", name), limit: limit, m: m,
-		ok:        &series[prometheus.Counter]{vec: m.requests.MetricVec, labels: []string{name, "200"}},
-		latency:   &series[prometheus.Observer]{vec: m.latency.MetricVec, labels: []string{name}},
-		decisions: map[string]*series[prometheus.Counter]{}}
-	for _, r := range []string{resultAllowed, resultDenied, resultWarned, resultPatched, resultError} {
-		s.decisions[r] = &series[prometheus.Counter]{vec: m.decisions.MetricVec, labels: []string{name, r}}
+	m := opts.Metrics
+	if m == nil {
+		m = NewMetrics()
 	}
-	return s
-}
-
-// series is one labelled series of a metric vector, looked up on first
-// use and kept: the lookup hashes the label values on every call. Like
-// WithLabelValues, it shows in /metrics only once it has been used.
-type series[M any] struct {
-	once   sync.Once
-	vec    *prometheus.MetricVec
-	labels []string
-	m      M
-}
-
-func (s *series[M]) get() M {
-	s.once.Do(func() {
-		m, err := s.vec.GetMetricWithLabelValues(s.labels...)
-		if err != nil { // the label count is fixed in this file: cannot happen
-			panic(err)
-		}
-		s.m = m.(M)
+	a := &answerer{name: name, h: h, log: log.With("webhook", name), decisions: m.decisionsOf(name)}
+	return webhook.New(name, webhook.Review[*admissionv1.AdmissionReview]{
+		Kind:   reviewKind,
+		Decode: decodeReview,
+		Answer: a.answer,
+		UID:    func(r *admissionv1.AdmissionReview) string { return string(r.Request.UID) },
+		Attrs:  func(r *admissionv1.AdmissionReview) []any { return requestAttrs(r.Request) },
+	}, webhook.Options{
+		MaxBodyBytes: limit,
+		Listener:     opts.Listener,
+		Logger:       log,
+		Metrics:      m.envelope,
+		OnFailure: func(code int) {
+			if code == http.StatusInternalServerError { // a panic, or no response
+				a.decisions[resultError].Inc()
+			}
+		},
 	})
-	return s.m
 }
 
-type server struct {
-	name  string
-	h     Handler
-	log   *slog.Logger
-	limit int64
-	m     *metrics
-	// The series of every request, looked up once.
-	ok        *series[prometheus.Counter]
-	latency   *series[prometheus.Observer]
-	decisions map[string]*series[prometheus.Counter] // by result; the map is read-only
+// answerer is what differs for an AdmissionReview: calling the handler,
+// counting and logging its decision, encoding the answer.
+type answerer struct {
+	name      string
+	h         Handler
+	log       *slog.Logger
+	decisions map[string]prometheus.Counter // by result; read-only
 }
 
-func (s *server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	start := time.Now()
-	code := s.serve(w, r)
-	if code == http.StatusOK {
-		s.ok.get().Inc()
-	} else {
-		s.m.requests.WithLabelValues(s.name, strconv.Itoa(code)).Inc()
-	}
-	s.latency.get().Observe(time.Since(start).Seconds())
-}
-
-// serve answers r and returns the HTTP status written.
-func (s *server) serve(w http.ResponseWriter, r *http.Request) int {
-	if r.Method != http.MethodPost {
-		w.Header().Set("Allow", http.MethodPost)
-		return s.fail(w, http.StatusMethodNotAllowed, fmt.Sprintf("method %s not allowed; an AdmissionReview is sent with POST", r.Method))
-	}
-	if msg := checkContentType(r.Header.Get("Content-Type")); msg != "" {
-		return s.fail(w, http.StatusUnsupportedMediaType, msg)
-	}
-	buf := getBuffer()
-	defer putBuffer(buf) // nothing keeps the body, or a slice of it, past serve
-	body, code, msg := readBody(w, r, s.limit, buf)
-	if code != 0 {
-		return s.fail(w, code, msg)
-	}
-	review, err := decodeReview(body)
-	if err != nil {
-		return s.fail(w, http.StatusBadRequest, err.Error())
-	}
+func (a *answerer) answer(ctx context.Context, review *admissionv1.AdmissionReview) (net.Buffers, error) {
 	req := review.Request
-
-	st := &state{log: s.log}
-	resp, panicked := call(context.WithValue(r.Context(), stateKey{}, st), s.h, req)
-	if panicked != nil {
-		s.decisions[resultError].get().Inc()
-		s.log.Error("admission handler panicked", append(requestAttrs(req), "panic", fmt.Sprint(panicked.value), "stack", string(panicked.stack))...)
-		return s.fail(w, http.StatusInternalServerError, fmt.Sprintf("webhook %s failed on request %s: internal error", s.name, req.UID))
-	}
+	st := &state{log: a.log}
+	resp := a.h.Handle(context.WithValue(ctx, stateKey{}, st), req)
 	if resp == nil {
-		s.decisions[resultError].get().Inc()
-		s.log.Error("admission handler returned no response", requestAttrs(req)...)
-		return s.fail(w, http.StatusInternalServerError, fmt.Sprintf("webhook %s failed on request %s: no response", s.name, req.UID))
+		return nil, fmt.Errorf("webhook %s failed on request %s: no response", a.name, req.UID)
 	}
 	resp.UID = req.UID
 
 	result := classify(resp, st.err)
-	s.decisions[result].get().Inc()
+	a.decisions[result].Inc()
 	if st.err != nil {
-		s.log.Error("admission handler error", append(requestAttrs(req), "error", st.err.Error())...)
+		a.log.Error("admission handler error", append(requestAttrs(req), "error", st.err.Error())...)
 	}
 	if !resp.Allowed {
-		s.log.Info("admission denied", append(requestAttrs(req), "reason", reason(resp))...)
-	} else if s.log.Enabled(r.Context(), slog.LevelDebug) {
-		s.log.Debug("admission allowed", append(requestAttrs(req), "result", result)...)
+		a.log.Info("admission denied", append(requestAttrs(req), "reason", reason(resp))...)
+	} else if a.log.Enabled(ctx, slog.LevelDebug) {
+		a.log.Debug("admission allowed", append(requestAttrs(req), "result", result)...)
 	}
-
 	out, err := encodeReview(review.TypeMeta, resp)
 	if err != nil { // a response holds only strings, bytes and a Status: cannot happen
-		s.log.Error("cannot encode AdmissionReview response", "error", err.Error())
-		return s.fail(w, http.StatusInternalServerError, "cannot encode response: "+err.Error())
+		return nil, fmt.Errorf("cannot encode the response to request %s: %w", req.UID, err)
 	}
-	w.Header().Set("Content-Type", "application/json")
-	w.Header().Set("Content-Length", strconv.Itoa(len(out)))
-	w.WriteHeader(http.StatusOK)
-	w.Write(out)
-	return http.StatusOK
-}
-
-// fail answers a request that produced no AdmissionResponse. The API server
-// treats any non-200 answer as a call failure and applies failurePolicy.
-func (s *server) fail(w http.ResponseWriter, code int, msg string) int {
-	if code != http.StatusInternalServerError { // 500s are logged with more context by the caller
-		s.log.Warn("bad admission request", "code", code, "error", msg)
-	}
-	http.Error(w, msg, code)
-	return code
+	return net.Buffers{out}, nil
 }
 
 // recovered is a handler panic: its value and the stack where it happened.
@@ -204,7 +143,8 @@ type recovered struct {
 	stack []byte
 }
 
-// call runs h, turning a panic into a value.
+// call runs h, turning a panic into a value (Review; the server's panics
+// are the envelope's).
 func call(ctx context.Context, h Handler, req *admissionv1.AdmissionRequest) (resp *admissionv1.AdmissionResponse, panicked *recovered) {
 	defer func() {
 		if v := recover(); v != nil {
@@ -212,62 +152,6 @@ func call(ctx context.Context, h Handler, req *admissionv1.AdmissionRequest) (re
 		}
 	}()
 	return h.Handle(ctx, req), nil
-}
-
-func checkContentType(ct string) string {
-	if ct == "" {
-		return "missing Content-Type; an AdmissionReview must be sent as application/json"
-	}
-	mt, params, err := mime.ParseMediaType(ct)
-	if err != nil {
-		return fmt.Sprintf("malformed Content-Type %q: %v", ct, err)
-	}
-	if mt != "application/json" {
-		return fmt.Sprintf("unsupported Content-Type %q; an AdmissionReview must be sent as application/json", mt)
-	}
-	if cs, ok := params["charset"]; ok && !strings.EqualFold(cs, "utf-8") {
-		return fmt.Sprintf("unsupported charset %q; JSON must be UTF-8", cs)
-	}
-	return ""
-}
-
-// Request bodies are read into pooled buffers: most reviews are a few KiB,
-// and allocating one per request is most of what a request costs the GC.
-var buffers = sync.Pool{New: func() any { return new(bytes.Buffer) }}
-
-// maxPooled bounds the buffers kept: a 6 MiB UPDATE must not stay resident.
-const maxPooled = 256 << 10
-
-func getBuffer() *bytes.Buffer { return buffers.Get().(*bytes.Buffer) }
-
-func putBuffer(b *bytes.Buffer) {
-	if b.Cap() > maxPooled {
-		return
-	}
-	b.Reset()
-	buffers.Put(b)
-}
-
-// readBody reads at most limit bytes into buf; code is non-zero on
-// failure. The body is buf's contents.
-func readBody(w http.ResponseWriter, r *http.Request, limit int64, buf *bytes.Buffer) (body []byte, code int, msg string) {
-	if r.ContentLength > limit {
-		return nil, http.StatusRequestEntityTooLarge, fmt.Sprintf("AdmissionReview larger than %d bytes", limit)
-	}
-	if r.ContentLength > 0 {
-		buf.Grow(int(r.ContentLength) + bytes.MinRead) // one allocation for the common case
-	}
-	if _, err := buf.ReadFrom(http.MaxBytesReader(w, r.Body, limit)); err != nil {
-		var mbe *http.MaxBytesError
-		if errors.As(err, &mbe) {
-			return nil, http.StatusRequestEntityTooLarge, fmt.Sprintf("AdmissionReview larger than %d bytes", limit)
-		}
-		return nil, http.StatusBadRequest, "cannot read body: " + err.Error()
-	}
-	if buf.Len() == 0 {
-		return nil, http.StatusBadRequest, "empty body; expected an admission.k8s.io/v1 AdmissionReview"
-	}
-	return buf.Bytes(), 0, ""
 }
 
 // validOperations are the operations an AdmissionRequest may carry.

@@ -184,10 +184,10 @@ func TestServeDefaultLimitFitsTwoLargeObjects(t *testing.T) {
 
 func TestServeRecoversPanics(t *testing.T) {
 	var logs bytes.Buffer
-	reg := prometheus.NewRegistry()
+	m := NewMetrics()
 	h := Serve("boom", HandlerFunc(func(context.Context, *admissionv1.AdmissionRequest) *admissionv1.AdmissionResponse {
 		panic("handler bug")
-	}), ServeOptions{Logger: slog.New(slog.NewJSONHandler(&logs, nil)), Registerer: reg})
+	}), ServeOptions{Logger: slog.New(slog.NewJSONHandler(&logs, nil)), Metrics: m})
 	body := reviewBody(t, request(admissionv1.Create, configMap, newObj("v1", "ConfigMap", "a", "b"), nil))
 	w := post(h, body, "application/json")
 	if w.Code != 500 || !strings.Contains(w.Body.String(), "webhook boom failed on request uid-1: internal error") {
@@ -197,11 +197,10 @@ func TestServeRecoversPanics(t *testing.T) {
 	if !strings.Contains(logs.String(), `"panic":"handler bug"`) || !strings.Contains(logs.String(), "TestServeRecoversPanics.func1") {
 		t.Errorf("panic not logged with its stack: %s", logs.String())
 	}
-	m := metricsFor(reg, nil)
 	if got := testutil.ToFloat64(m.decisions.WithLabelValues("boom", "error")); got != 1 {
 		t.Errorf("error decisions = %v, want 1", got)
 	}
-	if got := testutil.ToFloat64(m.requests.WithLabelValues("boom", "500")); got != 1 {
+	if got := testutil.ToFloat64(m.envelope.Requests("boom", 500)); got != 1 {
 		t.Errorf("500 requests = %v, want 1", got)
 	}
 
@@ -214,7 +213,9 @@ func TestServeRecoversPanics(t *testing.T) {
 func TestServeMetrics(t *testing.T) {
 	reg := prometheus.NewRegistry()
 	p := testPolicy(t)
-	opts := ServeOptions{Registerer: reg}
+	m := NewMetrics()
+	reg.MustRegister(m)
+	opts := ServeOptions{Metrics: m}
 	// Several webhooks share one registry, as in the server.
 	del := Serve(NameDeletionProtection, NewDeletionProtection(p), opts)
 	mut := Serve(NameMutate, NewMutation(p), opts)
@@ -228,7 +229,6 @@ func TestServeMetrics(t *testing.T) {
 	post(mut, reviewBody(t, request(admissionv1.Create, website, site.clone().spec("replicas", 1), nil)), "application/json")
 	post(val, reviewBody(t, request(admissionv1.Create, website, site.clone().spec("tier", "x", "image", "docker.io/x"), nil)), "application/json")
 
-	m := metricsFor(reg, nil)
 	for _, c := range []struct {
 		c    prometheus.Collector
 		want float64
@@ -237,15 +237,15 @@ func TestServeMetrics(t *testing.T) {
 		{m.decisions.WithLabelValues(NameDeletionProtection, "allowed"), 1},
 		{m.decisions.WithLabelValues(NameMutate, "patched"), 1},
 		{m.decisions.WithLabelValues(NameValidate, "warned"), 1},
-		{m.requests.WithLabelValues(NameDeletionProtection, "200"), 2},
-		{m.requests.WithLabelValues(NameDeletionProtection, "415"), 1},
+		{m.envelope.Requests(NameDeletionProtection, 200), 2},
+		{m.envelope.Requests(NameDeletionProtection, 415), 1},
 	} {
 		if got := testutil.ToFloat64(c.c); got != c.want {
 			t.Errorf("%s = %v, want %v", desc(c.c), got, c.want)
 		}
 	}
-	if n := testutil.CollectAndCount(reg, "orkestra_gateway_admission_duration_seconds"); n != 3 {
-		t.Errorf("latency series = %d, want one per webhook (3)", n)
+	if n := testutil.CollectAndCount(reg, "orkestra_gateway_admission_duration_seconds"); n != 5 {
+		t.Errorf("latency series = %d, want one per webhook of the gateway (5)", n)
 	}
 }
 

@@ -302,6 +302,7 @@ func Generate(src *Source, opts Options) (*Bundle, error) {
 		s.deploymentDoc(items, checksum(cm)),
 		s.serviceDoc(),
 		s.pdbDoc(),
+		s.networkPolicyDoc(),
 	)
 	if opts.Monitoring {
 		docs = append(docs, s.monitoringDocs()...) // monitoring.go

@@ -2,6 +2,7 @@ package bundle
 
 import (
 	"bytes"
+	"fmt"
 	"maps"
 	"os"
 	"path/filepath"
@@ -12,8 +13,10 @@ import (
 
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
+	networkingv1 "k8s.io/api/networking/v1"
 	policyv1 "k8s.io/api/policy/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
+	"k8s.io/apimachinery/pkg/api/resource"
 	sigsyaml "sigs.k8s.io/yaml"
 )
 
@@ -80,11 +83,11 @@ security:
 		kinds = append(kinds, o.Kind)
 		files = append(files, o.File)
 	}
-	wantKinds := []string{"Namespace", "ServiceAccount", "ClusterRole", "Role", "ClusterRoleBinding", "RoleBinding", "ConfigMap", "Deployment", "Service", "PodDisruptionBudget"}
+	wantKinds := []string{"Namespace", "ServiceAccount", "ClusterRole", "Role", "ClusterRoleBinding", "RoleBinding", "ConfigMap", "Deployment", "Service", "PodDisruptionBudget", "NetworkPolicy"}
 	if !slices.Equal(kinds, wantKinds) {
 		t.Fatalf("kinds = %v, want %v", kinds, wantKinds)
 	}
-	if files[0] != "01-namespace.yaml" || files[9] != "10-poddisruptionbudget.yaml" {
+	if files[0] != "01-namespace.yaml" || files[9] != "10-poddisruptionbudget.yaml" || files[10] != "11-networkpolicy.yaml" {
 		t.Errorf("files = %v", files)
 	}
 
@@ -186,6 +189,81 @@ security:
 	pdb := decode[policyv1.PodDisruptionBudget](t, b, "PodDisruptionBudget")
 	if pdb.Spec.MaxUnavailable.IntValue() != 1 || pdb.Spec.MinAvailable != nil || !maps.Equal(pdb.Spec.Selector.MatchLabels, sel) {
 		t.Errorf("pdb %+v", pdb.Spec)
+	}
+	np := decode[networkingv1.NetworkPolicy](t, b, "NetworkPolicy")
+	if !maps.Equal(np.Spec.PodSelector.MatchLabels, sel) || !slices.Equal(np.Spec.PolicyTypes, []networkingv1.PolicyType{networkingv1.PolicyTypeIngress}) {
+		t.Errorf("network policy selects %v, types %v", np.Spec.PodSelector.MatchLabels, np.Spec.PolicyTypes)
+	}
+	if got := ingressRules(np); !slices.Equal(got, []string{"webhook from anywhere", "probes from [all namespaces]"}) {
+		t.Errorf("ingress rules %q (no notification block: no rule for notify)", got)
+	}
+}
+
+// ingressRules describes a NetworkPolicy's rules as "port from peers".
+func ingressRules(np *networkingv1.NetworkPolicy) []string {
+	var out []string
+	for _, r := range np.Spec.Ingress {
+		var ports, from []string
+		for _, p := range r.Ports {
+			ports = append(ports, p.Port.String())
+		}
+		for _, f := range r.From {
+			switch {
+			case f.NamespaceSelector == nil || f.PodSelector != nil || f.IPBlock != nil:
+				from = append(from, "other")
+			case len(f.NamespaceSelector.MatchLabels) == 0 && len(f.NamespaceSelector.MatchExpressions) == 0:
+				from = append(from, "all namespaces")
+			default:
+				for _, e := range f.NamespaceSelector.MatchExpressions {
+					from = append(from, fmt.Sprintf("%s %s %v", e.Key, e.Operator, e.Values))
+				}
+			}
+		}
+		peers := "anywhere"
+		if len(from) > 0 {
+			peers = fmt.Sprint(from)
+		}
+		out = append(out, strings.Join(ports, ",")+" from "+peers)
+	}
+	return out
+}
+
+// GOMEMLIMIT is 90% of the container's memory limit, in MiB.
+func TestGoMemLimit(t *testing.T) {
+	b := bundleOf(t, header+"metadata:\n  name: guard\nsecurity:\n  deletionProtection: {}\n", Options{})
+	c := decode[appsv1.Deployment](t, b, "Deployment").Spec.Template.Spec.Containers[0]
+	var got string
+	for _, e := range c.Env {
+		if e.Name == "GOMEMLIMIT" {
+			got = e.Value
+		}
+	}
+	limit := c.Resources.Limits.Memory().Value()
+	if got != fmt.Sprintf("%dMiB", limit*9/10>>20) || got != "115MiB" {
+		t.Errorf("GOMEMLIMIT %q for a %d-byte limit, want 90%% of it in MiB (115MiB)", got, limit)
+	}
+	for q, want := range map[string]string{"128Mi": "115MiB", "256Mi": "230MiB", "1Gi": "921MiB", "100M": "85MiB"} {
+		if got := goMemLimit(resource.MustParse(q)); got != want {
+			t.Errorf("goMemLimit(%s) = %s, want %s", q, got, want)
+		}
+	}
+}
+
+// /notify admits the namespaces of the allowed callers only.
+func TestNetworkPolicyNotify(t *testing.T) {
+	b := bundleOf(t, header+`metadata:
+  name: notify
+notification:
+  allowedCallers: [team-b/runner, orkestra-system/orkestra-runtime, team-b/other]
+  slack:
+    webhookURLFrom: {env: SLACK_URL}
+  teams:
+    ops: {}
+`, Options{})
+	np := decode[networkingv1.NetworkPolicy](t, b, "NetworkPolicy")
+	want := []string{"webhook from anywhere", "probes from [all namespaces]", "notify from [kubernetes.io/metadata.name In [orkestra-system team-b]]"}
+	if got := ingressRules(np); !slices.Equal(got, want) {
+		t.Errorf("ingress rules %q, want %q", got, want)
 	}
 }
 
@@ -421,6 +499,9 @@ notification:
 	c := decode[appsv1.Deployment](t, b, "Deployment").Spec.Template.Spec.Containers[0]
 	var secret []string
 	for _, e := range c.Env {
+		if e.ValueFrom == nil {
+			continue
+		}
 		if r := e.ValueFrom.SecretKeyRef; r != nil {
 			if r.Name != "orkestra-gateway-secrets" || r.Key != e.Name || r.Optional == nil || !*r.Optional {
 				t.Errorf("env %s reads %+v", e.Name, r)

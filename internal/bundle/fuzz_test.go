@@ -40,7 +40,7 @@ func FuzzGenerate(f *testing.F) {
 			}
 			t.Fatalf("Generate: %v", err)
 		}
-		want := 10
+		want := 11
 		if src.Policy.Certs.Source == policy.CertsCertManager {
 			want++ // the serving Certificate
 			if src.Policy.Certs.IssuerRef == nil {

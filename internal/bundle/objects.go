@@ -10,6 +10,7 @@ import (
 
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
+	networkingv1 "k8s.io/api/networking/v1"
 	policyv1 "k8s.io/api/policy/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
@@ -62,6 +63,19 @@ var resources = corev1.ResourceRequirements{
 	Limits: corev1.ResourceList{
 		corev1.ResourceMemory: resource.MustParse("128Mi"),
 	},
+}
+
+// memLimitPercent is GOMEMLIMIT as a share of the container's memory limit:
+// the Go runtime collects harder as its memory nears GOMEMLIMIT, and the
+// rest of the limit is headroom for what it does not count, so the kernel
+// never kills the container first. The gateway sizes its webhook listener's
+// budget of body bytes from GOMEMLIMIT (a quarter of it).
+const memLimitPercent = 90
+
+// goMemLimit is the GOMEMLIMIT value for a memory limit, in whole MiB
+// rounded down ("115MiB" for 128Mi).
+func goMemLimit(limit resource.Quantity) string {
+	return fmt.Sprintf("%dMiB", limit.Value()*memLimitPercent/100>>20)
 }
 
 // ChecksumAnnotation on the pod template holds the SHA-256 of the ConfigMap's
@@ -317,6 +331,7 @@ func (s *settings) deploymentDoc(items []corev1.KeyToPath, sum string) document 
 		downward("POD_NAME", "metadata.name"),
 		downward("POD_NAMESPACE", "metadata.namespace"),
 		downward("POD_IP", "status.podIP"),
+		{Name: "GOMEMLIMIT", Value: goMemLimit(resources.Limits[corev1.ResourceMemory])},
 	}
 	envs, files := secretSources(s.p.Notification)
 	for _, name := range envs {
@@ -428,6 +443,7 @@ func (s *settings) deploymentDoc(items []corev1.KeyToPath, sum string) document 
 		{path: append(slices.Clone(spec), "topologySpreadConstraints"), text: "One replica per node where possible, so a node failure leaves the others."},
 		{path: append(slices.Clone(ctr), "ports", 2), text: "/livez, /readyz and /metrics (Prometheus), plain HTTP."},
 		{path: append(slices.Clone(ctr), "env", 0), text: "Pod name, namespace and IP from the downward API: the IP tells this replica\napart from the others in its Service's EndpointSlices at shutdown."},
+		{path: append(slices.Clone(ctr), "env", 3), text: fmt.Sprintf("%d%% of resources.limits.memory (change both together): the Go runtime collects\nharder near it, so the kernel never kills the container first; the webhook\nlistener holds at most a quarter of it in request bodies (503 beyond).", memLimitPercent)},
 		{path: append(slices.Clone(ctr), "resources"), text: "Requests and limits; no CPU limit, whose throttling would delay every admission request."},
 		{path: append(slices.Clone(ctr), "lifecycle"), text: "Lets endpoints drop this pod before it stops listening (needs Kubernetes 1.30+)."},
 	}
@@ -435,7 +451,7 @@ func (s *settings) deploymentDoc(items []corev1.KeyToPath, sum string) document 
 		notes = append(notes, note{path: append(slices.Clone(ctr), "ports", 1), text: notifyCallerNote(n, s.namespace)})
 	}
 	if len(envs) > 0 {
-		notes = append(notes, note{path: append(slices.Clone(ctr), "env", 3), text: fmt.Sprintf(
+		notes = append(notes, note{path: append(slices.Clone(ctr), "env", 4), text: fmt.Sprintf(
 			"Secret values the Katalog reads from the environment ({env: NAME}), from the\n"+
 				"Secret %s that you create, one key per variable:\n"+
 				"  kubectl -n %s create secret generic %s \\\n"+
@@ -526,5 +542,58 @@ protection through drains. Pods that are not ready may always be evicted, so
 a broken rollout never blocks a drain.`
 	return document{apiVersion: "policy/v1", kind: "PodDisruptionBudget", namespace: s.namespace, name: s.app, obj: pdb, head: head, orders: []order{
 		{[]any{"spec"}, []string{"maxUnavailable", "unhealthyPodEvictionPolicy", "selector"}},
+	}}
+}
+
+// networkPolicyDoc admits only what must reach each port of the gateway's
+// pods. Egress is left open: the gateway calls the API server, and
+// notifications go to SMTP servers and Slack, wherever the Katalog says.
+func (s *settings) networkPolicyDoc() document {
+	port := func(name string) []networkingv1.NetworkPolicyPort {
+		p := intstr.FromString(name)
+		tcp := corev1.ProtocolTCP
+		return []networkingv1.NetworkPolicyPort{{Protocol: &tcp, Port: &p}}
+	}
+	anyPod := []networkingv1.NetworkPolicyPeer{{NamespaceSelector: &metav1.LabelSelector{}}}
+	rules := []networkingv1.NetworkPolicyIngressRule{
+		{Ports: port("webhook")},
+		{From: anyPod, Ports: port("probes")},
+	}
+	notes := []note{
+		{path: []any{"spec", "ingress", 0}, text: "Webhooks: from anywhere. The API server calls them, and it is not a pod a\nselector can name (on most clusters it runs outside the pod network); every\nrequest is still bounded (body limits, a budget of bytes in flight)."},
+		{path: []any{"spec", "ingress", 1}, text: "Probes and /metrics, plain HTTP: from pods of any namespace (scrapers); the\nkubelet's probes come from the node, which network plugins admit. Narrow the\nnamespaceSelector to your monitoring namespace if you like."},
+	}
+	if n := s.p.Notification; n != nil {
+		var namespaces []string
+		for _, c := range n.AllowedCallers {
+			if ns, _, ok := strings.Cut(c, "/"); ok && !slices.Contains(namespaces, ns) {
+				namespaces = append(namespaces, ns)
+			}
+		}
+		sort.Strings(namespaces)
+		callers := []networkingv1.NetworkPolicyPeer{{NamespaceSelector: &metav1.LabelSelector{MatchExpressions: []metav1.LabelSelectorRequirement{{
+			Key: registration.NamespaceNameLabel, Operator: metav1.LabelSelectorOpIn, Values: namespaces,
+		}}}}}
+		rules = append(rules, networkingv1.NetworkPolicyIngressRule{From: callers, Ports: port("notify")})
+		notes = append(notes, note{path: []any{"spec", "ingress", 2}, text: "/notify: from the namespaces of notification.allowedCallers only (the\nimmutable namespace name label); the gateway still checks each caller's token."})
+	}
+	np := &networkingv1.NetworkPolicy{
+		TypeMeta:   metav1.TypeMeta{APIVersion: "networking.k8s.io/v1", Kind: "NetworkPolicy"},
+		ObjectMeta: s.meta(s.app, true),
+		Spec: networkingv1.NetworkPolicySpec{
+			PodSelector: metav1.LabelSelector{MatchLabels: s.selector()},
+			PolicyTypes: []networkingv1.PolicyType{networkingv1.PolicyTypeIngress},
+			Ingress:     rules,
+		},
+	}
+	head := `Admits only what must reach each port of the gateway's pods (enforced where
+the cluster's network plugin supports NetworkPolicy).`
+	if s.p.Notification == nil {
+		head += "\nNo notification block: port " + fmt.Sprint(NotifyPort) + " admits nothing."
+	}
+	return document{apiVersion: "networking.k8s.io/v1", kind: "NetworkPolicy", namespace: s.namespace, name: s.app, obj: np, head: head, notes: notes, orders: []order{
+		{[]any{"spec"}, []string{"podSelector", "policyTypes", "ingress"}},
+		{[]any{"spec", "ingress", anyItem{}}, []string{"from", "ports"}},
+		{[]any{"spec", "ingress", anyItem{}, "ports", anyItem{}}, []string{"protocol", "port"}},
 	}}
 }

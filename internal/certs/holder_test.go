@@ -5,6 +5,7 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"net"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -118,6 +119,32 @@ func TestTLSConfigServesHeldCertificate(t *testing.T) {
 	if _, err := handshake(t, addr, h.CABundle(), "gw", &tls.Config{MaxVersion: tls.VersionTLS11}); err == nil {
 		t.Error("accepted TLS 1.1")
 	}
+	// TLS 1.2: AEAD suites only. A client offering only CBC suites is
+	// refused; one offering an AEAD suite connects with it.
+	cbc := []uint16{
+		tls.TLS_ECDHE_ECDSA_WITH_AES_128_CBC_SHA, tls.TLS_ECDHE_ECDSA_WITH_AES_256_CBC_SHA,
+		tls.TLS_ECDHE_ECDSA_WITH_AES_128_CBC_SHA256, tls.TLS_ECDHE_RSA_WITH_AES_128_CBC_SHA,
+		tls.TLS_RSA_WITH_AES_128_CBC_SHA, tls.TLS_RSA_WITH_AES_256_CBC_SHA,
+	}
+	if st, err := handshake(t, addr, h.CABundle(), "gw", &tls.Config{MaxVersion: tls.VersionTLS12, CipherSuites: cbc}); err == nil {
+		t.Errorf("a CBC-only TLS 1.2 client connected with %s", tls.CipherSuiteName(st.CipherSuite))
+	}
+	for _, suite := range []uint16{tls.TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256, tls.TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256} {
+		st, err := handshake(t, addr, h.CABundle(), "gw", &tls.Config{MaxVersion: tls.VersionTLS12, CipherSuites: append([]uint16{suite}, cbc...)})
+		if err != nil {
+			t.Errorf("TLS 1.2 with %s: %v", tls.CipherSuiteName(suite), err)
+		} else if st.CipherSuite != suite {
+			t.Errorf("TLS 1.2 negotiated %s, want %s", tls.CipherSuiteName(st.CipherSuite), tls.CipherSuiteName(suite))
+		}
+	}
+	if st, err := handshake(t, addr, h.CABundle(), "gw", nil); err != nil || st.Version != tls.VersionTLS13 {
+		t.Errorf("a default client: version %x, %v; want TLS 1.3", st.Version, err)
+	}
+	for _, id := range CipherSuites {
+		if c := cipherSuite(id); c == nil || c.Insecure || !strings.Contains(c.Name, "_GCM_") && !strings.Contains(c.Name, "CHACHA20_POLY1305") {
+			t.Errorf("CipherSuites holds %s, not a secure AEAD suite", tls.CipherSuiteName(id))
+		}
+	}
 
 	// Swapped in memory: the next handshake serves b, which a's CA does not trust.
 	oldCA := h.CABundle()
@@ -134,6 +161,15 @@ func TestTLSConfigServesHeldCertificate(t *testing.T) {
 	if _, err := handshake(t, addr, oldCA, "gw", nil); err == nil {
 		t.Error("a client trusting only the old CA accepted the new certificate")
 	}
+}
+
+func cipherSuite(id uint16) *tls.CipherSuite {
+	for _, c := range append(tls.CipherSuites(), tls.InsecureCipherSuites()...) {
+		if c.ID == id {
+			return c
+		}
+	}
+	return nil
 }
 
 // Handshakes racing with Set always get one of the complete certificates.

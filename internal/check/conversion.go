@@ -179,7 +179,7 @@ func (p *pass) mapping(field string, v *katalog.Value, from, to *apiextv1.JSONSc
 	m, ok := v.V.(map[string]any)
 	if !ok {
 		p.errorf("K17", field, `write target fields as keys, e.g. spec: {replicas: "{{ .spec.size }}"}`,
-			"conversion spec is a %s, not a mapping of target fields", typeName(v.V))
+			"conversion spec is a %s, not a mapping of target fields", rules.TypeName(v.V))
 		return out
 	}
 	var walk func(field, prefix string, m map[string]any)
@@ -294,22 +294,4 @@ func schemaHas(s *apiextv1.JSONSchemaProps, chain []string) (ok bool, at string)
 		return false, seg
 	}
 	return true, ""
-}
-
-func typeName(v any) string {
-	switch v.(type) {
-	case string:
-		return "string"
-	case bool:
-		return "boolean"
-	case int, int64, float64:
-		return "number"
-	case []any:
-		return "list"
-	case map[string]any:
-		return "mapping"
-	case nil:
-		return "null"
-	}
-	return fmt.Sprintf("%T", v)
 }

@@ -4,14 +4,15 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/http"
 	"slices"
 	"strings"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
 	apiextv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
 
 	"github.com/orkspace/orkestra-gateway/internal/policy"
+	"github.com/orkspace/orkestra-gateway/internal/webhook"
 )
 
 // Options are the dependencies of a Converter; every field is optional.
@@ -19,9 +20,12 @@ type Options struct {
 	// Logger receives a line per failed ConversionReview, per malformed
 	// request and per preserved field dropped. Default: discard.
 	Logger *slog.Logger
-	// Registerer receives the conversion metrics; collectors already
-	// registered there by an earlier Converter are reused.
-	Registerer prometheus.Registerer
+	// Metrics receives the conversion metrics (NewMetrics, registered once
+	// by the caller). Nil: private, unregistered collectors.
+	Metrics *Metrics
+	// Listener is the webhook listener's shared state (budget, log
+	// limiter) for /convert. Nil: a private one without a budget.
+	Listener *webhook.Listener
 	// MaxBodyBytes bounds a ConversionReview body (DefaultMaxBodyBytes).
 	MaxBodyBytes int64
 	// MaxPreservedBytes bounds the preserved-fields annotation
@@ -42,6 +46,7 @@ type Converter struct {
 	plans        map[groupKind]*plan
 	log          *slog.Logger
 	m            *metrics
+	handler      http.Handler // the envelope of /convert (ServeHTTP)
 	maxBody      int64
 	maxPreserved int
 	key          func() []byte
@@ -70,7 +75,6 @@ func New(p *policy.Policy, opts Options) (*Converter, error) {
 	c := &Converter{
 		plans:        map[groupKind]*plan{},
 		log:          log,
-		m:            metricsFor(opts.Registerer, log),
 		maxBody:      opts.MaxBodyBytes,
 		maxPreserved: opts.MaxPreservedBytes,
 		now:          time.Now,
@@ -89,6 +93,8 @@ func New(p *policy.Policy, opts Options) (*Converter, error) {
 		c.key = func() []byte { return k }
 	}
 	if p == nil {
+		c.m = newMetrics(opts.Metrics, nil)
+		c.handler = c.endpoint(opts.Listener)
 		return c, nil
 	}
 	var errs []error
@@ -111,6 +117,8 @@ func New(p *policy.Policy, opts Options) (*Converter, error) {
 	if len(errs) > 0 {
 		return nil, errors.Join(errs...)
 	}
+	c.m = newMetrics(opts.Metrics, c.plans)
+	c.handler = c.endpoint(opts.Listener)
 	return c, nil
 }
 

@@ -8,7 +8,6 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
 	"github.com/orkspace/orkestra-gateway/internal/policy"
@@ -279,11 +278,9 @@ func TestPreservedEditWins(t *testing.T) {
 
 func TestPreservedBound(t *testing.T) {
 	var logs bytes.Buffer
-	reg := prometheus.NewRegistry()
 	c := newConverter(t, loadPolicy(t, "katalog.yaml"), Options{
 		MaxPreservedBytes: 300,
 		Logger:            slog.New(slog.NewTextHandler(&logs, nil)),
-		Registerer:        reg,
 	})
 	big := strings.Repeat("x", 400)
 	src := obj(t, `{"apiVersion":"conv.example.com/v1","kind":"Gadget","metadata":{"name":"g","namespace":"d"},

@@ -1,10 +1,12 @@
 package conversion
 
 import (
-	"github.com/orkspace/orkestra-gateway/internal/promreg"
-	"log/slog"
+	"net/http"
+	"sync"
 
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/orkspace/orkestra-gateway/internal/webhook"
 )
 
 // Results, the "result" label.
@@ -15,19 +17,33 @@ const (
 	resultError      = "error"       // internal error (a recovered panic)
 )
 
-type metrics struct {
-	reviews *prometheus.CounterVec   // result
-	objects *prometheus.CounterVec   // group, kind, from, to, result
-	latency *prometheus.HistogramVec // group, kind, from, to
-	dropped *prometheus.CounterVec   // group, kind
-	invalid *prometheus.CounterVec   // group, kind, reason
+// Metrics are the conversion collectors: requests to /convert by code and
+// their latency (the envelope's), reviews by result, and objects converted,
+// their latency, preserved fields dropped and malformed annotations by CRD
+// and versions. Build them once (NewMetrics), register them once, and give
+// them to New: every series of the Katalog's conversion CRDs is created at
+// zero when the Converter is built, never while serving.
+type Metrics struct {
+	envelope *webhook.Metrics
+	reviews  *prometheus.CounterVec   // result
+	objects  *prometheus.CounterVec   // group, kind, from, to, result
+	latency  *prometheus.HistogramVec // group, kind, from, to
+	dropped  *prometheus.CounterVec   // group, kind
+	invalid  *prometheus.CounterVec   // group, kind, reason
+
+	results map[string]prometheus.Counter // reviews by result; read-only
 }
 
-// metricsFor returns the conversion collectors registered on reg, reusing
-// those an earlier Converter registered there. A nil reg gives unregistered
-// collectors.
-func metricsFor(reg prometheus.Registerer, log *slog.Logger) *metrics {
-	m := &metrics{
+// NewMetrics returns the conversion collectors.
+func NewMetrics() *Metrics {
+	m := &Metrics{
+		envelope: webhook.NewMetrics(webhook.MetricsOptions{
+			RequestsName: "orkestra_gateway_conversion_requests_total",
+			RequestsHelp: "Conversion HTTP requests by webhook and HTTP status code.",
+			DurationName: "orkestra_gateway_conversion_request_duration_seconds",
+			DurationHelp: "Time to answer a ConversionReview, by webhook.",
+			Buckets:      []float64{.0001, .00025, .0005, .001, .0025, .005, .01, .025, .05, .1, .25, 1, 5},
+		}),
 		reviews: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "orkestra_gateway_conversion_reviews_total",
 			Help: "ConversionReviews answered, by result (success, failure, bad_request, error).",
@@ -52,14 +68,91 @@ func metricsFor(reg prometheus.Registerer, log *slog.Logger) *metrics {
 			Help: "Preserved-fields annotations ignored, by group, kind and reason (malformed; unauthenticated: " +
 				"no MAC, a wrong one or another object's; out-of-scope: authenticated fields the conversion does not drop).",
 		}, []string{"group", "kind", "reason"}),
+		results: map[string]prometheus.Counter{},
 	}
-	if reg == nil {
-		return m
+	for _, r := range []string{resultSuccess, resultFailure, resultBadRequest, resultError} {
+		m.results[r] = m.reviews.WithLabelValues(r)
 	}
-	m.reviews = promreg.Register(reg, log, m.reviews)
-	m.objects = promreg.Register(reg, log, m.objects)
-	m.latency = promreg.Register(reg, log, m.latency)
-	m.dropped = promreg.Register(reg, log, m.dropped)
-	m.invalid = promreg.Register(reg, log, m.invalid)
 	return m
+}
+
+// Describe implements prometheus.Collector.
+func (m *Metrics) Describe(ch chan<- *prometheus.Desc) {
+	for _, c := range m.collectors() {
+		c.Describe(ch)
+	}
+}
+
+// Collect implements prometheus.Collector.
+func (m *Metrics) Collect(ch chan<- prometheus.Metric) {
+	for _, c := range m.collectors() {
+		c.Collect(ch)
+	}
+}
+
+func (m *Metrics) collectors() []prometheus.Collector {
+	return []prometheus.Collector{m.envelope, m.reviews, m.objects, m.latency, m.dropped, m.invalid}
+}
+
+// metrics is one Converter's view of Metrics: the series of its CRDs,
+// created when it is built and read-only afterwards.
+type metrics struct {
+	*Metrics
+	pairs map[[4]string]*pairSeries // group, kind, from, to
+	kinds map[groupKind]*kindSeries
+}
+
+type pairSeries struct {
+	success, failure prometheus.Counter
+	latency          prometheus.Observer
+}
+
+type kindSeries struct {
+	dropped prometheus.Counter
+	invalid map[string]prometheus.Counter // by reason; read-only
+}
+
+// mu serializes the creation of series on a shared Metrics.
+var mu sync.Mutex
+
+// newMetrics creates, at zero, the series of every CRD of plans and every
+// pair of its versions, on m (a private Metrics when nil). An object's
+// labels are set only when both its versions are declared (convertOne), so
+// every series a Converter counts into exists here.
+func newMetrics(m *Metrics, plans map[groupKind]*plan) *metrics {
+	if m == nil {
+		m = NewMetrics()
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	out := &metrics{Metrics: m, pairs: map[[4]string]*pairSeries{}, kinds: map[groupKind]*kindSeries{}}
+	for gk, pl := range plans {
+		out.kinds[gk] = &kindSeries{
+			dropped: m.dropped.WithLabelValues(gk.group, gk.kind),
+			invalid: map[string]prometheus.Counter{},
+		}
+		for _, r := range []string{reasonMalformed, reasonUnauthenticated, reasonOutOfScope} {
+			out.kinds[gk].invalid[r] = m.invalid.WithLabelValues(gk.group, gk.kind, r)
+		}
+		for _, from := range pl.versions {
+			for _, to := range pl.versions {
+				out.pairs[[4]string{gk.group, gk.kind, from, to}] = &pairSeries{
+					success: m.objects.WithLabelValues(gk.group, gk.kind, from, to, resultSuccess),
+					failure: m.objects.WithLabelValues(gk.group, gk.kind, from, to, resultFailure),
+					latency: m.latency.WithLabelValues(gk.group, gk.kind, from, to),
+				}
+			}
+		}
+	}
+	return out
+}
+
+// failed counts a request the envelope answered with code.
+func (m *metrics) failed(code int) {
+	switch {
+	case code == http.StatusInternalServerError:
+		m.results[resultError].Inc()
+	case code >= 400 && code < 500:
+		m.results[resultBadRequest].Inc()
+	} // 503: the listener's budget, counted there
 }

@@ -8,11 +8,12 @@ import (
 	"slices"
 	"strings"
 
-	"github.com/prometheus/client_golang/prometheus"
 	apiextv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/types"
+
+	"github.com/orkspace/orkestra-gateway/internal/fastjson"
 )
 
 // API version and kind of the only ConversionReview accepted and answered.
@@ -44,15 +45,16 @@ type wireRequest struct {
 }
 
 // decodeReview decodes an apiextensions.k8s.io/v1 ConversionReview request;
-// the error says precisely what is wrong.
+// the error says precisely what is wrong. The objects stay slices of body
+// on the fast path (fastReview); anything it leaves to encoding/json (a
+// malformed body, a repeated key) is decoded there, which words the error.
 func decodeReview(body []byte) (*request, error) {
-	var w wireReview
-	dec := json.NewDecoder(bytes.NewReader(body))
-	if err := dec.Decode(&w); err != nil {
-		return nil, jsonError(err)
-	}
-	if dec.More() {
-		return nil, fmt.Errorf("malformed ConversionReview: unexpected data after the JSON object at byte %d", dec.InputOffset())
+	w, ok := fastReview(body)
+	if !ok {
+		w = &wireReview{}
+		if err := json.Unmarshal(body, w); err != nil {
+			return nil, jsonError(err)
+		}
 	}
 	if w.APIVersion != reviewAPIVersion || w.Kind != reviewKind {
 		return nil, fmt.Errorf("expected apiVersion %s, kind %s; got apiVersion %q, kind %q", reviewAPIVersion, reviewKind, w.APIVersion, w.Kind)
@@ -76,6 +78,53 @@ func decodeReview(body []byte) (*request, error) {
 	}
 	return &request{UID: r.UID, DesiredAPIVersion: r.DesiredAPIVersion, Objects: r.Objects}, nil
 }
+
+// fastReview decodes a ConversionReview as json.Unmarshal into wireReview
+// would, in one pass, with the objects as slices of body instead of
+// copies. It gives up (ok false) on anything unusual: invalid JSON, a field
+// of another type, a key repeated or matching a field only
+// case-insensitively. A fuzz test holds it to json.Unmarshal.
+func fastReview(body []byte) (w *wireReview, ok bool) {
+	d := fastjson.NewDecoder(body)
+	w = &wireReview{}
+	if reviewFields.Read(d, w); !d.End() {
+		return nil, false
+	}
+	return w, true
+}
+
+var (
+	reviewFields = fastjson.Fields[wireReview]{
+		{Name: "apiVersion", Read: func(d *fastjson.Decoder, w *wireReview) { fastjson.ReadString(d, &w.APIVersion) }},
+		{Name: "kind", Read: func(d *fastjson.Decoder, w *wireReview) { fastjson.ReadString(d, &w.Kind) }},
+		{Name: "request", Read: func(d *fastjson.Decoder, w *wireReview) {
+			if d.Null() {
+				w.Request = nil
+				return
+			}
+			w.Request = &wireRequest{}
+			requestFields.Read(d, w.Request)
+		}},
+	}
+	requestFields = fastjson.Fields[wireRequest]{
+		{Name: "uid", Read: func(d *fastjson.Decoder, r *wireRequest) { fastjson.ReadString(d, &r.UID) }},
+		{Name: "desiredAPIVersion", Read: func(d *fastjson.Decoder, r *wireRequest) { fastjson.ReadString(d, &r.DesiredAPIVersion) }},
+		{Name: "objects", Read: func(d *fastjson.Decoder, r *wireRequest) {
+			if d.Null() {
+				r.Objects = nil
+				return
+			}
+			if !d.Array() {
+				return
+			}
+			r.Objects = []json.RawMessage{}
+			var started bool
+			for d.Element(&started) {
+				r.Objects = append(r.Objects, d.Skip())
+			}
+		}},
+	}
+)
 
 // jsonError makes a JSON decoding error precise: where, and which field.
 func jsonError(err error) error {
@@ -137,37 +186,44 @@ func failure(uid types.UID, msg string) *apiextv1.ConversionResponse {
 // review converts a decoded request.
 func (c *Converter) review(r *request) *apiextv1.ConversionResponse {
 	converted := make([]runtime.RawExtension, len(r.Objects))
-	succeeded := map[[4]string]float64{}
-	latency := map[[4]string]prometheus.Observer{}
+	var succeeded map[*pairSeries]float64 // counted once the whole review succeeds
 	for i, raw := range r.Objects {
 		start := c.now()
 		out, labels, err := c.convertOne(raw, r.DesiredAPIVersion, i, len(r.Objects))
-		if labels != nil {
-			obs, ok := latency[*labels]
-			if !ok {
-				obs = c.m.latency.WithLabelValues(labels[:]...)
-				latency[*labels] = obs
-			}
-			obs.Observe(c.now().Sub(start).Seconds())
+		ps := c.m.pairs[labelsKey(labels)]
+		if ps != nil {
+			ps.latency.Observe(c.now().Sub(start).Seconds())
 		}
 		if err != nil {
-			if labels != nil {
-				c.m.objects.WithLabelValues(labels[0], labels[1], labels[2], labels[3], resultFailure).Inc()
+			if ps != nil {
+				ps.failure.Inc()
 			}
-			c.m.reviews.WithLabelValues(resultFailure).Inc()
+			c.m.results[resultFailure].Inc()
 			c.log.Warn("conversion failed", "uid", string(r.UID), "desiredAPIVersion", r.DesiredAPIVersion, "objects", len(r.Objects), "error", err.Error())
 			return failure(r.UID, err.Error())
 		}
 		converted[i] = runtime.RawExtension{Raw: out}
-		if labels != nil {
-			succeeded[*labels]++
+		if ps != nil {
+			if succeeded == nil {
+				succeeded = map[*pairSeries]float64{}
+			}
+			succeeded[ps]++
 		}
 	}
-	for l, n := range succeeded {
-		c.m.objects.WithLabelValues(l[0], l[1], l[2], l[3], resultSuccess).Add(n)
+	for ps, n := range succeeded {
+		ps.success.Add(n)
 	}
-	c.m.reviews.WithLabelValues(resultSuccess).Inc()
+	c.m.results[resultSuccess].Inc()
 	return &apiextv1.ConversionResponse{UID: r.UID, ConvertedObjects: converted, Result: metav1.Status{Status: metav1.StatusSuccess}}
+}
+
+// labelsKey is the key of an object's series; the zero key (no series)
+// when its labels are unknown.
+func labelsKey(labels *[4]string) [4]string {
+	if labels == nil {
+		return [4]string{}
+	}
+	return *labels
 }
 
 // convertOne converts the i-th of n objects. labels (group, kind, from, to)
@@ -204,12 +260,13 @@ func (c *Converter) convertOne(raw []byte, desired string, i, n int) ([]byte, *[
 		}
 	}
 	out, oc, err := pl.convert(obj, from, to, c.key(), c.maxPreserved)
+	ks := c.m.kinds[groupKind{group, kind}] // pl exists: so does ks
 	if oc.ignored != nil {
 		reason := reasonMalformed
 		if ue, ok := oc.ignored.(*unsealError); ok {
 			reason = ue.reason
 		}
-		c.m.invalid.WithLabelValues(group, kind, reason).Inc()
+		ks.invalid[reason].Inc()
 		c.log.Warn("ignoring the "+PreservedAnnotation+" annotation ("+reason+"): nothing of it is restored",
 			"object", ref, "from", av, "to", desired, "reason", reason, "error", oc.ignored.Error())
 	}
@@ -218,7 +275,7 @@ func (c *Converter) convertOne(raw []byte, desired string, i, n int) ([]byte, *[
 		for j, f := range oc.refused {
 			paths[j] = dotted(f.Path)
 		}
-		c.m.invalid.WithLabelValues(group, kind, reasonOutOfScope).Inc()
+		ks.invalid[reasonOutOfScope].Inc()
 		c.log.Warn("ignoring fields of the "+PreservedAnnotation+" annotation that the conversion does not drop",
 			"object", ref, "from", av, "to", desired, "reason", reasonOutOfScope, "fields", paths)
 	}
@@ -230,7 +287,7 @@ func (c *Converter) convertOne(raw []byte, desired string, i, n int) ([]byte, *[
 		for j, f := range oc.dropped {
 			paths[j] = dotted(f.Path)
 		}
-		c.m.dropped.WithLabelValues(group, kind).Add(float64(len(oc.dropped)))
+		ks.dropped.Add(float64(len(oc.dropped)))
 		c.log.Warn(fmt.Sprintf("preserved fields exceed %d bytes; dropping them, so converting back cannot restore them", c.maxPreserved),
 			"object", ref, "from", av, "to", desired, "dropped", paths)
 	}

@@ -50,8 +50,9 @@ func decodeResponse(t *testing.T, w *httptest.ResponseRecorder) *apiextv1.Conver
 }
 
 func TestServeConvertsEveryObject(t *testing.T) {
-	reg := prometheus.NewRegistry()
-	c := newConverter(t, loadPolicy(t, "katalog.yaml"), Options{Registerer: reg})
+	m := NewMetrics()
+	prometheus.NewRegistry().MustRegister(m)
+	c := newConverter(t, loadPolicy(t, "katalog.yaml"), Options{Metrics: m})
 	w := post(t, c, "application/json; charset=utf-8", reviewBody("conv.example.com/v2",
 		gadget("v1", "a", `{"size":1}`), gadget("v3", "b", `{"replicas":"2","tier":"gold"}`), gadget("v1", "c", `{"size":3}`)))
 	resp := decodeResponse(t, w)
@@ -79,15 +80,19 @@ func TestServeConvertsEveryObject(t *testing.T) {
 	if got := testutil.ToFloat64(c.m.objects.WithLabelValues("conv.example.com", "Gadget", "v3", "v2", "success")); got != 1 {
 		t.Errorf("objects_total{v3,v2,success} = %v, want 1", got)
 	}
-	if got := testutil.CollectAndCount(c.m.latency); got != 2 {
-		t.Errorf("latency series = %d, want 2 (v1->v2 and v3->v2)", got)
+	// Every pair of declared versions has its series from the start.
+	if got := testutil.CollectAndCount(c.m.latency); got != 9 {
+		t.Errorf("latency series = %d, want 9 (3 versions x 3)", got)
+	}
+	if got := testutil.ToFloat64(c.m.objects.WithLabelValues("conv.example.com", "Gadget", "v2", "v1", "success")); got != 0 {
+		t.Errorf("objects_total{v2,v1,success} = %v, want 0", got)
 	}
 	if got := testutil.ToFloat64(c.m.reviews.WithLabelValues("success")); got != 1 {
 		t.Errorf("reviews_total{success} = %v", got)
 	}
-	// A second Converter on the same registry shares the collectors.
-	if c2 := newConverter(t, loadPolicy(t, "katalog.yaml"), Options{Registerer: reg}); c2.m.objects != c.m.objects {
-		t.Error("a second Converter did not reuse the registered collectors")
+	// A second Converter given the same Metrics counts into them.
+	if c2 := newConverter(t, loadPolicy(t, "katalog.yaml"), Options{Metrics: m}); c2.m.objects != c.m.objects {
+		t.Error("a second Converter does not count into the Metrics it was given")
 	}
 }
 
@@ -190,7 +195,7 @@ func TestServeMalformed(t *testing.T) {
 		{"empty", "", "application/json", "", 400, "empty body"},
 		{"not JSON", "", "application/json", "{not json", 400, "malformed ConversionReview"},
 		{"truncated", "", "application/json", `{"apiVersion":"apiextensions.k8s.io/v1"`, 400, "malformed ConversionReview"},
-		{"trailing data", "", "application/json", reviewBody("conv.example.com/v2") + "{}", 400, "unexpected data"},
+		{"trailing data", "", "application/json", reviewBody("conv.example.com/v2") + "{}", 400, "after top-level value"},
 		{"wrong type", "", "application/json", `{"apiVersion":"apiextensions.k8s.io/v1","kind":"ConversionReview","request":{"uid":7}}`, 400, "field request.uid"},
 		{"v1beta1", "", "application/json", strings.Replace(reviewBody("conv.example.com/v2"), "apiextensions.k8s.io/v1", "apiextensions.k8s.io/v1beta1", 1), 400, `got apiVersion "apiextensions.k8s.io/v1beta1"`},
 		{"wrong kind", "", "application/json", strings.Replace(reviewBody("conv.example.com/v2"), `"ConversionReview"`, `"AdmissionReview"`, 1), 400, `kind "AdmissionReview"`},
@@ -246,7 +251,7 @@ func TestReviewAPI(t *testing.T) {
 
 // One Converter serves concurrent reviews (run with -race).
 func TestServeConcurrently(t *testing.T) {
-	c := newConverter(t, loadPolicy(t, "katalog.yaml"), Options{Registerer: prometheus.NewRegistry()})
+	c := newConverter(t, loadPolicy(t, "katalog.yaml"), Options{Metrics: NewMetrics()})
 	body := reviewBody("conv.example.com/v3", gadget("v1", "a", `{"size":1,"legacyMode":"x"}`), gadget("v2", "b", `{"replicas":2}`))
 	done := make(chan string)
 	for range 8 {

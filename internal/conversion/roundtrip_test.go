@@ -270,7 +270,7 @@ func conforms(v any, s *node, path []string) error {
 		return nil
 	}
 	at := strings.Join(path, ".")
-	want := map[string]string{"object": "object", "array": "list", "integer": "number", "number": "number", "boolean": "boolean", "string": "string"}[s.typ]
+	want := map[string]string{"object": "map", "array": "list", "integer": "number", "number": "number", "boolean": "bool", "string": "string"}[s.typ]
 	if want != "" && typeName(v) != want {
 		return fmt.Errorf("%s: %s where the schema wants %s", at, typeName(v), s.typ)
 	}

@@ -251,7 +251,7 @@ func coerce(v any, s *node) (any, error) {
 		}
 		return nil, fmt.Errorf("%s, not a string", describe(v))
 	case "object", "array":
-		want, article := "object", "an object"
+		want, article := "map", "an object" // typeName's words; the schema's in the message
 		if s.typ == "array" {
 			want, article = "list", "a list"
 		}

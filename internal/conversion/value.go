@@ -1,37 +1,31 @@
 package conversion
 
 import (
-	"bytes"
 	"encoding/json"
 	"fmt"
-	"io"
 	"math"
 	"strconv"
 	"strings"
+
+	utiljson "k8s.io/apimachinery/pkg/util/json"
+
+	"github.com/orkspace/orkestra-gateway/internal/rules"
 )
 
 // Objects are JSON values as the API server's unstructured objects hold
 // them: nil, bool, string, int64 (integer literals that fit), float64 (every
 // other number), []any and map[string]any. Integers stay exact, and encoding
-// a decoded object gives back what the API server sent.
-
-// maxDepth bounds the nesting of a decoded object, so that hostile input
-// cannot exhaust the stack of the recursive helpers below. The API server
-// itself refuses deeper objects long before this.
-const maxDepth = 1000
+// a decoded object gives back what the API server sent. Decoding is the
+// API server's own (k8s.io/apimachinery/pkg/util/json: case-sensitive keys,
+// integers preserved, nesting bounded as encoding/json bounds it).
 
 // decodeValue decodes one JSON document, rejecting trailing data.
 func decodeValue(data []byte) (any, error) {
-	dec := json.NewDecoder(bytes.NewReader(data))
-	dec.UseNumber()
 	var v any
-	if err := dec.Decode(&v); err != nil {
+	if err := utiljson.Unmarshal(data, &v); err != nil {
 		return nil, err
 	}
-	if _, err := dec.Token(); err != io.EOF {
-		return nil, fmt.Errorf("unexpected data after the JSON value at byte %d", dec.InputOffset())
-	}
-	return normalize(v, 0)
+	return v, nil
 }
 
 // decodeObject decodes a JSON object.
@@ -47,34 +41,8 @@ func decodeObject(data []byte) (map[string]any, error) {
 	return m, nil
 }
 
-// normalize turns json.Number into int64 or float64, in place.
-func normalize(v any, depth int) (any, error) {
-	if depth > maxDepth {
-		return nil, fmt.Errorf("nested deeper than %d levels", maxDepth)
-	}
-	switch x := v.(type) {
-	case json.Number:
-		return number(x)
-	case map[string]any:
-		for k, e := range x {
-			n, err := normalize(e, depth+1)
-			if err != nil {
-				return nil, err
-			}
-			x[k] = n
-		}
-	case []any:
-		for i, e := range x {
-			n, err := normalize(e, depth+1)
-			if err != nil {
-				return nil, err
-			}
-			x[i] = n
-		}
-	}
-	return v, nil
-}
-
+// number parses a JSON number (or a string holding one) as decodeValue
+// would: int64 when it is an integer literal that fits, else float64.
 func number(n json.Number) (any, error) {
 	s := string(n)
 	if !strings.ContainsAny(s, ".eE") {
@@ -189,20 +157,5 @@ func remove(m map[string]any, path []string) bool {
 
 func dotted(path []string) string { return strings.Join(path, ".") }
 
-func typeName(v any) string {
-	switch v.(type) {
-	case nil:
-		return "null"
-	case bool:
-		return "boolean"
-	case string:
-		return "string"
-	case int64, float64, int:
-		return "number"
-	case []any:
-		return "list"
-	case map[string]any:
-		return "object"
-	}
-	return fmt.Sprintf("%T", v)
-}
+// typeName is rules.TypeName: the Katalog's words for JSON types.
+var typeName = rules.TypeName

@@ -27,7 +27,12 @@ const (
 	Mutate              Feature = "mutate"
 )
 
-// Features lists every feature in registration order.
+// Convert is the conversion webhook. It has no webhook configuration: the
+// CRDs' spec.conversion points at its path. It is not in Features.
+const Convert Feature = "convert"
+
+// Features lists every feature with a webhook configuration, in
+// registration order.
 var Features = []Feature{DeletionProtection, StrictMode, NamespaceProtection, Validate, Mutate}
 
 // Path is the gateway path that serves the feature's webhooks.

@@ -226,7 +226,7 @@ func (m *mutation) plan(root map[string]any, p Path) (op PatchOp, n int, err err
 		case map[string]any, []any:
 			cur = next
 		default:
-			return op, 0, fmt.Errorf("%s is a %s; cannot set a field inside it", Path{segs: p.segs[:i+1]}.format(), typeName(next))
+			return op, 0, fmt.Errorf("%s is a %s; cannot set a field inside it", Path{segs: p.segs[:i+1]}.format(), TypeName(next))
 		}
 	}
 	return op, 0, nil

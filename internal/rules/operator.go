@@ -554,7 +554,7 @@ func describe(x any) string {
 	case map[string]any:
 		return "a map"
 	}
-	return fmt.Sprintf("the %s %s", typeName(x), toString(x))
+	return fmt.Sprintf("the %s %s", TypeName(x), toString(x))
 }
 
 // eval applies the operator to the field's value.
@@ -684,7 +684,7 @@ func (t *test) mismatchDetail(v any) string {
 			need = "a list"
 		}
 	}
-	return fmt.Sprintf("%s needs %s, got %s", t.name, need, typeName(v))
+	return fmt.Sprintf("%s needs %s, got %s", t.name, need, TypeName(v))
 }
 
 // holdsAsCondition decides a when/or condition: the operator must hold. On an

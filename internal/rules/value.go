@@ -105,8 +105,11 @@ func isEmpty(v any) bool {
 	return false
 }
 
-// typeName names the JSON type of v for messages.
-func typeName(v any) string {
+// TypeName names the JSON type of a decoded value for messages, in the
+// words of the Katalog's type operators: null, string, bool, number, list,
+// map (Go's type for anything else). It is the one such name in the module:
+// rules, conversion and the check pass speak the same words.
+func TypeName(v any) string {
 	switch v.(type) {
 	case nil:
 		return "null"

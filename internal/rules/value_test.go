@@ -51,7 +51,7 @@ func TestToString(t *testing.T) {
 			t.Errorf("toString(%#v) = %q, want %q", tt.v, got, tt.want)
 		}
 	}
-	if got := typeName(int8(1)); got != "int8" {
-		t.Errorf("typeName(int8) = %q", got)
+	if got := TypeName(int8(1)); got != "int8" {
+		t.Errorf("TypeName(int8) = %q", got)
 	}
 }

@@ -21,10 +21,8 @@ import (
 	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/rest"
 
-	"github.com/orkspace/orkestra-gateway/internal/admission"
 	"github.com/orkspace/orkestra-gateway/internal/certs"
 	"github.com/orkspace/orkestra-gateway/internal/check"
-	"github.com/orkspace/orkestra-gateway/internal/conversion"
 	"github.com/orkspace/orkestra-gateway/internal/dedup"
 	"github.com/orkspace/orkestra-gateway/internal/notify"
 	"github.com/orkspace/orkestra-gateway/internal/pod"
@@ -48,7 +46,7 @@ type Gateway struct {
 	certs    *certs.Holder
 	ready    *readiness
 	registry *prometheus.Registry
-	metrics  *metrics
+	metrics  *metrics // every collector but notify's, registered once
 
 	inflight   inflight       // webhook requests being served
 	notifier   *notify.Server // nil when notifications are off
@@ -64,30 +62,74 @@ type Gateway struct {
 // Run runs the gateway until ctx is cancelled (SIGTERM), then shuts down.
 // Findings of an invalid Katalog are written to errOut.
 func Run(ctx context.Context, cfg Config, logger *slog.Logger, errOut io.Writer) error {
-	g := &Gateway{cfg: cfg, log: logger, ready: newReadiness(), registry: prometheus.NewRegistry()}
-	g.registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	g.metrics = newMetrics(g.registry)
 	start := time.Now()
+	g := &Gateway{cfg: cfg, log: logger, ready: newReadiness(), registry: prometheus.NewRegistry(), metrics: newMetrics()}
+	g.registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}), g.metrics)
 
 	// Probes first: liveness answers as soon as the process runs.
-	probeLn, err := net.Listen("tcp", ":"+strconv.Itoa(cfg.ProbePort))
+	probes, err := g.serveProbes()
 	if err != nil {
-		return fmt.Errorf("probe port: %w", err)
+		return err
 	}
-	probeMux := http.NewServeMux()
-	probeMux.HandleFunc("/livez", livez)
-	probeMux.Handle("/readyz", g.ready)
-	probeMux.Handle("/metrics", promhttp.HandlerFor(g.registry, promhttp.HandlerOpts{}))
-	probeSrv := &http.Server{Handler: probeMux, ReadHeaderTimeout: 5 * time.Second, ReadTimeout: 10 * time.Second, WriteTimeout: 30 * time.Second, IdleTimeout: 60 * time.Second}
-	go func() { _ = probeSrv.Serve(probeLn) }()
-	defer probeSrv.Close()
+	defer probes.Close()
 	stopPprof, err := g.startPprof()
 	if err != nil {
 		return err
 	}
 	defer stopPprof()
+	if err := g.loadKatalog(errOut); err != nil {
+		return err
+	}
+	if err := g.connect(); err != nil {
+		return err
+	}
+	if err := g.loadCertificate(ctx); err != nil {
+		return err
+	}
+	serveErr := make(chan error, 2)
+	webhooks, err := g.serveWebhooks(serveErr)
+	if err != nil {
+		return err
+	}
+	if err := g.startNotify(serveErr); err != nil {
+		return err
+	}
+	if err := g.sync(ctx); err != nil {
+		// The tick retries; a replica that cannot register is not ready.
+		g.log.Error("applying registrations", "err", err)
+	} else {
+		g.log.Info("ready", "katalog", g.policy.Name, "namespace", g.ns, "startup", time.Since(start).String())
+	}
+	return g.maintain(ctx, webhooks, serveErr)
+}
 
-	res, err := check.RunFile(cfg.KatalogPath)
+// serveProbes serves /livez, /readyz and /metrics on the probe port.
+func (g *Gateway) serveProbes() (*http.Server, error) {
+	ln, err := net.Listen("tcp", ":"+strconv.Itoa(g.cfg.ProbePort))
+	if err != nil {
+		return nil, fmt.Errorf("probe port: %w", err)
+	}
+	mux := http.NewServeMux()
+	mux.HandleFunc("/livez", livez)
+	mux.Handle("/readyz", g.ready)
+	mux.Handle("/metrics", readOnlyHandler(promhttp.HandlerFor(g.registry, promhttp.HandlerOpts{})))
+	srv := &http.Server{
+		Handler:           mux,
+		ReadHeaderTimeout: 5 * time.Second,
+		ReadTimeout:       10 * time.Second,
+		WriteTimeout:      30 * time.Second,
+		IdleTimeout:       60 * time.Second,
+		MaxHeaderBytes:    16 << 10, // probes and scrapers send a few hundred bytes
+		ErrorLog:          slog.NewLogLogger(g.log.Handler(), slog.LevelDebug),
+	}
+	go func() { _ = srv.Serve(ln) }()
+	return srv, nil
+}
+
+// loadKatalog runs the check pass on the Katalog; on errors it prints the
+// findings as `ork validate` does and fails.
+func (g *Gateway) loadKatalog(errOut io.Writer) error {
+	res, err := check.RunFile(g.cfg.KatalogPath)
 	if err != nil {
 		return fmt.Errorf("reading the Katalog: %w", err)
 	}
@@ -96,13 +138,18 @@ func Run(ctx context.Context, cfg Config, logger *slog.Logger, errOut io.Writer)
 		for _, f := range res.Findings {
 			fmt.Fprintln(errOut, f.String())
 		}
-		return fmt.Errorf("%s: %d errors: %w", cfg.KatalogPath, res.Errors(), ErrInvalidKatalog)
+		return fmt.Errorf("%s: %d errors: %w", g.cfg.KatalogPath, res.Errors(), ErrInvalidKatalog)
 	}
 	for _, f := range res.Findings { // warnings only: keep the log stream structured
 		g.log.Warn("katalog warning", "finding", f.String(), "check", f.ID)
 	}
 	g.policy = res.Policy
+	return nil
+}
 
+// connect reads the pod's identity and builds the API server client.
+func (g *Gateway) connect() error {
+	var err error
 	if g.self, err = pod.Self(); err != nil {
 		return err
 	}
@@ -124,21 +171,22 @@ func Run(ctx context.Context, cfg Config, logger *slog.Logger, errOut io.Writer)
 	g.restConfig = rc
 	g.endpoint = registration.Endpoint{Namespace: g.ns, Service: g.policy.Gateway.ServiceName, URL: g.policy.Gateway.URL,
 		CAInjectFrom: registration.CAInjection(g.policy, g.ns)}
+	return nil
+}
 
-	if err := g.loadCertificate(ctx); err != nil {
-		return err
-	}
-
-	webhookLn, err := net.Listen("tcp", ":"+strconv.Itoa(cfg.WebhookPort))
+// serveWebhooks serves every webhook path on the webhook port (webhooks.go).
+func (g *Gateway) serveWebhooks(serveErr chan<- error) (*http.Server, error) {
+	ln, err := net.Listen("tcp", ":"+strconv.Itoa(g.cfg.WebhookPort))
 	if err != nil {
-		return fmt.Errorf("webhook port: %w", err)
+		return nil, fmt.Errorf("webhook port: %w", err)
 	}
-	mux, err := g.webhookMux()
+	h, err := g.webhookHandler()
 	if err != nil {
-		return err
+		ln.Close()
+		return nil, err
 	}
-	webhookSrv := &http.Server{
-		Handler:           g.inflight.wrap(mux),
+	srv := &http.Server{
+		Handler:           g.inflight.wrap(h),
 		TLSConfig:         g.certs.TLSConfig(),
 		ReadHeaderTimeout: 5 * time.Second,
 		ReadTimeout:       30 * time.Second,
@@ -149,27 +197,21 @@ func Run(ctx context.Context, cfg Config, logger *slog.Logger, errOut io.Writer)
 	}
 	// HTTP/1.1 only: the API server calls webhooks over HTTP/1.1, and
 	// without this ServeTLS would add h2 to the offered protocols.
-	webhookSrv.Protocols = new(http.Protocols)
-	webhookSrv.Protocols.SetHTTP1(true)
-	serveErr := make(chan error, 2)
-	go func() { serveErr <- webhookSrv.ServeTLS(webhookLn, "", "") }()
-	if err := g.startNotify(serveErr); err != nil {
-		return err
-	}
+	srv.Protocols = new(http.Protocols)
+	srv.Protocols.SetHTTP1(true)
+	go func() { serveErr <- srv.ServeTLS(ln, "", "") }()
+	return srv, nil
+}
 
-	if err := g.sync(ctx); err != nil {
-		// The tick retries; a replica that cannot register is not ready.
-		g.log.Error("applying registrations", "err", err)
-	} else {
-		g.log.Info("ready", "katalog", g.policy.Name, "namespace", g.ns, "startup", time.Since(start).String())
-	}
-
-	tick := time.NewTicker(cfg.SyncInterval)
+// maintain runs the maintenance tick until ctx ends (then shuts down) or a
+// listener fails.
+func (g *Gateway) maintain(ctx context.Context, webhooks *http.Server, serveErr <-chan error) error {
+	tick := time.NewTicker(g.cfg.SyncInterval)
 	defer tick.Stop()
 	for {
 		select {
 		case <-ctx.Done():
-			return g.shutdown(webhookSrv)
+			return g.shutdown(webhooks)
 		case err := <-serveErr:
 			return fmt.Errorf("serving: %w", err)
 		case <-tick.C:
@@ -198,33 +240,16 @@ func (g *Gateway) sync(ctx context.Context) error {
 		g.log.Info("CRD conversion settings applied", "crd", crd)
 	}
 	if err != nil {
-		g.ready.set("registrations not applied: " + err.Error())
+		g.ready.set("registrations not applied")
 		return err
 	}
 	// tls.go: ready only while every caBundle trusts the served certificate.
 	if err := g.confirmTrust(ca, res); err != nil {
-		g.ready.set(err.Error())
+		g.ready.set("certificate trust not confirmed")
 		return err
 	}
 	g.ready.set("")
 	return nil
-}
-
-func (g *Gateway) webhookMux() (http.Handler, error) {
-	opts := admission.ServeOptions{Logger: g.log, Registerer: g.registry}
-	mux := http.NewServeMux()
-	p := g.policy
-	mux.Handle("/deletion-protection", admission.Serve("deletion-protection", admission.NewDeletionProtection(p), opts))
-	mux.Handle("/strict-mode", admission.Serve("strict-mode", admission.NewStrictMode(p), opts))
-	mux.Handle("/namespace-protection", admission.Serve("namespace-protection", admission.NewNamespaceProtection(p), opts))
-	mux.Handle("/validate", admission.Serve("validate", admission.NewValidation(p), opts))
-	mux.Handle("/mutate", admission.Serve("mutate", admission.NewMutation(p), opts))
-	conv, err := conversion.New(p, conversion.Options{Logger: g.log, Registerer: g.registry, Key: g.tls.conversionKey})
-	if err != nil {
-		return nil, fmt.Errorf("conversion: %w", err)
-	}
-	mux.Handle(registration.ConversionPath, conv)
-	return mux, nil
 }
 
 // shutdown: readiness false, in-flight requests finish, then, when no

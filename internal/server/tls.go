@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -67,7 +68,8 @@ func (g *Gateway) loadCertificate(ctx context.Context) error {
 		go f.Watch(ctx, 2*time.Second)
 		g.certs, g.externalCerts, g.tls = f.Holder, true, st
 		st.served = f.Current()
-		st.metrics = newCertMetrics(g.registry, g.certs)
+		st.metrics = g.metrics.certs
+		st.metrics.serve(g.certs)
 		g.log.Info("serving an external certificate; its caBundle is the user's", "certFile", certFile, "notAfter", f.NotAfter())
 		return nil
 	}
@@ -91,7 +93,8 @@ func (g *Gateway) loadCertificate(ctx context.Context) error {
 	st.rot = r
 	st.conversionKey = r.ConversionKey
 	g.certs, g.tls = r.Holder(), st
-	st.metrics = newCertMetrics(g.registry, g.certs)
+	st.metrics = g.metrics.certs
+	st.metrics.serve(g.certs)
 	return nil
 }
 
@@ -222,7 +225,9 @@ func (g *Gateway) schedulePromote(at time.Time) {
 	})
 }
 
-// certMetrics are the certificate metrics of spec section 7.
+// certMetrics are the certificate metrics (docs/certificates.md), built
+// once with the process's other metrics; the expiry gauge reads the Holder
+// being served once loadCertificate has one.
 type certMetrics struct {
 	rotations prometheus.Counter
 	writes    *prometheus.CounterVec
@@ -230,9 +235,12 @@ type certMetrics struct {
 	swaps     prometheus.Counter
 	patches   *prometheus.CounterVec
 	trusted   prometheus.Gauge
+	expiry    prometheus.GaugeFunc
+
+	served atomic.Pointer[certs.Holder]
 }
 
-func newCertMetrics(reg prometheus.Registerer, served *certs.Holder) *certMetrics {
+func newCertMetrics() *certMetrics {
 	m := &certMetrics{
 		rotations: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "orkestra_gateway_certificate_rotations_total",
@@ -259,17 +267,42 @@ func newCertMetrics(reg prometheus.Registerer, served *certs.Holder) *certMetric
 			Help: "1 when every caBundle the gateway manages, as last read, trusts the served certificate (a condition of readiness), else 0.",
 		}),
 	}
-	expiry := prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+	m.expiry = prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 		Name: "orkestra_gateway_certificate_expiry_timestamp_seconds",
 		Help: "When the served certificate expires (Unix time).",
-	}, func() float64 { return float64(served.NotAfter().Unix()) })
+	}, func() float64 {
+		if h := m.served.Load(); h != nil {
+			return float64(h.NotAfter().Unix())
+		}
+		return 0
+	})
 	for _, a := range []certs.Action{certs.Rotated, certs.Restored, certs.Replaced, certs.AddedCA, certs.Relabelled, certs.AddedKey} {
 		m.writes.WithLabelValues(string(a))
 	}
 	m.patches.WithLabelValues("webhook")
 	m.patches.WithLabelValues("crd")
-	reg.MustRegister(m.rotations, m.writes, m.conflicts, m.swaps, m.patches, m.trusted, expiry)
 	return m
+}
+
+// serve makes the expiry gauge report h's certificate.
+func (m *certMetrics) serve(h *certs.Holder) { m.served.Store(h) }
+
+// Describe implements prometheus.Collector.
+func (m *certMetrics) Describe(ch chan<- *prometheus.Desc) {
+	for _, c := range m.collectors() {
+		c.Describe(ch)
+	}
+}
+
+// Collect implements prometheus.Collector.
+func (m *certMetrics) Collect(ch chan<- prometheus.Metric) {
+	for _, c := range m.collectors() {
+		c.Collect(ch)
+	}
+}
+
+func (m *certMetrics) collectors() []prometheus.Collector {
+	return []prometheus.Collector{m.rotations, m.writes, m.conflicts, m.swaps, m.patches, m.trusted, m.expiry}
 }
 
 func (m *certMetrics) observe(res certs.SyncResult) {

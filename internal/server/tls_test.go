@@ -9,7 +9,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
 	"github.com/orkspace/orkestra-gateway/internal/certs"
@@ -24,8 +23,10 @@ func externalGateway(t *testing.T, m *certs.Material) *Gateway {
 	if err != nil {
 		t.Fatal(err)
 	}
+	metrics := newCertMetrics()
+	metrics.serve(h)
 	return &Gateway{certs: h, externalCerts: true, log: slog.New(slog.DiscardHandler),
-		tls: &tlsState{served: m, metrics: newCertMetrics(prometheus.NewRegistry(), h)}}
+		tls: &tlsState{served: m, metrics: metrics}}
 }
 
 // synced is what registration.Sync reports for one validating
