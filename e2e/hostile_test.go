@@ -492,8 +492,6 @@ func (e *hostileEntry) verify(r hostileResult) error {
 	return nil
 }
 
-
-
 // TestHostileInputs replays the corpus against the real gateway.
 func TestHostileInputs(t *testing.T) {
 	entries := loadCorpus(t)

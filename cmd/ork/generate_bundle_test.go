@@ -188,8 +188,8 @@ func TestBundleMonitoring(t *testing.T) {
 			t.Errorf("the bundle lacks %q", want)
 		}
 	}
-	if n := strings.Count(r.stdout, "\n---\n") + 1; n != 13 {
-		t.Errorf("%d documents, want 13", n)
+	if n := strings.Count(r.stdout, "\n---\n") + 1; n != 14 {
+		t.Errorf("%d documents, want 14", n)
 	}
 }
 

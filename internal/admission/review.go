@@ -8,17 +8,17 @@ import (
 	admissionv1 "k8s.io/api/admission/v1"
 
 	"github.com/orkspace/orkestra-gateway/internal/policy"
-	"github.com/orkspace/orkestra-gateway/internal/registration"
+	"github.com/orkspace/orkestra-gateway/internal/webhook"
 )
 
 // Webhook names: those of the registration features, each served at the
 // feature's path.
 const (
-	NameDeletionProtection  = string(registration.DeletionProtection)
-	NameStrictMode          = string(registration.StrictMode)
-	NameNamespaceProtection = string(registration.NamespaceProtection)
-	NameValidate            = string(registration.Validate)
-	NameMutate              = string(registration.Mutate)
+	NameDeletionProtection  = string(webhook.DeletionProtection)
+	NameStrictMode          = string(webhook.StrictMode)
+	NameNamespaceProtection = string(webhook.NamespaceProtection)
+	NameValidate            = string(webhook.Validate)
+	NameMutate              = string(webhook.Mutate)
 )
 
 // webhookNames are the webhooks of the gateway, whose metrics exist from the start.
@@ -29,7 +29,7 @@ type Webhook struct {
 	Name string
 	// Feature is the registration feature whose configuration sends the
 	// API server here; Path is its path.
-	Feature       registration.Feature
+	Feature       webhook.Feature
 	Path          string
 	Mutating      bool
 	FailurePolicy policy.FailurePolicy
@@ -139,7 +139,7 @@ func Webhooks(p *policy.Policy) []Webhook {
 		},
 	}
 	for i := range ws {
-		ws[i].Feature = registration.Feature(ws[i].Name)
+		ws[i].Feature = webhook.Feature(ws[i].Name)
 		ws[i].Path = ws[i].Feature.Path()
 	}
 	return ws

@@ -9,6 +9,7 @@ import (
 	"github.com/orkspace/orkestra-gateway/internal/certs"
 	"github.com/orkspace/orkestra-gateway/internal/policy"
 	"github.com/orkspace/orkestra-gateway/internal/registration"
+	"github.com/orkspace/orkestra-gateway/internal/webhook"
 )
 
 // Rule is one RBAC rule with the reason the gateway needs it, written as a
@@ -89,7 +90,7 @@ func ClusterRules(p *policy.Policy, ep registration.Endpoint) []Rule {
 // create and update only what the Katalog registers.
 func webhookRules(katalogName, resource string, mutating bool, enabled []string) []Rule {
 	var all, features, enabledFeatures []string
-	for _, f := range registration.Features {
+	for _, f := range webhook.Features {
 		if f.Mutating() != mutating {
 			continue
 		}

@@ -9,7 +9,6 @@ import (
 
 	apiextv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
 
-	"github.com/orkspace/orkestra-gateway/internal/registration"
 	"github.com/orkspace/orkestra-gateway/internal/webhook"
 )
 
@@ -34,7 +33,7 @@ func (c *Converter) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 
 // endpoint is the envelope of /convert around the Converter.
 func (c *Converter) endpoint(l *webhook.Listener) http.Handler {
-	return webhook.New(string(registration.Convert), webhook.Review[*request]{
+	return webhook.New(string(webhook.Convert), webhook.Review[*request]{
 		Kind:   reviewKind,
 		Decode: decodeReview,
 		Answer: func(_ context.Context, req *request) (net.Buffers, error) {

@@ -38,8 +38,14 @@ func TestRoundTripProperty(t *testing.T) {
 	}
 	// Every annotation the converter wrote verified, and named only fields
 	// in the scope of its versions.
-	if n := testutil.CollectAndCount(c.m.invalid); n != 0 {
-		t.Errorf("%d preserved-fields annotations of the converter's own were ignored", n)
+	var ignored float64
+	for _, ks := range c.m.kinds {
+		for _, ctr := range ks.invalid {
+			ignored += testutil.ToFloat64(ctr)
+		}
+	}
+	if ignored != 0 {
+		t.Errorf("%v preserved-fields annotations of the converter's own were ignored", ignored)
 	}
 }
 

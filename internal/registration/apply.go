@@ -16,6 +16,7 @@ import (
 	"k8s.io/client-go/dynamic"
 
 	"github.com/orkspace/orkestra-gateway/internal/policy"
+	"github.com/orkspace/orkestra-gateway/internal/webhook"
 )
 
 // maxAttempts bounds the get-compare-write loop of one configuration when
@@ -75,7 +76,7 @@ func apply(ctx context.Context, client dynamic.Interface, katalog string, valida
 	}
 	var errs []error
 	var bundles []Bundle
-	wanted := map[Feature]bool{}
+	wanted := map[webhook.Feature]bool{}
 	for _, o := range objs {
 		wanted[o.feature] = true
 		r, held, err := ensure(ctx, client, o)
@@ -85,8 +86,8 @@ func apply(ctx context.Context, client dynamic.Interface, katalog string, valida
 			errs = append(errs, fmt.Errorf("%s %s: %w", o.kind, o.name, err))
 		}
 	}
-	var stale []Feature
-	for _, f := range Features {
+	var stale []webhook.Feature
+	for _, f := range webhook.Features {
 		if !wanted[f] {
 			stale = append(stale, f)
 		}
@@ -103,12 +104,12 @@ func apply(ctx context.Context, client dynamic.Interface, katalog string, valida
 // the last replica). Only objects labelled as managed by the gateway for this
 // Katalog are deleted; absent ones are fine.
 func Remove(ctx context.Context, client dynamic.Interface, katalog string) error {
-	return RemoveFeatures(ctx, client, katalog, Features)
+	return RemoveFeatures(ctx, client, katalog, webhook.Features)
 }
 
 // RemoveFeatures deletes the Katalog's configurations of the given features
 // only (e.g. CleanupFeatures at shutdown); an empty list deletes nothing.
-func RemoveFeatures(ctx context.Context, client dynamic.Interface, katalog string, features []Feature) error {
+func RemoveFeatures(ctx context.Context, client dynamic.Interface, katalog string, features []webhook.Feature) error {
 	if err := checkArgs(client, katalog); err != nil {
 		return err
 	}
@@ -126,12 +127,12 @@ func checkArgs(client dynamic.Interface, katalog string) error {
 	return nil
 }
 
-func remove(ctx context.Context, client dynamic.Interface, katalog string, features []Feature) (int, error) {
+func remove(ctx context.Context, client dynamic.Interface, katalog string, features []webhook.Feature) (int, error) {
 	var errs []error
 	n := 0
 	for _, f := range features {
 		name := ConfigName(katalog, f)
-		ri := client.Resource(f.gvr())
+		ri := client.Resource(gvrOf(f))
 		live, err := ri.Get(ctx, name, metav1.GetOptions{})
 		if apierrors.IsNotFound(err) {
 			continue
@@ -160,7 +161,7 @@ func remove(ctx context.Context, client dynamic.Interface, katalog string, featu
 	return n, errors.Join(errs...)
 }
 
-func kindOf(f Feature) string {
+func kindOf(f webhook.Feature) string {
 	if f.Mutating() {
 		return "MutatingWebhookConfiguration"
 	}
@@ -169,7 +170,7 @@ func kindOf(f Feature) string {
 
 // object is one desired configuration, reduced to what Apply needs.
 type object struct {
-	feature Feature
+	feature webhook.Feature
 	kind    string
 	name    string
 	labels  map[string]string
@@ -192,12 +193,12 @@ type object struct {
 // labelled for this Katalog, so that Apply can later find and delete them)
 // and converts them.
 func objects(katalog string, validating []admissionregistrationv1.ValidatingWebhookConfiguration, mutating []admissionregistrationv1.MutatingWebhookConfiguration) ([]object, error) {
-	byName := map[string]Feature{}
-	for _, f := range Features {
+	byName := map[string]webhook.Feature{}
+	for _, f := range webhook.Features {
 		byName[ConfigName(katalog, f)] = f
 	}
-	seen := map[Feature]bool{}
-	check := func(kind string, meta metav1.ObjectMeta, mutatingKind bool) (Feature, error) {
+	seen := map[webhook.Feature]bool{}
+	check := func(kind string, meta metav1.ObjectMeta, mutatingKind bool) (webhook.Feature, error) {
 		f, ok := byName[meta.Name]
 		switch {
 		case !ok:
@@ -243,7 +244,7 @@ func objects(katalog string, validating []admissionregistrationv1.ValidatingWebh
 	return objs, nil
 }
 
-func validatingObject(f Feature, c *admissionregistrationv1.ValidatingWebhookConfiguration) (object, error) {
+func validatingObject(f webhook.Feature, c *admissionregistrationv1.ValidatingWebhookConfiguration) (object, error) {
 	hasCA := false
 	for _, h := range c.Webhooks {
 		hasCA = hasCA || len(h.ClientConfig.CABundle) > 0
@@ -289,7 +290,7 @@ func validatingObject(f Feature, c *admissionregistrationv1.ValidatingWebhookCon
 	}, nil
 }
 
-func mutatingObject(f Feature, c *admissionregistrationv1.MutatingWebhookConfiguration) (object, error) {
+func mutatingObject(f webhook.Feature, c *admissionregistrationv1.MutatingWebhookConfiguration) (object, error) {
 	hasCA := false
 	for _, h := range c.Webhooks {
 		hasCA = hasCA || len(h.ClientConfig.CABundle) > 0
@@ -367,7 +368,7 @@ func webhooksOf(obj runtime.Object) ([]any, error) {
 // different, nothing if equal. It returns the caBundles the configuration
 // holds afterwards.
 func ensure(ctx context.Context, client dynamic.Interface, o object) (Result, []Bundle, error) {
-	ri := client.Resource(o.feature.gvr())
+	ri := client.Resource(gvrOf(o.feature))
 	var lastErr error
 	for range maxAttempts {
 		live, err := ri.Get(ctx, o.name, metav1.GetOptions{})

@@ -14,6 +14,8 @@ import (
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	dynamicfake "k8s.io/client-go/dynamic/fake"
 	k8stesting "k8s.io/client-go/testing"
+
+	"github.com/orkspace/orkestra-gateway/internal/webhook"
 )
 
 // These tests use client-go's fake dynamic client, which does not default
@@ -73,7 +75,7 @@ func TestApplyRestoresAndKeepsForeignLabels(t *testing.T) {
 	if _, err := Apply(ctx, c, p.Name, v, m); err != nil {
 		t.Fatal(err)
 	}
-	name := ConfigName(p.Name, DeletionProtection)
+	name := ConfigName(p.Name, webhook.DeletionProtection)
 	ri := c.Resource(validatingGVR)
 	live, err := ri.Get(ctx, name, metav1.GetOptions{})
 	if err != nil {
@@ -139,13 +141,13 @@ func TestApplyDeletesDisabledFeatures(t *testing.T) {
 	if res != (Result{Unchanged: 2, Deleted: 3}) {
 		t.Fatalf("Apply with three features disabled: %+v", res)
 	}
-	for _, f := range []Feature{StrictMode, Validate, Mutate} {
-		if _, err := c.Resource(f.gvr()).Get(ctx, ConfigName(p.Name, f), metav1.GetOptions{}); !apierrors.IsNotFound(err) {
+	for _, f := range []webhook.Feature{webhook.StrictMode, webhook.Validate, webhook.Mutate} {
+		if _, err := c.Resource(gvrOf(f)).Get(ctx, ConfigName(p.Name, f), metav1.GetOptions{}); !apierrors.IsNotFound(err) {
 			t.Errorf("%s still exists: %v", f, err)
 		}
 	}
-	for _, f := range Features {
-		if _, err := c.Resource(f.gvr()).Get(ctx, ConfigName(other.Name, f), metav1.GetOptions{}); err != nil {
+	for _, f := range webhook.Features {
+		if _, err := c.Resource(gvrOf(f)).Get(ctx, ConfigName(other.Name, f), metav1.GetOptions{}); err != nil {
 			t.Errorf("the other Katalog's %s: %v", f, err)
 		}
 	}
@@ -156,7 +158,7 @@ func TestRemoveOnlyOwned(t *testing.T) {
 	squatter := &unstructured.Unstructured{}
 	squatter.SetAPIVersion("admissionregistration.k8s.io/v1")
 	squatter.SetKind("ValidatingWebhookConfiguration")
-	squatter.SetName(ConfigName("platform-guard", StrictMode))
+	squatter.SetName(ConfigName("platform-guard", webhook.StrictMode))
 	squatter.SetLabels(map[string]string{"app.kubernetes.io/managed-by": "someone-else"})
 	c := fakeClient(squatter)
 	p := fullPolicy()
@@ -165,11 +167,11 @@ func TestRemoveOnlyOwned(t *testing.T) {
 	if _, err := Apply(ctx, c, p.Name, v, m); err != nil {
 		t.Fatal(err)
 	}
-	if err := RemoveFeatures(ctx, c, p.Name, []Feature{Validate, Mutate}); err != nil {
+	if err := RemoveFeatures(ctx, c, p.Name, []webhook.Feature{webhook.Validate, webhook.Mutate}); err != nil {
 		t.Fatal(err)
 	}
-	for f, want := range map[Feature]bool{DeletionProtection: true, NamespaceProtection: true, Validate: false, Mutate: false} {
-		_, err := c.Resource(f.gvr()).Get(ctx, ConfigName(p.Name, f), metav1.GetOptions{})
+	for f, want := range map[webhook.Feature]bool{webhook.DeletionProtection: true, webhook.NamespaceProtection: true, webhook.Validate: false, webhook.Mutate: false} {
+		_, err := c.Resource(gvrOf(f)).Get(ctx, ConfigName(p.Name, f), metav1.GetOptions{})
 		if exists := err == nil; exists != want {
 			t.Errorf("after RemoveFeatures(validate, mutate): %s exists = %v", f, exists)
 		}
@@ -180,8 +182,8 @@ func TestRemoveOnlyOwned(t *testing.T) {
 	if err := Remove(ctx, c, p.Name); err != nil {
 		t.Fatal(err)
 	}
-	for _, f := range []Feature{DeletionProtection, NamespaceProtection} {
-		if _, err := c.Resource(f.gvr()).Get(ctx, ConfigName(p.Name, f), metav1.GetOptions{}); !apierrors.IsNotFound(err) {
+	for _, f := range []webhook.Feature{webhook.DeletionProtection, webhook.NamespaceProtection} {
+		if _, err := c.Resource(gvrOf(f)).Get(ctx, ConfigName(p.Name, f), metav1.GetOptions{}); !apierrors.IsNotFound(err) {
 			t.Errorf("after Remove: %s: %v", f, err)
 		}
 	}
@@ -206,7 +208,7 @@ func TestApplyRetriesConflicts(t *testing.T) {
 	c.PrependReactor("update", "validatingwebhookconfigurations", func(a k8stesting.Action) (bool, runtime.Object, error) {
 		if conflicts > 0 {
 			conflicts--
-			return true, nil, apierrors.NewConflict(schema.GroupResource{Group: "admissionregistration.k8s.io", Resource: "validatingwebhookconfigurations"}, ConfigName(p.Name, DeletionProtection), nil)
+			return true, nil, apierrors.NewConflict(schema.GroupResource{Group: "admissionregistration.k8s.io", Resource: "validatingwebhookconfigurations"}, ConfigName(p.Name, webhook.DeletionProtection), nil)
 		}
 		return false, nil, nil
 	})
@@ -277,7 +279,7 @@ func TestApplyKeepsUserOwnedCABundle(t *testing.T) {
 	}
 	// An edit elsewhere is restored, and the caBundle kept.
 	ri := c.Resource(mutatingGVR)
-	live, _ := ri.Get(ctx, ConfigName(p.Name, Mutate), metav1.GetOptions{})
+	live, _ := ri.Get(ctx, ConfigName(p.Name, webhook.Mutate), metav1.GetOptions{})
 	hooks, _, _ := unstructured.NestedSlice(live.Object, "webhooks")
 	hooks[0].(map[string]any)["timeoutSeconds"] = int64(29)
 	_ = unstructured.SetNestedSlice(live.Object, hooks, "webhooks")
@@ -287,7 +289,7 @@ func TestApplyKeepsUserOwnedCABundle(t *testing.T) {
 	if res, err := Apply(ctx, c, p.Name, v, m); err != nil || res.Updated != 1 {
 		t.Fatalf("Apply = %+v, %v", res, err)
 	}
-	live, _ = ri.Get(ctx, ConfigName(p.Name, Mutate), metav1.GetOptions{})
+	live, _ = ri.Get(ctx, ConfigName(p.Name, webhook.Mutate), metav1.GetOptions{})
 	var cfg admissionregistrationv1.MutatingWebhookConfiguration
 	if err := runtime.DefaultUnstructuredConverter.FromUnstructured(live.Object, &cfg); err != nil {
 		t.Fatal(err)

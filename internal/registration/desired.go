@@ -12,6 +12,7 @@ import (
 	"k8s.io/apimachinery/pkg/util/validation"
 
 	"github.com/orkspace/orkestra-gateway/internal/policy"
+	"github.com/orkspace/orkestra-gateway/internal/webhook"
 )
 
 // NamespaceNameLabel is the label the API server sets on every Namespace to
@@ -163,7 +164,7 @@ func Desired(p *policy.Policy, ep Endpoint, caBundle []byte) (validating []admis
 		return nil, nil
 	}
 	b := builder{p: p, ep: ep, ca: caBundle}
-	for _, f := range Features {
+	for _, f := range webhook.Features {
 		if f.Mutating() {
 			if hooks := b.mutate(); len(hooks) > 0 {
 				c := admissionregistrationv1.MutatingWebhookConfiguration{Webhooks: hooks}
@@ -175,13 +176,13 @@ func Desired(p *policy.Policy, ep Endpoint, caBundle []byte) (validating []admis
 		}
 		var hooks []admissionregistrationv1.ValidatingWebhook
 		switch f {
-		case DeletionProtection:
+		case webhook.DeletionProtection:
 			hooks = b.deletionProtection()
-		case StrictMode:
+		case webhook.StrictMode:
 			hooks = b.strictMode()
-		case NamespaceProtection:
+		case webhook.NamespaceProtection:
 			hooks = b.namespaceProtection()
-		case Validate:
+		case webhook.Validate:
 			hooks = b.validate()
 		}
 		if len(hooks) > 0 {
@@ -211,7 +212,7 @@ func (b builder) crds() []*policy.CRD {
 	return out
 }
 
-func (b builder) meta(f Feature) metav1.ObjectMeta {
+func (b builder) meta(f webhook.Feature) metav1.ObjectMeta {
 	m := metav1.ObjectMeta{Name: ConfigName(b.p.Name, f), Labels: labels(b.p.Name, f)}
 	if b.ep.CAInjectFrom != "" {
 		m.Annotations = map[string]string{policy.CAInjectionAnnotation: b.ep.CAInjectFrom}
@@ -227,7 +228,7 @@ func (b builder) hookName(parts ...string) string {
 }
 
 // webhook is the part every validating webhook shares.
-func (b builder) webhook(name string, f Feature, settings policy.Endpoint, def policy.FailurePolicy) admissionregistrationv1.ValidatingWebhook {
+func (b builder) webhook(name string, f webhook.Feature, settings policy.Endpoint, def policy.FailurePolicy) admissionregistrationv1.ValidatingWebhook {
 	fp := admissionregistrationv1.FailurePolicyType(settings.FailurePolicy)
 	if fp == "" {
 		fp = admissionregistrationv1.FailurePolicyType(def)
@@ -288,7 +289,7 @@ func (b builder) deletionProtection() []admissionregistrationv1.ValidatingWebhoo
 	if !dp.Enabled {
 		return nil
 	}
-	w := b.webhook(b.hookName("deletion-protection"), DeletionProtection, dp.Endpoint, policy.Fail)
+	w := b.webhook(b.hookName("deletion-protection"), webhook.DeletionProtection, dp.Endpoint, policy.Fail)
 	w.Rules = []admissionregistrationv1.RuleWithOperations{
 		rule(admissionregistrationv1.AllScopes, []string{"*"}, []string{"*"}, []string{"*/*"}, admissionregistrationv1.Delete),
 	}
@@ -311,7 +312,7 @@ func (b builder) deletionProtection() []admissionregistrationv1.ValidatingWebhoo
 	}
 	hooks := []admissionregistrationv1.ValidatingWebhook{w}
 	if len(protectedCRDs) > 0 {
-		c := b.webhook(b.hookName("crd-deletion-protection"), DeletionProtection, dp.Endpoint, policy.Fail)
+		c := b.webhook(b.hookName("crd-deletion-protection"), webhook.DeletionProtection, dp.Endpoint, policy.Fail)
 		c.Rules = []admissionregistrationv1.RuleWithOperations{
 			rule(admissionregistrationv1.ClusterScope, []string{"apiextensions.k8s.io"}, []string{"v1"}, []string{"customresourcedefinitions"}, admissionregistrationv1.Delete),
 		}
@@ -329,7 +330,7 @@ func (b builder) strictMode() []admissionregistrationv1.ValidatingWebhook {
 	if !dp.Enabled || !dp.StrictMode {
 		return nil
 	}
-	w := b.webhook(b.hookName("strict-mode"), StrictMode, dp.Endpoint, policy.Fail)
+	w := b.webhook(b.hookName("strict-mode"), webhook.StrictMode, dp.Endpoint, policy.Fail)
 	w.Rules = []admissionregistrationv1.RuleWithOperations{
 		rule(admissionregistrationv1.AllScopes, []string{"*"}, []string{"*"}, []string{"*/*"}, admissionregistrationv1.Update),
 	}
@@ -347,7 +348,7 @@ func (b builder) strictMode() []admissionregistrationv1.ValidatingWebhook {
 	// there) must not exempt its own TLS Secret: a second webhook guards
 	// that one Secret's label, by name.
 	if b.ep.Namespace != "" && b.p.Certs.SecretName != "" {
-		s := b.webhook(b.hookName("secret-strict-mode"), StrictMode, dp.Endpoint, policy.Fail)
+		s := b.webhook(b.hookName("secret-strict-mode"), webhook.StrictMode, dp.Endpoint, policy.Fail)
 		s.Rules = []admissionregistrationv1.RuleWithOperations{
 			rule(admissionregistrationv1.NamespacedScope, []string{""}, []string{"v1"}, []string{"secrets"}, admissionregistrationv1.Update),
 		}
@@ -381,7 +382,7 @@ func (b builder) namespaceProtection() []admissionregistrationv1.ValidatingWebho
 			admissionregistrationv1.Create, admissionregistrationv1.Update))
 	}
 	if len(rules) > 0 {
-		w := b.webhook(b.hookName("namespace-protection"), NamespaceProtection, np.Endpoint, policy.Fail)
+		w := b.webhook(b.hookName("namespace-protection"), webhook.NamespaceProtection, np.Endpoint, policy.Fail)
 		w.Rules = rules
 		var exclude []string
 		for _, ns := range b.systemNamespaces() {
@@ -393,7 +394,7 @@ func (b builder) namespaceProtection() []admissionregistrationv1.ValidatingWebho
 		hooks = append(hooks, w)
 	}
 	if restricted := np.Namespaces.Restricted; len(restricted) > 0 {
-		w := b.webhook(b.hookName("namespace-deletion"), NamespaceProtection, np.Endpoint, policy.Fail)
+		w := b.webhook(b.hookName("namespace-deletion"), webhook.NamespaceProtection, np.Endpoint, policy.Fail)
 		w.Rules = []admissionregistrationv1.RuleWithOperations{
 			rule(admissionregistrationv1.ClusterScope, []string{""}, []string{"v1"}, []string{"namespaces"}, admissionregistrationv1.Delete),
 		}
@@ -498,7 +499,7 @@ func (b builder) validate() []admissionregistrationv1.ValidatingWebhook {
 		if !c.Validate {
 			continue
 		}
-		w := b.webhook(b.hookName(c.Name, "validate"), Validate, b.p.Admission.Endpoint, policy.Ignore)
+		w := b.webhook(b.hookName(c.Name, "validate"), webhook.Validate, b.p.Admission.Endpoint, policy.Ignore)
 		w.Rules = []admissionregistrationv1.RuleWithOperations{crdRule(c)}
 		w.NamespaceSelector = excludeNamespaces(b.systemNamespaces())
 		hooks = append(hooks, w)
@@ -515,7 +516,7 @@ func (b builder) mutate() []admissionregistrationv1.MutatingWebhook {
 		if !c.Mutate {
 			continue
 		}
-		v := b.webhook(b.hookName(c.Name, "mutate"), Mutate, b.p.Admission.Endpoint, policy.Ignore)
+		v := b.webhook(b.hookName(c.Name, "mutate"), webhook.Mutate, b.p.Admission.Endpoint, policy.Ignore)
 		never := admissionregistrationv1.NeverReinvocationPolicy
 		hooks = append(hooks, admissionregistrationv1.MutatingWebhook{
 			Name:                    v.Name,

@@ -12,6 +12,7 @@ import (
 	"k8s.io/apimachinery/pkg/util/validation/field"
 
 	"github.com/orkspace/orkestra-gateway/internal/policy"
+	"github.com/orkspace/orkestra-gateway/internal/webhook"
 )
 
 var testCA = []byte("-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n")
@@ -104,7 +105,7 @@ func TestDesiredNamesAndLabels(t *testing.T) {
 		t.Fatalf("mutating configurations: %v", m)
 	}
 
-	check := func(meta metav1.ObjectMeta, f Feature) {
+	check := func(meta metav1.ObjectMeta, f webhook.Feature) {
 		want := map[string]string{
 			"app.kubernetes.io/managed-by":    "orkestra-gateway",
 			"orkestra.io/deletion-protection": "true",
@@ -122,13 +123,13 @@ func TestDesiredNamesAndLabels(t *testing.T) {
 		}
 	}
 	for _, c := range v {
-		check(c.ObjectMeta, Feature(c.Labels[FeatureLabel]))
+		check(c.ObjectMeta, webhook.Feature(c.Labels[FeatureLabel]))
 		if c.APIVersion != "admissionregistration.k8s.io/v1" || c.Kind != "ValidatingWebhookConfiguration" {
 			t.Errorf("%s: type %s/%s", c.Name, c.APIVersion, c.Kind)
 		}
 	}
 	for _, c := range m {
-		check(c.ObjectMeta, Mutate)
+		check(c.ObjectMeta, webhook.Mutate)
 		if c.APIVersion != "admissionregistration.k8s.io/v1" || c.Kind != "MutatingWebhookConfiguration" {
 			t.Errorf("%s: type %s/%s", c.Name, c.APIVersion, c.Kind)
 		}
@@ -186,16 +187,16 @@ func TestDesiredCommonFields(t *testing.T) {
 		wantFP    policy.FailurePolicy
 		wantTimeo int32
 	}
-	settings := map[Feature]policy.Endpoint{
-		DeletionProtection:  p.DeletionProtection.Endpoint,
-		StrictMode:          p.DeletionProtection.Endpoint,
-		NamespaceProtection: p.NamespaceProtection.Endpoint,
-		Validate:            p.Admission.Endpoint,
-		Mutate:              p.Admission.Endpoint,
+	settings := map[webhook.Feature]policy.Endpoint{
+		webhook.DeletionProtection:  p.DeletionProtection.Endpoint,
+		webhook.StrictMode:          p.DeletionProtection.Endpoint,
+		webhook.NamespaceProtection: p.NamespaceProtection.Endpoint,
+		webhook.Validate:            p.Admission.Endpoint,
+		webhook.Mutate:              p.Admission.Endpoint,
 	}
 	var all []common
 	for _, c := range v {
-		f := Feature(c.Labels[FeatureLabel])
+		f := webhook.Feature(c.Labels[FeatureLabel])
 		for _, w := range c.Webhooks {
 			all = append(all, common{w.Name, w.ClientConfig, w.FailurePolicy, w.MatchPolicy, w.SideEffects, w.TimeoutSeconds, w.AdmissionReviewVersions, c.Name, f.Path(), settings[f].FailurePolicy, settings[f].TimeoutSeconds})
 		}
@@ -249,15 +250,15 @@ func TestDesiredDefaultsFailurePolicyPerFeature(t *testing.T) {
 	p.DeletionProtection.TimeoutSeconds = 0
 	p.Admission.FailurePolicy = ""
 	v, m := configs(t, p, serviceEndpoint())
-	dp := hook(t, v[ConfigName(p.Name, DeletionProtection)], "deletion-protection.platform-guard.orkestra.io")
+	dp := hook(t, v[ConfigName(p.Name, webhook.DeletionProtection)], "deletion-protection.platform-guard.orkestra.io")
 	if *dp.FailurePolicy != admissionregistrationv1.Fail || dp.TimeoutSeconds != nil {
 		t.Errorf("deletion protection: failurePolicy %s timeout %v, want Fail and the server default", *dp.FailurePolicy, dp.TimeoutSeconds)
 	}
-	val := hook(t, v[ConfigName(p.Name, Validate)], "website.validate.platform-guard.orkestra.io")
+	val := hook(t, v[ConfigName(p.Name, webhook.Validate)], "website.validate.platform-guard.orkestra.io")
 	if *val.FailurePolicy != admissionregistrationv1.Ignore {
 		t.Errorf("validate: failurePolicy %s, want Ignore", *val.FailurePolicy)
 	}
-	if fp := *m[ConfigName(p.Name, Mutate)].Webhooks[0].FailurePolicy; fp != admissionregistrationv1.Ignore {
+	if fp := *m[ConfigName(p.Name, webhook.Mutate)].Webhooks[0].FailurePolicy; fp != admissionregistrationv1.Ignore {
 		t.Errorf("mutate: failurePolicy %s, want Ignore", fp)
 	}
 }
@@ -481,7 +482,7 @@ func TestDesiredNamespaceExclusion(t *testing.T) {
 	p.NamespaceProtection.Namespaces = policy.Namespaces{Restricted: policy.Globs{"prod-*"}}
 	p.CRDs[0].Namespaces = policy.Namespaces{}
 	v, _ := configs(t, p, serviceEndpoint())
-	w := hook(t, v[ConfigName(p.Name, NamespaceProtection)], "namespace-protection.platform-guard.orkestra.io")
+	w := hook(t, v[ConfigName(p.Name, webhook.NamespaceProtection)], "namespace-protection.platform-guard.orkestra.io")
 	// Both system namespaces are allowed by every list: excluded.
 	if want := notIn("orkestra-system", "kube-system"); !reflect.DeepEqual(w.NamespaceSelector, want) {
 		t.Errorf("namespaceSelector = %+v, want %+v", w.NamespaceSelector, want)
@@ -489,7 +490,7 @@ func TestDesiredNamespaceExclusion(t *testing.T) {
 
 	p.CRDs[0].Namespaces = policy.Namespaces{Restricted: policy.Globs{"kube-*"}}
 	v, _ = configs(t, p, serviceEndpoint())
-	w = hook(t, v[ConfigName(p.Name, NamespaceProtection)], "namespace-protection.platform-guard.orkestra.io")
+	w = hook(t, v[ConfigName(p.Name, webhook.NamespaceProtection)], "namespace-protection.platform-guard.orkestra.io")
 	if want := notIn("orkestra-system"); !reflect.DeepEqual(w.NamespaceSelector, want) {
 		t.Errorf("namespaceSelector = %+v, want %+v", w.NamespaceSelector, want)
 	}
@@ -498,7 +499,7 @@ func TestDesiredNamespaceExclusion(t *testing.T) {
 	ep := serviceEndpoint()
 	ep.Namespace = "kube-system"
 	v, _ = configs(t, fullPolicy(), ep)
-	w = hook(t, v[ConfigName(p.Name, Validate)], "website.validate.platform-guard.orkestra.io")
+	w = hook(t, v[ConfigName(p.Name, webhook.Validate)], "website.validate.platform-guard.orkestra.io")
 	if want := notIn("kube-system"); !reflect.DeepEqual(w.NamespaceSelector, want) {
 		t.Errorf("namespaceSelector = %+v, want %+v", w.NamespaceSelector, want)
 	}
@@ -508,7 +509,7 @@ func TestDesiredNamespaceDeletionGlobs(t *testing.T) {
 	p := fullPolicy()
 	p.NamespaceProtection.Namespaces = policy.Namespaces{Restricted: policy.Globs{"kube-*", "*-system", "payments", "team-?"}}
 	v, _ := configs(t, p, serviceEndpoint())
-	d := hook(t, v[ConfigName(p.Name, NamespaceProtection)], "namespace-deletion.platform-guard.orkestra.io")
+	d := hook(t, v[ConfigName(p.Name, webhook.NamespaceProtection)], "namespace-deletion.platform-guard.orkestra.io")
 	if d.ObjectSelector != nil || len(d.MatchConditions) != 1 {
 		t.Fatalf("globs: objectSelector %+v matchConditions %+v", d.ObjectSelector, d.MatchConditions)
 	}
@@ -527,7 +528,7 @@ func TestDesiredNamespaceDeletionGlobs(t *testing.T) {
 	// deletion reaches the webhook, which decides with path.Match.
 	p.NamespaceProtection.Namespaces = policy.Namespaces{Restricted: policy.Globs{"kube-system", "bad-["}}
 	v, _ = configs(t, p, serviceEndpoint())
-	d = hook(t, v[ConfigName(p.Name, NamespaceProtection)], "namespace-deletion.platform-guard.orkestra.io")
+	d = hook(t, v[ConfigName(p.Name, webhook.NamespaceProtection)], "namespace-deletion.platform-guard.orkestra.io")
 	if d.ObjectSelector != nil || len(d.MatchConditions) != 0 {
 		t.Errorf("malformed glob: objectSelector %+v matchConditions %+v, want neither", d.ObjectSelector, d.MatchConditions)
 	}
@@ -539,21 +540,21 @@ func TestDesiredNamespaceProtectionScope(t *testing.T) {
 	p := fullPolicy()
 	p.NamespaceProtection.Namespaces = policy.Namespaces{}
 	v, _ := configs(t, p, serviceEndpoint())
-	c := v[ConfigName(p.Name, NamespaceProtection)]
+	c := v[ConfigName(p.Name, webhook.NamespaceProtection)]
 	if len(c.Webhooks) != 1 || c.Webhooks[0].Name != "namespace-protection.platform-guard.orkestra.io" {
 		t.Fatalf("webhooks = %+v", c.Webhooks)
 	}
 	// Nothing to protect at all: no configuration.
 	p.CRDs[0].Namespaces = policy.Namespaces{}
 	v, _ = configs(t, p, serviceEndpoint())
-	if _, ok := v[ConfigName(p.Name, NamespaceProtection)]; ok {
+	if _, ok := v[ConfigName(p.Name, webhook.NamespaceProtection)]; ok {
 		t.Error("a namespace protection with no namespace list registers a configuration")
 	}
 	// Standalone: no CRDs, restricted namespaces only.
 	p = fullPolicy()
 	p.CRDs = nil
 	v, _ = configs(t, p, serviceEndpoint())
-	c = v[ConfigName(p.Name, NamespaceProtection)]
+	c = v[ConfigName(p.Name, webhook.NamespaceProtection)]
 	if len(c.Webhooks) != 1 || c.Webhooks[0].Name != "namespace-deletion.platform-guard.orkestra.io" {
 		t.Fatalf("standalone webhooks = %+v", c.Webhooks)
 	}
@@ -562,7 +563,7 @@ func TestDesiredNamespaceProtectionScope(t *testing.T) {
 func TestDesiredValidateMutate(t *testing.T) {
 	p := fullPolicy()
 	v, m := configs(t, p, serviceEndpoint())
-	c := v[ConfigName(p.Name, Validate)]
+	c := v[ConfigName(p.Name, webhook.Validate)]
 	if len(c.Webhooks) != 2 {
 		t.Fatalf("got %d validate webhooks", len(c.Webhooks))
 	}
@@ -585,7 +586,7 @@ func TestDesiredValidateMutate(t *testing.T) {
 			t.Errorf("%s: unexpected scoping %+v %+v", w.Name, w.ObjectSelector, w.MatchConditions)
 		}
 	}
-	mc := m[ConfigName(p.Name, Mutate)]
+	mc := m[ConfigName(p.Name, webhook.Mutate)]
 	if len(mc.Webhooks) != 1 || mc.Webhooks[0].Name != "website.mutate.platform-guard.orkestra.io" {
 		t.Fatalf("mutate webhooks = %+v", mc.Webhooks)
 	}
@@ -597,7 +598,7 @@ func TestDesiredValidateMutate(t *testing.T) {
 	// Operations default to CREATE, UPDATE.
 	p.CRDs[0].Operations = nil
 	v, _ = configs(t, p, serviceEndpoint())
-	web = hook(t, v[ConfigName(p.Name, Validate)], "website.validate.platform-guard.orkestra.io")
+	web = hook(t, v[ConfigName(p.Name, webhook.Validate)], "website.validate.platform-guard.orkestra.io")
 	if ops := web.Rules[0].Operations; !reflect.DeepEqual(ops, []admissionregistrationv1.OperationType{"CREATE", "UPDATE"}) {
 		t.Errorf("default operations = %v", ops)
 	}
@@ -607,30 +608,30 @@ func TestDesiredDisabledFeatures(t *testing.T) {
 	for _, tc := range []struct {
 		name    string
 		edit    func(p *policy.Policy)
-		missing []Feature
+		missing []webhook.Feature
 	}{
-		{"strict mode off", func(p *policy.Policy) { p.DeletionProtection.StrictMode = false }, []Feature{StrictMode}},
-		{"deletion protection off", func(p *policy.Policy) { p.DeletionProtection.Enabled = false }, []Feature{DeletionProtection, StrictMode}},
-		{"namespace protection off", func(p *policy.Policy) { p.NamespaceProtection.Enabled = false }, []Feature{NamespaceProtection}},
-		{"admission off", func(p *policy.Policy) { p.Admission.Enabled = false }, []Feature{Validate, Mutate}},
+		{"strict mode off", func(p *policy.Policy) { p.DeletionProtection.StrictMode = false }, []webhook.Feature{webhook.StrictMode}},
+		{"deletion protection off", func(p *policy.Policy) { p.DeletionProtection.Enabled = false }, []webhook.Feature{webhook.DeletionProtection, webhook.StrictMode}},
+		{"namespace protection off", func(p *policy.Policy) { p.NamespaceProtection.Enabled = false }, []webhook.Feature{webhook.NamespaceProtection}},
+		{"admission off", func(p *policy.Policy) { p.Admission.Enabled = false }, []webhook.Feature{webhook.Validate, webhook.Mutate}},
 		{"no rules", func(p *policy.Policy) {
 			for _, c := range p.CRDs {
 				c.Validate, c.Mutate = false, false
 			}
-		}, []Feature{Validate, Mutate}},
+		}, []webhook.Feature{webhook.Validate, webhook.Mutate}},
 		{"everything off", func(p *policy.Policy) {
 			p.DeletionProtection.Enabled, p.NamespaceProtection.Enabled, p.Admission.Enabled = false, false, false
-		}, Features},
+		}, webhook.Features},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			p := fullPolicy()
 			tc.edit(p)
 			v, m := configs(t, p, serviceEndpoint())
-			gone := map[Feature]bool{}
+			gone := map[webhook.Feature]bool{}
 			for _, f := range tc.missing {
 				gone[f] = true
 			}
-			for _, f := range Features {
+			for _, f := range webhook.Features {
 				_, inV := v[ConfigName(p.Name, f)]
 				_, inM := m[ConfigName(p.Name, f)]
 				if got := inV || inM; got == gone[f] {
@@ -663,7 +664,7 @@ func TestDesiredURL(t *testing.T) {
 		}
 		for _, c := range v {
 			for _, w := range c.Webhooks {
-				check(w.Name, w.ClientConfig, Feature(c.Labels[FeatureLabel]).Path())
+				check(w.Name, w.ClientConfig, webhook.Feature(c.Labels[FeatureLabel]).Path())
 			}
 		}
 		for _, c := range m {
@@ -740,7 +741,7 @@ func TestEndpointValidate(t *testing.T) {
 func TestCleanupFeatures(t *testing.T) {
 	p := fullPolicy() // deletion protection and admission clean up, namespace protection stays
 	got := CleanupFeatures(p)
-	want := []Feature{DeletionProtection, StrictMode, Validate, Mutate}
+	want := []webhook.Feature{webhook.DeletionProtection, webhook.StrictMode, webhook.Validate, webhook.Mutate}
 	if !reflect.DeepEqual(got, want) {
 		t.Errorf("CleanupFeatures = %v, want %v", got, want)
 	}
@@ -770,13 +771,13 @@ func TestDesiredBuiltInResource(t *testing.T) {
 	})
 	v, m := configs(t, p, serviceEndpoint())
 	want := []admissionregistrationv1.RuleWithOperations{ruleOf("Namespaced", []string{""}, []string{"v1"}, []string{"pods"}, "CREATE", "UPDATE")}
-	if w := hook(t, v[ConfigName(p.Name, Validate)], "pod.validate.platform-guard.orkestra.io"); !reflect.DeepEqual(w.Rules, want) {
+	if w := hook(t, v[ConfigName(p.Name, webhook.Validate)], "pod.validate.platform-guard.orkestra.io"); !reflect.DeepEqual(w.Rules, want) {
 		t.Errorf("pod validate rules = %+v", w.Rules)
 	}
 	var mutate *admissionregistrationv1.MutatingWebhook
-	for i, w := range m[ConfigName(p.Name, Mutate)].Webhooks {
+	for i, w := range m[ConfigName(p.Name, webhook.Mutate)].Webhooks {
 		if w.Name == "pod.mutate.platform-guard.orkestra.io" {
-			mutate = &m[ConfigName(p.Name, Mutate)].Webhooks[i]
+			mutate = &m[ConfigName(p.Name, webhook.Mutate)].Webhooks[i]
 		}
 	}
 	if mutate == nil || !reflect.DeepEqual(mutate.Rules, want) {

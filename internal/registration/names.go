@@ -4,6 +4,7 @@ import (
 	"k8s.io/apimachinery/pkg/runtime/schema"
 
 	"github.com/orkspace/orkestra-gateway/internal/policy"
+	"github.com/orkspace/orkestra-gateway/internal/webhook"
 )
 
 // Labels on every configuration the gateway registers. The Katalog label
@@ -15,40 +16,13 @@ const (
 	FeatureLabel = "orkestra.orkspace.io/feature"
 )
 
-// Feature is one family of webhooks; each has exactly one configuration per
-// Katalog, named by ConfigName.
-type Feature string
-
-const (
-	DeletionProtection  Feature = "deletion-protection"
-	StrictMode          Feature = "strict-mode"
-	NamespaceProtection Feature = "namespace-protection"
-	Validate            Feature = "validate"
-	Mutate              Feature = "mutate"
-)
-
-// Convert is the conversion webhook. It has no webhook configuration: the
-// CRDs' spec.conversion points at its path. It is not in Features.
-const Convert Feature = "convert"
-
-// Features lists every feature with a webhook configuration, in
-// registration order.
-var Features = []Feature{DeletionProtection, StrictMode, NamespaceProtection, Validate, Mutate}
-
-// Path is the gateway path that serves the feature's webhooks.
-func (f Feature) Path() string { return "/" + string(f) }
-
-// Mutating reports whether the feature registers a MutatingWebhookConfiguration
-// (only Mutate does; the others are validating).
-func (f Feature) Mutating() bool { return f == Mutate }
-
 // ConfigName is the name of the feature's webhook configuration for a
 // Katalog: "orkestra-gateway-<katalog>-<feature>". The Katalog name is a
 // DNS-1123 label (check K03), so the name is a valid DNS subdomain of at most
 // 17+63+21 = 101 characters. The names are fixed, which lets the gateway's
 // ClusterRole restrict get/update/delete by resourceNames and lets Apply and
 // Remove work without list permission.
-func ConfigName(katalog string, f Feature) string {
+func ConfigName(katalog string, f webhook.Feature) string {
 	return "orkestra-gateway-" + katalog + "-" + string(f)
 }
 
@@ -56,16 +30,16 @@ func ConfigName(katalog string, f Feature) string {
 // when the last replica shuts down (cleanupOnShutdown of their Katalog block).
 // Strict mode follows deletion protection; validate and mutate follow
 // security.webhooks.
-func CleanupFeatures(p *policy.Policy) []Feature {
-	var fs []Feature
+func CleanupFeatures(p *policy.Policy) []webhook.Feature {
+	var fs []webhook.Feature
 	if p.DeletionProtection.CleanupOnShutdown {
-		fs = append(fs, DeletionProtection, StrictMode)
+		fs = append(fs, webhook.DeletionProtection, webhook.StrictMode)
 	}
 	if p.NamespaceProtection.CleanupOnShutdown {
-		fs = append(fs, NamespaceProtection)
+		fs = append(fs, webhook.NamespaceProtection)
 	}
 	if p.Admission.CleanupOnShutdown {
-		fs = append(fs, Validate, Mutate)
+		fs = append(fs, webhook.Validate, webhook.Mutate)
 	}
 	return fs
 }
@@ -75,7 +49,7 @@ var (
 	mutatingGVR   = schema.GroupVersionResource{Group: "admissionregistration.k8s.io", Version: "v1", Resource: "mutatingwebhookconfigurations"}
 )
 
-func (f Feature) gvr() schema.GroupVersionResource {
+func gvrOf(f webhook.Feature) schema.GroupVersionResource {
 	if f.Mutating() {
 		return mutatingGVR
 	}
@@ -86,7 +60,7 @@ func (f Feature) gvr() schema.GroupVersionResource {
 // configurations as protected, but see the package documentation: the API
 // server never calls admission webhooks for webhook configurations, so it is
 // a statement of intent that the gateway cannot enforce.
-func labels(katalog string, f Feature) map[string]string {
+func labels(katalog string, f webhook.Feature) map[string]string {
 	return map[string]string{
 		policy.ManagedByLabel:  policy.ManagedByValue,
 		policy.ProtectionLabel: "true",

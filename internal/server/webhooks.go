@@ -9,14 +9,13 @@ import (
 	"github.com/orkspace/orkestra-gateway/internal/admission"
 	"github.com/orkspace/orkestra-gateway/internal/conversion"
 	"github.com/orkspace/orkestra-gateway/internal/policy"
-	"github.com/orkspace/orkestra-gateway/internal/registration"
 	"github.com/orkspace/orkestra-gateway/internal/webhook"
 )
 
 // route is one path of the webhook listener: the registration feature
 // whose configuration (or CRD spec.conversion) sends the API server there.
 type route struct {
-	feature registration.Feature
+	feature webhook.Feature
 	handler http.Handler
 }
 
@@ -35,7 +34,7 @@ func (g *Gateway) routes(l *webhook.Listener) ([]route, error) {
 		if err != nil {
 			return nil, fmt.Errorf("conversion: %w", err)
 		}
-		rs = append(rs, route{registration.Convert, conv})
+		rs = append(rs, route{webhook.Convert, conv})
 	}
 	return rs, nil
 }

@@ -44,7 +44,7 @@ func gatewayFor(t *testing.T, text string) *Gateway {
 	if err != nil || res.Policy == nil {
 		t.Fatalf("katalog: %v %v", err, res.Findings)
 	}
-	return &Gateway{log: slog.New(slog.DiscardHandler), policy: res.Policy, metrics: newMetrics()}
+	return &Gateway{log: slog.New(slog.DiscardHandler), policy: res.Policy, metrics: newMetrics(), tls: &tlsState{}}
 }
 
 // /convert is mounted only when conversion is enabled and an entry declares

@@ -17,6 +17,7 @@ import (
 
 	"github.com/orkspace/orkestra-gateway/bench"
 	"github.com/orkspace/orkestra-gateway/internal/registration"
+	"github.com/orkspace/orkestra-gateway/internal/webhook"
 )
 
 // variant is one copy of the Website CRD and how its creates are admitted.
@@ -195,7 +196,7 @@ func (h *harness) endToEnd(ctx context.Context) (*bench.EndToEnd, error) {
 // webhook, with the floor's URL and group).
 func (h *harness) registerFloor(ctx context.Context) error {
 	vwcs := h.dyn.Resource(schema.GroupVersionResource{Group: "admissionregistration.k8s.io", Version: "v1", Resource: "validatingwebhookconfigurations"})
-	gw, err := vwcs.Get(ctx, registration.ConfigName("bench", registration.Validate), metav1.GetOptions{})
+	gw, err := vwcs.Get(ctx, registration.ConfigName("bench", webhook.Validate), metav1.GetOptions{})
 	if err != nil {
 		return fmt.Errorf("the gateway's validate configuration: %w", err)
 	}

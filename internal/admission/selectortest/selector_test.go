@@ -36,6 +36,7 @@ import (
 	"github.com/orkspace/orkestra-gateway/internal/policy"
 	"github.com/orkspace/orkestra-gateway/internal/registration"
 	"github.com/orkspace/orkestra-gateway/internal/testenv"
+	"github.com/orkspace/orkestra-gateway/internal/webhook"
 )
 
 var env *testenv.Env
@@ -265,7 +266,7 @@ func TestSelectorsMatchTheModel(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() {
-		_ = registration.RemoveFeatures(context.Background(), dyn, p.Name, registration.Features)
+		_ = registration.RemoveFeatures(context.Background(), dyn, p.Name, webhook.Features)
 		_ = dyn.Resource(validating).Delete(context.Background(), "selector-truth-observer", metav1.DeleteOptions{})
 	})
 	if _, err := dyn.Resource(validating).Create(ctx, observer(base, ca), metav1.CreateOptions{}); err != nil && !apierrors.IsAlreadyExists(err) {

@@ -36,6 +36,7 @@ import (
 	"github.com/orkspace/orkestra-gateway/internal/policy"
 	"github.com/orkspace/orkestra-gateway/internal/registration"
 	"github.com/orkspace/orkestra-gateway/internal/testenv"
+	"github.com/orkspace/orkestra-gateway/internal/webhook"
 )
 
 var env *testenv.Env
@@ -128,10 +129,10 @@ func removeAll(t *testing.T, name string) {
 
 // versions returns the resourceVersion of every configuration of a Katalog
 // ("" for an absent one).
-func versions(t *testing.T, katalog string) map[registration.Feature]string {
+func versions(t *testing.T, katalog string) map[webhook.Feature]string {
 	t.Helper()
-	rv := map[registration.Feature]string{}
-	for _, f := range registration.Features {
+	rv := map[webhook.Feature]string{}
+	for _, f := range webhook.Features {
 		gvr := validatingGVR
 		if f.Mutating() {
 			gvr = mutatingGVR
@@ -189,7 +190,7 @@ func TestServerAcceptsEveryConfigurationAndApplyIsIdempotent(t *testing.T) {
 	}
 }
 
-func equalMaps(a, b map[registration.Feature]string) bool {
+func equalMaps(a, b map[webhook.Feature]string) bool {
 	if len(a) != len(b) {
 		return false
 	}
@@ -233,16 +234,16 @@ func TestApplyRestoresEdits(t *testing.T) {
 	apply(t, p, endpoint(), ca)
 
 	// failurePolicy flipped on deletion protection.
-	_, dp := getValidating(t, registration.ConfigName(p.Name, registration.DeletionProtection))
+	_, dp := getValidating(t, registration.ConfigName(p.Name, webhook.DeletionProtection))
 	ignore := admissionregistrationv1.Ignore
 	dp.Webhooks[0].FailurePolicy = &ignore
 	updateValidating(t, dp)
 	// A webhook removed from validate.
-	_, val := getValidating(t, registration.ConfigName(p.Name, registration.Validate))
+	_, val := getValidating(t, registration.ConfigName(p.Name, webhook.Validate))
 	val.Webhooks = val.Webhooks[:1]
 	updateValidating(t, val)
 	// caBundle wiped on mutate.
-	mu, err := env.Dynamic.Resource(mutatingGVR).Get(ctx, registration.ConfigName(p.Name, registration.Mutate), metav1.GetOptions{})
+	mu, err := env.Dynamic.Resource(mutatingGVR).Get(ctx, registration.ConfigName(p.Name, webhook.Mutate), metav1.GetOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -253,7 +254,7 @@ func TestApplyRestoresEdits(t *testing.T) {
 		t.Fatal(err)
 	}
 	// The managed-by label removed from strict mode, a foreign label added.
-	sm, _ := getValidating(t, registration.ConfigName(p.Name, registration.StrictMode))
+	sm, _ := getValidating(t, registration.ConfigName(p.Name, webhook.StrictMode))
 	l := sm.GetLabels()
 	delete(l, policy.ManagedByLabel)
 	l["team"] = "platform"
@@ -262,7 +263,7 @@ func TestApplyRestoresEdits(t *testing.T) {
 		t.Fatal(err)
 	}
 	// namespace protection deleted outright.
-	if err := env.Dynamic.Resource(validatingGVR).Delete(ctx, registration.ConfigName(p.Name, registration.NamespaceProtection), metav1.DeleteOptions{}); err != nil {
+	if err := env.Dynamic.Resource(validatingGVR).Delete(ctx, registration.ConfigName(p.Name, webhook.NamespaceProtection), metav1.DeleteOptions{}); err != nil {
 		t.Fatal(err)
 	}
 
@@ -272,14 +273,14 @@ func TestApplyRestoresEdits(t *testing.T) {
 	if res := apply(t, p, endpoint(), ca); res != (registration.Result{Unchanged: 5}) {
 		t.Fatalf("Apply after restoring: %+v", res)
 	}
-	_, dp = getValidating(t, registration.ConfigName(p.Name, registration.DeletionProtection))
+	_, dp = getValidating(t, registration.ConfigName(p.Name, webhook.DeletionProtection))
 	if *dp.Webhooks[0].FailurePolicy != admissionregistrationv1.Fail {
 		t.Errorf("failurePolicy not restored")
 	}
-	if _, val = getValidating(t, registration.ConfigName(p.Name, registration.Validate)); len(val.Webhooks) != 2 {
+	if _, val = getValidating(t, registration.ConfigName(p.Name, webhook.Validate)); len(val.Webhooks) != 2 {
 		t.Errorf("validate has %d webhooks after restore", len(val.Webhooks))
 	}
-	mu, _ = env.Dynamic.Resource(mutatingGVR).Get(ctx, registration.ConfigName(p.Name, registration.Mutate), metav1.GetOptions{})
+	mu, _ = env.Dynamic.Resource(mutatingGVR).Get(ctx, registration.ConfigName(p.Name, webhook.Mutate), metav1.GetOptions{})
 	var mc admissionregistrationv1.MutatingWebhookConfiguration
 	if err := runtime.DefaultUnstructuredConverter.FromUnstructured(mu.Object, &mc); err != nil {
 		t.Fatal(err)
@@ -287,7 +288,7 @@ func TestApplyRestoresEdits(t *testing.T) {
 	if string(mc.Webhooks[0].ClientConfig.CABundle) != string(ca) {
 		t.Errorf("caBundle not restored")
 	}
-	sm, _ = getValidating(t, registration.ConfigName(p.Name, registration.StrictMode))
+	sm, _ = getValidating(t, registration.ConfigName(p.Name, webhook.StrictMode))
 	if l := sm.GetLabels(); l[policy.ManagedByLabel] != policy.ManagedByValue || l["team"] != "platform" {
 		t.Errorf("labels after restore: %v", l)
 	}
@@ -314,19 +315,19 @@ func TestDisablingDeletesAndRemove(t *testing.T) {
 		t.Fatalf("Apply with strict mode and admission off: %+v", res)
 	}
 	rv := versions(t, p.Name)
-	for f, want := range map[registration.Feature]bool{
-		registration.DeletionProtection: true, registration.StrictMode: false, registration.NamespaceProtection: true,
-		registration.Validate: false, registration.Mutate: false,
+	for f, want := range map[webhook.Feature]bool{
+		webhook.DeletionProtection: true, webhook.StrictMode: false, webhook.NamespaceProtection: true,
+		webhook.Validate: false, webhook.Mutate: false,
 	} {
 		if exists := rv[f] != ""; exists != want {
 			t.Errorf("%s exists = %v, want %v", f, exists, want)
 		}
 	}
 
-	if err := registration.RemoveFeatures(context.Background(), env.Dynamic, p.Name, []registration.Feature{registration.NamespaceProtection}); err != nil {
+	if err := registration.RemoveFeatures(context.Background(), env.Dynamic, p.Name, []webhook.Feature{webhook.NamespaceProtection}); err != nil {
 		t.Fatal(err)
 	}
-	if rv := versions(t, p.Name); rv[registration.NamespaceProtection] != "" || rv[registration.DeletionProtection] == "" {
+	if rv := versions(t, p.Name); rv[webhook.NamespaceProtection] != "" || rv[webhook.DeletionProtection] == "" {
 		t.Fatalf("after RemoveFeatures(namespace-protection): %v", rv)
 	}
 	if err := registration.Remove(context.Background(), env.Dynamic, p.Name); err != nil {
@@ -668,10 +669,10 @@ func TestOtherReadyReplicas(t *testing.T) {
 
 // annotations returns the CA injection annotation of every configuration
 // of a Katalog that exists ("" when it has none).
-func injections(t *testing.T, katalog string) map[registration.Feature]string {
+func injections(t *testing.T, katalog string) map[webhook.Feature]string {
 	t.Helper()
-	out := map[registration.Feature]string{}
-	for _, f := range registration.Features {
+	out := map[webhook.Feature]string{}
+	for _, f := range webhook.Features {
 		gvr := validatingGVR
 		if f.Mutating() {
 			gvr = mutatingGVR
@@ -712,7 +713,7 @@ func TestCAInjectionAnnotation(t *testing.T) {
 		}
 	}
 	// The injector writes the caBundle: Apply leaves it, and the annotation.
-	_, c := getValidating(t, registration.ConfigName(p.Name, registration.DeletionProtection))
+	_, c := getValidating(t, registration.ConfigName(p.Name, webhook.DeletionProtection))
 	ca := caPEM(t)
 	for i := range c.Webhooks {
 		c.Webhooks[i].ClientConfig.CABundle = ca
@@ -723,12 +724,12 @@ func TestCAInjectionAnnotation(t *testing.T) {
 		t.Errorf("Apply wrote again over the injected caBundle: %+v", res)
 	}
 	// The annotation removed by someone: restored.
-	u, _ := getValidating(t, registration.ConfigName(p.Name, registration.DeletionProtection))
+	u, _ := getValidating(t, registration.ConfigName(p.Name, webhook.DeletionProtection))
 	u.SetAnnotations(nil)
 	if _, err := env.Dynamic.Resource(validatingGVR).Update(context.Background(), u, metav1.UpdateOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	if res := apply(t, p, ep, nil); res.Updated != 1 || injections(t, p.Name)[registration.DeletionProtection] != ep.CAInjectFrom {
+	if res := apply(t, p, ep, nil); res.Updated != 1 || injections(t, p.Name)[webhook.DeletionProtection] != ep.CAInjectFrom {
 		t.Errorf("the annotation was not restored: %+v", res)
 	}
 	// External files (no caBundle, no injection asked): kept.
