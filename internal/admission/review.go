@@ -145,6 +145,10 @@ type Decision struct {
 	// Err is a handler failure (the server answers 500): the API server
 	// then applies FailurePolicy.
 	Err error
+	// Rules are the validation rules that failed, in order: the denying
+	// ones (the causes), the warning ones and those in audit mode (only in
+	// the response's audit annotations).
+	Rules []RuleFailure
 }
 
 // Allowed reports whether the API server would let the request through
@@ -195,7 +199,9 @@ func review(ctx context.Context, p *policy.Policy, req *admissionv1.AdmissionReq
 			continue
 		}
 		d := Decision{Webhook: w.Name, Mutating: w.Mutating, FailurePolicy: w.FailurePolicy}
-		resp, panicked := call(ctx, w.Handler, cur)
+		fl := &failureLog{}
+		resp, panicked := call(context.WithValue(ctx, failureLogKey{}, fl), w.Handler, cur)
+		d.Rules = fl.failures
 		switch {
 		case panicked != nil:
 			d.Err = fmt.Errorf("webhook %s panicked: %v", w.Name, panicked.value)

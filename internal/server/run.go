@@ -230,7 +230,7 @@ func (g *Gateway) webhookMux() (http.Handler, error) {
 	mux.Handle("/deletion-protection", admission.Serve("deletion-protection", admission.NewDeletionProtection(p), opts))
 	mux.Handle("/strict-mode", admission.Serve("strict-mode", admission.NewStrictMode(p), opts))
 	mux.Handle("/namespace-protection", admission.Serve("namespace-protection", admission.NewNamespaceProtection(p), opts))
-	mux.Handle("/validate", admission.Serve("validate", admission.NewValidation(p), opts))
+	mux.Handle("/validate", admission.Serve("validate", admission.NewValidation(p, admission.WithRegisterer(g.registry, g.log)), opts))
 	mux.Handle("/mutate", admission.Serve("mutate", admission.NewMutation(p), opts))
 	conv, err := conversion.New(p, conversion.Options{Logger: g.log, Registerer: g.registry})
 	if err != nil {
