@@ -92,7 +92,9 @@ func gatewayEvalCases(ns string) []evalCase {
 		return map[string]any{"apiVersion": "v1", "kind": "ConfigMap", "metadata": md, "data": map[string]any{"k": "v"}}
 	}
 	prot := map[string]any{protectionLabel: "true"}
-	unlabel := func(o map[string]any) { delete(o["metadata"].(map[string]any)["labels"].(map[string]any), protectionLabel) }
+	unlabel := func(o map[string]any) {
+		delete(o["metadata"].(map[string]any)["labels"].(map[string]any), protectionLabel)
+	}
 	return []evalCase{
 		{name: "create a ConfigMap", op: "CREATE", gvr: cms, user: "erin", groups: []string{evalGroup}, object: cm("plain", nil)},
 		{name: "delete a protected ConfigMap", op: "DELETE", gvr: cms, user: "erin", groups: []string{evalGroup}, object: cm("guarded", prot)},
