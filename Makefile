@@ -28,8 +28,10 @@ test: validate-examples
 	KUBEBUILDER_ASSETS="$$(bash hack/testenv.sh)" ORK_MAILPIT="$$(bash hack/mailpit.sh)" $(GO) test -timeout 30m ./...
 	$(GO) test -C hack/image ./...
 
+# Every example is valid and passes its test suite (examples/*/ork-test.yaml).
 validate-examples: build
 	$(BIN)/ork validate $(addprefix -f ,$(EXAMPLES))
+	$(BIN)/ork test examples
 
 # gofmt must have nothing to say; go vet covers both builds.
 lint:

@@ -541,3 +541,17 @@ func (r *Result) Rules() []RuleOutcome {
 	}
 	return out
 }
+
+// Convert converts obj to version to ("v2", or a full apiVersion of the
+// object's group) as `ork gateway convert` and the gateway's /convert do.
+func (e *Evaluator) Convert(obj map[string]any, to string) (map[string]any, error) {
+	apiVersion, _ := obj["apiVersion"].(string)
+	group, _, found := strings.Cut(apiVersion, "/")
+	if !found {
+		return nil, inputErrorf("apiVersion %q is not group/version; only custom resources convert", apiVersion)
+	}
+	if !strings.Contains(to, "/") {
+		to = group + "/" + to
+	}
+	return e.conv.Convert(obj, to)
+}
