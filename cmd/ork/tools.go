@@ -9,5 +9,5 @@ const buildName = "toolchain"
 
 // toolchainCommands are the commands only the toolchain build has.
 func toolchainCommands() []*cobra.Command {
-	return []*cobra.Command{newValidateCmd(), newGenerateCmd(), newTestCmd()}
+	return []*cobra.Command{newValidateCmd(), newGenerateCmd(), newTestCmd(), newAuditCmd()}
 }
