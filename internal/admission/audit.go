@@ -127,7 +127,11 @@ func (h *validation) audit(ctx context.Context, req *admissionv1.AdmissionReques
 			ctr.Inc()
 		}
 		msg := strings.Join(causes, "; ")
-		log.Info("admission audit: rule "+would, append(requestAttrs(req), "rule", id, "message", msg)...)
+		attrs := append(requestAttrs(req), "rule", id, "message", msg)
+		if req.DryRun != nil && *req.DryRun {
+			attrs = append(attrs, "dryRun", true) // a dry run is a would-be denial too
+		}
+		log.Info("admission audit: rule "+would, attrs...)
 		ann["audit-rule-"+rules.RuleID(r.Rule, "")] = id + " " + would + ": " + msg
 	}
 	return ann
