@@ -10,7 +10,7 @@ VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null)
 COMMIT  ?= $(shell git rev-parse HEAD 2>/dev/null)
 XFLAGS  := -X main.version=$(VERSION) -X main.commit=$(COMMIT)
 
-.PHONY: all build build-gateway test validate-examples lint sizes demo clean image bench
+.PHONY: all build build-gateway test validate-examples lint sizes demo clean image bench release
 
 all: build
 
@@ -27,6 +27,8 @@ build-gateway:
 test: validate-examples
 	KUBEBUILDER_ASSETS="$$(bash hack/testenv.sh)" ORK_MAILPIT="$$(bash hack/mailpit.sh)" $(GO) test -timeout 30m ./...
 	$(GO) test -C hack/image ./...
+	$(GO) test -C hack/release ./...
+	KUBEBUILDER_ASSETS="$$(bash hack/testenv.sh)" $(GO) test -C hack/install -timeout 20m ./...
 
 # Every example is valid and passes its test suite (examples/*/ork-test.yaml).
 validate-examples: build
@@ -39,6 +41,8 @@ lint:
 	if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 	$(GO) vet ./...
 	$(GO) vet -tags gateway ./cmd/ork/...
+	$(GO) vet -C hack/image ./...
+	$(GO) vet -C hack/release ./...
 
 # Stripped sizes of both builds.
 sizes:
@@ -66,6 +70,44 @@ IMAGE ?= ghcr.io/orkspace/orkestra-gateway:$(VERSION)
 image: build-gateway
 	$(GO) run -C hack/image . -binary $(CURDIR)/$(BIN)/ork-gateway \
 		-out $(CURDIR)/dist/orkestra-gateway-image.tar -tag $(IMAGE) -version $(VERSION) -revision $(COMMIT)
+
+# A release into dist/: ork for linux and darwin (amd64, arm64), the gateway
+# build for linux (amd64, arm64), the image of both as one OCI image index,
+# an SPDX SBOM of the gateway build, the bundle of every example (naming the
+# image by digest), and SHA256SUMS; then everything is verified. Needs only
+# Go and the module proxy. VERSION=vX.Y.Z is required.
+RELEASE_IMAGE_REPO ?= ghcr.io/orkspace/orkestra-gateway
+TOOLCHAIN_PLATFORMS := linux/amd64 linux/arm64 darwin/amd64 darwin/arm64
+GATEWAY_PLATFORMS   := linux/amd64 linux/arm64
+HOST_PLATFORM        = $(shell $(GO) env GOOS)-$(shell $(GO) env GOARCH)
+
+release:
+	@case "$(origin VERSION)" in command\ line|environment) ;; *) echo "make release needs VERSION=vX.Y.Z" >&2; exit 2;; esac
+	@echo "$(VERSION)" | grep -Eq '^v(0|[1-9][0-9]*)\.(0|[1-9][0-9]*)\.(0|[1-9][0-9]*)(-[0-9A-Za-z.-]+)?$$' || { echo "VERSION=$(VERSION) is not vMAJOR.MINOR.PATCH[-PRERELEASE]" >&2; exit 2; }
+	rm -rf dist && mkdir -p dist/bundles $(BIN)
+	@export SOURCE_DATE_EPOCH=$$(git log -1 --format=%ct 2>/dev/null || echo 0); set -e; \
+	gateways=""; \
+	for p in $(GATEWAY_PLATFORMS); do \
+		os=$${p%/*}; arch=$${p#*/}; \
+		echo "gateway  $$os/$$arch"; \
+		CGO_ENABLED=0 GOOS=$$os GOARCH=$$arch $(GO) build -tags gateway -trimpath -ldflags "-s -w $(XFLAGS)" -o dist/ork-gateway-$$os-$$arch ./cmd/ork; \
+		gateways="$$gateways -binary $(CURDIR)/dist/ork-gateway-$$os-$$arch"; \
+	done; \
+	$(GO) run -C hack/image . $$gateways -out $(CURDIR)/dist/orkestra-gateway-image.tar \
+		-tag $(RELEASE_IMAGE_REPO):$(VERSION) -version $(VERSION) -revision $(COMMIT) -digest-file $(CURDIR)/$(BIN)/image-digest; \
+	image="$(RELEASE_IMAGE_REPO):$(VERSION)@$$(cat $(BIN)/image-digest)"; \
+	for p in $(TOOLCHAIN_PLATFORMS); do \
+		os=$${p%/*}; arch=$${p#*/}; \
+		echo "ork      $$os/$$arch"; \
+		CGO_ENABLED=0 GOOS=$$os GOARCH=$$arch $(GO) build -trimpath -ldflags "-s -w $(XFLAGS) -X main.image=$$image" -o dist/ork-$$os-$$arch ./cmd/ork; \
+	done; \
+	for k in $(EXAMPLES); do \
+		name=$$(basename $$(dirname $$k)); \
+		dist/ork-$(HOST_PLATFORM) generate bundle --for gateway -f $$k > dist/bundles/$$name.yaml; \
+	done; \
+	$(GO) run -C hack/release . sbom -version $(VERSION) -out $(CURDIR)/dist/sbom.spdx.json $(foreach p,$(GATEWAY_PLATFORMS),$(CURDIR)/dist/ork-gateway-$(subst /,-,$(p))); \
+	$(GO) run -C hack/release . checksums $(CURDIR)/dist; \
+	$(GO) run -C hack/release . verify -version $(VERSION) -examples $(CURDIR)/examples $(CURDIR)/dist
 
 clean:
 	rm -rf $(BIN) dist

@@ -441,7 +441,7 @@ func (r *Results) Markdown() string {
 		} else {
 			p("The /validate traffic of section 1 at a fixed %.0f req/s (open-loop, %d connections), (a) alone and\n", f.Rate, r.Settings.Connections)
 			p("(b) while %d connections flood the same gateway's /notify closed-loop with distinct events as in\n", f.Connections)
-			p("section 6 (202 accepted and 503 refused both count); %d runs of %.0f s each, alternating, medians.\n\n", len(f.Alone.Runs), f.Seconds)
+			p("section 6 (202 accepted, 429 and 503 refused all count); %d runs of %.0f s each, alternating, medians.\n\n", len(f.Alone.Runs), f.Seconds)
 			p("| /validate | achieved (req/s) | p50 ms | p95 ms | p99 ms | p99.9 ms | errors |\n|---|---|---|---|---|---|---|\n")
 			for _, v := range []struct {
 				name string

@@ -17,6 +17,7 @@ import (
 	appsv1 "k8s.io/api/apps/v1"
 	authorizationv1 "k8s.io/api/authorization/v1"
 	corev1 "k8s.io/api/core/v1"
+	discoveryv1 "k8s.io/api/discovery/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
 	apiextv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -64,13 +65,20 @@ type bundleCase struct {
 // removes everything cluster-wide it installs when the test ends.
 func newBundleCase(t *testing.T, name, namespace string, url bool) *bundleCase {
 	t.Helper()
+	return newBundleCaseOf(t, name, namespace, url, readTestdata(t, "bundle-katalog.yaml"))
+}
+
+// newBundleCaseOf is newBundleCase for another Katalog text (with the same
+// placeholders and CRD files).
+func newBundleCaseOf(t *testing.T, name, namespace string, url bool, katalogText string) *bundleCase {
+	t.Helper()
 	c := &bundleCase{name: name, namespace: namespace, url: url}
 	c.ports = &gateway{webhookPort: freePort(t), probePort: freePort(t), notifyPort: freePort(t)}
 	u := ""
 	if url {
 		u = fmt.Sprintf("https://127.0.0.1:%d", c.ports.webhookPort)
 	}
-	text := strings.NewReplacer("{{NAME}}", name, "{{URL}}", u).Replace(readTestdata(t, "bundle-katalog.yaml"))
+	text := strings.NewReplacer("{{NAME}}", name, "{{URL}}", u).Replace(katalogText)
 	dir := t.TempDir()
 	writeFile(t, filepath.Join(dir, "crds", "widget.yaml"), readTestdata(t, "widget-crd.yaml"))
 	writeFile(t, filepath.Join(dir, "crds", "sprocket.yaml"), readTestdata(t, "bundle-crd.yaml"))
@@ -238,6 +246,7 @@ func (c *bundleCase) start(t *testing.T, wait bool, args ...string) *gateway {
 	pod := c.deployment(t).Spec.Template.Spec
 	ctr := pod.Containers[0]
 	mount := ctr.VolumeMounts[0]
+	podFiles := c.secretFiles(t, pod)
 	var vol *corev1.Volume
 	for i := range pod.Volumes {
 		if pod.Volumes[i].Name == mount.Name {
@@ -274,7 +283,41 @@ func (c *bundleCase) start(t *testing.T, wait bool, args ...string) *gateway {
 		NoWait:         !wait,
 		Args:           args,
 		Env:            secretEnv(t, c.namespace, ctr.Env),
+		PodFiles:       podFiles,
 	})
+}
+
+// secretFiles are the files of the Secret volumes the container mounts, as
+// the kubelet writes them (the listed items, or every key), read from the
+// stored Secrets: the pod sandbox holds them at the same paths.
+func (c *bundleCase) secretFiles(t *testing.T, pod corev1.PodSpec) map[string][]byte {
+	t.Helper()
+	files := map[string][]byte{}
+	for _, m := range pod.Containers[0].VolumeMounts {
+		for _, v := range pod.Volumes {
+			if v.Name != m.Name || v.Secret == nil {
+				continue
+			}
+			s, err := env.Clientset.CoreV1().Secrets(c.namespace).Get(context.Background(), v.Secret.SecretName, metav1.GetOptions{})
+			if err != nil {
+				t.Fatalf("the Secret the Deployment mounts at %s: %v", m.MountPath, err)
+			}
+			items := v.Secret.Items
+			if len(items) == 0 {
+				for k := range s.Data {
+					items = append(items, corev1.KeyToPath{Key: k, Path: k})
+				}
+			}
+			for _, it := range items {
+				data, ok := s.Data[it.Key]
+				if !ok {
+					t.Fatalf("Secret %s has no key %s", s.Name, it.Key)
+				}
+				files[m.MountPath+"/"+it.Path] = data
+			}
+		}
+	}
+	return files
 }
 
 // secretEnv resolves the container's variables that come from Secret keys,
@@ -592,6 +635,61 @@ func TestBundle(t *testing.T) {
 	eventually(t, 10*time.Second, "protected ConfigMap deletable after uninstall", func() error {
 		return cms.Delete(ctx, "guarded", metav1.DeleteOptions{})
 	})
+
+	// The rest of the uninstall of docs/install.md. The last replica also
+	// reset the CRD it converted: it stays readable at every version with
+	// no gateway (objects as stored, apiVersion aside).
+	if st := sprocketStrategy(t); st != "None" {
+		t.Errorf("the sprocket CRD's conversion strategy after the uninstall is %q, want None", st)
+	}
+	for _, gvr := range []schema.GroupVersionResource{v1, sprockets} {
+		eventually(t, 30*time.Second, "sprocket read at "+gvr.Version+" with no gateway", func() error {
+			_, err := env.Dynamic.Resource(gvr).Namespace("bundle-apps").Get(ctx, "converted", metav1.GetOptions{})
+			return err
+		})
+	}
+	// kubectl delete -f deploy/: every object of the bundle, last first.
+	// envtest runs no namespace controller, so what deleting the Namespace
+	// removes is deleted here one by one: the bundle's namespaced objects
+	// and the gateway's TLS Secret, which no webhook protects any more.
+	for i := len(c.b.Objects) - 1; i >= 0; i-- {
+		o := c.b.Objects[i]
+		if o.Kind == "Namespace" {
+			continue
+		}
+		ri := env.Dynamic.Resource(bundleResources[o.Kind])
+		var err error
+		if o.Namespace != "" {
+			err = ri.Namespace(o.Namespace).Delete(ctx, o.Name, metav1.DeleteOptions{})
+		} else {
+			err = ri.Delete(ctx, o.Name, metav1.DeleteOptions{})
+		}
+		if err != nil {
+			t.Errorf("kubectl delete %s %s: %v", o.Kind, o.Name, err)
+		}
+	}
+	if err := env.Clientset.CoreV1().Secrets(c.namespace).Delete(ctx, secretName, metav1.DeleteOptions{}); err != nil {
+		t.Errorf("deleting the TLS Secret with the namespace: %v", err)
+	}
+	// Nothing of the gateway is left but the CRD and its objects (yours).
+	for _, o := range c.b.Objects[1:] {
+		ri := env.Dynamic.Resource(bundleResources[o.Kind])
+		var err error
+		if o.Namespace != "" {
+			_, err = ri.Namespace(o.Namespace).Get(ctx, o.Name, metav1.GetOptions{})
+		} else {
+			_, err = ri.Get(ctx, o.Name, metav1.GetOptions{})
+		}
+		if !apierrors.IsNotFound(err) {
+			t.Errorf("%s %s left after the uninstall (%v)", o.Kind, o.Name, err)
+		}
+	}
+	for _, gvr := range []schema.GroupVersionResource{validatingGVR, mutatingGVR} {
+		l, err := env.Dynamic.Resource(gvr).List(ctx, metav1.ListOptions{LabelSelector: katalogLabel + "=" + c.name})
+		if err != nil || len(l.Items) > 0 {
+			t.Errorf("%s of the Katalog left after the uninstall: %v %v", gvr.Resource, len(l.Items), err)
+		}
+	}
 }
 
 func resourceVersion(t *testing.T, o bundle.Object) string {
@@ -741,9 +839,11 @@ func notifyUnauthenticated(t *testing.T, c *bundleCase, g *gateway, key, want st
 	if err := json.NewDecoder(resp.Body).Decode(&answer); err != nil {
 		t.Fatal(err)
 	}
-	if resp.StatusCode != http.StatusServiceUnavailable || resp.Header.Get("Retry-After") == "" ||
-		answer.Error != "cannot verify the token now; retry later" {
-		t.Errorf("without %q: POST /notify by the allowed caller got %d (Retry-After %q) %q, want 503 with Retry-After and a generic message",
+	// Nothing but 401 before authentication: with Retry-After, since the
+	// token could not be checked at all.
+	if resp.StatusCode != http.StatusUnauthorized || resp.Header.Get("Retry-After") == "" ||
+		answer.Error != "the token cannot be verified now; retry later" {
+		t.Errorf("without %q: POST /notify by the allowed caller got %d (Retry-After %q) %q, want 401 with Retry-After and a generic message",
 			key, resp.StatusCode, resp.Header.Get("Retry-After"), answer.Error)
 	}
 	// The API server's error (it names the gateway's ServiceAccount) is
@@ -797,8 +897,10 @@ func staleRegistrations(t *testing.T, c *bundleCase) {
 
 // TestBundleEndpointSlices: in Service mode a stopping replica lists its
 // Service's EndpointSlices to tell whether it is the last one. With the
-// bundle's Role it is (no other endpoint) and removes the registrations;
-// without the list rule it cannot tell and keeps them.
+// bundle's Role it is (no other endpoint): it removes the registrations and
+// resets the conversion CRD to strategy None. Without the list rule it
+// cannot tell, and with another ready endpoint it is not the last: either
+// way it keeps both.
 func TestBundleEndpointSlices(t *testing.T) {
 	removeOtherRegistrations(t, "")
 	ensureWidgetCRD(t)
@@ -806,14 +908,19 @@ func TestBundleEndpointSlices(t *testing.T) {
 	for _, tc := range []struct {
 		name     string
 		drop     bool
+		other    bool // another ready endpoint in the Service's EndpointSlices
 		log      string
 		remained bool
 	}{
-		{"with the rule", false, "registrations removed", false},
-		{"without the rule", true, "cannot tell whether other replicas remain; keeping registrations", true},
+		{"with the rule", false, false, "registrations removed", false},
+		{"without the rule", true, false, "cannot tell whether other replicas remain; keeping registrations", true},
+		{"another ready replica", false, true, "other ready replicas remain; keeping registrations", true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			name := "bes-" + map[bool]string{false: "with", true: "without"}[tc.drop]
+			if tc.other {
+				name = "bes-other"
+			}
 			c := newBundleCase(t, name, name, false)
 			drop := -1
 			for i, r := range c.rules(t, "Role") {
@@ -833,6 +940,12 @@ func TestBundleEndpointSlices(t *testing.T) {
 			if len(katalogRegistrations(t, name)) == 0 {
 				t.Fatal("nothing registered")
 			}
+			if s := sprocketStrategy(t); s != "Webhook" {
+				t.Fatalf("the gateway did not point the sprocket CRD at itself: strategy %q", s)
+			}
+			if tc.other {
+				otherReadyEndpoint(t, c.namespace, c.src.Policy.Gateway.ServiceName)
+			}
 			if err := g.proc.Signal(syscall.SIGTERM); err != nil {
 				t.Fatal(err)
 			}
@@ -845,6 +958,41 @@ func TestBundleEndpointSlices(t *testing.T) {
 			if left := katalogRegistrations(t, name); (len(left) > 0) != tc.remained {
 				t.Errorf("after SIGTERM %v remain registered, want remaining=%v", left, tc.remained)
 			}
+			want := map[bool]string{false: "None", true: "Webhook"}[tc.remained]
+			if s := sprocketStrategy(t); s != want {
+				t.Errorf("after SIGTERM the sprocket CRD's conversion strategy is %q, want %s", s, want)
+			}
 		})
 	}
+}
+
+func sprocketStrategy(t *testing.T) string {
+	t.Helper()
+	u, err := env.Dynamic.Resource(apiextv1.SchemeGroupVersion.WithResource("customresourcedefinitions")).Get(context.Background(), "sprockets.bundle.example.com", metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, _, _ := unstructured.NestedString(u.Object, "spec", "conversion", "strategy")
+	return s
+}
+
+// otherReadyEndpoint adds an EndpointSlice of the Service with a ready
+// endpoint that is not the sandboxed replica, as the endpoints controller
+// would for a second replica.
+func otherReadyEndpoint(t *testing.T, namespace, service string) {
+	t.Helper()
+	ready := true
+	port, proto := int32(8443), corev1.ProtocolTCP
+	slice := &discoveryv1.EndpointSlice{
+		ObjectMeta:  metav1.ObjectMeta{Name: service + "-other", Namespace: namespace, Labels: map[string]string{discoveryv1.LabelServiceName: service}},
+		AddressType: discoveryv1.AddressTypeIPv4,
+		Endpoints:   []discoveryv1.Endpoint{{Addresses: []string{"10.77.0.99"}, Conditions: discoveryv1.EndpointConditions{Ready: &ready}}},
+		Ports:       []discoveryv1.EndpointPort{{Port: &port, Protocol: &proto}},
+	}
+	if _, err := env.Clientset.DiscoveryV1().EndpointSlices(namespace).Create(context.Background(), slice, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		_ = env.Clientset.DiscoveryV1().EndpointSlices(namespace).Delete(context.Background(), slice.Name, metav1.DeleteOptions{})
+	})
 }

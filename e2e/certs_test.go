@@ -834,6 +834,10 @@ func TestCertRotation(t *testing.T) {
 	bes := startReplicas(t, c, b, 3)
 	waitStreamDenied(t)
 
+	key := secretNamed(t, c.secret()).Data["conversion.key"]
+	if len(key) != 32 {
+		t.Fatalf("the Secret's conversion.key has %d bytes, want 32", len(key))
+	}
 	st := startStream(t, 2)
 	var mu sync.Mutex
 	smp := startSampler(t, c.name, c.secret(), live(&bes, &mu))
@@ -894,6 +898,11 @@ func TestCertRotation(t *testing.T) {
 			written, rotations, swaps, 3*rotations, patches, rotations)
 	}
 	t.Logf("all replicas: %v rotations written, %v swaps, %v Secret conflicts, %v caBundle patches", written, swaps, conflicts, patches)
+	// Rotations renew the certificates, never the conversion key: what it
+	// authenticated keeps verifying.
+	if !bytes.Equal(secretNamed(t, c.secret()).Data["conversion.key"], key) {
+		t.Errorf("the conversion key changed over %d rotations", rotations)
+	}
 	if len(failures) > 0 {
 		t.Fatalf("%d of %d admission calls failed", len(failures), st.calls.Load())
 	}
@@ -1089,7 +1098,7 @@ func TestCertRepair(t *testing.T) {
 		if err != nil {
 			return err
 		}
-		for _, k := range []string{"tls.crt", "tls.key", "ca.crt", "ca.key"} {
+		for _, k := range []string{"tls.crt", "tls.key", "ca.crt", "ca.key", "conversion.key"} {
 			if !bytes.Equal(s.Data[k], orig.Data[k]) {
 				return fmt.Errorf("%s differs from the original", k)
 			}
@@ -1276,6 +1285,9 @@ func TestCertRepair(t *testing.T) {
 			if n := countCerts(s.Data["ca.crt"]); n != 2 {
 				return fmt.Errorf("ca.crt holds %d CAs, want the new one and the old one", n)
 			}
+			if !bytes.Equal(s.Data["conversion.key"], orig.Data["conversion.key"]) || len(orig.Data["conversion.key"]) != 32 {
+				return errors.New("the rotation changed the conversion key")
+			}
 			return nil
 		})
 		waitServingSecret(t, c.secret(), bes, 10*time.Second)
@@ -1303,9 +1315,10 @@ func TestCertExternalFiles(t *testing.T) {
 	}
 	const dir = "/run/secrets/orkestra/tls/"
 	g := c.start(t, "https://127.0.0.1:1", gatewayOptions{ // the URL is not called here
-		NoWait:   true,
-		Env:      []string{"TLS_CERT_FILE=" + dir + "tls.crt", "TLS_KEY_FILE=" + dir + "tls.key"},
-		PodFiles: map[string][]byte{dir + "tls.crt": first.CertPEM, dir + "tls.key": first.KeyPEM},
+		NoWait: true,
+		// The Katalog converts the Cog CRD: the conversion key is the user's too.
+		Env:      []string{"TLS_CERT_FILE=" + dir + "tls.crt", "TLS_KEY_FILE=" + dir + "tls.key", "CONVERSION_KEY_FILE=" + dir + "conversion.key"},
+		PodFiles: map[string][]byte{dir + "tls.crt": first.CertPEM, dir + "tls.key": first.KeyPEM, dir + "conversion.key": bytes.Repeat([]byte("k"), 32)},
 	})
 	name := "orkestra-gateway-" + c.name + "-deletion-protection"
 	eventually(t, 30*time.Second, "configuration registered", func() error {

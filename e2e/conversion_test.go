@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -44,11 +45,17 @@ func gadget(version, name string, spec map[string]any) *unstructured.Unstructure
 // apply it) and starts a gateway that points its conversion at /convert.
 func conversionGateway(t *testing.T) *gateway {
 	t.Helper()
+	return conversionGatewayWith(t, readTestdata(t, "conversion-katalog.yaml"))
+}
+
+// conversionGatewayWith is conversionGateway with another Katalog text.
+func conversionGatewayWith(t *testing.T, katalogText string) *gateway {
+	t.Helper()
 	ctx := context.Background()
 	applyCRD(t, readTestdata(t, "conversion-crd.yaml"))
 	crds := env.Dynamic.Resource(apiextv1.SchemeGroupVersion.WithResource("customresourcedefinitions"))
 	g := startGateway(t, gatewayOptions{
-		Katalog: readTestdata(t, "conversion-katalog.yaml"),
+		Katalog: katalogText,
 		Files:   map[string]string{"crds/gadget.yaml": readTestdata(t, "conversion-crd.yaml")},
 		Args:    []string{"--sync-interval", "1s"},
 	})
@@ -398,4 +405,212 @@ func gadgetGrep(s, substr string) string {
 		}
 	}
 	return strings.Join(out, "\n")
+}
+
+// strictConversionKatalog is the conversion Katalog under another name, with
+// deletion protection in strict mode: protected Gadgets can be neither
+// deleted nor stripped of their label.
+func strictConversionKatalog(t *testing.T, name string) string {
+	t.Helper()
+	text := readTestdata(t, "conversion-katalog.yaml")
+	text = strings.Replace(text, "name: conversion-e2e", "name: "+name, 1)
+	return strings.Replace(text, "security:\n", "security:\n  deletionProtection:\n    enabled: true\n    strictMode: true\n"+
+		"    breakGlass:\n      groups: [platform:break-glass]\n", 1)
+}
+
+// cleanKatalog removes, at the end of the test (after the gateway is killed:
+// cleanups run last in, first out), the configurations of Katalog name: a
+// dead gateway's failurePolicy Fail would block later tests.
+func cleanKatalog(t *testing.T, name string) {
+	t.Helper()
+	deleteConfigs(t, managedSelector) // what earlier tests' gateways left
+	t.Cleanup(func() { deleteConfigs(t, katalogLabel+"="+name) })
+}
+
+// TestConversionLabelRewrite performs the attack of a user who may update a
+// converted resource at a non-storage version: a forged preserved-fields
+// annotation that would remove the protection label (and add another label)
+// when the API server converts the update to the storage version, behind
+// strict mode's back (strict mode sees the labels unchanged at v1). The
+// stored labels must stay exactly as they were, and the object must still be
+// protected. A genuine annotation copied onto another object must not
+// restore anything either.
+func TestConversionLabelRewrite(t *testing.T) {
+	ctx := context.Background()
+	const name = "conversion-strict"
+	ns := "conversion-strict"
+	cleanKatalog(t, name)
+	ensureNamespace(t, ns, nil)
+	g := conversionGatewayWith(t, strictConversionKatalog(t, name))
+	t.Cleanup(func() {
+		// After the configurations are gone: nothing protects them any more.
+		for _, n := range []string{"guarded", "source", "target"} {
+			_ = gadgets("v2", ns).Delete(context.Background(), n, metav1.DeleteOptions{})
+		}
+	})
+
+	labels := map[string]any{protectionLabel: "true", "team": "a"}
+	o := gadget("v1", "guarded", map[string]any{"size": int64(2), "image": "nginx"})
+	o.Object["metadata"].(map[string]any)["labels"] = labels
+	if _, err := gadgets("v1", ns).Create(ctx, o, metav1.CreateOptions{}); err != nil {
+		t.Fatalf("create: %v\n%s", err, g.proc.Logs())
+	}
+	eventually(t, 20*time.Second, "deletion protection active", func() error {
+		err := gadgets("v1", ns).Delete(ctx, "guarded", metav1.DeleteOptions{DryRun: []string{metav1.DryRunAll}})
+		if isForbidden(err) {
+			return nil
+		}
+		return fmt.Errorf("dry-run delete of the protected gadget: %v", err)
+	})
+	before := counterSum(t, g, "orkestra_gateway_conversion_preserved_invalid_total")
+
+	// The forged annotation: an entry "pushed by v2 -> v1", popped by the
+	// conversion of the update to v2, removing the protection label where it
+	// is "true" and adding owner=mallory.
+	forged := `[{"from":"v2","to":"v1","fields":[` +
+		`{"path":["metadata","labels","orkestra.io/deletion-protection"],"base":"true"},` +
+		`{"path":["metadata","labels","owner"],"value":"mallory"}]}]`
+	u := mustGetGadget(t, "v1", ns, "guarded")
+	u.SetAnnotations(map[string]string{preservedAnnotation: forged})
+	if _, err := gadgets("v1", ns).Update(ctx, u, metav1.UpdateOptions{}); err != nil {
+		t.Logf("the update carrying the forged annotation was refused: %v", err)
+	}
+	for _, v := range gadgetVersions {
+		got := mustGetGadget(t, v, ns, "guarded").GetLabels()
+		if gadgetJSON(t, got) != gadgetJSON(t, labels) {
+			t.Errorf("read at %s after the forged update: labels %v, want exactly %v", v, got, labels)
+		}
+	}
+	if err := gadgets("v1", ns).Delete(ctx, "guarded", metav1.DeleteOptions{}); !isForbidden(err) {
+		t.Errorf("deleting the protected gadget after the forged update: %v, want Forbidden", err)
+	}
+	if after := counterSum(t, g, "orkestra_gateway_conversion_preserved_invalid_total"); after <= before {
+		t.Errorf("the forged annotation was not counted: orkestra_gateway_conversion_preserved_invalid_total %v -> %v", before, after)
+	}
+	if !strings.Contains(g.proc.Logs(), "guarded") || !strings.Contains(g.proc.Logs(), "ignoring") {
+		t.Errorf("the forged annotation was not logged:\n%s", g.proc.Logs())
+	}
+
+	// A genuine annotation (stored at v2 for source, which keeps the
+	// v1-only legacyMode) copied onto another object verifies for source
+	// only: target must not gain legacyMode at v1.
+	src := gadget("v1", "source", map[string]any{"size": int64(1), "image": "a", "legacyMode": "compat"})
+	if _, err := gadgets("v1", ns).Create(ctx, src, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := gadgets("v1", ns).Create(ctx, gadget("v1", "target", map[string]any{"size": int64(1), "image": "b"}), metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	genuine := mustGetGadget(t, "v2", ns, "source").GetAnnotations()[preservedAnnotation]
+	if !strings.Contains(genuine, "legacyMode") {
+		t.Fatalf("source stored at v2 does not preserve legacyMode: %q", genuine)
+	}
+	tu := mustGetGadget(t, "v2", ns, "target")
+	tu.SetAnnotations(map[string]string{preservedAnnotation: genuine})
+	if _, err := gadgets("v2", ns).Update(ctx, tu, metav1.UpdateOptions{}); err != nil {
+		t.Fatalf("copying the annotation at the storage version: %v", err)
+	}
+	if spec := gadgetSpec(t, mustGetGadget(t, "v1", ns, "target")); spec["legacyMode"] != nil {
+		t.Errorf("an annotation copied from another object restored legacyMode on target: %s", gadgetJSON(t, spec))
+	}
+	if spec := gadgetSpec(t, mustGetGadget(t, "v1", ns, "source")); spec["legacyMode"] != "compat" {
+		t.Errorf("source lost its own preserved legacyMode: %s", gadgetJSON(t, spec))
+	}
+}
+
+// counterSum is the sum of a counter's series; 0 when it has none yet (a
+// vector without children is not exposed).
+func counterSum(t *testing.T, g *gateway, name string) float64 {
+	t.Helper()
+	code, body := g.probe("/metrics")
+	if code != 200 {
+		t.Fatalf("/metrics: %d", code)
+	}
+	if !strings.Contains(body, "\n"+name) {
+		return 0
+	}
+	return metric(t, g, name)
+}
+
+// TestConversionUninstall: the last replica to stop resets the CRD's
+// spec.conversion to strategy None, so the CRD stays readable at every
+// version without a gateway (objects come back as stored, apiVersion
+// aside); with keepOnShutdown it keeps pointing at the gateway.
+func TestConversionUninstall(t *testing.T) {
+	ctx := context.Background()
+	ns := "conversion-uninstall"
+	ensureNamespace(t, ns, nil)
+	crds := env.Dynamic.Resource(apiextv1.SchemeGroupVersion.WithResource("customresourcedefinitions"))
+	strategy := func() string {
+		t.Helper()
+		u, err := crds.Get(ctx, gadgetCRDName, metav1.GetOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		s, _, _ := unstructured.NestedString(u.Object, "spec", "conversion", "strategy")
+		if _, hasWebhook, _ := unstructured.NestedMap(u.Object, "spec", "conversion", "webhook"); hasWebhook && s == "None" {
+			t.Errorf("strategy None with a webhook left: %v", u.Object["spec"].(map[string]any)["conversion"])
+		}
+		return s
+	}
+	stop := func(g *gateway) {
+		t.Helper()
+		if err := g.proc.Signal(syscall.SIGTERM); err != nil {
+			t.Fatal(err)
+		}
+		if code, err := g.proc.Wait(30 * time.Second); err != nil || code != 0 {
+			t.Fatalf("SIGTERM: exit %d, %v\n%s", code, err, g.proc.Logs())
+		}
+	}
+
+	t.Run("reset", func(t *testing.T) {
+		g := conversionGateway(t)
+		if _, err := gadgets("v1", ns).Create(ctx, gadget("v1", "kept", map[string]any{"size": int64(2), "image": "nginx"}), metav1.CreateOptions{}); err != nil && !apierrors.IsAlreadyExists(err) {
+			t.Fatal(err)
+		}
+		stop(g)
+		if !strings.Contains(g.proc.Logs(), "CRD conversion reset to strategy None") {
+			t.Errorf("no reset logged:\n%s", g.proc.Logs())
+		}
+		if s := strategy(); s != "None" {
+			t.Fatalf("strategy %q after the last replica stopped, want None", s)
+		}
+		// Readable at every version, as stored (v2), apiVersion aside.
+		for _, v := range gadgetVersions {
+			eventually(t, 30*time.Second, "read at "+v+" without a gateway", func() error {
+				u, err := gadgets(v, ns).Get(ctx, "kept", metav1.GetOptions{})
+				if err != nil {
+					return err
+				}
+				if u.GetAPIVersion() != gadgetGroup+"/"+v {
+					return fmt.Errorf("apiVersion %s", u.GetAPIVersion())
+				}
+				if r, _, _ := unstructured.NestedFieldNoCopy(u.Object, "spec", "replicas"); r != int64(2) && v == "v2" {
+					return fmt.Errorf("spec %v", u.Object["spec"])
+				}
+				return nil
+			})
+		}
+		if _, err := gadgets("v1", ns).List(ctx, metav1.ListOptions{}); err != nil {
+			t.Errorf("list at v1 without a gateway: %v", err)
+		}
+	})
+
+	t.Run("keepOnShutdown", func(t *testing.T) {
+		text := strings.Replace(readTestdata(t, "conversion-katalog.yaml"), "        updateCRD: true\n", "        updateCRD: true\n        keepOnShutdown: true\n", 1)
+		if !strings.Contains(text, "keepOnShutdown") {
+			t.Fatal("the test Katalog has no updateCRD line to add keepOnShutdown after")
+		}
+		g := conversionGatewayWith(t, text)
+		t.Cleanup(func() { // leave the CRD readable for later tests
+			_, _ = crds.Patch(context.Background(), gadgetCRDName, types.MergePatchType, []byte(`{"spec":{"conversion":{"strategy":"None","webhook":null}}}`), metav1.PatchOptions{})
+		})
+		stop(g)
+		if strings.Contains(g.proc.Logs(), "CRD conversion reset") {
+			t.Errorf("reset although keepOnShutdown:\n%s", g.proc.Logs())
+		}
+		if s := strategy(); s != "Webhook" {
+			t.Errorf("strategy %q after the last replica stopped with keepOnShutdown, want Webhook", s)
+		}
+	})
 }

@@ -6,9 +6,11 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"net/http"
 	"os"
 	"path/filepath"
+	"regexp"
 	"sort"
 	"strconv"
 	"strings"
@@ -31,6 +33,13 @@ type notifyGateway struct {
 
 func startNotifyGateway(t *testing.T, args ...string) *notifyGateway {
 	t.Helper()
+	return startNotifyGatewayIn(t, "", nil, args...)
+}
+
+// startNotifyGatewayIn runs the notify gateway in namespace (default
+// gatewayNamespace), with edit applied to its Katalog text.
+func startNotifyGatewayIn(t *testing.T, namespace string, edit func(string) string, args ...string) *notifyGateway {
+	t.Helper()
 	mp := notifytest.StartMailpit(t, notifytest.MailpitOptions{TLS: notifytest.TLSStartTLS, User: "relay", Password: "relay-password"})
 	slack := notifytest.NewSlack(t, "xoxb-e2e-token")
 	pw := filepath.Join(t.TempDir(), "smtp-password")
@@ -46,28 +55,50 @@ func startNotifyGateway(t *testing.T, args ...string) *notifyGateway {
 	} {
 		text = strings.ReplaceAll(text, k, v)
 	}
+	if edit != nil {
+		text = edit(text)
+	}
 	g := startGateway(t, gatewayOptions{
-		Katalog: text,
-		Args:    args,
+		Katalog:   text,
+		Namespace: namespace,
+		Args:      args,
 		Env: []string{
 			"SLACK_WEBHOOK_URL=" + slack.WebhookURL("T000/B000/e2e-secret"),
 			"SLACK_BOT_TOKEN=xoxb-e2e-token",
 			"SMTP_USER=relay",
 		},
 	})
+	ns := gatewayNamespace
+	if namespace != "" {
+		ns = namespace
+	}
+	sec, err := env.Clientset.CoreV1().Secrets(ns).Get(context.Background(), secretName, metav1.GetOptions{})
+	if err != nil {
+		t.Fatalf("the gateway's TLS Secret: %v", err)
+	}
 	n := &notifyGateway{gateway: g, mail: mp, slack: slack,
-		client: webhookClient(t, gatewaySecret(t).Data["ca.crt"]),
+		client: webhookClient(t, sec.Data["ca.crt"]),
 		url:    fmt.Sprintf("https://127.0.0.1:%d/notify", g.notifyPort)}
 	n.client.Timeout = 40 * time.Second
 	return n
 }
 
-// token returns a TokenRequest token of namespace/name.
+// saToken returns a token of namespace/name for the gateway's audience, as
+// the projected token a /notify caller mounts.
 func saToken(t *testing.T, namespace, name string) string {
+	return tokenFor(t, namespace, name, notifyAudience)
+}
+
+// notifyAudience is the default notification.audience.
+const notifyAudience = "orkestra-gateway"
+
+// tokenFor returns a TokenRequest token of namespace/name for audiences
+// (none: the API server's own).
+func tokenFor(t *testing.T, namespace, name string, audiences ...string) string {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	tok, err := env.ServiceAccountToken(ctx, namespace, name, 0)
+	tok, err := env.ServiceAccountTokenFor(ctx, namespace, name, 0, audiences...)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -119,7 +150,7 @@ func notifyEvent(crName string, kv ...any) map[string]any {
 		"katalogName": "e2e-notify", "crName": crName, "crNamespace": "web",
 		"gvk": "web.example.com/v1/Website", "condKey": "Ready=False",
 		"teamName": "platform", "subject": crName + " is not ready",
-		"message":  "{{ .data.ready }} of {{ .data.want }} replicas are ready",
+		"message":  "1 of 3 replicas are ready",
 		"severity": "warning", "data": map[string]any{"ready": 1, "want": 3},
 	}
 	for i := 0; i+1 < len(kv); i += 2 {
@@ -140,10 +171,15 @@ func TestNotifyDelivers(t *testing.T) {
 	runtime := saToken(t, "orkestra-system", "orkestra-runtime")
 
 	n.mustPost(t, "", "", notifyEvent("web-1"), http.StatusUnauthorized)
+	// The Runtime's token for the API server, not for the gateway.
+	a := n.mustPost(t, tokenFor(t, "orkestra-system", "orkestra-runtime"), "", notifyEvent("web-1"), http.StatusUnauthorized)
+	if !strings.Contains(a.raw, notifyAudience) {
+		t.Errorf("401 for a token without the audience: %s", a.raw)
+	}
 	n.mustPost(t, saToken(t, "default", "intruder"), "", notifyEvent("web-1"), http.StatusForbidden)
 	n.mustPost(t, runtime, "", notifyEvent("web-1", "teamName", "nobody"), http.StatusNotFound)
 
-	a := n.mustPost(t, runtime, "?wait=true", notifyEvent("web-1", "teamName", nil, "teams", []string{"platform", "alerts"}, "id", "e2e-1"), http.StatusOK)
+	a = n.mustPost(t, runtime, "?wait=true", notifyEvent("web-1", "teamName", nil, "teams", []string{"platform", "alerts"}, "id", "e2e-1"), http.StatusOK)
 	if a.body["status"] != "delivered" || a.body["id"] != "e2e-1" {
 		t.Errorf("answer: %s", a.raw)
 	}
@@ -262,4 +298,77 @@ func grepLines(s, substr string) string {
 		}
 	}
 	return strings.Join(out, "\n")
+}
+
+// Values from events reach Slack escaped: an event cannot mention
+// <!channel> or plant a link, on either Slack API.
+func TestNotifySlackEscaping(t *testing.T) {
+	n := startNotifyGateway(t)
+	runtime := saToken(t, "orkestra-system", "orkestra-runtime")
+	msg := "<!channel> see <https://evil.example|the fix> & reply"
+	n.mustPost(t, runtime, "?wait=true", notifyEvent("web-esc", "teamName", nil, "teams", []string{"platform", "alerts"}, "message", msg), http.StatusOK)
+	got := map[string]notifytest.SlackRequest{}
+	for _, r := range n.slack.WaitDelivered(t, 2, 10*time.Second) {
+		got[r.Kind] = r
+	}
+	escaped := "&lt;!channel&gt; see &lt;https://evil.example|the fix&gt; &amp; reply"
+	if w := got["webhook"]; w.Text != escaped {
+		t.Errorf("webhook (the event's text): %q, want %q", w.Text, escaped)
+	}
+	if p := got["chat.postMessage"]; p.Text != "web/web-esc (Ready=False): "+escaped {
+		t.Errorf("chat.postMessage (the team's template): %q", p.Text)
+	}
+	// Email gets the text as written.
+	msgs := n.mail.WaitMessages(t, 1, 10*time.Second)
+	if body := strings.TrimSpace(msgs[0].Text); body != "web/web-esc (Ready=False): "+msg {
+		t.Errorf("email body %q", body)
+	}
+}
+
+// An event whose message would be a template bomb (nested replace over its
+// own data: 206 MiB if executed) is delivered as text; the gateway's memory
+// does not move.
+func TestNotifyTemplateBomb(t *testing.T) {
+	n := startNotifyGateway(t)
+	runtime := saToken(t, "orkestra-system", "orkestra-runtime")
+	msg := `{{ .data.a | replace "a" .data.a | replace "a" .data.a }}`
+	ev := notifyEvent("web-bomb", "teamName", "alerts", "message", msg, "data", map[string]any{"a": strings.Repeat("a", 600)})
+	n.mustPost(t, runtime, "?wait=true", ev, http.StatusOK)
+	if d := n.slack.WaitDelivered(t, 1, 10*time.Second); d[0].Text != msg {
+		t.Errorf("delivered %q, want the message as text", d[0].Text)
+	}
+	code, metrics := n.probe("/metrics")
+	m := regexp.MustCompile(`(?m)^process_resident_memory_bytes (\S+)$`).FindStringSubmatch(metrics)
+	if code != http.StatusOK || m == nil {
+		t.Fatalf("/metrics %d lacks process_resident_memory_bytes", code)
+	}
+	rss, _ := strconv.ParseFloat(m[1], 64)
+	t.Logf("gateway RSS after the event: %.1f MiB", rss/(1<<20))
+	if rss > 96<<20 {
+		t.Errorf("gateway RSS %.1f MiB after one event", rss/(1<<20))
+	}
+}
+
+// A gateway installed in another namespace, with neither gateway.namespace
+// nor allowedCallers, accepts its own Runtime's token (the Runtime's
+// service account in the pod's namespace) and no other namespace's.
+func TestNotifyDefaultCallerInPodNamespace(t *testing.T) {
+	const ns = "platform"
+	n := startNotifyGatewayIn(t, ns, func(text string) string {
+		text = strings.Replace(text, "  namespace: orkestra-system\n", "", 1)
+		return strings.Replace(text, "  allowedCallers: [orkestra-system/orkestra-runtime]\n", "", 1)
+	})
+	if strings.Contains(n.katalogText(t), "orkestra-system") {
+		t.Fatal("the Katalog still names orkestra-system")
+	}
+	n.mustPost(t, saToken(t, ns, "orkestra-runtime"), "", notifyEvent("own-runtime", "teamName", "alerts"), http.StatusAccepted)
+	n.mustPost(t, saToken(t, "orkestra-system", "orkestra-runtime"), "", notifyEvent("other-runtime", "teamName", "alerts"), http.StatusForbidden)
+}
+
+func (n *notifyGateway) katalogText(t *testing.T) string {
+	b, err := os.ReadFile(n.katalog)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
 }

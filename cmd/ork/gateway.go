@@ -23,7 +23,12 @@ func newGatewayCmd() *cobra.Command {
 		Short: "Run the Orkestra Gateway (inside a Kubernetes pod only)",
 		Long: `Run the Orkestra Gateway: admission and conversion webhooks, self-managed TLS
 and the /notify endpoint, configured by a Katalog. It refuses to start outside
-a Kubernetes pod; use "ork gateway eval" to try a Katalog locally.`,
+a Kubernetes pod; use "ork gateway eval" to try a Katalog locally.
+
+Every flag can also be set by its environment variable (the flag wins).`,
+		Example: `  ork gateway -f /etc/orkestra/katalog.yaml
+  ork gateway -f katalog.yaml --sync-interval 30s --log-format text
+  ork gateway -f katalog.yaml --pprof-address 127.0.0.1:6060   # then: kubectl port-forward POD 6060`,
 		Args:          cobra.NoArgs,
 		SilenceUsage:  true,
 		SilenceErrors: true,

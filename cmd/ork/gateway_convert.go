@@ -5,6 +5,7 @@ package main
 import (
 	"bufio"
 	"bytes"
+	"crypto/sha256"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -45,7 +46,9 @@ YAML. The object's CRD must be a Katalog entry with a conversion block.
 --to is a version (v2) or a full apiVersion (example.com/v2) of the object's
 group. What the target version cannot hold is kept in the annotation
 ` + conversion.PreservedAnnotation + `; converting the printed
-object back restores the original.
+object back with this command restores the original. The annotation is
+sealed with a local key: a gateway ignores it (its key is in its TLS
+Secret), so do not apply converted output to a cluster.
 
 Exit status: 0 when the object converts, 1 when the conversion fails or the
 Katalog has errors, 2 on usage errors (bad flags, unreadable or invalid
@@ -97,7 +100,7 @@ func runConvert(stdin io.Reader, stdout, stderr io.Writer, o convertOptions) err
 	// Warnings (preserved fields dropped, a malformed annotation ignored)
 	// go to stderr as the gateway would log them.
 	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
-	conv, err := conversion.New(r.Policy, conversion.Options{Logger: log})
+	conv, err := conversion.New(r.Policy, conversion.Options{Logger: log, Key: localConversionKey})
 	if err != nil {
 		return exitError{code: exitFailure, err: err}
 	}
@@ -115,6 +118,16 @@ func runConvert(stdin io.Reader, stdout, stderr io.Writer, o convertOptions) err
 	}
 	_, err = stdout.Write(out)
 	return err
+}
+
+// localConversionKey seals the preserved-fields annotations of `ork gateway
+// convert`, so that one run's output converts back in another. It is public
+// (this source), so these annotations authenticate nothing: a gateway, keyed
+// by its TLS Secret, never accepts them, and the command only ever reads
+// what its user gives it.
+func localConversionKey() []byte {
+	k := sha256.Sum256([]byte("ork gateway convert: a local key, not a secret"))
+	return k[:]
 }
 
 // desiredVersion turns --to into an apiVersion of group.

@@ -90,6 +90,9 @@ func TestBundleOutput(t *testing.T) {
 	var joined []string
 	var listed []string
 	for _, e := range entries {
+		if e.Name() == bundle.KustomizationFile {
+			continue
+		}
 		data, err := os.ReadFile(filepath.Join(dir, e.Name()))
 		if err != nil {
 			t.Fatal(err)
@@ -97,18 +100,21 @@ func TestBundleOutput(t *testing.T) {
 		joined = append(joined, string(data))
 		listed = append(listed, filepath.Join(dir, e.Name()))
 	}
-	if len(entries) != 10 || entries[0].Name() != "01-namespace.yaml" || entries[9].Name() != "10-poddisruptionbudget.yaml" {
+	if len(entries) != 11 || entries[0].Name() != "01-namespace.yaml" || entries[9].Name() != "10-poddisruptionbudget.yaml" || entries[10].Name() != bundle.KustomizationFile {
 		t.Errorf("files %v", listed)
 	}
 	if strings.Join(joined, "---\n") != a.stdout {
 		t.Error("the files of -o DIR differ from the stream")
 	}
+	listed = append(listed, filepath.Join(dir, bundle.KustomizationFile))
 	if d.stdout != strings.Join(listed, "\n")+"\n" {
 		t.Errorf("stdout %q, want the files written", d.stdout)
 	}
 }
 
-// Without --image the bundle runs the image of this ork's version.
+// Without --image a release build runs the image of its version, a build
+// linked with the image it was released with runs that digest, and a
+// development build refuses (there is no "latest" default).
 func TestBundleDefaultImage(t *testing.T) {
 	out, err := exec.Command(toolchain(t), "generate", "bundle", "--for", "gateway", "-f", bundleKatalog).Output()
 	if err != nil {
@@ -117,9 +123,81 @@ func TestBundleDefaultImage(t *testing.T) {
 	if want := "image: " + bundle.ImageRepository + ":" + testVersion + "\n"; !strings.Contains(string(out), want) {
 		t.Errorf("the bundle does not run %q", want)
 	}
-	// A build without a version says it falls back to latest.
-	r := runInProcess("generate", "bundle", "--for", "gateway", "-f", bundleKatalog)
-	if r.code != 0 || !strings.Contains(r.stdout, "image: "+bundle.ImageRepository+":latest\n") || !strings.Contains(r.stderr, "pin an image with --image") {
-		t.Errorf("exit %d, stderr %q", r.code, r.stderr)
+	const digest = "registry.example.com/gw:v1.2.3@sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"
+	pinned, err := goBuild("ork-pinned", "-ldflags", "-X main.image="+digest)
+	if err != nil {
+		t.Fatal(err)
 	}
+	out, err = exec.Command(pinned, "generate", "bundle", "--for", "gateway", "-f", bundleKatalog).Output()
+	if err != nil || !strings.Contains(string(out), "image: "+digest+"\n") {
+		t.Errorf("a build linked with its image does not run it (%v)", err)
+	}
+	r := runInProcess("generate", "bundle", "--for", "gateway", "-f", bundleKatalog)
+	if r.code != exitUsage || r.stdout != "" || !strings.Contains(r.stderr, "is not a release and names no gateway image: pass --image") {
+		t.Errorf("a development build without --image: exit %d, stdout %q, stderr %q", r.code, r.stdout, r.stderr)
+	}
+	if strings.Contains(r.stdout+r.stderr, ":latest") {
+		t.Error("latest is mentioned")
+	}
+}
+
+// --format helm writes a chart into -o DIR (Helm renders it in
+// hack/install); it needs a directory.
+func TestBundleHelm(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "chart")
+	r := runBin(t, toolchain(t), t.TempDir(), "generate", "bundle", "--for", "gateway", "-f", mustAbs(t, bundleKatalog), "--format", "helm", "-o", dir)
+	if r.code != 0 {
+		t.Fatalf("exit %d: %s", r.code, r.stderr)
+	}
+	for _, f := range []string{"Chart.yaml", "values.yaml", "values.schema.json", "templates/08-deployment.yaml", "templates/03-clusterrole.yaml"} {
+		if !strings.Contains(r.stdout, filepath.Join(dir, f)+"\n") {
+			t.Errorf("stdout does not list %s:\n%s", f, r.stdout)
+		}
+	}
+	chart, err := os.ReadFile(filepath.Join(dir, "Chart.yaml"))
+	if err != nil || !strings.Contains(string(chart), "version: "+strings.TrimPrefix(testVersion, "v")+"\n") {
+		t.Errorf("Chart.yaml (%v):\n%s", err, chart)
+	}
+	values, _ := os.ReadFile(filepath.Join(dir, "values.yaml"))
+	if !strings.Contains(string(values), "image: "+bundle.ImageRepository+":"+testVersion+"\n") {
+		t.Errorf("values.yaml:\n%s", values)
+	}
+	for _, c := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--format", "helm"}, "Error: --format helm writes a chart directory: give it with -o DIR"},
+		{[]string{"--format", "chart", "-o", dir}, `Error: --format "chart": want manifests or helm`},
+	} {
+		r := runInProcess(append([]string{"generate", "bundle", "--for", "gateway", "-f", bundleKatalog, "--image", "gw:v1"}, c.args...)...)
+		if r.code != exitUsage || !strings.Contains(r.stderr, c.want) {
+			t.Errorf("%v: exit %d, stderr %q; want 2 and %q", c.args, r.code, r.stderr, c.want)
+		}
+	}
+}
+
+// --monitoring adds the metrics Service, the ServiceMonitor and the
+// PrometheusRule.
+func TestBundleMonitoring(t *testing.T) {
+	r := runInProcess("generate", "bundle", "--for", "gateway", "-f", bundleKatalog, "--image", "gw:v1", "--monitoring")
+	if r.code != 0 {
+		t.Fatalf("exit %d: %s", r.code, r.stderr)
+	}
+	for _, want := range []string{"kind: ServiceMonitor\n", "kind: PrometheusRule\n", "name: orkestra-gateway-metrics\n", "alert: OrkestraGatewayCertificateExpiring\n"} {
+		if !strings.Contains(r.stdout, want) {
+			t.Errorf("the bundle lacks %q", want)
+		}
+	}
+	if n := strings.Count(r.stdout, "\n---\n") + 1; n != 13 {
+		t.Errorf("%d documents, want 13", n)
+	}
+}
+
+func mustAbs(t *testing.T, p string) string {
+	t.Helper()
+	a, err := filepath.Abs(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return a
 }

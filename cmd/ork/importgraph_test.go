@@ -184,7 +184,7 @@ func TestCommandsPerBuild(t *testing.T) {
 		want []string
 	}{
 		{"gateway", gateway, []string{"gateway", "version"}},
-		{"toolchain", toolchain, []string{"audit", "gateway", "generate", "test", "validate", "version"}},
+		{"toolchain", toolchain, []string{"audit", "completion", "gateway", "generate", "test", "validate", "version"}},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -203,5 +203,33 @@ func TestCommandNames(t *testing.T) {
 	help := "Usage:\n  ork [command]\n\nAvailable Commands:\n  gateway     Run\n  version     Print\n\nFlags:\n  -h, --help\n"
 	if got, want := commandNames(help), []string{"gateway", "version"}; !slices.Equal(got, want) {
 		t.Errorf("commandNames = %q, want %q", got, want)
+	}
+}
+
+// The handlers decide from the request alone: the packages that answer
+// webhook calls never link an API client. Everything the API server holds
+// for the gateway is package registration's.
+func TestHandlersLinkNoAPIClient(t *testing.T) {
+	graph := importGraph(t, "gateway")
+	for _, handler := range []string{module + "/internal/admission", module + "/internal/conversion"} {
+		if _, ok := graph[handler]; !ok {
+			t.Fatalf("%s is not in the gateway build", handler)
+		}
+		seen := map[string]bool{}
+		var walk func(pkg string, path []string)
+		walk = func(pkg string, path []string) {
+			if seen[pkg] {
+				return
+			}
+			seen[pkg] = true
+			if strings.HasPrefix(pkg, "k8s.io/client-go/") {
+				t.Errorf("%s links the API client %s through %s", handler, pkg, strings.Join(path, " -> "))
+				return
+			}
+			for _, imp := range graph[pkg] {
+				walk(imp, append(path, imp))
+			}
+		}
+		walk(handler, []string{handler})
 	}
 }

@@ -12,6 +12,8 @@ import (
 	"os"
 
 	"github.com/spf13/cobra"
+
+	"github.com/orkspace/orkestra-gateway/internal/server"
 )
 
 // Exit codes shared by every command.
@@ -66,6 +68,7 @@ func newRootCmd() *cobra.Command {
 		Long: `ork is the Orkestra Gateway command line. The gateway is a stateless
 Kubernetes admission and conversion webhook server and notification relay,
 configured by a YAML Katalog.`,
+		Example: rootExample,
 		// main prints errors once, with a usage hint only for usage errors.
 		SilenceErrors: true,
 		SilenceUsage:  true,
@@ -74,6 +77,8 @@ configured by a YAML Katalog.`,
 		},
 	}
 	root.SetUsageTemplate(usageTemplate)
+	// -f/--file names the Katalog in every command; --katalog is accepted too.
+	root.SetGlobalNormalizationFunc(server.KatalogAlias)
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error {
 		return exitError{code: exitUsage, err: err}
 	})

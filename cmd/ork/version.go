@@ -1,6 +1,7 @@
 package main
 
 import (
+	"encoding/json"
 	"fmt"
 	"io"
 	"runtime"
@@ -8,6 +9,7 @@ import (
 	"strings"
 
 	"github.com/spf13/cobra"
+	"sigs.k8s.io/yaml"
 )
 
 // Set at link time (-ldflags "-X main.version=v1.2.3 -X main.commit=abc123");
@@ -19,24 +21,48 @@ var (
 
 // buildInfo is what `ork version` prints.
 type buildInfo struct {
-	Version string
-	Commit  string
-	Tags    string
-	Go      string
-	OS      string
-	Arch    string
+	Version string `json:"version"`
+	Commit  string `json:"commit"`
+	Build   string `json:"build"`
+	Tags    string `json:"tags"`
+	Go      string `json:"go"`
+	OS      string `json:"os"`
+	Arch    string `json:"arch"`
 }
 
 func newVersionCmd() *cobra.Command {
-	return &cobra.Command{
+	var output string
+	cmd := &cobra.Command{
 		Use:   "version",
 		Short: "Print the version, commit, build tags and Go version",
-		Args:  cobra.NoArgs,
+		Example: `  ork version
+  ork version -o json | jq -r .version`,
+		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			bi, _ := debug.ReadBuildInfo()
-			return readBuildInfo(bi, version, commit).write(cmd.OutOrStdout())
+			info := readBuildInfo(bi, version, commit)
+			info.Build = buildName
+			switch output {
+			case "text":
+				return info.write(cmd.OutOrStdout())
+			case "json", "yaml":
+				b, err := json.MarshalIndent(info, "", "  ")
+				if err == nil && output == "yaml" {
+					b, err = yaml.JSONToYAML(b)
+				} else {
+					b = append(b, '\n')
+				}
+				if err != nil {
+					return err
+				}
+				_, err = cmd.OutOrStdout().Write(b)
+				return err
+			}
+			return exitError{code: exitUsage, err: fmt.Errorf("--output %q: want text, json or yaml", output)}
 		},
 	}
+	cmd.Flags().StringVarP(&output, "output", "o", "text", "text, json or yaml")
+	return cmd
 }
 
 // readBuildInfo fills the values the linker did not set from bi (which may

@@ -61,6 +61,7 @@ func assembleKatalog(gatewayYAML, websiteYAML []byte, s katalogSettings) ([]byte
 		return nil, err
 	}
 	setScalar(gateway, "url", s.URL, "the local API server reaches the gateway by URL, not through a Service")
+	setScalar(gateway, "replicas", "1", "one replica: in URL mode it is the last to stop, and cleans up")
 
 	notification, err := mapping(gwFile, gw, "notification", false)
 	if err != nil {

@@ -490,7 +490,7 @@ func stepConversion(ctx context.Context, d *demo) error {
 func stepNotify(ctx context.Context, d *demo) error {
 	d.say("The Runtime (here the example's allowed caller, %s/%s) POSTs events with its ServiceAccount token;", gatewayNamespace, callerSA)
 	d.say("the gateway checks it with a TokenReview, renders the team's subject and delivers to email and Slack.")
-	token, err := d.env.ServiceAccountToken(ctx, gatewayNamespace, callerSA, 0)
+	token, err := d.env.ServiceAccountTokenFor(ctx, gatewayNamespace, callerSA, 0, "orkestra-gateway") // a projected token for the gateway
 	if err != nil {
 		return err
 	}

@@ -20,6 +20,7 @@ package main
 import (
 	"archive/tar"
 	"bytes"
+	"debug/buildinfo"
 	"debug/elf"
 	"encoding/json"
 	"errors"
@@ -28,9 +29,8 @@ import (
 	"io"
 	"io/fs"
 	"os"
-	"os/exec"
 	"path/filepath"
-	"runtime"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -74,12 +74,24 @@ const (
 
 type options struct {
 	binary, out, caCerts, tag, version, revision string
-	created                                      time.Time
+	// binaries are more gateway binaries, one per architecture: with more
+	// than one binary in all, the layout holds an image index.
+	binaries  []string
+	digestOut string // where to write the digest of what was built
+	created   time.Time
 }
+
+// multiFlag is a repeatable string flag.
+type multiFlag []string
+
+func (m *multiFlag) String() string     { return strings.Join(*m, ",") }
+func (m *multiFlag) Set(s string) error { *m = append(*m, s); return nil }
 
 func main() {
 	var o options
-	flag.StringVar(&o.binary, "binary", "", "the static gateway binary (go build -tags gateway, CGO_ENABLED=0)")
+	var bins multiFlag
+	flag.Var(&bins, "binary", "the static gateway binary (go build -tags gateway, CGO_ENABLED=0); repeat it with one binary per architecture for a multi-platform image index")
+	flag.StringVar(&o.digestOut, "digest-file", "", "also write the digest of the image (or of the index) to this file")
 	flag.StringVar(&o.out, "out", "dist/orkestra-gateway-image.tar", "the OCI image layout tar to write")
 	flag.StringVar(&o.caCerts, "ca-certs", "/etc/ssl/certs/ca-certificates.crt", "CA bundle to install at /etc/ssl/certs/ca-certificates.crt")
 	flag.StringVar(&o.tag, "tag", "ghcr.io/orkspace/orkestra-gateway:dev", "image reference recorded in the layout (org.opencontainers.image.ref.name) and for docker load")
@@ -88,6 +100,9 @@ func main() {
 	flag.Parse()
 	if flag.NArg() > 0 {
 		fail(fmt.Errorf("unexpected argument %q", flag.Arg(0)))
+	}
+	if len(bins) > 0 {
+		o.binary, o.binaries = bins[0], bins[1:]
 	}
 	var err error
 	if o.created, err = sourceDate(os.Getenv("SOURCE_DATE_EPOCH")); err != nil {
@@ -120,12 +135,25 @@ func sourceDate(s string) (time.Time, error) {
 
 // result is what was built, for the report.
 type result struct {
+	images  []*platformImage
+	tarSize int64
+	digest  v1.Hash // of the image, or of the index when there are several
+	index   bool
+	// The first image's sizes, for the report and the tests.
 	binarySize                        int64
 	baseCompressed, appCompressed     int64
 	baseUncompressed, appUncompressed int64
-	tarSize                           int64
-	digest                            v1.Hash
 	arch                              string
+}
+
+// platformImage is the image of one architecture.
+type platformImage struct {
+	img                               v1.Image
+	arch                              string
+	digest                            v1.Hash
+	binarySize                        int64
+	baseCompressed, appCompressed     int64
+	baseUncompressed, appUncompressed int64
 }
 
 func build(o options) (*result, error) {
@@ -135,15 +163,96 @@ func build(o options) (*result, error) {
 	if _, err := name.ParseReference(o.tag); err != nil {
 		return nil, fmt.Errorf("-tag %q: %w", o.tag, err)
 	}
-	bin, err := os.ReadFile(o.binary)
+	var pis []*platformImage
+	seen := map[string]string{}
+	for _, bin := range append([]string{o.binary}, o.binaries...) {
+		pi, err := platform(o, bin)
+		if err != nil {
+			return nil, err
+		}
+		if other, dup := seen[pi.arch]; dup {
+			return nil, fmt.Errorf("%s and %s are both linux/%s: give one binary per architecture", other, bin, pi.arch)
+		}
+		seen[pi.arch] = bin
+		pis = append(pis, pi)
+	}
+
+	tmp, err := os.MkdirTemp("", "orkestra-image-")
 	if err != nil {
 		return nil, err
 	}
-	arch, err := staticArch(o.binary)
+	defer os.RemoveAll(tmp)
+	p, err := layout.Write(tmp, empty.Index)
 	if err != nil {
 		return nil, err
 	}
-	if err := checkGatewayBuild(o.binary, arch); err != nil {
+	// containerd (ctr images import, kind load image-archive) names the
+	// image from io.containerd.image.name, as docker save writes it.
+	ref := layout.WithAnnotations(map[string]string{"org.opencontainers.image.ref.name": o.tag, "io.containerd.image.name": o.tag})
+	r := &result{images: pis}
+	if len(pis) == 1 {
+		if err := p.AppendImage(pis[0].img, ref); err != nil {
+			return nil, err
+		}
+		// docker load reads manifest.json (older Docker only that), podman
+		// and skopeo the OCI index: write both, as docker save does since
+		// Docker 25.
+		if err := dockerManifest(tmp, pis[0].img, o.tag); err != nil {
+			return nil, err
+		}
+		r.digest = pis[0].digest
+	} else {
+		// One index of the platforms, as `docker buildx build --platform
+		// linux/amd64,linux/arm64 --output type=oci` writes: a registry and
+		// a node pick their architecture from it.
+		var adds []mutate.IndexAddendum
+		for _, pi := range pis {
+			adds = append(adds, mutate.IndexAddendum{Add: pi.img, Descriptor: v1.Descriptor{
+				Platform: &v1.Platform{OS: "linux", Architecture: pi.arch},
+			}})
+		}
+		idx := mutate.AppendManifests(mutate.IndexMediaType(empty.Index, types.OCIImageIndex), adds...)
+		if err := p.AppendIndex(idx, ref); err != nil {
+			return nil, err
+		}
+		if r.digest, err = idx.Digest(); err != nil {
+			return nil, err
+		}
+		r.index = true
+	}
+	if err := os.MkdirAll(filepath.Dir(o.out), 0o755); err != nil {
+		return nil, err
+	}
+	if err := tarDir(tmp, o.out); err != nil {
+		return nil, err
+	}
+	st, err := os.Stat(o.out)
+	if err != nil {
+		return nil, err
+	}
+	r.tarSize = st.Size()
+	if o.digestOut != "" {
+		if err := os.WriteFile(o.digestOut, []byte(r.digest.String()+"\n"), 0o644); err != nil {
+			return nil, err
+		}
+	}
+	f := pis[0]
+	r.binarySize, r.arch = f.binarySize, f.arch
+	r.baseCompressed, r.appCompressed, r.baseUncompressed, r.appUncompressed = f.baseCompressed, f.appCompressed, f.baseUncompressed, f.appUncompressed
+	return r, nil
+}
+
+// platform builds the image of one gateway binary.
+func platform(o options, binary string) (*platformImage, error) {
+	bin, err := os.ReadFile(binary)
+	if err != nil {
+		return nil, err
+	}
+	arch, err := staticArch(binary)
+	if err != nil {
+		return nil, err
+	}
+	if err := checkGatewayBuild(binary); err != nil {
 		return nil, err
 	}
 	ca, err := os.ReadFile(o.caCerts)
@@ -200,31 +309,7 @@ func build(o options) (*result, error) {
 		return nil, err
 	}
 
-	tmp, err := os.MkdirTemp("", "orkestra-image-")
-	if err != nil {
-		return nil, err
-	}
-	defer os.RemoveAll(tmp)
-	p, err := layout.Write(tmp, empty.Index)
-	if err != nil {
-		return nil, err
-	}
-	if err := p.AppendImage(img, layout.WithAnnotations(map[string]string{"org.opencontainers.image.ref.name": o.tag})); err != nil {
-		return nil, err
-	}
-	// docker load reads manifest.json (older Docker only that), podman and
-	// skopeo the OCI index: write both, as docker save does since Docker 25.
-	if err := dockerManifest(tmp, img, o.tag); err != nil {
-		return nil, err
-	}
-	if err := os.MkdirAll(filepath.Dir(o.out), 0o755); err != nil {
-		return nil, err
-	}
-	if err := tarDir(tmp, o.out); err != nil {
-		return nil, err
-	}
-
-	r := &result{binarySize: int64(len(bin)), arch: arch}
+	r := &platformImage{img: img, arch: arch, binarySize: int64(len(bin))}
 	if r.digest, err = img.Digest(); err != nil {
 		return nil, err
 	}
@@ -246,11 +331,6 @@ func build(o options) (*result, error) {
 		}
 		*l.uncomp = n
 	}
-	st, err := os.Stat(o.out)
-	if err != nil {
-		return nil, err
-	}
-	r.tarSize = st.Size()
 	return r, nil
 }
 
@@ -266,12 +346,17 @@ func labels(version, revision string) map[string]string {
 
 func (r *result) print(w io.Writer, o options) {
 	mib := func(n int64) string { return fmt.Sprintf("%10d bytes %6.2f MiB", n, float64(n)/(1<<20)) }
-	fmt.Fprintf(w, "image %s (%s, linux/%s)\n", o.tag, r.digest, r.arch)
-	fmt.Fprintf(w, "  gateway binary        %s\n", mib(r.binarySize))
-	fmt.Fprintf(w, "  base layer            %s compressed, %s uncompressed\n", mib(r.baseCompressed), strings.TrimSpace(mib(r.baseUncompressed)))
-	fmt.Fprintf(w, "  binary layer          %s compressed, %s uncompressed\n", mib(r.appCompressed), strings.TrimSpace(mib(r.appUncompressed)))
-	fmt.Fprintf(w, "  image, compressed     %s (what a registry stores and a node pulls)\n", mib(r.baseCompressed+r.appCompressed))
-	fmt.Fprintf(w, "  image, uncompressed   %s (on the node's disk)\n", mib(r.baseUncompressed+r.appUncompressed))
+	if r.index {
+		fmt.Fprintf(w, "image index %s (%s)\n", o.tag, r.digest)
+	}
+	for _, pi := range r.images {
+		fmt.Fprintf(w, "image %s (%s, linux/%s)\n", o.tag, pi.digest, pi.arch)
+		fmt.Fprintf(w, "  gateway binary        %s\n", mib(pi.binarySize))
+		fmt.Fprintf(w, "  base layer            %s compressed, %s uncompressed\n", mib(pi.baseCompressed), strings.TrimSpace(mib(pi.baseUncompressed)))
+		fmt.Fprintf(w, "  binary layer          %s compressed, %s uncompressed\n", mib(pi.appCompressed), strings.TrimSpace(mib(pi.appUncompressed)))
+		fmt.Fprintf(w, "  image, compressed     %s (what a registry stores and a node pulls)\n", mib(pi.baseCompressed+pi.appCompressed))
+		fmt.Fprintf(w, "  image, uncompressed   %s (on the node's disk)\n", mib(pi.baseUncompressed+pi.appUncompressed))
+	}
 	fmt.Fprintf(w, "  %s %s\n", o.out, strings.TrimSpace(mib(r.tarSize)))
 }
 
@@ -303,21 +388,21 @@ func staticArch(path string) (string, error) {
 	return arch, nil
 }
 
-// checkGatewayBuild runs `BINARY version` when the binary can run here and
-// requires the gateway build: the toolchain build does not belong in the
+// checkGatewayBuild requires the gateway build (go build -tags gateway),
+// read from the build information Go embeds, so binaries of every
+// architecture are checked: the toolchain build does not belong in the
 // image.
-func checkGatewayBuild(path, arch string) error {
-	if arch != runtime.GOARCH || runtime.GOOS != "linux" {
-		return nil
-	}
-	out, err := exec.Command(path, "version").Output()
+func checkGatewayBuild(path string) error {
+	bi, err := buildinfo.ReadFile(path)
 	if err != nil {
-		return fmt.Errorf("%s version: %w", path, err)
+		return fmt.Errorf("%s: no Go build information: %w", path, err)
 	}
-	if !strings.Contains(string(out), "build:   gateway") {
-		return fmt.Errorf("%s is not the gateway build (go build -tags gateway); `version` says:\n%s", path, out)
+	for _, s := range bi.Settings {
+		if s.Key == "-tags" && slices.Contains(strings.Split(s.Value, ","), "gateway") {
+			return nil
+		}
 	}
-	return nil
+	return fmt.Errorf("%s is not the gateway build (go build -tags gateway): its build information has no gateway tag", path)
 }
 
 // entry is one file or directory of a layer.

@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"strings"
 	"testing"
@@ -16,18 +17,28 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/mutate"
 )
 
-// fakeGateway builds a small static program that answers `version` like the
-// gateway build, so the test needs no build of the real gateway.
+// fakeGateway builds a small static program with the gateway build tag,
+// so the test needs no build of the real gateway.
 func fakeGateway(t *testing.T) string {
+	t.Helper()
+	return fakeBinary(t, runtime.GOARCH, "gateway")
+}
+
+// fakeBinary builds the small program for linux/arch with the given tags.
+func fakeBinary(t *testing.T, arch, tags string) string {
 	t.Helper()
 	dir := t.TempDir()
 	src := filepath.Join(dir, "main.go")
 	os.WriteFile(filepath.Join(dir, "go.mod"), []byte("module fake\n\ngo 1.26\n"), 0o644)
 	os.WriteFile(src, []byte("package main\n\nimport \"fmt\"\n\nfunc main() { fmt.Println(\"ork v1\\n  build:   gateway\") }\n"), 0o644)
 	bin := filepath.Join(dir, "ork")
-	cmd := exec.Command("go", "build", "-o", bin, ".")
+	args := []string{"build", "-o", bin}
+	if tags != "" {
+		args = append(args, "-tags", tags)
+	}
+	cmd := exec.Command("go", append(args, ".")...)
 	cmd.Dir = dir
-	cmd.Env = append(os.Environ(), "CGO_ENABLED=0", "GOFLAGS=")
+	cmd.Env = append(os.Environ(), "CGO_ENABLED=0", "GOFLAGS=", "GOOS=linux", "GOARCH="+arch)
 	if out, err := cmd.CombinedOutput(); err != nil {
 		t.Fatalf("building the fake gateway: %v\n%s", err, out)
 	}
@@ -126,6 +137,82 @@ func TestBuild(t *testing.T) {
 	}
 	if !strings.Contains(contents["etc/ssl/certs/ca-certificates.crt"], "BEGIN CERTIFICATE") {
 		t.Error("no CA certificates")
+	}
+}
+
+// Several binaries, one per architecture, make one image index with a
+// manifest per platform; every binary is checked, whatever its
+// architecture.
+func TestBuildIndex(t *testing.T) {
+	amd, arm := fakeBinary(t, "amd64", "gateway"), fakeBinary(t, "arm64", "gateway")
+	o := options{binary: amd, binaries: []string{arm}, caCerts: caFile(t), tag: "example.com/gw:v1", version: "v1", revision: "abc", created: time.Unix(0, 0)}
+	o.out = filepath.Join(t.TempDir(), "image.tar")
+	o.digestOut = filepath.Join(t.TempDir(), "digest")
+	r, err := build(o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !r.index || len(r.images) != 2 {
+		t.Fatalf("result %+v", r)
+	}
+	data, _ := os.ReadFile(o.out)
+	dir := t.TempDir()
+	untar(t, data, dir)
+	if _, err := os.Stat(filepath.Join(dir, "manifest.json")); err == nil {
+		t.Error("a multi-platform layout has docker's single-image manifest.json")
+	}
+	top, err := layout.ImageIndexFromPath(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tm, err := top.IndexManifest()
+	if err != nil || len(tm.Manifests) != 1 || tm.Manifests[0].Digest != r.digest || tm.Manifests[0].Annotations["org.opencontainers.image.ref.name"] != o.tag || tm.Manifests[0].Annotations["io.containerd.image.name"] != o.tag {
+		t.Fatalf("index.json %+v, %v; want the image index %s", tm, err, r.digest)
+	}
+	idx, err := top.ImageIndex(r.digest)
+	if err != nil {
+		t.Fatal(err)
+	}
+	im, err := idx.IndexManifest()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var platforms []string
+	for _, d := range im.Manifests {
+		img, err := idx.Image(d.Digest)
+		if err != nil {
+			t.Fatal(err)
+		}
+		cf, err := img.ConfigFile()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if d.Platform == nil || d.Platform.Architecture != cf.Architecture || d.Platform.OS != "linux" {
+			t.Errorf("descriptor platform %+v, config %s/%s", d.Platform, cf.OS, cf.Architecture)
+		}
+		platforms = append(platforms, cf.OS+"/"+cf.Architecture)
+	}
+	if !slices.Equal(platforms, []string{"linux/amd64", "linux/arm64"}) {
+		t.Errorf("platforms %v", platforms)
+	}
+	if b, _ := os.ReadFile(o.digestOut); string(b) != r.digest.String()+"\n" {
+		t.Errorf("digest file %q, want %s", b, r.digest)
+	}
+	// The same inputs give the same index.
+	r2, err := build(o)
+	if err != nil || r2.digest != r.digest {
+		t.Errorf("second build: %v, %v", r2.digest, err)
+	}
+
+	// Two binaries of one architecture, and a toolchain build of another
+	// architecture, are refused.
+	o.binaries = []string{amd}
+	if _, err := build(o); err == nil || !strings.Contains(err.Error(), "give one binary per architecture") {
+		t.Errorf("two amd64 binaries: %v", err)
+	}
+	o.binaries = []string{fakeBinary(t, "arm64", "")}
+	if _, err := build(o); err == nil || !strings.Contains(err.Error(), "is not the gateway build") {
+		t.Errorf("an arm64 toolchain build: %v", err)
 	}
 }
 

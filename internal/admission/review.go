@@ -51,7 +51,7 @@ func (w Webhook) Matches(req *admissionv1.AdmissionRequest) bool { return w.matc
 //     the CRD of a protectCRD entry. No namespace is excluded.
 //   - strict-mode: strict mode on; UPDATE where the old object carries the
 //     label and the new one no longer does; not in kube-system or the
-//     gateway's namespace.
+//     gateway's namespace, except the gateway's own TLS Secret.
 //   - namespace-protection: CREATE/UPDATE of a namespaced entry's objects
 //     when a namespace list applies to it; DELETE of a Namespace matching
 //     the Katalog-level restricted namespaces.
@@ -61,6 +61,10 @@ func Webhooks(p *policy.Policy) []Webhook {
 	system := func(req *admissionv1.AdmissionRequest) bool {
 		ns := objectNamespace(req)
 		return ns == "kube-system" || (ns != "" && ns == p.Gateway.Namespace)
+	}
+	tlsSecret := func(req *admissionv1.AdmissionRequest) bool {
+		return req.Kind.Group == "" && req.Kind.Kind == "Secret" && req.Name == p.Certs.SecretName &&
+			req.Namespace != "" && req.Namespace == p.Gateway.Namespace
 	}
 	ruleHook := func(want func(*policy.CRD) bool) func(*admissionv1.AdmissionRequest) bool {
 		return func(req *admissionv1.AdmissionRequest) bool {
@@ -92,7 +96,7 @@ func Webhooks(p *policy.Policy) []Webhook {
 		{
 			Name: NameStrictMode, FailurePolicy: dp.FailurePolicy, Handler: NewStrictMode(p),
 			matches: func(req *admissionv1.AdmissionRequest) bool {
-				if !dp.Enabled || !dp.StrictMode || req.Operation != admissionv1.Update || system(req) {
+				if !dp.Enabled || !dp.StrictMode || req.Operation != admissionv1.Update || (system(req) && !tlsSecret(req)) {
 					return false
 				}
 				old, _ := decodeMeta(req.OldObject.Raw, "oldObject")

@@ -185,3 +185,34 @@ func TestWebhooksPaths(t *testing.T) {
 		t.Errorf("paths %s", s)
 	}
 }
+
+// Strict mode leaves the gateway's namespace alone, except its TLS Secret.
+func TestStrictModeMatchesGatewaySecret(t *testing.T) {
+	p := testPolicy(t)
+	p.Certs.SecretName = "gw-tls"
+	var strict Webhook
+	for _, w := range Webhooks(p) {
+		if w.Name == NameStrictMode {
+			strict = w
+		}
+	}
+	secret := gvr{"", "v1", "Secret", "secrets"}
+	lift := func(r gvr, ns, name string) *admissionv1.AdmissionRequest {
+		return request(admissionv1.Update, r, newObj("v1", r.kind, ns, name), newObj("v1", r.kind, ns, name).protect())
+	}
+	for _, tc := range []struct {
+		what string
+		req  *admissionv1.AdmissionRequest
+		want bool
+	}{
+		{"the TLS Secret", lift(secret, "orkestra-system", "gw-tls"), true},
+		{"another Secret of the gateway's namespace", lift(secret, "orkestra-system", "other"), false},
+		{"a ConfigMap named like the Secret", lift(configMap, "orkestra-system", "gw-tls"), false},
+		{"a Secret of that name elsewhere", lift(secret, "apps", "gw-tls"), true},
+		{"a Secret of that name in kube-system", lift(secret, "kube-system", "gw-tls"), false},
+	} {
+		if got := strict.Matches(tc.req); got != tc.want {
+			t.Errorf("%s: matches %v, want %v", tc.what, got, tc.want)
+		}
+	}
+}

@@ -154,6 +154,9 @@ type Options struct {
 	Image string
 	// Replicas overrides gateway.replicas when positive.
 	Replicas int
+	// Monitoring adds a metrics Service, a Prometheus Operator
+	// ServiceMonitor and a PrometheusRule with the gateway's alerts.
+	Monitoring bool
 }
 
 // Object is one generated manifest.
@@ -185,8 +188,9 @@ func (b *Bundle) YAML() []byte {
 	return buf.Bytes()
 }
 
-// WriteDir writes one file per object into dir (created if absent) and
-// returns the paths written. Other files in dir are left alone.
+// WriteDir writes one file per object into dir (created if absent), and a
+// kustomization.yaml listing them, and returns the paths written. Other
+// files in dir are left alone.
 func (b *Bundle) WriteDir(dir string) ([]string, error) {
 	if dir == "" {
 		return nil, errors.New("empty output directory name")
@@ -202,7 +206,11 @@ func (b *Bundle) WriteDir(dir string) ([]string, error) {
 		}
 		written = append(written, p)
 	}
-	return written, nil
+	p := filepath.Join(dir, KustomizationFile)
+	if err := os.WriteFile(p, b.Kustomization(), 0o644); err != nil {
+		return written, fmt.Errorf("writing %s: %w", p, err)
+	}
+	return append(written, p), nil
 }
 
 // settings are the resolved options and names of one bundle.
@@ -261,6 +269,9 @@ func resolve(src *Source, opts Options) (*settings, error) {
 		}
 	}
 	s.app = p.Gateway.ServiceName
+	if p.Certs.Source == policy.CertsCertManager && p.Certs.IssuerRef == nil && p.Certs.SecretName == s.app+"-ca" {
+		errs = append(errs, fmt.Errorf("security.certManager.secretName %q is the Secret of the bundle's own CA; choose another name", p.Certs.SecretName))
+	}
 	s.cluster = "orkestra-gateway-" + p.Name
 	s.configMap = s.app + "-katalog"
 	s.secret = s.app + "-secrets"
@@ -285,9 +296,15 @@ func Generate(src *Source, opts Options) (*Bundle, error) {
 		s.clusterRoleBindingDoc(),
 		s.roleBindingDoc(),
 		cm,
+	}
+	docs = append(docs, s.certManagerDocs()...) // certmanager.go
+	docs = append(docs,
 		s.deploymentDoc(items, checksum(cm)),
 		s.serviceDoc(),
 		s.pdbDoc(),
+	)
+	if opts.Monitoring {
+		docs = append(docs, s.monitoringDocs()...) // monitoring.go
 	}
 	b := &Bundle{}
 	for i, d := range docs {

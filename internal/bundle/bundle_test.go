@@ -451,9 +451,29 @@ func TestWriteDir(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(written) != len(b.Objects) {
-		t.Fatalf("wrote %d files for %d objects", len(written), len(b.Objects))
+	if len(written) != len(b.Objects)+1 || filepath.Base(written[len(written)-1]) != KustomizationFile {
+		t.Fatalf("wrote %v for %d objects, want one file each and the kustomization", written, len(b.Objects))
 	}
+	// The kustomization lists every object file, in apply order, and nothing else.
+	var k struct {
+		APIVersion, Kind string
+		Resources        []string
+	}
+	kb, err := os.ReadFile(written[len(written)-1])
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := sigsyaml.UnmarshalStrict(kb, &k); err != nil {
+		t.Fatalf("kustomization.yaml: %v\n%s", err, kb)
+	}
+	var files []string
+	for _, o := range b.Objects {
+		files = append(files, o.File)
+	}
+	if k.APIVersion != "kustomize.config.k8s.io/v1beta1" || k.Kind != "Kustomization" || !slices.Equal(k.Resources, files) {
+		t.Errorf("kustomization %+v, want the resources %v", k, files)
+	}
+	written = written[:len(written)-1]
 	for i, p := range written {
 		got, err := os.ReadFile(p)
 		if err != nil || !bytes.Equal(got, b.Objects[i].YAML) || filepath.Base(p) != b.Objects[i].File {

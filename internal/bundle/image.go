@@ -9,16 +9,37 @@ import (
 // ImageRepository is where release images of the gateway are published.
 const ImageRepository = "ghcr.io/orkspace/orkestra-gateway"
 
-// DefaultImage is the image of the gateway matching an ork version: the
-// release tag when version is one (v1.2.3, or what `git describe` gives),
-// else "latest" and ok false, so the caller can say that the bundle does not
-// pin a version.
-func DefaultImage(version string) (ref string, ok bool) {
-	if tagRE.MatchString(version) {
-		return ImageRepository + ":" + version, true
+// DefaultImage is the gateway image a build of ork installs when --image
+// is not given: built, the image it was released with (make release links
+// it in, by digest), else the release tag of version. A development build
+// (no release version: a commit, a dirty tree, a pseudo-version) names no
+// image: the error says to pass one. There is no "latest" default.
+func DefaultImage(version, built string) (string, error) {
+	switch {
+	case built != "":
+		if err := CheckImage(built); err != nil {
+			return "", fmt.Errorf("the image this ork was built with: %w", err)
+		}
+		return built, nil
+	case ReleaseVersion(version):
+		return ImageRepository + ":" + version, nil
 	}
-	return ImageRepository + ":latest", false
+	return "", fmt.Errorf("this ork build (version %s) is not a release and names no gateway image: pass --image, e.g. --image %s:v1.2.3 or the image `make image` built (REPOSITORY@sha256:DIGEST)", version, ImageRepository)
 }
+
+// ReleaseVersion reports whether version is a release's: vMAJOR.MINOR.PATCH
+// with an optional pre-release, and not what git describe or Go give a
+// development build (v1.2.3-4-gabcdef0, -dirty, a pseudo-version).
+func ReleaseVersion(version string) bool {
+	return releaseRE.MatchString(version) && !describeRE.MatchString(version) && !pseudoRE.MatchString(version) &&
+		!strings.HasSuffix(version, "-dirty")
+}
+
+var (
+	releaseRE  = regexp.MustCompile(`^v(0|[1-9]\d*)\.(0|[1-9]\d*)\.(0|[1-9]\d*)(-[0-9A-Za-z-]+(\.[0-9A-Za-z-]+)*)?$`)
+	describeRE = regexp.MustCompile(`-\d+-g[0-9a-f]{7,}`)
+	pseudoRE   = regexp.MustCompile(`\d{14}-[0-9a-f]{12}`)
+)
 
 // The grammar of github.com/distribution/reference, without the
 // normalisation of short names (docker.io/library/...): a reference is

@@ -53,22 +53,38 @@ func TestCheckImage(t *testing.T) {
 }
 
 func TestDefaultImage(t *testing.T) {
+	const digest = "registry.example.com/gw:v1.2.3@sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"
 	for _, tc := range []struct {
-		version, want string
-		ok            bool
+		version, built, want string
 	}{
-		{"v1.2.3", ImageRepository + ":v1.2.3", true},
-		{"v1.2.3-4-gabcdef-dirty", ImageRepository + ":v1.2.3-4-gabcdef-dirty", true},
-		{"(devel)", ImageRepository + ":latest", false},
-		{"", ImageRepository + ":latest", false},
-		{"v0.0.0-20260101-abcdef+dirty", ImageRepository + ":latest", false},
+		{"v1.2.3", "", ImageRepository + ":v1.2.3"},
+		{"v0.0.0-test", "", ImageRepository + ":v0.0.0-test"},
+		{"v1.2.3-rc.1", "", ImageRepository + ":v1.2.3-rc.1"},
+		{"v1.2.3", digest, digest},
+		{"(devel)", digest, digest},
+		{"v1.2.3-4-gabcdef0", "", ""},
+		{"v1.2.3-4-gabcdef0-dirty", "", ""},
+		{"v1.2.3-dirty", "", ""},
+		{"5931192", "", ""},
+		{"(devel)", "", ""},
+		{"", "", ""},
+		{"v0.0.0-20260101120000-abcdef012345", "", ""},
+		{"latest", "", ""},
 	} {
-		got, ok := DefaultImage(tc.version)
-		if got != tc.want || ok != tc.ok {
-			t.Errorf("DefaultImage(%q) = %q, %v; want %q, %v", tc.version, got, ok, tc.want, tc.ok)
+		got, err := DefaultImage(tc.version, tc.built)
+		if got != tc.want || (err == nil) != (tc.want != "") {
+			t.Errorf("DefaultImage(%q, %q) = %q, %v; want %q", tc.version, tc.built, got, err, tc.want)
 		}
-		if err := CheckImage(got); err != nil {
-			t.Errorf("DefaultImage(%q) = %q, which CheckImage rejects: %v", tc.version, got, err)
+		if err != nil && !strings.Contains(err.Error(), "pass --image") {
+			t.Errorf("DefaultImage(%q): %v does not say to pass --image", tc.version, err)
 		}
+		if got != "" {
+			if cerr := CheckImage(got); cerr != nil {
+				t.Errorf("DefaultImage(%q) = %q, which CheckImage rejects: %v", tc.version, got, cerr)
+			}
+		}
+	}
+	if _, err := DefaultImage("v1.2.3", "not an image"); err == nil {
+		t.Error("a linked image that is not a reference was accepted")
 	}
 }

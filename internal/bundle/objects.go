@@ -150,6 +150,9 @@ func (s *settings) roleDoc() document {
 	}
 	head := `Permissions in the gateway's own namespace: its TLS Secret and nothing else of
 the namespace's Secrets.`
+	if s.p.Certs.External() {
+		head = "Permissions in the gateway's own namespace. None on Secrets: the gateway reads its certificate from the mounted files (security.certManager.source " + string(s.p.Certs.Source) + ")."
+	}
 	return document{apiVersion: "rbac.authorization.k8s.io/v1", kind: "Role", namespace: s.namespace, name: s.app, obj: r, head: head, notes: ruleNotes(rules), orders: ruleOrder}
 }
 
@@ -259,6 +262,21 @@ func checksum(d document) string {
 
 // secretSources are the {env: NAME} and {file: PATH} references of the
 // notification block, sorted and without repeats.
+// notifyCallerNote tells how callers of /notify authenticate: a projected
+// token for the audience, in the pod spec of the caller (the Runtime).
+func notifyCallerNote(n *policy.Notification, namespace string) string {
+	return fmt.Sprintf("/notify (TLS). Allowed callers: %s. Each sends a service account token for the "+
+		"audience %q, mounted in its own pod as a projected volume (the kubelet rotates it):\n"+
+		"  volumes:\n"+
+		"    - name: gateway-token\n"+
+		"      projected:\n"+
+		"        sources:\n"+
+		"          - serviceAccountToken: {audience: %s, expirationSeconds: 3600, path: token}\n"+
+		"Mount it read-only at /var/run/secrets/orkestra/gateway and send the file's content as "+
+		"Authorization: Bearer, re-read before each request. The pod's default token is refused.",
+		strings.Join(n.Callers(namespace), ", "), n.Audience, n.Audience)
+}
+
 func secretSources(n *policy.Notification) (envs, files []string) {
 	if n == nil {
 		return nil, nil
@@ -344,6 +362,14 @@ func (s *settings) deploymentDoc(items []corev1.KeyToPath, sum string) document 
 		},
 		TerminationMessagePolicy: corev1.TerminationMessageFallbackToLogsOnError,
 	}
+	volumes := []corev1.Volume{{
+		Name: "katalog",
+		VolumeSource: corev1.VolumeSource{ConfigMap: &corev1.ConfigMapVolumeSource{
+			LocalObjectReference: corev1.LocalObjectReference{Name: s.configMap},
+			Items:                items,
+		}},
+	}}
+	volumes = append(volumes, s.tlsVolume(&container)...) // certmanager.go
 	podLabels := s.labels()
 	d := &appsv1.Deployment{
 		TypeMeta:   metav1.TypeMeta{APIVersion: "apps/v1", Kind: "Deployment"},
@@ -382,13 +408,7 @@ func (s *settings) deploymentDoc(items []corev1.KeyToPath, sum string) document 
 						LabelSelector:     &metav1.LabelSelector{MatchLabels: s.selector()},
 					}},
 					Containers: []corev1.Container{container},
-					Volumes: []corev1.Volume{{
-						Name: "katalog",
-						VolumeSource: corev1.VolumeSource{ConfigMap: &corev1.ConfigMapVolumeSource{
-							LocalObjectReference: corev1.LocalObjectReference{Name: s.configMap},
-							Items:                items,
-						}},
-					}},
+					Volumes:    volumes,
 				},
 			},
 		},
@@ -411,6 +431,9 @@ func (s *settings) deploymentDoc(items []corev1.KeyToPath, sum string) document 
 		{path: append(slices.Clone(ctr), "resources"), text: "Requests and limits; no CPU limit, whose throttling would delay every admission request."},
 		{path: append(slices.Clone(ctr), "lifecycle"), text: "Lets endpoints drop this pod before it stops listening (needs Kubernetes 1.30+)."},
 	}
+	if n := s.p.Notification; n != nil {
+		notes = append(notes, note{path: append(slices.Clone(ctr), "ports", 1), text: notifyCallerNote(n, s.namespace)})
+	}
 	if len(envs) > 0 {
 		notes = append(notes, note{path: append(slices.Clone(ctr), "env", 3), text: fmt.Sprintf(
 			"Secret values the Katalog reads from the environment ({env: NAME}), from the\n"+
@@ -422,6 +445,7 @@ func (s *settings) deploymentDoc(items []corev1.KeyToPath, sum string) document 
 			s.secret, s.namespace, s.secret, literals(envs))})
 	}
 	vol := append(slices.Clone(spec), "volumes")
+	notes = append(notes, s.tlsVolumeNotes(vol)...) // certmanager.go
 	if len(files) > 0 {
 		notes = append(notes, note{path: vol, text: "The Katalog also reads these files, which this bundle does not provide:\n  " +
 			strings.Join(files, "\n  ") + "\nMount them (e.g. from a Secret volume) before the notifications that use them are sent."})

@@ -120,15 +120,18 @@ func webhookRules(katalogName, resource string, mutating bool, enabled []string)
 // Secret, and the EndpointSlices of its Service when shutdown has to tell
 // whether it is the last ready replica.
 func NamespaceRules(p *policy.Policy) []Rule {
-	rules := []Rule{
-		{
+	var rules []Rule
+	// With cert-manager or mounted files the gateway reads its certificate
+	// from files and never calls the API server about a Secret.
+	if !p.Certs.External() {
+		rules = append(rules, Rule{
 			PolicyRule: rbacv1.PolicyRule{APIGroups: []string{""}, Resources: []string{"secrets"}, Verbs: secretCreateVerbs},
 			Why:        "certManager: the first replica creates the TLS Secret " + p.Certs.SecretName + " (create cannot be restricted to a name)",
 		},
-		{
-			PolicyRule: rbacv1.PolicyRule{APIGroups: []string{""}, Resources: []string{"secrets"}, Verbs: secretVerbs, ResourceNames: []string{p.Certs.SecretName}},
-			Why:        "certManager: read the shared TLS Secret; replace it when invalid and rotate it before expiry. No other Secret",
-		},
+			Rule{
+				PolicyRule: rbacv1.PolicyRule{APIGroups: []string{""}, Resources: []string{"secrets"}, Verbs: secretVerbs, ResourceNames: []string{p.Certs.SecretName}},
+				Why:        "certManager: read the shared TLS Secret; replace it when invalid and rotate it before expiry. No other Secret",
+			})
 	}
 	// In URL mode every replica counts as the last one (server.otherReplicas)
 	// and nothing is listed; without cleanup nothing is removed at all.

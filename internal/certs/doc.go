@@ -16,6 +16,10 @@
 //	         trusted (rotation keeps them while they are valid).
 //	ca.key   the private key of the first certificate in ca.crt (PEM), so that a
 //	         later rotation or re-signing can happen from the Secret alone
+//	conversion.key
+//	         32 random bytes keying the MAC of the conversion webhook's
+//	         preserved-fields annotation; not part of the certificates, so
+//	         rotations and repairs keep it (see KeyConversion)
 //
 // It carries the labels orkestra.io/deletion-protection: "true" and
 // app.kubernetes.io/managed-by: orkestra-gateway. The annotation

@@ -93,10 +93,12 @@ const maxAttempts = 5
 //   - absent: generate, create; if another replica created it first
 //     (AlreadyExists), read and adopt theirs;
 //   - present and valid (see Parse and Verify): adopt it, restoring its
-//     labels first if they were removed;
+//     labels and adding a conversion key (KeyConversion) first if they are
+//     missing;
 //   - present but invalid (incomplete, malformed, expired, untrusted, wrong
-//     hosts): generate and update it guarded by the resourceVersion read; on
-//     a Conflict (another replica repaired it first) read it again.
+//     hosts): generate and update it guarded by the resourceVersion read,
+//     keeping its conversion key if usable; on a Conflict (another replica
+//     repaired it first) read it again.
 //
 // The returned material is always what the API server stored, never a local
 // copy, so all replicas serve the same certificate. A Secret of another type
@@ -133,9 +135,11 @@ func Ensure(ctx context.Context, client dynamic.Interface, opts Options) (*Mater
 				err = m.Verify(opts.now(), opts.Hosts)
 			}
 			switch {
-			case err == nil && hasLabels(sec.Labels):
+			case err == nil && hasLabels(sec.Labels) && m.ConversionKey != nil:
 				log.Debug("using the TLS secret", "resourceVersion", m.ResourceVersion, "notAfter", m.NotAfter())
 				return m, nil
+			case err == nil && m.ConversionKey == nil: // written before the key existed, or the key was damaged
+				action = "adding the conversion key to"
 			case err == nil: // valid, but someone removed the protection
 				action = "restoring the labels of"
 			case IsInvalid(err):
@@ -148,6 +152,9 @@ func Ensure(ctx context.Context, client dynamic.Interface, opts Options) (*Mater
 			if m, err = replacement(opts, base); err != nil {
 				return nil, fmt.Errorf("generating TLS material for %s: %w", s, err)
 			}
+		}
+		if m, err = m.withConversionKey(); err != nil {
+			return nil, err
 		}
 
 		stored, err := s.write(ctx, base, m)
@@ -176,12 +183,16 @@ func Ensure(ctx context.Context, client dynamic.Interface, opts Options) (*Mater
 
 // replacement makes new material. When it replaces an invalid Secret, the CAs
 // that Secret's ca.crt still holds stay in the new ca.crt (see Retained):
-// other replicas may be serving certificates of them.
+// other replicas may be serving certificates of them; and so does its
+// conversion key, if usable, so that stored annotations keep verifying.
 func replacement(opts Options, replaced *Secret) (*Material, error) {
 	now := opts.now()
 	m, err := Generate(opts.Hosts, now, opts.ValidFor)
 	if err != nil || replaced == nil {
 		return m, err
+	}
+	if k := replaced.Data[KeyConversion]; checkConversionKey(k) == nil {
+		m.ConversionKey = k
 	}
 	old := Retained(salvageCAs(replaced.Data[KeyCA], now), m.CAs[0], now, opts.Retain)
 	if len(old) == 0 {

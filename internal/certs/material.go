@@ -82,6 +82,10 @@ type Material struct {
 	KeyPEM   []byte // tls.key
 	CABundle []byte // ca.crt; nil for external certificates (the user owns the caBundle)
 	CAKeyPEM []byte // ca.key; nil for external certificates
+	// ConversionKey is conversion.key (see KeyConversion); nil when the
+	// Secret has none, or none of at least MinConversionKeyBytes, and for
+	// external certificates.
+	ConversionKey []byte
 
 	// Certificate is what GetCertificate serves; Certificate.Leaf is set.
 	Certificate *tls.Certificate
@@ -116,19 +120,26 @@ func (m *Material) NotAfter() time.Time {
 // Data returns the Secret data holding the material. The slices are shared:
 // do not modify them.
 func (m *Material) Data() map[string][]byte {
-	return map[string][]byte{KeyCert: m.CertPEM, KeyKey: m.KeyPEM, KeyCA: m.CABundle, KeyCAKey: m.CAKeyPEM}
+	d := map[string][]byte{KeyCert: m.CertPEM, KeyKey: m.KeyPEM, KeyCA: m.CABundle, KeyCAKey: m.CAKeyPEM}
+	if m.ConversionKey != nil {
+		d[KeyConversion] = m.ConversionKey
+	}
+	return d
 }
 
-// Equal reports whether both hold the same PEM data.
+// Equal reports whether both hold the same data.
 func (m *Material) Equal(o *Material) bool {
 	return bytes.Equal(m.CertPEM, o.CertPEM) && bytes.Equal(m.KeyPEM, o.KeyPEM) &&
-		bytes.Equal(m.CABundle, o.CABundle) && bytes.Equal(m.CAKeyPEM, o.CAKeyPEM)
+		bytes.Equal(m.CABundle, o.CABundle) && bytes.Equal(m.CAKeyPEM, o.CAKeyPEM) &&
+		bytes.Equal(m.ConversionKey, o.ConversionKey)
 }
 
 // Parse decodes Secret data: every key present, every PEM block decodable and
 // of the right type, tls.key matching the first certificate of tls.crt,
 // every certificate of ca.crt a CA, ca.key matching the first of them. It
-// does not look at validity periods or hosts (see Verify).
+// does not look at validity periods or hosts (see Verify). conversion.key is
+// optional: one that is absent or unusable leaves ConversionKey nil, for the
+// caller to add a key without touching the certificates.
 func Parse(data map[string][]byte) (*Material, error) {
 	var missing []string
 	for _, k := range []string{KeyCert, KeyKey, KeyCA, KeyCAKey} {
@@ -140,6 +151,9 @@ func Parse(data map[string][]byte) (*Material, error) {
 		return nil, invalid("", ErrIncomplete, "missing or empty %s", strings.Join(missing, ", "))
 	}
 	m := &Material{CertPEM: data[KeyCert], KeyPEM: data[KeyKey], CABundle: data[KeyCA], CAKeyPEM: data[KeyCAKey]}
+	if k := data[KeyConversion]; checkConversionKey(k) == nil {
+		m.ConversionKey = k
+	}
 
 	cert, err := parseKeyPair(m.CertPEM, m.KeyPEM)
 	if err != nil {

@@ -22,12 +22,14 @@ func (m *Material) Due(now time.Time, threshold time.Duration) bool {
 
 // Rotate returns new material: a new CA, a serving certificate for hosts
 // signed by it, and ca.crt holding the new CA first, then the CAs of m that
-// are still needed (see Retained). m is left unchanged.
+// are still needed (see Retained). The conversion key is m's: a rotation
+// never invalidates what it authenticated. m is left unchanged.
 func (m *Material) Rotate(hosts []string, now time.Time, validFor, retain time.Duration) (*Material, error) {
 	fresh, err := Generate(hosts, now, validFor)
 	if err != nil {
 		return nil, err
 	}
+	fresh.ConversionKey = m.ConversionKey
 	return fresh.withCAs(append([]*x509.Certificate{fresh.CAs[0]}, Retained(m.CAs, fresh.CAs[0], now, retain)...))
 }
 
@@ -99,13 +101,18 @@ func (m *Material) WithCA(ca *x509.Certificate) (*Material, error) {
 }
 
 // withCAs returns m with ca.crt made of cas; cas[0] must be m's signing CA.
+// The conversion key is kept.
 func (m *Material) withCAs(cas []*x509.Certificate) (*Material, error) {
 	var bundle []byte
 	for _, c := range cas {
 		bundle = append(bundle, encodeCert(c.Raw)...)
 	}
 	// Through Parse, so the result is checked like material read back.
-	return Parse(map[string][]byte{KeyCert: m.CertPEM, KeyKey: m.KeyPEM, KeyCA: bundle, KeyCAKey: m.CAKeyPEM})
+	data := map[string][]byte{KeyCert: m.CertPEM, KeyKey: m.KeyPEM, KeyCA: bundle, KeyCAKey: m.CAKeyPEM}
+	if m.ConversionKey != nil {
+		data[KeyConversion] = m.ConversionKey
+	}
+	return Parse(data)
 }
 
 // salvageCAs returns the CAs of a ca.crt that are valid at now, or nil if

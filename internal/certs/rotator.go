@@ -20,8 +20,9 @@ import (
 //     re-creates it from this replica's material if it was deleted, repairs
 //     it if invalid, rotates it when less than RotationThreshold is left
 //     (or RotateAnnotation asks for it),
-//     and adds the CA of the certificate this replica serves to ca.crt if
-//     someone dropped it. What the Secret holds becomes the latest material;
+//     adds the CA of the certificate this replica serves to ca.crt if
+//     someone dropped it, and a conversion key if the Secret has none (every
+//     write keeps the key). What the Secret holds becomes the latest material;
 //     when that is not what this replica serves, it is pending.
 //  2. The caller publishes CABundle (the latest ca.crt) in every
 //     configuration it manages, reads their caBundles back and calls Confirm.
@@ -72,6 +73,15 @@ func (r *Rotator) CABundle() []byte {
 	return append([]byte(nil), r.latest.CABundle...)
 }
 
+// ConversionKey is the conversion key (KeyConversion) of the Secret as last
+// read or written: the same on every replica, kept across rotations and
+// repairs. Do not modify it.
+func (r *Rotator) ConversionKey() []byte {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.latest.ConversionKey
+}
+
 // Latest is the material of the Secret as last read or written.
 func (r *Rotator) Latest() *Material {
 	r.mu.Lock()
@@ -110,6 +120,8 @@ const (
 	AddedCA Action = "added-ca"
 	// Relabelled: the Secret's labels were restored.
 	Relabelled Action = "relabelled"
+	// AddedKey: the Secret had no usable conversion key (KeyConversion).
+	AddedKey Action = "added-key"
 )
 
 // SyncResult says what Sync did.
@@ -209,17 +221,39 @@ func (r *Rotator) plan(m *Material, sec *Secret, now time.Time) (*Material, Acti
 			reason = fmt.Sprintf("requested by the annotation %s=%s", RotateAnnotation, v)
 		}
 		next, err := m.Rotate(r.opts.Hosts, now, r.opts.ValidFor, r.opts.Retain)
-		return next, Rotated, reason, err
+		return r.keyed(next, Rotated, reason, err)
 	}
 	served := r.holder.Current()
 	if ca := served.Issuer(); ca != nil && now.Before(served.NotAfter()) && Trusted(served, []Bundle{{Source: KeyCA, PEM: m.CABundle}}, now) != nil {
 		next, err := m.WithCA(ca)
-		return next, AddedCA, "ca.crt lacks the CA of the served certificate " + describe(ca), err
+		return r.keyed(next, AddedCA, "ca.crt lacks the CA of the served certificate "+describe(ca), err)
+	}
+	if m.ConversionKey == nil {
+		return r.keyed(m, AddedKey, KeyConversion+" is missing or shorter than "+fmt.Sprint(MinConversionKeyBytes)+" bytes", nil)
 	}
 	if !hasLabels(sec.Labels) {
 		return m, Relabelled, "the labels were removed", nil
 	}
 	return nil, "", "", nil
+}
+
+// keyed passes a planned write on, with a conversion key added to its
+// material if it has none: every write leaves the Secret with a key. The
+// key added is the one this replica knows, so that what it authenticated
+// keeps verifying; a fresh one only if it knows none.
+func (r *Rotator) keyed(m *Material, a Action, reason string, err error) (*Material, Action, string, error) {
+	if err != nil {
+		return nil, a, reason, err
+	}
+	if m.ConversionKey == nil {
+		if k := r.ConversionKey(); k != nil {
+			cp := *m
+			cp.ConversionKey = k
+			return &cp, a, reason, nil
+		}
+	}
+	m, err = m.withConversionKey()
+	return m, a, reason, err
 }
 
 // repair decides what replaces a deleted or invalid Secret: the latest
@@ -231,9 +265,9 @@ func (r *Rotator) repair(now time.Time, why string) (*Material, Action, string, 
 	r.mu.Unlock()
 	if err := l.Verify(now, r.opts.Hosts); err != nil || l.Due(now, r.opts.RotationThreshold) {
 		next, err := l.Rotate(r.opts.Hosts, now, r.opts.ValidFor, r.opts.Retain)
-		return next, Replaced, why, err
+		return r.keyed(next, Replaced, why, err)
 	}
-	return l, Restored, why, nil
+	return r.keyed(l, Restored, why, nil)
 }
 
 // adopt makes m the latest material and reports whether it differs from

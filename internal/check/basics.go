@@ -14,9 +14,6 @@ import (
 const (
 	defaultServiceName = "orkestra-gateway"
 	defaultReplicas    = 2
-	// defaultNamespace names the gateway namespace where a default needs one
-	// at check time (the pod's namespace is only known at run time).
-	defaultNamespace = "orkestra-system"
 )
 
 // K01

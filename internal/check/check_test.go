@@ -325,6 +325,9 @@ spec:
     website:
       apiTypes: ` + website + `
       deletionProtection: {protectCRD: true, protectCRs: false}
+    backend:
+      crdFile: crds/cluster.yaml
+      deletionProtection: {protectCRs: false, protectCRD: false}
 `},
 	{"K14 strict mode without protection", header + `security:
   deletionProtection:
@@ -344,6 +347,10 @@ spec:
       apiTypes: ` + website + `
       deletionProtection:
         protectCRD: false # want: K14 warning
+      mutation: # want: K22 warning
+        rules:
+          - field: metadata.labels["orkestra.io/deletion-protection"]
+            default: "yes" # want: K14 warning
 `},
 
 	{"K15 pass", header + `security:
@@ -523,6 +530,39 @@ spec:
   certManager:
     validFor: 20d # want: K18 error
 `},
+	{"K18 cert-manager pass", header + `security:
+  certManager:
+    source: cert-manager
+    validFor: 90d
+    issuerRef: {name: platform-ca, kind: ClusterIssuer}
+`},
+	{"K18 files pass", header + `security:
+  certManager:
+    source: files
+    secretName: gateway-tls
+`},
+	{"K18 bad source", header + `security:
+  certManager:
+    source: vault # want: K18 error
+`},
+	{"K18 issuerRef without cert-manager", header + `security:
+  certManager:
+    issuerRef: # want: K18 error
+      name: ca
+`},
+	{"K18 bad issuerRef", header + `security:
+  certManager:
+    source: cert-manager
+    issuerRef:
+      name: Bad_Name # want: K18 error
+      kind: Vault # want: K18 error
+`},
+	{"K18 settings ignored", header + `security:
+  certManager:
+    source: files
+    autoRotate: false # want: K18 warning
+    validFor: 90d # want: K18 warning
+`},
 	{"K18 zero threshold", header + `security:
   certManager:
     rotationThreshold: "0" # want: K18 error
@@ -564,6 +604,7 @@ spec:
 
 	{"K20 pass", header + `notification:
   allowedCallers: [orkestra-system/orkestra-runtime, ci/deployer]
+  audience: gateway.example.com
   slack:
     botTokenFrom: {file: /run/token}
     apiURL: https://slack.example.com/api
@@ -584,6 +625,7 @@ spec:
 	{"K20 channels and secrets", header + `notification:
   allowedCallers:
     - orkestra-runtime # want: K20 error
+  audience: "orkestra gateway" # want: K20 error
   slack:
     apiURL: http://slack.internal/api # want: K20 warning
   email:

@@ -25,7 +25,16 @@ import (
 func (p *pass) conversion(base string, e *katalog.CRD, c *policy.CRD, def *apiextv1.CustomResourceDefinition) *policy.ConversionSpec {
 	cv := e.Conversion
 	cb := base + ".conversion"
-	out := &policy.ConversionSpec{UpdateCRD: boolOr(cv.UpdateCRD, true)}
+	out := &policy.ConversionSpec{UpdateCRD: boolOr(cv.UpdateCRD, true), KeepOnShutdown: boolOr(cv.KeepOnShutdown, false)}
+	if cv.KeepOnShutdown != nil && !out.UpdateCRD {
+		p.warnf("K22", cb+".keepOnShutdown", "remove keepOnShutdown, or set updateCRD: true",
+			"keepOnShutdown has no effect with updateCRD: false: the gateway never sets, nor resets, the CRD's spec.conversion")
+	}
+	if g := p.pol.Gateway; out.UpdateCRD && !out.KeepOnShutdown && g.URL != nil && g.Replicas > 1 {
+		// In URL mode a stopping replica cannot see the others.
+		p.warnf("K22", p.firstOf(cb+".keepOnShutdown", cb+".updateCRD", cb), "set keepOnShutdown: true and reset spec.conversion yourself when uninstalling, or run one replica",
+			"with gateway.url and %d replicas a stopping replica counts itself as the last and resets the CRD's spec.conversion to strategy None: during a rolling update, until the other replicas restore it (up to --sync-interval), objects are read and written at other versions unconverted", g.Replicas)
+	}
 
 	// Versions: declared, else the CRD file's.
 	defVersions := versionNames(def)

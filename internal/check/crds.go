@@ -82,6 +82,7 @@ func (p *pass) crd(name string, e *katalog.CRD) *policy.CRD {
 		c.Conversion = p.conversion(base, e, c, def)
 	}
 	p.rules(base, e, c)
+	p.protectionLabelValues(base, e)
 	p.webhooks(base, e, c)
 	c.Namespaces = p.namespaces(base, e.AllowedNamespaces, e.RestrictedNamespaces)
 	if np := p.pol.NamespaceProtection; c.BuiltIn && c.Namespaced && np.Enabled && (refuses(np.Namespaces, "kube-system") || refuses(c.Namespaces, "kube-system")) {
@@ -94,22 +95,24 @@ func (p *pass) crd(name string, e *katalog.CRD) *policy.CRD {
 			"remove the namespace lists, or set namespaced: true if the CRD is namespaced",
 			"%s is cluster-scoped; its namespace lists have no effect", name)
 	}
-	// Labelled objects of every resource are protected (spec section 5), so
-	// protectCRs defaults to true with or without a block; the CRD object
-	// itself is protected only when the entry asks for it.
-	c.ProtectCRs = true
-	if dp := e.DeletionProtection; dp != nil {
-		c.ProtectCRD = boolOr(dp.ProtectCRD, !c.BuiltIn)
-		c.ProtectCRs = boolOr(dp.ProtectCRs, true)
-		switch {
-		case c.BuiltIn && c.ProtectCRD:
-			p.errorf("K14", base+".deletionProtection.protectCRD", "remove protectCRD; protectCRs protects the labelled objects",
-				"%s is a built-in resource (group %q): it has no CustomResourceDefinition to protect", c.Kind, c.Group)
-			c.ProtectCRD = false
-		case !c.BuiltIn && !c.ProtectCRD && c.ProtectCRs:
-			p.warnf("K14", base+".deletionProtection.protectCRD", "set protectCRD: true as well",
-				"protectCRs without protectCRD: deleting the CRD deletes every %s with it, labelled or not", name)
-		}
+	// Labelled objects of every resource are protected, so protectCRs
+	// defaults to true with or without a block. Deleting a CRD deletes its
+	// objects without admission (the API server's finalizer), labels or
+	// not: protectCRD follows protectCRs unless the entry says otherwise.
+	var dp katalog.CRDDeletionProtection
+	if e.DeletionProtection != nil {
+		dp = *e.DeletionProtection
+	}
+	c.ProtectCRs = boolOr(dp.ProtectCRs, true)
+	c.ProtectCRD = boolOr(dp.ProtectCRD, c.ProtectCRs && !c.BuiltIn)
+	switch {
+	case c.BuiltIn && c.ProtectCRD:
+		p.errorf("K14", base+".deletionProtection.protectCRD", "remove protectCRD; protectCRs protects the labelled objects",
+			"%s is a built-in resource (group %q): it has no CustomResourceDefinition to protect", c.Kind, c.Group)
+		c.ProtectCRD = false
+	case !c.BuiltIn && c.ProtectCRs && !c.ProtectCRD && p.pol.DeletionProtection.Enabled:
+		p.warnf("K14", base+".deletionProtection.protectCRD", "remove protectCRD: false so that it follows protectCRs, or set protectCRs: false if labelled objects of this kind need no protection",
+			"protectCRs without protectCRD: deleting the CRD deletes every %s with it, labelled or not, and no webhook sees those deletions", name)
 	}
 	// Protection flags mean "is protected", so they follow the switch.
 	if !p.pol.DeletionProtection.Enabled {

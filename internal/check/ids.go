@@ -28,9 +28,9 @@ var Checks = []Info{
 	{"K15", "failure-policy", "failure policies are Fail or Ignore; timeouts are 1..30 seconds"},
 	{"K16", "conversion-versions", "conversion versions are declared, paths join distinct versions, every version reaches the storage version and back"},
 	{"K17", "conversion-mappings", "conversion spec mappings are well formed and their templates read the source shape"},
-	{"K18", "certificates", "certificate durations parse; 0 < rotationThreshold < validFor; validFor within 1h..10y"},
+	{"K18", "certificates", "certificate source is self, cert-manager or files; issuerRef only with cert-manager; durations parse; 0 < rotationThreshold < validFor; validFor within 1h..10y"},
 	{"K19", "teams", "team names are valid, each team has a channel, emails parse, intervals are positive"},
-	{"K20", "channels", "Slack/SMTP settings are complete where used; secrets come from env/file references; tls: none only explicitly"},
+	{"K20", "channels", "Slack/SMTP settings are complete where used; secrets come from env/file references; tls: none only explicitly; callers and audience are well formed"},
 	{"K21", "gateway-block", "gateway service name and namespace are DNS-valid; standalone and runtimeEndpoint are not both set"},
 	{"K22", "coherence", "every enabled feature has what it needs; warnings for features that would register nothing"},
 }

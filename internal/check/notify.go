@@ -7,7 +7,6 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
-	"text/template"
 	"time"
 	"unicode"
 
@@ -16,6 +15,7 @@ import (
 	"github.com/orkspace/orkestra-gateway/internal/katalog"
 	"github.com/orkspace/orkestra-gateway/internal/policy"
 	"github.com/orkspace/orkestra-gateway/internal/rules"
+	"github.com/orkspace/orkestra-gateway/internal/tmpl"
 )
 
 const (
@@ -25,6 +25,9 @@ const (
 	defaultSlackAPI  = "https://slack.com/api"
 	runtimeAccount   = "orkestra-runtime"
 	notificationBase = "notification"
+	// defaultAudience is the audience /notify callers' tokens carry unless
+	// notification.audience says otherwise.
+	defaultAudience = "orkestra-gateway"
 )
 
 // notification checks the notification block (K10, K19, K20, K22). Teams
@@ -42,12 +45,23 @@ func (p *pass) notification() {
 	const base = notificationBase
 	out := &policy.Notification{Interval: defaultInterval}
 
-	ns := defaultNamespace
+	// The default caller is the Runtime's service account in the gateway's
+	// namespace: gateway.namespace, else the pod's (known at run time).
 	if g := p.k.Gateway; g != nil && g.Namespace != "" {
-		ns = g.Namespace
+		out.AllowedCallers = []string{g.Namespace + "/" + runtimeAccount}
+	} else {
+		out.DefaultCaller = runtimeAccount
 	}
-	out.AllowedCallers = []string{ns + "/" + runtimeAccount}
+	out.Audience = defaultAudience
+	if n.Audience != "" {
+		out.Audience = n.Audience
+		if msg := audienceProblem(n.Audience); msg != "" {
+			p.errorf("K20", base+".audience", "use a short name without white space, e.g. "+defaultAudience,
+				"audience %q %s", n.Audience, msg)
+		}
+	}
 	if n.AllowedCallers != nil {
+		out.DefaultCaller = ""
 		out.AllowedCallers = nil
 		for i, c := range n.AllowedCallers {
 			if msg := callerProblem(c); msg != "" {
@@ -111,6 +125,17 @@ func (p *pass) notification() {
 		}
 		p.pol.Notification = out
 	}
+}
+
+// audienceProblem says why a is not a usable token audience.
+func audienceProblem(a string) string {
+	switch {
+	case len(a) > 253:
+		return fmt.Sprintf("is %d bytes long; the limit is 253", len(a))
+	case strings.IndexFunc(a, func(r rune) bool { return unicode.IsSpace(r) || unicode.IsControl(r) }) >= 0:
+		return "contains white space or control characters"
+	}
+	return ""
 }
 
 // callerProblem says why c is not namespace/serviceaccount.
@@ -195,7 +220,7 @@ func (p *pass) interval(field string, d katalog.Duration) (time.Duration, bool) 
 }
 
 // notifyTemplate parses a notification message or subject (K10); nil when unset.
-func (p *pass) notifyTemplate(field, text string) *template.Template {
+func (p *pass) notifyTemplate(field, text string) *tmpl.Template {
 	if text == "" {
 		return nil
 	}

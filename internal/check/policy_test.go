@@ -49,7 +49,7 @@ func TestSpecExample(t *testing.T) {
 	if !p.Conversion.Enabled {
 		t.Error("conversion disabled")
 	}
-	if c := p.Certs; c != (policy.Certs{AutoRotate: true, RotationThreshold: 30 * 24 * time.Hour, ValidFor: 365 * 24 * time.Hour, SecretName: "orkestra-internal-tls"}) {
+	if c := p.Certs; c != (policy.Certs{Source: policy.CertsSelf, AutoRotate: true, RotationThreshold: 30 * 24 * time.Hour, ValidFor: 365 * 24 * time.Hour, SecretName: "orkestra-internal-tls"}) {
 		t.Errorf("certs %+v", c)
 	}
 
@@ -172,6 +172,9 @@ spec:
 	if !slices.Equal(n.AllowedCallers, []string{"platform/orkestra-runtime"}) || n.Interval != 15*time.Minute || n.Teams[0].Interval != 15*time.Minute {
 		t.Errorf("notification %+v", n)
 	}
+	if n.Audience != "orkestra-gateway" || !slices.Equal(n.Callers("elsewhere"), []string{"platform/orkestra-runtime"}) {
+		t.Errorf("audience %q callers %v", n.Audience, n.Callers("elsewhere"))
+	}
 	if n.SMTP.Port != 587 || n.SMTP.TLS != "starttls" || n.Slack != nil {
 		t.Errorf("smtp %+v slack %+v", n.SMTP, n.Slack)
 	}
@@ -180,8 +183,9 @@ spec:
 		t.Fatalf("CRDs %v", p.CRDs)
 	}
 	be, ws := p.CRDs[0], p.CRDs[1]
-	// Labelled objects are protected without a deletionProtection block; the CRD is not.
-	if be.Validate || be.Validation == nil || be.ProtectCRD || !be.ProtectCRs || be.Conversion != nil {
+	// Labelled objects are protected without a deletionProtection block, and
+	// so is their CRD (its deletion would delete them without admission).
+	if be.Validate || be.Validation == nil || !be.ProtectCRD || !be.ProtectCRs || be.Conversion != nil {
 		t.Errorf("backend %+v", be)
 	}
 	if !ws.Validate || ws.Mutate || !ws.Namespaced || !ws.ProtectCRD || !ws.ProtectCRs || !slices.Equal(ws.Operations, []string{"CREATE", "UPDATE"}) {
@@ -230,5 +234,187 @@ func TestParseAndRunAgree(t *testing.T) {
 	f, errs := katalog.Parse("testdata/katalog.yaml", []byte(header))
 	if r := Run(f, errs); r.File != "testdata/katalog.yaml" || r.Policy == nil || r.Policy.Name != "guard" {
 		t.Errorf("result %+v", r)
+	}
+}
+
+// Without gateway.namespace the default caller is the Runtime in the pod's
+// namespace, known only at run time.
+func TestDefaultCallerFollowsThePodNamespace(t *testing.T) {
+	r := run(`apiVersion: orkestra.orkspace.io/v1
+kind: Katalog
+metadata:
+  name: shop
+notification:
+  teams:
+    ops:
+      slackWebhookURLFrom: {env: HOOK}
+`)
+	if r.Errors() != 0 {
+		t.Fatalf("errors:\n%s", dump(r))
+	}
+	n := r.Policy.Notification
+	if n.AllowedCallers != nil || !slices.Equal(n.Callers("platform"), []string{"platform/orkestra-runtime"}) {
+		t.Errorf("callers %v, in platform %v", n.AllowedCallers, n.Callers("platform"))
+	}
+}
+
+// protectCRD follows protectCRs unless written: deleting a CRD deletes its
+// labelled objects without admission. K14 warns exactly when protected
+// objects stay deletable through their CRD.
+func TestCRDProtectionDefaults(t *testing.T) {
+	for _, tc := range []struct {
+		block          string
+		crd, crs, warn bool
+	}{
+		{"", true, true, false},
+		{"deletionProtection: {}", true, true, false},
+		{"deletionProtection: {protectCRs: true}", true, true, false},
+		{"deletionProtection: {protectCRs: false}", false, false, false},
+		{"deletionProtection: {protectCRD: true, protectCRs: false}", true, false, false},
+		{"deletionProtection: {protectCRD: false}", false, true, true},
+		{"deletionProtection: {protectCRD: false, protectCRs: true}", false, true, true},
+	} {
+		r := run(header + `security:
+  deletionProtection:
+    enabled: true
+spec:
+  crds:
+    website:
+      apiTypes: ` + website + `
+      ` + tc.block + `
+`)
+		if r.Errors() != 0 {
+			t.Fatalf("%q: errors:\n%s", tc.block, dump(r))
+		}
+		c := r.Policy.CRDs[0]
+		if c.ProtectCRD != tc.crd || c.ProtectCRs != tc.crs {
+			t.Errorf("%q: protectCRD %v protectCRs %v, want %v %v", tc.block, c.ProtectCRD, c.ProtectCRs, tc.crd, tc.crs)
+		}
+		warned := false
+		for _, f := range r.Findings {
+			if f.ID == "K14" && strings.Contains(f.Message, "protectCRs without protectCRD") {
+				warned = true
+			}
+		}
+		if warned != tc.warn {
+			t.Errorf("%q: K14 warning %v, want %v\n%s", tc.block, warned, tc.warn, dump(r))
+		}
+	}
+}
+
+// Only the string "true" protects: a rule that sets or compares the
+// protection label with anything else gets a K14 warning where it says so.
+func TestProtectionLabelValues(t *testing.T) {
+	for _, tc := range []struct {
+		name, rules string
+		warn        []string // fields warned about, in order
+	}{
+		{"true is fine", `      mutation:
+        rules:
+          - field: metadata.labels["orkestra.io/deletion-protection"]
+            default: "true"
+      validation:
+        rules:
+          - field: metadata.labels["orkestra.io/deletion-protection"]
+            equals: "true"
+            message: m
+          - field: metadata.labels["orkestra.io/deletion-protection"]
+            exists: true
+            message: m
+`, nil},
+		{"other label values", `      mutation:
+        rules:
+          - field: metadata.labels["orkestra.io/deletion-protection"]
+            override: "yes"
+          - field: metadata.labels["orkestra.io/deletion-protection"]
+            default: "True"
+          - field: metadata.labels["other"]
+            default: "yes"
+      validation:
+        rules:
+          - field: metadata.labels["orkestra.io/deletion-protection"]
+            in: ["true", "enabled"]
+            message: m
+          - field: spec.replicas
+            gt: 1
+            message: m
+            when:
+              - field: metadata.labels["orkestra.io/deletion-protection"]
+                operator: equals
+                value: "on"
+`, []string{
+			"spec.crds.website.mutation.rules[0].override",
+			"spec.crds.website.mutation.rules[1].default",
+			"spec.crds.website.validation.rules[0].in",
+			"spec.crds.website.validation.rules[1].when[0].value",
+		}},
+	} {
+		r := run(header + `spec:
+  crds:
+    website:
+      apiTypes: ` + website + `
+` + tc.rules)
+		if r.Errors() != 0 {
+			t.Fatalf("%s: errors:\n%s", tc.name, dump(r))
+		}
+		var got []string
+		for _, f := range r.Findings {
+			if f.ID == "K14" && strings.Contains(f.Message, `only the string "true" protects`) {
+				got = append(got, f.Field)
+			}
+		}
+		if !slices.Equal(got, tc.warn) {
+			t.Errorf("%s: K14 warnings at %q, want %q\n%s", tc.name, got, tc.warn, dump(r))
+		}
+	}
+}
+
+// keepOnShutdown defaults to false; it is pointless without updateCRD, and
+// its absence is a hazard when replicas cannot see each other (URL mode).
+func TestKeepOnShutdown(t *testing.T) {
+	for _, tc := range []struct {
+		name, gateway, conversion string
+		keep                      bool
+		warn                      string
+	}{
+		{"default", "", "", false, ""},
+		{"kept", "", "keepOnShutdown: true", true, ""},
+		{"without updateCRD", "", "updateCRD: false\n        keepOnShutdown: true", true, "keepOnShutdown has no effect with updateCRD: false"},
+		{"URL mode, 2 replicas", "gateway:\n  url: https://gw.example.com\n", "", false, "with gateway.url and 2 replicas a stopping replica counts itself as the last"},
+		{"URL mode, 2 replicas, kept", "gateway:\n  url: https://gw.example.com\n", "keepOnShutdown: true", true, ""},
+		{"URL mode, 1 replica", "gateway:\n  url: https://gw.example.com\n  replicas: 1\n", "", false, ""},
+	} {
+		conv := ""
+		if tc.conversion != "" {
+			conv = "        " + tc.conversion + "\n"
+		}
+		r := run(header + tc.gateway + `security:
+  conversion: {enabled: true}
+spec:
+  crds:
+    website:
+      apiTypes: ` + website + `
+      conversion:
+        storageVersion: v1
+        versions: [v1]
+` + conv)
+		if r.Errors() != 0 {
+			t.Fatalf("%s: errors:\n%s", tc.name, dump(r))
+		}
+		if got := r.Policy.CRDs[0].Conversion.KeepOnShutdown; got != tc.keep {
+			t.Errorf("%s: keepOnShutdown %v, want %v", tc.name, got, tc.keep)
+		}
+		var warned []string
+		for _, f := range r.Findings {
+			if f.ID == "K22" && (strings.Contains(f.Message, "keepOnShutdown") || strings.Contains(f.Message, "counts itself as the last")) {
+				warned = append(warned, f.Message)
+			}
+		}
+		switch {
+		case tc.warn == "" && len(warned) > 0:
+			t.Errorf("%s: unexpected warnings %q", tc.name, warned)
+		case tc.warn != "" && (len(warned) != 1 || !strings.Contains(warned[0], tc.warn)):
+			t.Errorf("%s: warnings %q, want one saying %q", tc.name, warned, tc.warn)
+		}
 	}
 }

@@ -226,6 +226,7 @@ func globProblem(g string) string {
 // certs checks certManager (K18).
 func (p *pass) certs() {
 	out := policy.Certs{
+		Source:            policy.CertsSelf,
 		AutoRotate:        true,
 		RotationThreshold: defaultRotationThreshold,
 		ValidFor:          defaultValidFor,
@@ -241,6 +242,7 @@ func (p *pass) certs() {
 	}
 	const base = "security.certManager"
 	out.AutoRotate = boolOr(cm.AutoRotate, true)
+	p.certSource(base, cm, &out)
 	if cm.SecretName != "" {
 		out.SecretName = cm.SecretName
 		if msg := dnsSubdomain(cm.SecretName); msg != "" {
@@ -282,6 +284,73 @@ func (p *pass) certs() {
 		}
 		p.errorf("K18", field, "rotationThreshold must be shorter than validFor, e.g. 30d for 1y",
 			"rotationThreshold %s is not shorter than validFor %s: the certificate would be renewed continuously", thr, vf)
+	}
+}
+
+// certSource checks source and issuerRef (K18).
+func (p *pass) certSource(base string, cm *katalog.CertManager, out *policy.Certs) {
+	switch src := policy.CertSource(cm.Source); src {
+	case "":
+	case policy.CertsSelf, policy.CertsCertManager, policy.CertsFiles:
+		out.Source = src
+	default:
+		p.errorf("K18", base+".source", "use self (the default), cert-manager or files",
+			"source %q is not one of self, cert-manager, files", cm.Source)
+	}
+	if cm.AutoRotate != nil && out.External() {
+		p.warnf("K18", base+".autoRotate", "remove autoRotate",
+			"autoRotate applies to source self only; with source %s the issuer renews the certificate", out.Source)
+	}
+	if out.Source == policy.CertsFiles {
+		for _, f := range []struct {
+			name string
+			set  bool
+		}{{"rotationThreshold", cm.RotationThreshold != ""}, {"validFor", cm.ValidFor != ""}} {
+			if f.set {
+				p.warnf("K18", base+"."+f.name, "remove "+f.name,
+					"%s is ignored with source files: whoever writes the files decides the validity", f.name)
+			}
+		}
+	}
+	r := cm.IssuerRef
+	if r == nil {
+		return
+	}
+	const field = "security.certManager.issuerRef"
+	if out.Source != policy.CertsCertManager {
+		p.errorf("K18", field, "set source: cert-manager, or remove issuerRef",
+			"issuerRef needs source cert-manager (source is %s)", out.Source)
+		return
+	}
+	ref := &policy.IssuerRef{Name: r.Name, Kind: r.Kind, Group: r.Group}
+	ok := true
+	if r.Name == "" {
+		p.errorf("K18", field+".name", "name the Issuer or ClusterIssuer", "issuerRef.name is required")
+		ok = false
+	} else if msg := dnsSubdomain(r.Name); msg != "" {
+		p.errorf("K18", field+".name", "use lowercase letters, digits, '-' and '.'",
+			"issuerRef.name %q is not a valid object name: %s", r.Name, msg)
+		ok = false
+	}
+	switch {
+	case r.Kind == "":
+		ref.Kind = "Issuer"
+	case r.Kind == "Issuer" || r.Kind == "ClusterIssuer" || r.Group != "" && r.Group != "cert-manager.io":
+		// An external issuer (another group) has kinds of its own.
+	default:
+		p.errorf("K18", field+".kind", "use Issuer (in the gateway's namespace) or ClusterIssuer",
+			"issuerRef.kind %q is not Issuer or ClusterIssuer", r.Kind)
+		ok = false
+	}
+	if ref.Group == "" {
+		ref.Group = "cert-manager.io"
+	} else if msg := dnsSubdomain(r.Group); msg != "" {
+		p.errorf("K18", field+".group", "use the API group of the issuer, e.g. cert-manager.io",
+			"issuerRef.group %q is not an API group: %s", r.Group, msg)
+		ok = false
+	}
+	if ok {
+		out.IssuerRef = ref
 	}
 }
 

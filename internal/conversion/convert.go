@@ -27,6 +27,12 @@ type Options struct {
 	// MaxPreservedBytes bounds the preserved-fields annotation
 	// (DefaultMaxPreservedBytes).
 	MaxPreservedBytes int
+	// Key returns the key that seals the preserved-fields annotation (at
+	// least MinKeyBytes; every replica must return the same). It is called
+	// per object, so a key the caller replaces takes effect at once. Nil:
+	// a random key of this Converter, so its annotations verify only in
+	// this process.
+	Key func() []byte
 }
 
 // Converter converts the custom resources of every Katalog CRD entry with
@@ -38,6 +44,7 @@ type Converter struct {
 	m            *metrics
 	maxBody      int64
 	maxPreserved int
+	key          func() []byte
 	now          func() time.Time
 }
 
@@ -50,6 +57,7 @@ type plan struct {
 	versions    []string
 	schemas     map[string]*node // nil values: unknown
 	routes      map[[2]string][]*leg
+	scopes      map[[2]string]*scope // what a preserved entry of a pair may restore
 }
 
 // New compiles the conversion blocks of p. CRDs are keyed by group and
@@ -72,6 +80,13 @@ func New(p *policy.Policy, opts Options) (*Converter, error) {
 	}
 	if c.maxPreserved <= 0 {
 		c.maxPreserved = DefaultMaxPreservedBytes
+	}
+	if c.key = opts.Key; c.key == nil {
+		k, err := randomKey()
+		if err != nil {
+			return nil, err
+		}
+		c.key = func() []byte { return k }
 	}
 	if p == nil {
 		return c, nil
@@ -165,6 +180,13 @@ func compile(crd *policy.CRD) (*plan, error) {
 			}
 		}
 	}
+	pl.scopes = map[[2]string]*scope{}
+	for i, a := range pl.versions {
+		for _, b := range pl.versions[i+1:] {
+			sc := pl.scopeOf(a, b)
+			pl.scopes[[2]string{a, b}], pl.scopes[[2]string{b, a}] = sc, sc
+		}
+	}
 	return pl, nil
 }
 
@@ -202,12 +224,16 @@ func (pl *plan) run(obj map[string]any, from, to string) (map[string]any, error)
 // outcome is what convert reports besides the object.
 type outcome struct {
 	dropped []fieldOp // preserved fields dropped to respect the bound
-	invalid error     // a malformed annotation that was ignored
+	// ignored is an annotation that was ignored as a whole (an
+	// *unsealError: malformed, not authenticated for this object).
+	ignored error
+	refused []fieldOp // fields of an authenticated entry outside its scope
 }
 
 // convert converts obj from -> to with lossless round trips (see
-// PreservedAnnotation). obj may be modified.
-func (pl *plan) convert(obj map[string]any, from, to string, maxPreserved int) (map[string]any, outcome, error) {
+// PreservedAnnotation), sealing the annotation with key. obj may be
+// modified.
+func (pl *plan) convert(obj map[string]any, from, to string, key []byte, maxPreserved int) (map[string]any, outcome, error) {
 	var oc outcome
 	for _, v := range []string{from, to} {
 		if !slices.Contains(pl.versions, v) {
@@ -217,16 +243,20 @@ func (pl *plan) convert(obj map[string]any, from, to string, maxPreserved int) (
 	if from == to {
 		return obj, oc, nil
 	}
-	stack, err := takeStack(obj)
+	if len(key) < MinKeyBytes {
+		return nil, oc, fmt.Errorf("no key to seal the %s annotation with (%d bytes, want at least %d)", PreservedAnnotation, len(key), MinKeyBytes)
+	}
+	id := pl.identityOf(obj)
+	stack, err := takeStack(obj, key, id)
 	if err != nil {
-		oc.invalid = err
+		oc.ignored = err
 	}
 	out, err := pl.run(obj, from, to)
 	if err != nil {
 		return nil, oc, err
 	}
 	if n := len(stack); n > 0 && stack[n-1].From == to && stack[n-1].To == from {
-		restore(out, stack[n-1].Fields)
+		oc.refused = restore(out, stack[n-1].Fields, pl.scopes[[2]string{from, to}])
 		stack = stack[:n-1]
 	} else {
 		back, err := pl.run(out, to, from)
@@ -237,11 +267,14 @@ func (pl *plan) convert(obj map[string]any, from, to string, maxPreserved int) (
 			stack = append(stack, entry{From: from, To: to, Fields: ops})
 		}
 	}
-	encoded, dropped, err := bound(stack, maxPreserved)
+	encoded, dropped, err := bound(stack, maxPreserved-sealOverhead)
 	if err != nil {
 		return nil, oc, fmt.Errorf("encoding the %s annotation: %v", PreservedAnnotation, err)
 	}
 	oc.dropped = dropped
+	if encoded != nil {
+		encoded = seal(key, id, encoded)
+	}
 	if err := putStack(out, encoded); err != nil {
 		return nil, oc, err
 	}

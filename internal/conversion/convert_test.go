@@ -2,6 +2,7 @@ package conversion
 
 import (
 	"bytes"
+	"encoding/json"
 	"github.com/orkspace/orkestra-gateway/internal/rules"
 	"log/slog"
 	"strings"
@@ -230,8 +231,8 @@ func TestPreservedAnnotation(t *testing.T) {
 	src := obj(t, `{"apiVersion":"conv.example.com/v1","kind":"Gadget","metadata":{"name":"g","annotations":{"mine":"yes"}},"spec":{"size":1,"legacyMode":"on"}}`)
 	v2 := convert(t, c, src, "v2")
 	a, ok := annotation(v2)
-	if want := `[{"from":"v1","to":"v2","fields":[{"path":["spec","legacyMode"],"value":"on"}]}]`; !ok || a != want {
-		t.Errorf("annotation = %q, want %q", a, want)
+	if want := `[{"from":"v1","to":"v2","fields":[{"path":["spec","legacyMode"],"value":"on"}]}]`; !ok || stackOf(t, c, v2) != want {
+		t.Errorf("annotation = %q, want the stack %q, sealed", a, want)
 	}
 	if mine, _ := lookup(v2, []string{"metadata", "annotations", "mine"}); mine != "yes" {
 		t.Errorf("the object's own annotation is gone: %s", mustJSON(t, v2))
@@ -316,7 +317,7 @@ func TestPreservedBound(t *testing.T) {
 func TestMalformedAnnotationIgnored(t *testing.T) {
 	var logs bytes.Buffer
 	c := newConverter(t, loadPolicy(t, "katalog.yaml"), Options{Logger: slog.New(slog.NewTextHandler(&logs, nil))})
-	for _, bad := range []string{`not json`, `{}`, `[{"from":"v1"}]`, `[{"from":"v1","to":"v2","fields":[{"path":[]}]}]`, `[{"from":"v1","to":"v2","fields":[],"x":1}]`} {
+	for _, bad := range []string{`not json`, `{}`, `{"mac":"x"}`, `{"stack":[]}`, `{"mac":"","stack":[],"x":1}`, `"a string"`} {
 		src := obj(t, `{"apiVersion":"conv.example.com/v2","kind":"Gadget","metadata":{"name":"g","annotations":{}},"spec":{"replicas":1}}`)
 		src["metadata"].(map[string]any)["annotations"].(map[string]any)[PreservedAnnotation] = bad
 		out, err := c.Convert(src, "conv.example.com/v1")
@@ -328,11 +329,152 @@ func TestMalformedAnnotationIgnored(t *testing.T) {
 			t.Errorf("%q: the malformed annotation is still there: %q", bad, a)
 		}
 	}
-	if got := testutil.ToFloat64(c.m.invalid.WithLabelValues("conv.example.com", "Gadget")); got != 5 {
-		t.Errorf("invalid metric = %v, want 5", got)
+	if got := testutil.ToFloat64(c.m.invalid.WithLabelValues("conv.example.com", "Gadget", reasonMalformed)); got != 6 {
+		t.Errorf("invalid metric = %v, want 6", got)
 	}
-	if !strings.Contains(logs.String(), "malformed") {
+	if !strings.Contains(logs.String(), "malformed") || !strings.Contains(logs.String(), "level=WARN") {
 		t.Errorf("no warning logged: %q", logs.String())
+	}
+}
+
+// stackOf unseals the annotation of o, converted by c, and returns its stack.
+func stackOf(t *testing.T, c *Converter, o map[string]any) string {
+	t.Helper()
+	a, ok := annotation(o)
+	if !ok {
+		t.Fatalf("no annotation: %s", mustJSON(t, o))
+	}
+	var w sealed
+	if err := json.Unmarshal([]byte(a), &w); err != nil {
+		t.Fatalf("annotation %q: %v", a, err)
+	}
+	pl := c.plans[groupKind{o["apiVersion"].(string)[:strings.Index(o["apiVersion"].(string), "/")], o["kind"].(string)}]
+	if _, err := unseal(a, c.key(), pl.identityOf(o)); err != nil {
+		t.Fatalf("annotation %q does not unseal: %v", a, err)
+	}
+	return string(w.Stack)
+}
+
+// The attack: a client that may update an object at one version writes the
+// annotation itself, to make the conversion to the storage version change
+// what admission saw (the protection label, other labels, apiVersion, any
+// field). Forged, edited, replayed from another object: nothing of it is
+// restored, each is counted by reason and logged.
+func TestForgedAnnotationIgnored(t *testing.T) {
+	var logs bytes.Buffer
+	c := newConverter(t, loadPolicy(t, "katalog.yaml"), Options{Logger: slog.New(slog.NewTextHandler(&logs, nil))})
+	labels := `{"orkestra.io/deletion-protection":"true","team":"a"}`
+	at := func(version, name string) map[string]any {
+		return obj(t, `{"apiVersion":"conv.example.com/`+version+`","kind":"Gadget","metadata":{"name":"`+name+`","namespace":"d","labels":`+labels+`,"annotations":{}},"spec":{"size":1,"image":"x"}}`)
+	}
+	forgedStack := `[{"from":"v2","to":"v1","fields":[` +
+		`{"path":["metadata","labels","orkestra.io/deletion-protection"],"base":"true"},` +
+		`{"path":["metadata","labels","owner"],"value":"mallory"},` +
+		`{"path":["apiVersion"],"value":"conv.example.com/v9"},` +
+		`{"path":["spec","legacyMode"],"value":"planted"}]}]`
+	// A genuine annotation of another object: g2 at v2 with legacyMode.
+	other := convert(t, c, obj(t, `{"apiVersion":"conv.example.com/v1","kind":"Gadget","metadata":{"name":"g2","namespace":"d"},"spec":{"size":1,"legacyMode":"theirs"}}`), "v2")
+	genuine, _ := annotation(other)
+	var w sealed
+	if err := json.Unmarshal([]byte(genuine), &w); err != nil {
+		t.Fatal(err)
+	}
+	// The same stack sealed with another key (another gateway, the CLI).
+	otherKey := newConverter(t, loadPolicy(t, "katalog.yaml"), Options{})
+	foreign, _ := annotation(convert(t, otherKey, obj(t, `{"apiVersion":"conv.example.com/v1","kind":"Gadget","metadata":{"name":"g","namespace":"d"},"spec":{"size":1,"legacyMode":"foreign"}}`), "v2"))
+
+	for _, tc := range []struct {
+		name, object, from, to, value string
+	}{
+		{"bare stack", "g", "v1", "v2", forgedStack},
+		{"made-up MAC", "g", "v1", "v2", `{"mac":"AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA","stack":` + forgedStack + `}`},
+		{"MAC not base64url", "g", "v1", "v2", `{"mac":"not/base64+","stack":` + forgedStack + `}`},
+		{"genuine MAC, edited stack", "g2", "v2", "v1", `{"mac":"` + *w.MAC + `","stack":` + strings.Replace(string(w.Stack), "theirs", "edited", 1) + `}`},
+		{"copied from another object", "g", "v2", "v1", genuine},
+		{"sealed with another key", "g", "v2", "v1", foreign},
+	} {
+		src := at(tc.from, tc.object)
+		src["metadata"].(map[string]any)["annotations"].(map[string]any)[PreservedAnnotation] = tc.value
+		out, err := c.Convert(src, "conv.example.com/"+tc.to)
+		if err != nil {
+			t.Errorf("%s: %v", tc.name, err)
+			continue
+		}
+		back := convert(t, c, out, tc.from)
+		if got := mustJSON(t, back["metadata"].(map[string]any)["labels"]); got != labels {
+			t.Errorf("%s: labels %s, want %s", tc.name, got, labels)
+		}
+		for _, o := range []map[string]any{out, back} {
+			if _, has := lookup(o, []string{"spec", "legacyMode"}); has {
+				t.Errorf("%s: a field of the annotation was restored: %s", tc.name, mustJSON(t, o))
+			}
+		}
+		if back["apiVersion"] != "conv.example.com/"+tc.from {
+			t.Errorf("%s: apiVersion %v", tc.name, back["apiVersion"])
+		}
+	}
+	if got := testutil.ToFloat64(c.m.invalid.WithLabelValues("conv.example.com", "Gadget", reasonUnauthenticated)); got != 6 {
+		t.Errorf("unauthenticated annotations counted %v times, want 6", got)
+	}
+	for _, want := range []string{"level=WARN", "ignoring the " + PreservedAnnotation, "reason=unauthenticated", "d/g", "without a MAC", "does not match"} {
+		if !strings.Contains(logs.String(), want) {
+			t.Errorf("log does not say %q:\n%s", want, logs.String())
+		}
+	}
+}
+
+// Even a genuine annotation (the MAC verifies) restores only what the
+// conversion between its two versions drops: here one sealed by the
+// converter itself, naming metadata and a field every version carries. The
+// fields of the scope are restored, the others refused and counted.
+func TestAnnotationScope(t *testing.T) {
+	var logs bytes.Buffer
+	c := newConverter(t, loadPolicy(t, "katalog.yaml"), Options{Logger: slog.New(slog.NewTextHandler(&logs, nil))})
+	src := obj(t, `{"apiVersion":"conv.example.com/v2","kind":"Gadget","metadata":{"name":"g","namespace":"d","labels":{"orkestra.io/deletion-protection":"true"}},"spec":{"replicas":1,"ports":[80]}}`)
+	pl := c.plans[groupKind{"conv.example.com", "Gadget"}]
+	stack := `[{"from":"v1","to":"v2","fields":[` +
+		`{"path":["metadata","labels","orkestra.io/deletion-protection"],"base":"true"},` +
+		`{"path":["kind"],"value":"Other","base":"Gadget"},` +
+		`{"path":["spec","ports"],"value":[1],"base":[80]},` +
+		`{"path":["spec","legacyMode"],"value":"kept"},` +
+		`{"path":["spec","size"],"value":7,"base":1}]}]`
+	src["metadata"].(map[string]any)["annotations"] = map[string]any{PreservedAnnotation: string(seal(c.key(), pl.identityOf(src), []byte(stack)))}
+	out := convert(t, c, src, "v1")
+	want := obj(t, `{"apiVersion":"conv.example.com/v1","kind":"Gadget","metadata":{"name":"g","namespace":"d","labels":{"orkestra.io/deletion-protection":"true"}},"spec":{"size":7,"ports":[80],"legacyMode":"kept"}}`)
+	if !rules.Equal(out, want) {
+		t.Errorf("got  %s\nwant %s", mustJSON(t, out), mustJSON(t, want))
+	}
+	if got := testutil.ToFloat64(c.m.invalid.WithLabelValues("conv.example.com", "Gadget", reasonOutOfScope)); got != 1 {
+		t.Errorf("out-of-scope metric = %v, want 1", got)
+	}
+	for _, want := range []string{"metadata.labels.orkestra.io/deletion-protection", "kind", "spec.ports"} {
+		if !strings.Contains(logs.String(), want) {
+			t.Errorf("the log does not name %s:\n%s", want, logs.String())
+		}
+	}
+	if strings.Contains(logs.String(), "spec.legacyMode") {
+		t.Errorf("the log names a field in scope:\n%s", logs.String())
+	}
+}
+
+// The key is read per object: a replaced key takes effect at once, and what
+// the old key sealed no longer verifies. A key too short is an error, never
+// an unsealed annotation.
+func TestConverterKey(t *testing.T) {
+	key := bytes.Repeat([]byte{1}, MinKeyBytes)
+	c := newConverter(t, loadPolicy(t, "katalog.yaml"), Options{Key: func() []byte { return key }})
+	src := obj(t, `{"apiVersion":"conv.example.com/v1","kind":"Gadget","metadata":{"name":"g"},"spec":{"size":1,"legacyMode":"on"}}`)
+	v2 := convert(t, c, src, "v2")
+	if back := convert(t, c, v2, "v1"); !rules.Equal(back, src) {
+		t.Errorf("round trip with a fixed key: %s", mustJSON(t, back))
+	}
+	key = bytes.Repeat([]byte{2}, MinKeyBytes)
+	if back := convert(t, c, v2, "v1"); back["spec"].(map[string]any)["legacyMode"] != nil {
+		t.Errorf("an annotation sealed with the old key was restored: %s", mustJSON(t, back))
+	}
+	key = key[:MinKeyBytes-1]
+	if _, err := c.Convert(src, "conv.example.com/v2"); err == nil || !strings.Contains(err.Error(), "no key to seal") {
+		t.Errorf("a short key: %v", err)
 	}
 }
 

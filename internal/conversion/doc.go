@@ -4,7 +4,9 @@
 //
 // A Converter (New) compiles every conversion block once; it is the
 // http.Handler of /convert and the code path of `ork gateway convert`.
-// EnsureCRD points a CRD's spec.conversion at the gateway.
+// Pointing a CRD's spec.conversion at the gateway is package registration's
+// (it owns every object the API server holds for the gateway): this package
+// never talks to the API server.
 //
 // # Routes
 //
@@ -40,6 +42,10 @@
 // B -> A, so A -> B -> A returns the original object exactly, through
 // chains too. The annotation is bounded (Options.MaxPreservedBytes); what
 // does not fit is dropped with a warning and a metric, never an error.
+// The annotation is sealed (an HMAC over it and the object's identity,
+// Options.Key) and restores only what the conversion between its two
+// versions drops, never apiVersion, kind or metadata: a forged, edited or
+// copied one is ignored, logged and counted.
 //
 // Handlers decide from the request alone: no API server call, no HTTP and
 // no DNS while answering a ConversionReview.

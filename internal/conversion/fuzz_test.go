@@ -1,7 +1,9 @@
 package conversion
 
 import (
+	"bytes"
 	"encoding/json"
+	"errors"
 	"github.com/orkspace/orkestra-gateway/internal/rules"
 	"net/http"
 	"net/http/httptest"
@@ -177,6 +179,51 @@ func FuzzEncodeValue(f *testing.F) {
 		}
 		if string(mine) != string(theirs) {
 			t.Fatalf("encodings differ for %q\nmine:   %s\ntheirs: %s", data, mine, theirs)
+		}
+	})
+}
+
+// fuzzKey and fuzzID seal the seeds of FuzzUnseal.
+var (
+	fuzzKey = bytes.Repeat([]byte("k"), MinKeyBytes)
+	fuzzID  = identity{group: "conv.example.com", kind: "Gadget", namespace: "d", name: "g"}
+)
+
+// FuzzUnseal: the annotation decoder never panics; what it accepts was
+// sealed with the key for exactly this object (the same value is refused for
+// any other identity), and its stack sealed again unseals to the same stack.
+func FuzzUnseal(f *testing.F) {
+	stack := `[{"from":"v1","to":"v2","fields":[{"path":["spec","legacyMode"],"value":"on"}]}]`
+	f.Add(string(seal(fuzzKey, fuzzID, []byte(stack))))
+	f.Add(stack)
+	f.Add(`{"mac":"AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA","stack":[]}`)
+	f.Add(`{"mac":null,"stack":null}`)
+	f.Add(`not json`)
+	f.Fuzz(func(t *testing.T, value string) {
+		got, err := unseal(value, fuzzKey, fuzzID)
+		if err != nil {
+			var ue *unsealError
+			if !errors.As(err, &ue) || ue.reason == "" || ue.Error() == "" {
+				t.Fatalf("error %v is not an *unsealError with a reason", err)
+			}
+			return
+		}
+		for _, other := range []identity{
+			{fuzzID.group, fuzzID.kind, fuzzID.namespace, "g2"},
+			{fuzzID.group, fuzzID.kind, "", fuzzID.namespace + "g"},
+			{fuzzID.group, "Gadgets", fuzzID.namespace, fuzzID.name},
+		} {
+			if _, err := unseal(value, fuzzKey, other); err == nil {
+				t.Fatalf("%q unseals for %+v as well as for %+v", value, other, fuzzID)
+			}
+		}
+		enc, err := encodeStack(got)
+		if err != nil {
+			t.Fatalf("accepted stack does not encode: %v", err)
+		}
+		again, err := unseal(string(seal(fuzzKey, fuzzID, enc)), fuzzKey, fuzzID)
+		if err != nil || len(again) != len(got) {
+			t.Fatalf("resealed stack: %d entries, %v; want %d", len(again), err, len(got))
 		}
 	})
 }

@@ -6,11 +6,11 @@ import (
 	"sort"
 	"strings"
 	"sync"
-	"text/template"
 	"text/template/parse"
 
 	"github.com/orkspace/orkestra-gateway/internal/policy"
 	"github.com/orkspace/orkestra-gateway/internal/rules"
+	"github.com/orkspace/orkestra-gateway/internal/tmpl"
 )
 
 // target is one compiled entry of a path's spec mapping.
@@ -18,11 +18,11 @@ type target struct {
 	path   []string // below spec
 	name   string   // spec.a.b, for messages
 	static any      // the value when tmpl is nil
-	tmpl   *template.Template
+	tmpl   *tmpl.Template
 	// typed is set when the template is one action (white space around it
 	// aside): it prints the action's value as JSON, so the value keeps its
 	// type. Nil for templates that mix text and actions: they give strings.
-	typed *template.Template
+	typed *tmpl.Template
 	// field is set when that one action only reads a field ({{ .spec.size }}):
 	// the value is then looked up directly, without running the template.
 	field  []string
@@ -152,7 +152,7 @@ func (t *target) compile(text string) error {
 
 // singleAction returns the template's only action when the template is
 // that action and white space; nil otherwise.
-func singleAction(t *template.Template) *parse.ActionNode {
+func singleAction(t *tmpl.Template) *parse.ActionNode {
 	if t.Tree == nil || t.Tree.Root == nil {
 		return nil
 	}

@@ -20,7 +20,7 @@ type metrics struct {
 	objects *prometheus.CounterVec   // group, kind, from, to, result
 	latency *prometheus.HistogramVec // group, kind, from, to
 	dropped *prometheus.CounterVec   // group, kind
-	invalid *prometheus.CounterVec   // group, kind
+	invalid *prometheus.CounterVec   // group, kind, reason
 }
 
 // metricsFor returns the conversion collectors registered on reg, reusing
@@ -49,8 +49,9 @@ func metricsFor(reg prometheus.Registerer, log *slog.Logger) *metrics {
 		}, []string{"group", "kind"}),
 		invalid: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "orkestra_gateway_conversion_preserved_invalid_total",
-			Help: "Malformed preserved-fields annotations ignored, by group and kind.",
-		}, []string{"group", "kind"}),
+			Help: "Preserved-fields annotations ignored, by group, kind and reason (malformed; unauthenticated: " +
+				"no MAC, a wrong one or another object's; out-of-scope: authenticated fields the conversion does not drop).",
+		}, []string{"group", "kind", "reason"}),
 	}
 	if reg == nil {
 		return m

@@ -12,18 +12,20 @@ import (
 // PreservedAnnotation holds what a conversion could not carry to the target
 // version, so that converting back restores the original exactly.
 //
-// Its value is a JSON stack of entries, the newest last:
+// Its value is a sealed JSON stack of entries, the newest last (see seal.go
+// for the seal):
 //
-//	[{"from":"v1","to":"v2","fields":[
+//	{"mac":"...","stack":[{"from":"v1","to":"v2","fields":[
 //	  {"path":["spec","legacy"],"value":"x"},            set on the way back
 //	  {"path":["spec","tier"],"base":"gold"},             removed on the way back
-//	  {"path":["spec","name"],"value":"a","base":"a b"}]}]
+//	  {"path":["spec","name"],"value":"a","base":"a b"}]}]}
 //
 // An entry is pushed by a conversion from -> to whose way back (to -> from)
 // would not reproduce the source; it is popped, and its fields applied, by
 // that way back. A field is applied only where the way back still produces
 // base (absent base: nothing), so an edit made at the other version wins
-// over the preserved value.
+// over the preserved value; and only inside the scope of the two versions
+// (see scope), never in apiVersion, kind or metadata.
 const PreservedAnnotation = "conversion.orkestra.orkspace.io/preserved"
 
 // DefaultMaxPreservedBytes bounds the annotation's value. Kubernetes allows
@@ -144,10 +146,12 @@ func decodeStack(s string) ([]entry, error) {
 	return stack, nil
 }
 
-// takeStack removes the annotation from obj and decodes it. obj's metadata
-// and annotations maps are replaced by copies, so the caller's maps are not
-// modified. err reports a malformed annotation (the stack is then empty).
-func takeStack(obj map[string]any) (stack []entry, err error) {
+// takeStack removes the annotation from obj and unseals it with key for
+// id. obj's metadata and annotations maps are replaced by copies, so the
+// caller's maps are not modified. err (an *unsealError) reports an
+// annotation that is ignored: malformed, or not authenticated for this
+// object; the stack is then empty.
+func takeStack(obj map[string]any, key []byte, id identity) (stack []entry, err error) {
 	meta, _ := obj["metadata"].(map[string]any)
 	ann, _ := meta["annotations"].(map[string]any)
 	raw, ok := ann[PreservedAnnotation]
@@ -171,9 +175,9 @@ func takeStack(obj map[string]any) (stack []entry, err error) {
 	}
 	s, ok := raw.(string)
 	if !ok {
-		return nil, fmt.Errorf("the value is a %s, not a string", typeName(raw))
+		return nil, &unsealError{reasonMalformed, fmt.Errorf("the value is a %s, not a string", typeName(raw))}
 	}
-	return decodeStack(s)
+	return unseal(s, key, id)
 }
 
 func shallow(m map[string]any) map[string]any {
@@ -264,9 +268,14 @@ func diffKey(want, have map[string]any, path []string, k string, out []fieldOp) 
 	return out
 }
 
-// restore applies fields to obj where obj still holds their base.
-func restore(obj map[string]any, fields []fieldOp) {
+// restore applies fields to obj where obj still holds their base, and
+// returns those it refused: outside the scope.
+func restore(obj map[string]any, fields []fieldOp, sc *scope) (refused []fieldOp) {
 	for _, f := range fields {
+		if !sc.allows(f) {
+			refused = append(refused, f)
+			continue
+		}
 		cur, ok := lookup(obj, f.Path)
 		if ok != f.HasBase || (ok && !rules.Equal(cur, f.Base)) {
 			continue // changed at the other version since: the change wins
@@ -280,6 +289,7 @@ func restore(obj map[string]any, fields []fieldOp) {
 			delete(m, f.Path[len(f.Path)-1])
 		}
 	}
+	return refused
 }
 
 // bound encodes stack within max bytes, dropping what does not fit: the

@@ -203,11 +203,24 @@ func (c *Converter) convertOne(raw []byte, desired string, i, n int) ([]byte, *[
 			labels = nil // not a label value the Katalog declared
 		}
 	}
-	out, oc, err := pl.convert(obj, from, to, c.maxPreserved)
-	if oc.invalid != nil {
-		c.m.invalid.WithLabelValues(group, kind).Inc()
-		c.log.Warn("ignoring a malformed "+PreservedAnnotation+" annotation; fields it preserved are lost",
-			"object", ref, "from", av, "to", desired, "error", oc.invalid.Error())
+	out, oc, err := pl.convert(obj, from, to, c.key(), c.maxPreserved)
+	if oc.ignored != nil {
+		reason := reasonMalformed
+		if ue, ok := oc.ignored.(*unsealError); ok {
+			reason = ue.reason
+		}
+		c.m.invalid.WithLabelValues(group, kind, reason).Inc()
+		c.log.Warn("ignoring the "+PreservedAnnotation+" annotation ("+reason+"): nothing of it is restored",
+			"object", ref, "from", av, "to", desired, "reason", reason, "error", oc.ignored.Error())
+	}
+	if len(oc.refused) > 0 {
+		paths := make([]string, len(oc.refused))
+		for j, f := range oc.refused {
+			paths[j] = dotted(f.Path)
+		}
+		c.m.invalid.WithLabelValues(group, kind, reasonOutOfScope).Inc()
+		c.log.Warn("ignoring fields of the "+PreservedAnnotation+" annotation that the conversion does not drop",
+			"object", ref, "from", av, "to", desired, "reason", reasonOutOfScope, "fields", paths)
 	}
 	if err != nil {
 		return nil, labels, fmt.Errorf("converting %s from %s to %s: %v", ref, av, desired, err)

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/prometheus/client_golang/prometheus/testutil"
 	apiextv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
 )
 
@@ -34,6 +35,11 @@ func TestRoundTripProperty(t *testing.T) {
 		if t.Failed() {
 			t.Fatalf("seed %d fails: reproduce with go test -run TestRoundTripProperty, or add it to testdata/fuzz/FuzzRoundTrip", seed)
 		}
+	}
+	// Every annotation the converter wrote verified, and named only fields
+	// in the scope of its versions.
+	if n := testutil.CollectAndCount(c.m.invalid); n != 0 {
+		t.Errorf("%d preserved-fields annotations of the converter's own were ignored", n)
 	}
 }
 

@@ -93,15 +93,27 @@ type Admission struct {
 }
 
 type CertManager struct {
-	AutoRotate        *bool    `yaml:"autoRotate"`
-	RotationThreshold Duration `yaml:"rotationThreshold"`
-	ValidFor          Duration `yaml:"validFor"`
-	SecretName        string   `yaml:"secretName"`
+	// Source is who issues the serving certificate: self (the gateway),
+	// cert-manager, or files the user mounts.
+	Source            string     `yaml:"source"`
+	IssuerRef         *IssuerRef `yaml:"issuerRef"`
+	AutoRotate        *bool      `yaml:"autoRotate"`
+	RotationThreshold Duration   `yaml:"rotationThreshold"`
+	ValidFor          Duration   `yaml:"validFor"`
+	SecretName        string     `yaml:"secretName"`
+}
+
+// IssuerRef names an existing cert-manager issuer.
+type IssuerRef struct {
+	Name  string `yaml:"name"`
+	Kind  string `yaml:"kind"`
+	Group string `yaml:"group"`
 }
 
 type Notification struct {
 	Enabled        *bool            `yaml:"enabled"`
 	AllowedCallers []string         `yaml:"allowedCallers"`
+	Audience       string           `yaml:"audience"`
 	Defaults       *NotifyDefaults  `yaml:"defaults"`
 	Slack          *Slack           `yaml:"slack"`
 	Email          *Email           `yaml:"email"`
@@ -298,6 +310,9 @@ type Conversion struct {
 	Versions       []string         `yaml:"versions"`
 	Paths          []ConversionPath `yaml:"paths"`
 	UpdateCRD      *bool            `yaml:"updateCRD"`
+	// KeepOnShutdown keeps the CRD's spec.conversion pointed at the gateway
+	// when the last replica stops (default: reset to strategy None).
+	KeepOnShutdown *bool `yaml:"keepOnShutdown"`
 }
 
 type ConversionPath struct {

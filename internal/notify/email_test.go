@@ -72,7 +72,7 @@ func TestEmailSTARTTLSWithAuth(t *testing.T) {
 	mp := notifytest.StartMailpit(t, notifytest.MailpitOptions{TLS: notifytest.TLSStartTLS, User: "relay", Password: "s3cret-pw"})
 	h := newHarness(t, smtpKatalog(t, smtpConfig{mp: mp, tls: "starttls", user: "relay", password: "s3cret-pw", caFile: true}))
 
-	r := h.post(runtimeToken, event("platform", "id", "mail-1", "message", "ready {{ .data.ready }}/3",
+	r := h.post(runtimeToken, event("platform", "id", "mail-1", "message", "ready 1/3",
 		"data", map[string]any{"ready": 1}), "?wait=true").want(t, http.StatusOK)
 	if r.ans.Status != StatusDelivered {
 		t.Fatalf("%+v", r.ans)

@@ -12,12 +12,12 @@ import (
 	"unicode/utf8"
 )
 
-// Limits of one request (spec section 8).
+// Limits of one request.
 const (
 	// MaxBodyBytes bounds a /notify body; larger bodies are answered 413.
 	MaxBodyBytes = 64 << 10
 	// maxSubjectBytes and maxMessageBytes cap the event's own subject and
-	// message, which are templates parsed per event.
+	// message (text, never templates).
 	maxSubjectBytes = 2 << 10
 	maxMessageBytes = 16 << 10
 	maxNameBytes    = 253 // katalogName, crName, teams: Kubernetes name length
@@ -27,8 +27,7 @@ const (
 // Severities an event may carry.
 var severities = []string{"info", "warning", "critical"}
 
-// Event is one /notify request. Field names are the JSON names of spec
-// section 8.
+// Event is one /notify request, with the JSON names of its fields.
 type Event struct {
 	ID          string // optional idempotency key
 	KatalogName string

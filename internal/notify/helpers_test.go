@@ -74,7 +74,7 @@ func newFakeReviewer() *fakeReviewer {
 	}}
 }
 
-func (f *fakeReviewer) Review(_ context.Context, token string) (TokenStatus, error) {
+func (f *fakeReviewer) Review(_ context.Context, token, audience string) (TokenStatus, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.calls++
@@ -83,7 +83,8 @@ func (f *fakeReviewer) Review(_ context.Context, token string) (TokenStatus, err
 		return TokenStatus{}, f.err
 	}
 	if u, ok := f.users[token]; ok {
-		return TokenStatus{Authenticated: true, Username: u}, nil
+		// Tokens the fake knows carry the gateway's audience.
+		return TokenStatus{Authenticated: true, Username: u, Audiences: []string{audience}}, nil
 	}
 	return TokenStatus{Error: "invalid bearer token"}, nil
 }
@@ -177,14 +178,14 @@ func newHarness(t *testing.T, o harnessOptions) *harness {
 	}
 	text := strings.ReplaceAll(katalogHead+o.Katalog, "$SLACK_API", h.slack.APIURL())
 	opts := Options{
-		Policy:     compile(t, text),
-		Reviewer:   h.reviewer,
-		Logger:     slog.New(slog.NewTextHandler(h.logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
-		Registerer: h.reg,
-		Getenv:     func(k string) string { return h.env[k] },
-		Now:        h.clock.Now,
-		Backoff:    Backoff{Base: 20 * time.Millisecond, Max: 100 * time.Millisecond},
-		Workers:    2,
+		Policy:   compile(t, text),
+		Reviewer: h.reviewer,
+		Logger:   slog.New(slog.NewTextHandler(h.logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
+		Metrics:  NewMetrics(h.reg),
+		Getenv:   func(k string) string { return h.env[k] },
+		Now:      h.clock.Now,
+		Backoff:  Backoff{Base: 20 * time.Millisecond, Max: 100 * time.Millisecond},
+		Workers:  2,
 	}
 	if o.Modify != nil {
 		o.Modify(&opts)

@@ -1,9 +1,6 @@
 package notify
 
 import (
-	"github.com/orkspace/orkestra-gateway/internal/promreg"
-	"log/slog"
-
 	"github.com/prometheus/client_golang/prometheus"
 )
 
@@ -17,25 +14,41 @@ const (
 
 	authMissing     = "missing"   // no bearer token
 	authInvalid     = "invalid"   // the TokenReview did not authenticate it
+	authAudience    = "audience"  // authenticated, but not for the gateway's audience
 	authForbidden   = "forbidden" // authenticated, not in allowedCallers
 	authUnavailable = "error"     // the TokenReview could not be made
+	authBusy        = "busy"      // the TokenReview budget was spent
+	authThrottled   = "throttled" // the address failed too often: 429 without a review
+
+	limitCaller     = "caller"     // an allowed caller over its rate
+	limitInFlight   = "in-flight"  // too many requests being handled
+	limitConnection = "connection" // a connection over the listener's caps
 )
 
-type metrics struct {
+// Metrics are the notify relay's collectors. Build them once per process
+// with NewMetrics and pass them to every Server (Options.Metrics); every
+// series of the fixed label sets exists from the start, at zero.
+type Metrics struct {
 	requests     *prometheus.CounterVec
 	depth        *prometheus.GaugeVec
 	deliveries   *prometheus.CounterVec
 	retries      *prometheus.CounterVec
 	suppressed   *prometheus.CounterVec
 	authFailures *prometheus.CounterVec
+	limited      *prometheus.CounterVec
+	reviews      *prometheus.CounterVec
 	renderErrors prometheus.Counter
+	logsDropped  prometheus.Counter
 }
 
-// newMetrics returns the notify collectors registered on reg (none when reg
-// is nil). No label carries an event field or a secret: label values are
-// fixed sets, so cardinality is bounded whatever callers send.
-func newMetrics(reg prometheus.Registerer, log *slog.Logger) *metrics {
-	m := &metrics{
+// requestCodes are the statuses /notify answers, so each series exists at zero.
+var requestCodes = []string{"200", "202", "400", "401", "403", "404", "405", "413", "415", "429", "500", "502", "503"}
+
+// NewMetrics builds the notify collectors and registers them on reg (none
+// when reg is nil). No label carries an event field or a secret: label
+// values are fixed sets, so cardinality is bounded whatever callers send.
+func NewMetrics(reg prometheus.Registerer) *Metrics {
+	m := &Metrics{
 		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "orkestra_gateway_notify_requests_total",
 			Help: "/notify requests by HTTP status code.",
@@ -58,15 +71,28 @@ func newMetrics(reg prometheus.Registerer, log *slog.Logger) *metrics {
 		}, []string{"reason"}),
 		authFailures: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "orkestra_gateway_notify_auth_failures_total",
-			Help: "Rejected /notify callers by reason (missing, invalid, forbidden, error).",
+			Help: "Rejected /notify callers by reason (missing, invalid, audience, forbidden, error, busy, throttled).",
 		}, []string{"reason"}),
+		limited: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "orkestra_gateway_notify_limited_total",
+			Help: "/notify requests and connections refused by a limit (caller: 429 to an allowed caller over its rate; in-flight: 503; connection: closed at accept).",
+		}, []string{"limit"}),
+		reviews: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "orkestra_gateway_notify_tokenreviews_total",
+			Help: "TokenReviews made for /notify callers, by result (ok, error).",
+		}, []string{"result"}),
 		renderErrors: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "orkestra_gateway_notify_render_errors_total",
 			Help: "Template errors while rendering a notification; the default text was sent instead.",
 		}),
+		logsDropped: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "orkestra_gateway_notify_log_lines_dropped_total",
+			Help: "Log lines about refused or malformed /notify requests not written because of the log rate limit.",
+		}),
 	}
-	// Zero series for the fixed label sets, so dashboards and alerts see 0
-	// rather than nothing.
+	for _, c := range requestCodes {
+		m.requests.WithLabelValues(c)
+	}
 	for _, d := range destinations {
 		m.depth.WithLabelValues(d)
 		m.retries.WithLabelValues(d)
@@ -76,18 +102,18 @@ func newMetrics(reg prometheus.Registerer, log *slog.Logger) *metrics {
 	for _, r := range []string{suppressedThrottled, suppressedDuplicate} {
 		m.suppressed.WithLabelValues(r)
 	}
-	for _, r := range []string{authMissing, authInvalid, authForbidden, authUnavailable} {
+	for _, r := range []string{authMissing, authInvalid, authAudience, authForbidden, authUnavailable, authBusy, authThrottled} {
 		m.authFailures.WithLabelValues(r)
 	}
-	if reg == nil {
-		return m
+	for _, l := range []string{limitCaller, limitInFlight, limitConnection} {
+		m.limited.WithLabelValues(l)
 	}
-	m.requests = promreg.Register(reg, log, m.requests)
-	m.depth = promreg.Register(reg, log, m.depth)
-	m.deliveries = promreg.Register(reg, log, m.deliveries)
-	m.retries = promreg.Register(reg, log, m.retries)
-	m.suppressed = promreg.Register(reg, log, m.suppressed)
-	m.authFailures = promreg.Register(reg, log, m.authFailures)
-	m.renderErrors = promreg.Register(reg, log, m.renderErrors)
+	for _, r := range []string{"ok", "error"} {
+		m.reviews.WithLabelValues(r)
+	}
+	if reg != nil {
+		reg.MustRegister(m.requests, m.depth, m.deliveries, m.retries, m.suppressed, m.authFailures,
+			m.limited, m.reviews, m.renderErrors, m.logsDropped)
+	}
 	return m
 }

@@ -46,7 +46,7 @@ type queue struct {
 	backoff  Backoff
 	attempt  time.Duration // timeout of one attempt
 	log      *slog.Logger
-	m        *metrics
+	m        *Metrics
 
 	mu      sync.Mutex
 	waiting jobHeap
@@ -54,7 +54,7 @@ type queue struct {
 	changed chan struct{} // closed and replaced on every push
 }
 
-func newQueue(name string, o *Options, m *metrics, log *slog.Logger) *queue {
+func newQueue(name string, o *Options, m *Metrics, log *slog.Logger) *queue {
 	return &queue{
 		name: name, capacity: o.QueueSize, backoff: o.Backoff, attempt: o.AttemptTimeout,
 		log: log.With("destination", name), m: m, changed: make(chan struct{}),

@@ -1,96 +1,50 @@
 package notify
 
 import (
-	"errors"
 	"fmt"
 	"strings"
-	"text/template"
 	"time"
 
 	"github.com/orkspace/orkestra-gateway/internal/policy"
-	"github.com/orkspace/orkestra-gateway/internal/rules"
+	"github.com/orkspace/orkestra-gateway/internal/tmpl"
 )
 
-// maxRenderedBytes bounds what one template may produce: a template can
-// range over data, and nested ranges grow quickly. Slack cuts text at about
-// 40,000 characters anyway.
+// maxRenderedBytes bounds what one template may produce. Slack cuts text at
+// about 40,000 characters anyway.
 const maxRenderedBytes = 32 << 10
 
-var errTooLong = fmt.Errorf("rendered text exceeds %d bytes", maxRenderedBytes)
+// renderBudget bounds one rendering of a Katalog template over an event:
+// the event is the caller's data (up to 64 KiB), so a range over it, nested
+// ranges or a replace that multiplies it stop with an error, and the
+// built-in text is sent instead.
+var renderBudget = tmpl.Budget{Steps: 50_000, Output: maxRenderedBytes, Alloc: 1 << 20}
 
 // rendered is what is sent to one team.
 type rendered struct {
 	Subject string
-	Message string
+	Message string // for email
+	Slack   string // for Slack: event values escaped
 	// Problems are template errors that made a fallback necessary; they are
 	// logged and reported in the 202 reason, never a reason to drop.
 	Problems []string
 }
 
-// eventTemplates are the event's own subject and message, parsed once per
-// event. A nil template means the text has no {{ and is used as is.
-type eventTemplates struct {
-	subject, message       *template.Template
-	subjectErr, messageErr error
-}
-
-func parseEventTemplates(ev *Event) eventTemplates {
-	var t eventTemplates
-	if strings.Contains(ev.Subject, "{{") {
-		t.subject, t.subjectErr = rules.ParseTemplate("subject", ev.Subject)
-	}
-	if strings.Contains(ev.Message, "{{") {
-		t.message, t.messageErr = rules.ParseTemplate("message", ev.Message)
-	}
-	return t
-}
-
-// render produces the subject and message for one team. The precedence is
+// render produces the subject and messages for one team. The precedence is
 // the team's template, then notification.defaults, then the event's own
-// text (itself a template), then a built-in default. Team and default
-// templates see the event's subject and message already rendered, so
-// "{{ .crName }}: {{ .subject }}" wraps whatever the caller sent.
-func render(ev *Event, et eventTemplates, team *policy.Team, n *policy.Notification) rendered {
+// text, then a built-in default. The event's subject and message are data:
+// templates read them as .subject and .message, and they are never parsed
+// as templates themselves. The Slack text is rendered again over the event
+// with &, < and > escaped in every value, so an event cannot mention
+// <!channel> or plant a link; the template's own text may.
+func render(ev *Event, team *policy.Team, n *policy.Notification) rendered {
 	var out rendered
-	data := templateData(ev, team.Name)
 	fail := func(what string, err error) {
 		out.Problems = append(out.Problems, what+": "+err.Error())
 	}
-
-	subject := ev.Subject
-	switch {
-	case et.subjectErr != nil:
-		fail("event subject", et.subjectErr)
-		subject = plainSubject(ev)
-	case et.subject != nil:
-		s, err := execute(et.subject, data)
-		if err != nil {
-			fail("event subject", err)
-			s = plainSubject(ev)
-		}
-		subject = s
-	}
-	data["subject"] = subject
-
-	message := ev.Message
-	switch {
-	case et.messageErr != nil:
-		fail("event message", et.messageErr)
-		message = plainMessage(ev, subject)
-	case et.message != nil:
-		m, err := execute(et.message, data)
-		if err != nil {
-			fail("event message", err)
-			m = plainMessage(ev, subject)
-		}
-		message = m
-	}
-	data["message"] = message
-
-	out.Subject = subject
+	data := templateData(ev, team.Name, nil)
+	out.Subject = ev.Subject
 	if t := firstTemplate(team.Subject, n.Subject); t != nil {
-		s, err := execute(t, data)
-		if err != nil {
+		if s, err := t.Render(data, renderBudget); err != nil {
 			fail("subject template "+t.Name(), err)
 		} else {
 			out.Subject = s
@@ -101,23 +55,34 @@ func render(ev *Event, et eventTemplates, team *policy.Team, n *policy.Notificat
 		out.Subject = oneLine(plainSubject(ev))
 	}
 
-	out.Message = message
-	if t := firstTemplate(team.Message, n.Message); t != nil {
-		m, err := execute(t, data)
-		if err != nil {
-			fail("message template "+t.Name(), err)
-			out.Message = plainMessage(ev, subject)
-		} else {
-			out.Message = m
+	t := firstTemplate(team.Message, n.Message)
+	if t == nil {
+		out.Message = ev.Message
+		if strings.TrimSpace(out.Message) == "" {
+			out.Message = plainMessage(ev)
 		}
+		out.Slack = slackEscape(out.Message)
+		return out
 	}
-	if strings.TrimSpace(out.Message) == "" {
-		out.Message = plainMessage(ev, subject)
+	m, err := t.Render(data, renderBudget)
+	if err == nil {
+		out.Slack, err = t.Render(templateData(ev, team.Name, slackEscape), renderBudget)
+	}
+	switch {
+	case err != nil:
+		fail("message template "+t.Name(), err)
+		out.Message = plainMessage(ev)
+		out.Slack = slackEscape(out.Message)
+	case strings.TrimSpace(m) == "":
+		out.Message = plainMessage(ev)
+		out.Slack = slackEscape(out.Message)
+	default:
+		out.Message = m
 	}
 	return out
 }
 
-func firstTemplate(ts ...*template.Template) *template.Template {
+func firstTemplate(ts ...*tmpl.Template) *tmpl.Template {
 	for _, t := range ts {
 		if t != nil {
 			return t
@@ -127,57 +92,64 @@ func firstTemplate(ts ...*template.Template) *template.Template {
 }
 
 // templateData is what templates see: the event's JSON field names, plus
-// team (the team being rendered for).
-func templateData(ev *Event, team string) map[string]any {
-	data := ev.Data
-	if data == nil {
-		data = map[string]any{}
+// team (the team being rendered for). escape, when set, is applied to every
+// string the event brings, map keys of data included.
+func templateData(ev *Event, team string, escape func(string) string) map[string]any {
+	if escape == nil {
+		escape = func(s string) string { return s }
 	}
 	teams := make([]any, len(ev.Teams))
 	for i, t := range ev.Teams {
-		teams[i] = t
+		teams[i] = escape(t)
+	}
+	var data any = map[string]any{}
+	if ev.Data != nil {
+		data = escapeValue(ev.Data, escape)
 	}
 	return map[string]any{
-		"id":          ev.ID,
-		"katalogName": ev.KatalogName,
-		"crName":      ev.CRName,
-		"crNamespace": ev.CRNamespace,
-		"gvk":         ev.GVK,
-		"condKey":     ev.CondKey,
-		"team":        team,
-		"teamName":    team,
+		"id":          escape(ev.ID),
+		"katalogName": escape(ev.KatalogName),
+		"crName":      escape(ev.CRName),
+		"crNamespace": escape(ev.CRNamespace),
+		"gvk":         escape(ev.GVK),
+		"condKey":     escape(ev.CondKey),
+		"team":        escape(team),
+		"teamName":    escape(team),
 		"teams":       teams,
-		"subject":     ev.Subject,
-		"message":     ev.Message,
+		"subject":     escape(ev.Subject),
+		"message":     escape(ev.Message),
 		"severity":    ev.Severity,
 		"timestamp":   ev.Timestamp.UTC().Format(time.RFC3339),
 		"data":        data,
 	}
 }
 
-// execute runs t with a bound on the output.
-func execute(t *template.Template, data any) (string, error) {
-	w := &limitedBuilder{max: maxRenderedBytes}
-	if err := t.Execute(w, data); err != nil {
-		if errors.Is(err, errTooLong) {
-			return "", errTooLong
+// escapeValue copies a decoded JSON value with escape applied to strings.
+func escapeValue(v any, escape func(string) string) any {
+	switch v := v.(type) {
+	case string:
+		return escape(v)
+	case map[string]any:
+		out := make(map[string]any, len(v))
+		for k, x := range v {
+			out[escape(k)] = escapeValue(x, escape)
 		}
-		return "", err
+		return out
+	case []any:
+		out := make([]any, len(v))
+		for i, x := range v {
+			out[i] = escapeValue(x, escape)
+		}
+		return out
 	}
-	return w.b.String(), nil
+	return v
 }
 
-type limitedBuilder struct {
-	b   strings.Builder
-	max int
-}
+// slackEscaper escapes the three characters Slack's text format gives a
+// meaning (mentions such as <!channel>, links <url|text>).
+var slackEscaper = strings.NewReplacer("&", "&amp;", "<", "&lt;", ">", "&gt;")
 
-func (w *limitedBuilder) Write(p []byte) (int, error) {
-	if w.b.Len()+len(p) > w.max {
-		return 0, errTooLong
-	}
-	return w.b.Write(p)
-}
+func slackEscape(s string) string { return slackEscaper.Replace(s) }
 
 // object names the object an event is about: namespace/name or name.
 func object(ev *Event) string {
@@ -192,20 +164,20 @@ func object(ev *Event) string {
 // so they cannot fail.
 func plainSubject(ev *Event) string {
 	s := ev.Subject
-	if strings.Contains(s, "{{") || strings.TrimSpace(s) == "" {
+	if strings.TrimSpace(s) == "" {
 		s = ev.CondKey
 	}
 	return fmt.Sprintf("[%s] %s: %s", ev.Severity, object(ev), s)
 }
 
-func plainMessage(ev *Event, subject string) string {
+func plainMessage(ev *Event) string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "[%s] %s\n", ev.Severity, subject)
+	fmt.Fprintf(&b, "[%s] %s\n", ev.Severity, oneLine(ev.Subject))
 	fmt.Fprintf(&b, "object: %s (%s)\n", object(ev), ev.GVK)
 	fmt.Fprintf(&b, "condition: %s\n", ev.CondKey)
 	fmt.Fprintf(&b, "katalog: %s\n", ev.KatalogName)
 	fmt.Fprintf(&b, "time: %s", ev.Timestamp.UTC().Format(time.RFC3339))
-	if ev.Message != "" && !strings.Contains(ev.Message, "{{") {
+	if ev.Message != "" {
 		b.WriteString("\n\n" + ev.Message)
 	}
 	return b.String()

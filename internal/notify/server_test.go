@@ -4,6 +4,7 @@ import (
 	"context"
 	"net/http"
 	"net/http/httptest"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -77,14 +78,15 @@ func TestAuthenticationCacheAndOutage(t *testing.T) {
 		}
 	}
 
-	// The API server is unreachable: no decision, so 503, not 401; and
-	// the failure is not cached.
+	// The API server is unreachable: no decision. Nothing but 401 is
+	// answered before authentication, with Retry-After and the reason; the
+	// failure is not cached.
 	h.reviewer.mu.Lock()
 	h.reviewer.err = errAPIDown
 	h.reviewer.mu.Unlock()
-	r := h.post("fresh-token", event("platform"), "").want(t, http.StatusServiceUnavailable)
-	if r.hdr.Get("Retry-After") == "" {
-		t.Error("503 without Retry-After")
+	r := h.post("fresh-token", event("platform"), "").want(t, http.StatusUnauthorized)
+	if r.hdr.Get("Retry-After") == "" || !strings.Contains(r.ans.Error, "cannot be verified now") {
+		t.Errorf("401 for an unverifiable token: %v %+v", r.hdr, r.ans)
 	}
 	h.reviewer.mu.Lock()
 	h.reviewer.err = nil
@@ -149,7 +151,7 @@ func TestRequestEnvelope(t *testing.T) {
 func TestRenderingReachesSlack(t *testing.T) {
 	h := newHarness(t, harnessOptions{Katalog: slackKatalog})
 	h.post(runtimeToken, event("", "teamName", nil, "teams", []string{"platform", "ops"},
-		"message", "ready {{ .data.ready }} of {{ .data.want }}", "data", map[string]any{"ready": 1, "want": 3}), "").want(t, http.StatusAccepted)
+		"message", "ready 1 of 3", "data", map[string]any{"ready": 1, "want": 3}), "").want(t, http.StatusAccepted)
 	got := h.slack.WaitDelivered(t, 2, 5*time.Second)
 	byKind := map[string]notifytest.SlackRequest{}
 	for _, r := range got {
@@ -159,16 +161,16 @@ func TestRenderingReachesSlack(t *testing.T) {
 	if w := byKind["webhook"]; w.Text != "web/web-1: web-1 is not ready" || w.Path != "/hooks/platform-secret-path" {
 		t.Errorf("webhook got %+v", w)
 	}
-	// ops: no template: the event's own message, rendered.
+	// ops: no template: the event's own message.
 	if p := byKind["chat.postMessage"]; p.Text != "ready 1 of 3" || p.Channel != "#ops" || p.Auth != "Bearer xoxb-test-token" {
 		t.Errorf("chat.postMessage got %+v", p)
 	}
 }
 
 func TestTemplateErrorFallsBack(t *testing.T) {
-	h := newHarness(t, harnessOptions{Katalog: slackKatalog})
+	h := newHarness(t, harnessOptions{Katalog: strings.Replace(slackKatalog, "      interval: 1m\n", "      interval: 1m\n      message: \"{{ .data.x.y }}\"\n", 1)})
 	// .data.x is a string: reading .y of it is an execution error.
-	r := h.post(runtimeToken, event("ops", "message", "{{ .data.x.y }}", "data", map[string]any{"x": "s"}), "").want(t, http.StatusAccepted)
+	r := h.post(runtimeToken, event("ops", "data", map[string]any{"x": "s"}), "").want(t, http.StatusAccepted)
 	if r.ans.Status != StatusQueued || !strings.Contains(r.ans.Reason, "template error") {
 		t.Errorf("202 should report the fallback: %+v", r.ans)
 	}
@@ -179,11 +181,14 @@ func TestTemplateErrorFallsBack(t *testing.T) {
 	if !strings.Contains(h.logs.String(), "template failed") {
 		t.Error("the template error was not logged")
 	}
-	// An event template that does not parse is not a reason to drop either.
-	h.post(runtimeToken, event("ops", "crName", "web-2", "message", "{{ .crName"), "").want(t, http.StatusAccepted)
-	h.slack.WaitDelivered(t, 2, 5*time.Second)
-	if got := testutil.ToFloat64(h.srv.m.renderErrors); got != 2 {
-		t.Errorf("render errors = %v, want 2", got)
+	// An event text that looks like a template is text.
+	h.post(runtimeToken, event("platform", "crName", "web-2", "subject", "{{ .crName"), "").want(t, http.StatusAccepted)
+	got = h.slack.WaitDelivered(t, 2, 5*time.Second)
+	if got[1].Text != "web/web-2: {{ .crName" {
+		t.Errorf("event subject through the team template: %q", got[1].Text)
+	}
+	if got := testutil.ToFloat64(h.srv.m.renderErrors); got != 1 {
+		t.Errorf("render errors = %v, want 1", got)
 	}
 }
 
@@ -465,5 +470,68 @@ func TestNewServerRequiresReviewer(t *testing.T) {
 	pol := compile(t, katalogHead+strings.ReplaceAll(slackKatalog, "$SLACK_API", "https://slack.example.com/api"))
 	if _, err := NewServer(Options{Policy: pol}); err == nil || !strings.Contains(err.Error(), "TokenReviewer") {
 		t.Errorf("NewServer without a reviewer: %v", err)
+	}
+}
+
+// Before authentication nothing but 401 is answered: not 405, 415, 413 or
+// the 503s of a draining gateway or a full queue.
+func TestOnly401BeforeAuthentication(t *testing.T) {
+	h := newHarness(t, harnessOptions{Katalog: slackKatalog, NoStart: true, Modify: func(o *Options) { o.QueueSize = 1 }})
+	h.post(runtimeToken, event("platform", "crName", "fills-the-queue"), "").want(t, http.StatusAccepted)
+	h.post(runtimeToken, event("platform", "crName", "full"), "").want(t, http.StatusServiceUnavailable)
+	for _, tok := range []string{"", "not-a-token"} {
+		h.do(http.MethodGet, tok, "", nil, "").want(t, http.StatusUnauthorized)
+		h.do(http.MethodPost, tok, "text/plain", "x", "").want(t, http.StatusUnauthorized)
+		h.post(tok, event("platform", "message", strings.Repeat("x", MaxBodyBytes)), "").want(t, http.StatusUnauthorized)
+		h.post(tok, event("platform", "crName", "full"), "").want(t, http.StatusUnauthorized)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Millisecond)
+	defer cancel()
+	_ = h.srv.Drain(ctx)
+	h.post("", event("platform"), "").want(t, http.StatusUnauthorized)
+	h.post(runtimeToken, event("platform"), "").want(t, http.StatusServiceUnavailable)
+}
+
+// An allowed caller over its rate gets a cheap 429 with Retry-After; the
+// others are not affected.
+func TestCallerRateLimit(t *testing.T) {
+	h := newHarness(t, harnessOptions{Katalog: slackKatalog, Modify: func(o *Options) {
+		o.CallerRate, o.CallerBurst = 0.01, 3
+		o.Policy.AllowedCallers = append(o.Policy.AllowedCallers, "default/stranger")
+	}})
+	for i := range 3 {
+		h.post(runtimeToken, event("platform", "crName", "c-"+strconv.Itoa(i)), "").want(t, http.StatusAccepted)
+	}
+	r := h.post(runtimeToken, event("platform", "crName", "c-4"), "").want(t, http.StatusTooManyRequests)
+	if ra, err := strconv.Atoi(r.hdr.Get("Retry-After")); err != nil || ra < 1 {
+		t.Errorf("429 Retry-After %q", r.hdr.Get("Retry-After"))
+	}
+	h.post(strangerToken, event("platform", "crName", "other-caller"), "").want(t, http.StatusAccepted)
+	if got := testutil.ToFloat64(h.srv.m.limited.WithLabelValues(limitCaller)); got != 1 {
+		t.Errorf("limited{caller} = %v", got)
+	}
+}
+
+// Requests still being authenticated hold no in-flight slot: with every
+// slot taken by TokenReviews in progress, nothing is refused 503.
+func TestAuthenticationHoldsNoSlot(t *testing.T) {
+	slow := &slowReviewer{fakeReviewer: newFakeReviewer(), release: make(chan struct{})}
+	h := newHarness(t, harnessOptions{Katalog: slackKatalog, Modify: func(o *Options) {
+		o.MaxInFlight = 1
+		o.Reviewer = slow
+	}})
+	done := make(chan int, 3)
+	for i := range 3 {
+		go func() { done <- h.post("pending-"+strconv.Itoa(i), event("platform"), "").code }()
+	}
+	time.Sleep(100 * time.Millisecond)
+	if len(h.srv.busy) != 0 {
+		t.Errorf("%d in-flight slots held by unauthenticated requests", len(h.srv.busy))
+	}
+	close(slow.release)
+	for range 3 {
+		if code := <-done; code != http.StatusUnauthorized {
+			t.Errorf("pending token: %d, want 401", code)
+		}
 	}
 }

@@ -2,14 +2,25 @@ package notify
 
 import (
 	"container/heap"
+	"crypto/sha256"
 	"strings"
 	"sync"
 	"time"
 )
 
-// defaultMaxKeys bounds the throttle's memory: about 200 bytes a key, so
-// 100,000 keys is some 20 MiB at worst.
+// defaultMaxKeys bounds the throttle's memory: keys are kept as 16-byte
+// hashes, about 100 bytes each with the map and heap entries, whatever the
+// length of the fields they are made of.
 const defaultMaxKeys = 100_000
+
+// keyHash is a throttle key as stored: the first 16 bytes of its SHA-256
+// (a collision would need 2^64 keys).
+type keyHash [16]byte
+
+func hashKey(key string) keyHash {
+	sum := sha256.Sum256([]byte(key))
+	return keyHash(sum[:16])
+}
 
 // throttle holds keys until a time: the event keys (one delivery per key per
 // interval) and the idempotency ids. Expired keys are dropped as new ones
@@ -17,7 +28,7 @@ const defaultMaxKeys = 100_000
 // distinct keys costs at most an early repeat, never unbounded memory.
 type throttle struct {
 	mu    sync.Mutex
-	until map[string]time.Time
+	until map[keyHash]time.Time
 	order expiryHeap
 	max   int
 }
@@ -26,14 +37,15 @@ func newThrottle(max int) *throttle {
 	if max <= 0 {
 		max = defaultMaxKeys
 	}
-	return &throttle{until: map[string]time.Time{}, max: max}
+	return &throttle{until: map[keyHash]time.Time{}, max: max}
 }
 
 // held reports until when key is held at now; zero when it is free.
 func (t *throttle) held(key string, now time.Time) time.Time {
+	k := hashKey(key)
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	if u, ok := t.until[key]; ok && now.Before(u) {
+	if u, ok := t.until[k]; ok && now.Before(u) {
 		return u
 	}
 	return time.Time{}
@@ -41,6 +53,7 @@ func (t *throttle) held(key string, now time.Time) time.Time {
 
 // hold holds key until now+d.
 func (t *throttle) hold(key string, now time.Time, d time.Duration) {
+	k := hashKey(key)
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	t.expire(now)
@@ -48,8 +61,8 @@ func (t *throttle) hold(key string, now time.Time, d time.Duration) {
 		t.drop(heap.Pop(&t.order).(expiry))
 	}
 	u := now.Add(d)
-	t.until[key] = u
-	heap.Push(&t.order, expiry{key: key, at: u})
+	t.until[k] = u
+	heap.Push(&t.order, expiry{key: k, at: u})
 	if t.order.Len() > 2*t.max {
 		t.compact()
 	}
@@ -67,9 +80,10 @@ func (t *throttle) compact() {
 
 // release frees key at once (a delivery failed: the next event may try).
 func (t *throttle) release(key string) {
+	k := hashKey(key)
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	delete(t.until, key)
+	delete(t.until, k)
 	// The heap entry stays; drop ignores it once the key is gone or re-held.
 }
 
@@ -94,7 +108,7 @@ func (t *throttle) len() int {
 }
 
 type expiry struct {
-	key string
+	key keyHash
 	at  time.Time
 }
 
@@ -111,8 +125,8 @@ func (h *expiryHeap) Pop() any {
 	return e
 }
 
-// eventKey is the throttle key of spec section 8: (katalogName, condKey,
-// team, crNamespace, crName). NUL cannot occur in the fields (they are
+// eventKey is the throttle key of an event for one team: (katalogName,
+// condKey, team, crNamespace, crName). NUL cannot occur in the fields (they are
 // checked for control characters), so the join is unambiguous.
 func eventKey(ev *Event, team string) string {
 	return strings.Join([]string{"event", ev.KatalogName, ev.CondKey, team, ev.CRNamespace, ev.CRName}, "\x00")

@@ -1,7 +1,10 @@
 package notify
 
 import (
+	"fmt"
+	"runtime"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 )
@@ -96,4 +99,35 @@ func TestBackoff(t *testing.T) {
 			t.Errorf("delay(%d) has no jitter", attempts)
 		}
 	}
+}
+
+// 100,000 keys made of maximal fields (every field at its length limit)
+// keep a bounded heap: keys are stored as hashes, not as the fields.
+func TestThrottleMemoryOfMaximalKeys(t *testing.T) {
+	const n = defaultMaxKeys
+	long := func(c byte, size int) string { return strings.Repeat(string(c), size) }
+	ev := &Event{KatalogName: long('k', maxNameBytes), CondKey: long('c', maxKeyBytes),
+		CRNamespace: long('n', 63), CRName: long('r', maxNameBytes)}
+	team := long('t', maxNameBytes)
+	var before, after runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&before)
+	th := newThrottle(n)
+	now := time.Unix(0, 0)
+	for i := range n {
+		e := *ev
+		e.CRName = fmt.Sprintf("%08d", i) + ev.CRName[8:]
+		th.hold(eventKey(&e, team), now, time.Hour)
+	}
+	runtime.GC()
+	runtime.ReadMemStats(&after)
+	if th.len() != n {
+		t.Fatalf("%d keys held, want %d", th.len(), n)
+	}
+	grew := int64(after.HeapAlloc) - int64(before.HeapAlloc)
+	t.Logf("%d maximal keys (%d bytes each) hold %.1f MiB of heap (%d bytes a key)", n, len(eventKey(ev, team)), float64(grew)/(1<<20), grew/n)
+	if grew > 32<<20 {
+		t.Errorf("%d keys hold %.1f MiB; keys must be stored as hashes (bound 32 MiB)", n, float64(grew)/(1<<20))
+	}
+	runtime.KeepAlive(th)
 }

@@ -8,12 +8,12 @@ import (
 	"net/url"
 	"path"
 	"strings"
-	"text/template"
 	"time"
 
 	apiextv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
 
 	"github.com/orkspace/orkestra-gateway/internal/rules"
+	"github.com/orkspace/orkestra-gateway/internal/tmpl"
 )
 
 // Labels and names the gateway owns.
@@ -144,10 +144,51 @@ type Conversion struct {
 }
 
 type Certs struct {
+	// Source issues the serving certificate (default CertsSelf).
+	Source            CertSource
 	AutoRotate        bool
 	RotationThreshold time.Duration // default 30d
 	ValidFor          time.Duration // default 1y
 	SecretName        string        // default orkestra-internal-tls
+	// IssuerRef is the cert-manager issuer to use; nil with CertsCertManager
+	// means the bundle's own self-signed CA.
+	IssuerRef *IssuerRef
+}
+
+// CertSource says who issues the gateway's serving certificate.
+type CertSource string
+
+const (
+	// CertsSelf: the gateway generates, shares and rotates its certificate
+	// in the Secret, and writes every caBundle.
+	CertsSelf CertSource = "self"
+	// CertsCertManager: cert-manager issues it into the Secret, mounted at
+	// TLSMountDir; its CA injector writes the caBundles.
+	CertsCertManager CertSource = "cert-manager"
+	// CertsFiles: the user mounts the certificate files and owns the caBundles.
+	CertsFiles CertSource = "files"
+)
+
+// External reports whether the gateway serves mounted files rather than a
+// certificate it manages.
+func (c Certs) External() bool { return c.Source == CertsCertManager || c.Source == CertsFiles }
+
+// Where a mounted serving certificate is read when the source is not self
+// and TLS_CERT_FILE/TLS_KEY_FILE do not say otherwise; the bundle mounts
+// the Secret there.
+const (
+	TLSMountDir = "/var/run/secrets/orkestra/tls"
+	TLSCertFile = TLSMountDir + "/tls.crt"
+	TLSKeyFile  = TLSMountDir + "/tls.key"
+)
+
+// CAInjectionAnnotation asks cert-manager's CA injector to write the CA of
+// a Certificate ("namespace/name") into the caBundles of the object.
+const CAInjectionAnnotation = "cert-manager.io/inject-ca-from"
+
+// IssuerRef names a cert-manager Issuer or ClusterIssuer.
+type IssuerRef struct {
+	Name, Kind, Group string
 }
 
 // CRD is one compiled spec.crds entry: a custom resource, or a built-in
@@ -234,6 +275,9 @@ type ConversionSpec struct {
 	Versions       []string
 	Paths          []ConversionPath
 	UpdateCRD      bool
+	// KeepOnShutdown: the last replica to stop leaves spec.conversion
+	// pointed at the gateway instead of resetting it to strategy None.
+	KeepOnShutdown bool
 }
 
 type ConversionPath struct {
@@ -244,16 +288,35 @@ type ConversionPath struct {
 	Spec map[string]any
 }
 
+// Notification is the compiled notification block: who may call /notify,
+// how events are throttled, and where each team's notifications go.
 type Notification struct {
-	AllowedCallers []string // namespace/serviceaccount
-	Interval       time.Duration
-	Slack          *Slack
-	SMTP           *SMTP
+	// AllowedCallers are namespace/serviceaccount entries; nil means the
+	// default: DefaultCaller in the gateway's own namespace.
+	AllowedCallers []string
+	// DefaultCaller is the Runtime's service account name, allowed in the
+	// gateway's namespace when AllowedCallers is nil.
+	DefaultCaller string
+	// Audience is the audience callers' tokens must carry (checked through
+	// the TokenReview).
+	Audience string
+	Interval time.Duration
+	Slack    *Slack
+	SMTP     *SMTP
 	// Teams in name order.
 	Teams []*Team
 	// Default templates, used when neither the team nor the event has one.
-	Message *template.Template
-	Subject *template.Template
+	Message *tmpl.Template
+	Subject *tmpl.Template
+}
+
+// Callers are the allowed callers (namespace/serviceaccount) for a gateway
+// running in namespace.
+func (n *Notification) Callers(namespace string) []string {
+	if n.AllowedCallers != nil || n.DefaultCaller == "" {
+		return n.AllowedCallers
+	}
+	return []string{namespace + "/" + n.DefaultCaller}
 }
 
 // SecretRef is a reference to a secret value (env var or file); exactly one is set.
@@ -286,6 +349,6 @@ type Team struct {
 	// else slack.webhookURLFrom when the team names no email or channel.
 	WebhookURL *SecretRef
 	Interval   time.Duration // resolved: team, then defaults, then 15m
-	Message    *template.Template
-	Subject    *template.Template
+	Message    *tmpl.Template
+	Subject    *tmpl.Template
 }

@@ -58,20 +58,29 @@ func (r *Result) add(o Result) {
 // update and delete on those names only, never list. It carries on after an
 // error in one configuration and returns all errors joined.
 func Apply(ctx context.Context, client dynamic.Interface, katalog string, validating []admissionregistrationv1.ValidatingWebhookConfiguration, mutating []admissionregistrationv1.MutatingWebhookConfiguration) (Result, error) {
+	res, _, err := apply(ctx, client, katalog, validating, mutating)
+	return res, err
+}
+
+// apply is Apply, also returning the caBundle every webhook of the
+// configurations holds afterwards.
+func apply(ctx context.Context, client dynamic.Interface, katalog string, validating []admissionregistrationv1.ValidatingWebhookConfiguration, mutating []admissionregistrationv1.MutatingWebhookConfiguration) (Result, []Bundle, error) {
 	var res Result
 	if err := checkArgs(client, katalog); err != nil {
-		return res, err
+		return res, nil, err
 	}
 	objs, err := objects(katalog, validating, mutating)
 	if err != nil {
-		return res, err
+		return res, nil, err
 	}
 	var errs []error
+	var bundles []Bundle
 	wanted := map[Feature]bool{}
 	for _, o := range objs {
 		wanted[o.feature] = true
-		r, err := ensure(ctx, client, o)
+		r, held, err := ensure(ctx, client, o)
 		res.add(r)
+		bundles = append(bundles, held...)
 		if err != nil {
 			errs = append(errs, fmt.Errorf("%s %s: %w", o.kind, o.name, err))
 		}
@@ -87,7 +96,7 @@ func Apply(ctx context.Context, client dynamic.Interface, katalog string, valida
 	if err != nil {
 		errs = append(errs, err)
 	}
-	return res, errors.Join(errs...)
+	return res, bundles, errors.Join(errs...)
 }
 
 // Remove deletes every configuration of the Katalog (uninstall, shutdown of
@@ -164,10 +173,19 @@ type object struct {
 	kind    string
 	name    string
 	labels  map[string]string
-	want    *unstructured.Unstructured
+	// annotations are set on the live object; unset names one annotation
+	// removed from it (cert-manager's CA injection, when the gateway writes
+	// the caBundles itself and the injector would fight it).
+	annotations map[string]string
+	unset       string
+	want        *unstructured.Unstructured
 	// sync compares the live object with the desired one and returns the
-	// webhooks to write (in unstructured form) when they differ.
-	sync func(live *unstructured.Unstructured) (webhooks []any, same bool, err error)
+	// webhooks to write (in unstructured form) when they differ, and the
+	// caBundles the object holds once they are written (or, the same, as
+	// it is).
+	sync func(live *unstructured.Unstructured) (webhooks []any, same bool, held []Bundle, err error)
+	// bundles are the caBundles of the desired object, once created.
+	bundles []Bundle
 }
 
 // objects checks the desired configurations (one per feature, named and
@@ -226,18 +244,29 @@ func objects(katalog string, validating []admissionregistrationv1.ValidatingWebh
 }
 
 func validatingObject(f Feature, c *admissionregistrationv1.ValidatingWebhookConfiguration) (object, error) {
+	hasCA := false
+	for _, h := range c.Webhooks {
+		hasCA = hasCA || len(h.ClientConfig.CABundle) > 0
+	}
 	c.APIVersion, c.Kind = "admissionregistration.k8s.io/v1", "ValidatingWebhookConfiguration"
 	c.ResourceVersion, c.UID = "", ""
 	want, err := toUnstructured(c)
 	if err != nil {
 		return object{}, err
 	}
+	held := func(c *admissionregistrationv1.ValidatingWebhookConfiguration) []Bundle {
+		out := make([]Bundle, len(c.Webhooks))
+		for i, h := range c.Webhooks {
+			out[i] = Bundle{Source: c.Kind + " " + c.Name + ", webhook " + h.Name, PEM: h.ClientConfig.CABundle}
+		}
+		return out
+	}
 	return object{
-		feature: f, kind: c.Kind, name: c.Name, labels: c.Labels, want: want,
-		sync: func(live *unstructured.Unstructured) ([]any, bool, error) {
+		feature: f, kind: c.Kind, name: c.Name, labels: c.Labels, annotations: c.Annotations, unset: unsetInjection(c.Annotations, hasCA), want: want, bundles: held(c),
+		sync: func(live *unstructured.Unstructured) ([]any, bool, []Bundle, error) {
 			var l admissionregistrationv1.ValidatingWebhookConfiguration
 			if err := runtime.DefaultUnstructuredConverter.FromUnstructured(live.Object, &l); err != nil {
-				return nil, false, fmt.Errorf("decoding the live object: %w", err)
+				return nil, false, nil, fmt.Errorf("decoding the live object: %w", err)
 			}
 			w := c.DeepCopy()
 			liveCA := map[string][]byte{}
@@ -251,24 +280,39 @@ func validatingObject(f Feature, c *admissionregistrationv1.ValidatingWebhookCon
 			}
 			same := equality.Semantic.DeepEqual(normalizeValidating(w.Webhooks), normalizeValidating(l.Webhooks))
 			hooks, err := webhooksOf(w)
-			return hooks, same, err
+			if same {
+				l.Kind, l.Name = c.Kind, c.Name
+				return hooks, same, held(&l), err
+			}
+			return hooks, same, held(w), err
 		},
 	}, nil
 }
 
 func mutatingObject(f Feature, c *admissionregistrationv1.MutatingWebhookConfiguration) (object, error) {
+	hasCA := false
+	for _, h := range c.Webhooks {
+		hasCA = hasCA || len(h.ClientConfig.CABundle) > 0
+	}
 	c.APIVersion, c.Kind = "admissionregistration.k8s.io/v1", "MutatingWebhookConfiguration"
 	c.ResourceVersion, c.UID = "", ""
 	want, err := toUnstructured(c)
 	if err != nil {
 		return object{}, err
 	}
+	held := func(c *admissionregistrationv1.MutatingWebhookConfiguration) []Bundle {
+		out := make([]Bundle, len(c.Webhooks))
+		for i, h := range c.Webhooks {
+			out[i] = Bundle{Source: c.Kind + " " + c.Name + ", webhook " + h.Name, PEM: h.ClientConfig.CABundle}
+		}
+		return out
+	}
 	return object{
-		feature: f, kind: c.Kind, name: c.Name, labels: c.Labels, want: want,
-		sync: func(live *unstructured.Unstructured) ([]any, bool, error) {
+		feature: f, kind: c.Kind, name: c.Name, labels: c.Labels, annotations: c.Annotations, unset: unsetInjection(c.Annotations, hasCA), want: want, bundles: held(c),
+		sync: func(live *unstructured.Unstructured) ([]any, bool, []Bundle, error) {
 			var l admissionregistrationv1.MutatingWebhookConfiguration
 			if err := runtime.DefaultUnstructuredConverter.FromUnstructured(live.Object, &l); err != nil {
-				return nil, false, fmt.Errorf("decoding the live object: %w", err)
+				return nil, false, nil, fmt.Errorf("decoding the live object: %w", err)
 			}
 			w := c.DeepCopy()
 			liveCA := map[string][]byte{}
@@ -282,9 +326,24 @@ func mutatingObject(f Feature, c *admissionregistrationv1.MutatingWebhookConfigu
 			}
 			same := equality.Semantic.DeepEqual(normalizeMutating(w.Webhooks), normalizeMutating(l.Webhooks))
 			hooks, err := webhooksOf(w)
-			return hooks, same, err
+			if same {
+				l.Kind, l.Name = c.Kind, c.Name
+				return hooks, same, held(&l), err
+			}
+			return hooks, same, held(w), err
 		},
 	}, nil
+}
+
+// unsetInjection is the annotation to remove from a live configuration:
+// cert-manager's CA injection when the gateway writes the caBundle itself
+// and does not ask for injection. With external certificates (no caBundle)
+// a user's annotation is theirs to keep.
+func unsetInjection(annotations map[string]string, hasCA bool) string {
+	if _, asked := annotations[policy.CAInjectionAnnotation]; hasCA && !asked {
+		return policy.CAInjectionAnnotation
+	}
+	return ""
 }
 
 func toUnstructured(obj runtime.Object) (*unstructured.Unstructured, error) {
@@ -305,8 +364,9 @@ func webhooksOf(obj runtime.Object) ([]any, error) {
 }
 
 // ensure makes one configuration match: create if absent, update if
-// different, nothing if equal.
-func ensure(ctx context.Context, client dynamic.Interface, o object) (Result, error) {
+// different, nothing if equal. It returns the caBundles the configuration
+// holds afterwards.
+func ensure(ctx context.Context, client dynamic.Interface, o object) (Result, []Bundle, error) {
 	ri := client.Resource(o.feature.gvr())
 	var lastErr error
 	for range maxAttempts {
@@ -315,27 +375,29 @@ func ensure(ctx context.Context, client dynamic.Interface, o object) (Result, er
 			_, err = ri.Create(ctx, o.want, metav1.CreateOptions{FieldManager: policy.ManagedByValue})
 			switch {
 			case err == nil:
-				return Result{Created: 1}, nil
+				return Result{Created: 1}, o.bundles, nil
 			case apierrors.IsAlreadyExists(err):
 				lastErr = err // another replica won: compare with theirs
 				continue
 			default:
-				return Result{}, fmt.Errorf("creating: %w", err)
+				return Result{}, nil, fmt.Errorf("creating: %w", err)
 			}
 		}
 		if err != nil {
-			return Result{}, fmt.Errorf("reading: %w", err)
+			return Result{}, nil, fmt.Errorf("reading: %w", err)
 		}
-		hooks, same, err := o.sync(live)
+		hooks, same, held, err := o.sync(live)
 		if err != nil {
-			return Result{}, err
+			return Result{}, nil, err
 		}
-		if same && hasLabels(live.GetLabels(), o.labels) {
-			return Result{Unchanged: 1}, nil
+		_, injected := live.GetAnnotations()[o.unset]
+		injected = injected && o.unset != ""
+		if same && hasLabels(live.GetLabels(), o.labels) && hasLabels(live.GetAnnotations(), o.annotations) && !injected {
+			return Result{Unchanged: 1}, held, nil
 		}
 		upd := live.DeepCopy()
 		if err := unstructured.SetNestedSlice(upd.Object, hooks, "webhooks"); err != nil {
-			return Result{}, err
+			return Result{}, nil, err
 		}
 		l := upd.GetLabels()
 		if l == nil {
@@ -345,19 +407,30 @@ func ensure(ctx context.Context, client dynamic.Interface, o object) (Result, er
 			l[k] = v
 		}
 		upd.SetLabels(l)
+		if len(o.annotations) > 0 || injected {
+			a := upd.GetAnnotations()
+			if a == nil {
+				a = map[string]string{}
+			}
+			for k, v := range o.annotations {
+				a[k] = v
+			}
+			delete(a, o.unset)
+			upd.SetAnnotations(a)
+		}
 		// upd carries the resourceVersion we read: a concurrent write is a Conflict.
 		_, err = ri.Update(ctx, upd, metav1.UpdateOptions{FieldManager: policy.ManagedByValue})
 		switch {
 		case err == nil:
-			return Result{Updated: 1}, nil
+			return Result{Updated: 1}, held, nil
 		case apierrors.IsConflict(err), apierrors.IsNotFound(err):
 			lastErr = err // changed or deleted since we read it: start over
 			continue
 		default:
-			return Result{}, fmt.Errorf("updating: %w", err)
+			return Result{}, nil, fmt.Errorf("updating: %w", err)
 		}
 	}
-	return Result{}, fmt.Errorf("gave up after %d attempts against concurrent writers: %w", maxAttempts, lastErr)
+	return Result{}, nil, fmt.Errorf("gave up after %d attempts against concurrent writers: %w", maxAttempts, lastErr)
 }
 
 func hasLabels(live, want map[string]string) bool {

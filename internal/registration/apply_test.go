@@ -374,12 +374,15 @@ func FuzzLiveConfiguration(f *testing.F) {
 		if err := json.Unmarshal(data, &live); err != nil || live == nil {
 			return
 		}
-		hooks, same, err := o.sync(&unstructured.Unstructured{Object: live})
+		hooks, same, held, err := o.sync(&unstructured.Unstructured{Object: live})
 		if err != nil {
 			return
 		}
 		if same && len(hooks) != len(o.want.Object["webhooks"].([]any)) {
 			t.Fatalf("equal with a different number of webhooks")
+		}
+		if len(held) != len(hooks) {
+			t.Fatalf("%d caBundles for %d webhooks", len(held), len(hooks))
 		}
 		if b, _ := json.Marshal(o.want.Object); string(b) == string(data) && !same {
 			t.Fatalf("the desired object does not equal itself")

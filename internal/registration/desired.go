@@ -31,6 +31,21 @@ type Endpoint struct {
 	// URL is the base URL (https://host[:port][/prefix]); when set, webhooks
 	// are registered by URL + path instead of by Service.
 	URL *url.URL
+	// CAInjectFrom, when set, is the cert-manager Certificate
+	// ("namespace/name") whose CA cert-manager's CA injector writes into the
+	// caBundles: configurations and conversion CRDs carry it as the
+	// policy.CAInjectionAnnotation. See CAInjection.
+	CAInjectFrom string
+}
+
+// CAInjection is the Endpoint.CAInjectFrom of a policy: with source
+// cert-manager, the Certificate the bundle creates (named like its Secret)
+// in the gateway's namespace; "" otherwise.
+func CAInjection(p *policy.Policy, namespace string) string {
+	if p == nil || p.Certs.Source != policy.CertsCertManager {
+		return ""
+	}
+	return namespace + "/" + p.Certs.SecretName
 }
 
 // Validate reports what the API server would reject in an Endpoint, so a
@@ -121,6 +136,9 @@ func (e Endpoint) clientConfig(path string, caBundle []byte) admissionregistrati
 //     the label still reaches the gateway. A matchCondition passes only updates
 //     whose new object no longer carries the label with value "true", so the
 //     frequent status writes of protected objects never depend on the gateway.
+//     The gateway's namespace and kube-system are excluded, except for the
+//     gateway's own TLS Secret: a second webhook, on UPDATE of secrets in the
+//     gateway's namespace, with a matchCondition on the Secret's name.
 //   - namespace-protection: CREATE and UPDATE of every namespaced Katalog CRD
 //     that a namespace list applies to, all its versions; plus DELETE of
 //     namespaces matching the Katalog-level restrictedNamespaces: an
@@ -131,9 +149,9 @@ func (e Endpoint) clientConfig(path string, caBundle []byte) admissionregistrati
 //   - validate / mutate: per CRD, its rules version, plural and operations,
 //     matchPolicy Equivalent so requests at other versions are converted first.
 //
-// Every webhook except deletion protection excludes, with a namespaceSelector
-// on kubernetes.io/metadata.name NotIn, the gateway's namespace and
-// kube-system. For namespace protection a namespace is excluded only if every
+// Every webhook except deletion protection and the TLS Secret's strict mode
+// excludes, with a namespaceSelector on kubernetes.io/metadata.name NotIn,
+// the gateway's namespace and kube-system. For namespace protection a namespace is excluded only if every
 // namespace list of the Katalog allows it (otherwise protecting it is the
 // point, and the webhook only sees Katalog CRD objects, which nothing in the
 // cluster needs in order to run).
@@ -194,7 +212,11 @@ func (b builder) crds() []*policy.CRD {
 }
 
 func (b builder) meta(f Feature) metav1.ObjectMeta {
-	return metav1.ObjectMeta{Name: ConfigName(b.p.Name, f), Labels: labels(b.p.Name, f)}
+	m := metav1.ObjectMeta{Name: ConfigName(b.p.Name, f), Labels: labels(b.p.Name, f)}
+	if b.ep.CAInjectFrom != "" {
+		m.Annotations = map[string]string{policy.CAInjectionAnnotation: b.ep.CAInjectFrom}
+	}
+	return m
 }
 
 // hookName is a webhook's name: fully qualified (at least three DNS labels) as
@@ -314,12 +336,32 @@ func (b builder) strictMode() []admissionregistrationv1.ValidatingWebhook {
 	w.ObjectSelector = protectionSelector()
 	w.NamespaceSelector = excludeNamespaces(b.systemNamespaces())
 	l := celString(policy.ProtectionLabel)
-	w.MatchConditions = []admissionregistrationv1.MatchCondition{{
+	lifted := admissionregistrationv1.MatchCondition{
 		Name: "protection-label-lifted",
 		Expression: "object == null || !has(object.metadata.labels) || !(" + l + " in object.metadata.labels) || " +
 			"object.metadata.labels[" + l + "] != 'true'",
-	}}
-	return []admissionregistrationv1.ValidatingWebhook{w}
+	}
+	w.MatchConditions = []admissionregistrationv1.MatchCondition{lifted}
+	hooks := []admissionregistrationv1.ValidatingWebhook{w}
+	// The exclusion of the gateway's namespace (kube-system, when it runs
+	// there) must not exempt its own TLS Secret: a second webhook guards
+	// that one Secret's label, by name.
+	if b.ep.Namespace != "" && b.p.Certs.SecretName != "" {
+		s := b.webhook(b.hookName("secret-strict-mode"), StrictMode, dp.Endpoint, policy.Fail)
+		s.Rules = []admissionregistrationv1.RuleWithOperations{
+			rule(admissionregistrationv1.NamespacedScope, []string{""}, []string{"v1"}, []string{"secrets"}, admissionregistrationv1.Update),
+		}
+		s.ObjectSelector = protectionSelector()
+		s.NamespaceSelector = &metav1.LabelSelector{MatchExpressions: []metav1.LabelSelectorRequirement{{
+			Key: NamespaceNameLabel, Operator: metav1.LabelSelectorOpIn, Values: []string{b.ep.Namespace},
+		}}}
+		s.MatchConditions = []admissionregistrationv1.MatchCondition{
+			{Name: "gateway-tls-secret", Expression: "object.metadata.name == " + celString(b.p.Certs.SecretName)},
+			lifted,
+		}
+		hooks = append(hooks, s)
+	}
+	return hooks
 }
 
 func (b builder) namespaceProtection() []admissionregistrationv1.ValidatingWebhook {

@@ -387,6 +387,65 @@ func TestDesiredStrictMode(t *testing.T) {
 	}
 }
 
+// The gateway's own TLS Secret is not exempt from strict mode by the
+// exclusion of its namespace, wherever the gateway runs (kube-system too):
+// a second webhook selects it by namespace and name.
+func TestDesiredStrictModeGatewaySecret(t *testing.T) {
+	for _, ns := range []string{"orkestra-system", "kube-system"} {
+		p := fullPolicy()
+		p.Certs.SecretName = "gw-tls"
+		ep := serviceEndpoint()
+		ep.Namespace = ns
+		v, _ := configs(t, p, ep)
+		c := v["orkestra-gateway-platform-guard-strict-mode"]
+		if len(c.Webhooks) != 2 {
+			t.Fatalf("%s: got %d webhooks, want strict mode and the TLS Secret's", ns, len(c.Webhooks))
+		}
+		if main := hook(t, c, "strict-mode.platform-guard.orkestra.io"); !reflect.DeepEqual(main.NamespaceSelector, notIn(ep.Namespace, "kube-system")) && ns != "kube-system" {
+			t.Errorf("%s: strict mode's namespaceSelector %+v", ns, main.NamespaceSelector)
+		}
+		w := hook(t, c, "secret-strict-mode.platform-guard.orkestra.io")
+		if want := []admissionregistrationv1.RuleWithOperations{ruleOf("Namespaced", []string{""}, []string{"v1"}, []string{"secrets"}, "UPDATE")}; !reflect.DeepEqual(w.Rules, want) {
+			t.Errorf("%s: rules %+v", ns, w.Rules)
+		}
+		want := &metav1.LabelSelector{MatchExpressions: []metav1.LabelSelectorRequirement{{Key: NamespaceNameLabel, Operator: metav1.LabelSelectorOpIn, Values: []string{ns}}}}
+		if !reflect.DeepEqual(w.NamespaceSelector, want) || !reflect.DeepEqual(w.ObjectSelector, protectionLabelSelector) || *w.FailurePolicy != "Fail" {
+			t.Errorf("%s: namespaceSelector %+v objectSelector %+v failurePolicy %s", ns, w.NamespaceSelector, w.ObjectSelector, *w.FailurePolicy)
+		}
+		secret := func(name string, labels map[string]any) map[string]any {
+			return map[string]any{
+				"object":    map[string]any{"metadata": map[string]any{"name": name, "labels": labels}},
+				"oldObject": map[string]any{"metadata": map[string]any{"name": name, "labels": map[string]any{"orkestra.io/deletion-protection": "true"}}},
+			}
+		}
+		for _, tc := range []struct {
+			name   string
+			labels map[string]any
+			want   bool
+		}{
+			{"gw-tls", map[string]any{}, true},
+			{"gw-tls", map[string]any{"orkestra.io/deletion-protection": "no"}, true},
+			{"gw-tls", map[string]any{"orkestra.io/deletion-protection": "true"}, false},
+			{"other", map[string]any{}, false},
+		} {
+			all := true
+			for _, mc := range w.MatchConditions {
+				all = all && evalCEL(t, mc.Expression, secret(tc.name, tc.labels))
+			}
+			if all != tc.want {
+				t.Errorf("%s: Secret %s with labels %v reaches the gateway = %v, want %v", ns, tc.name, tc.labels, all, tc.want)
+			}
+		}
+	}
+	// No namespace known: nothing to select.
+	p := fullPolicy()
+	p.Certs.SecretName = "gw-tls"
+	v, _ := configs(t, p, Endpoint{Service: "orkestra-gateway"})
+	if n := len(v["orkestra-gateway-platform-guard-strict-mode"].Webhooks); n != 1 {
+		t.Errorf("without a namespace: %d webhooks", n)
+	}
+}
+
 func TestDesiredNamespaceProtection(t *testing.T) {
 	p := fullPolicy()
 	v, _ := configs(t, p, serviceEndpoint())
@@ -730,6 +789,25 @@ func TestDesiredBuiltInResource(t *testing.T) {
 					t.Errorf("%s names the built-in pods as a CRD: %s", w.Name, mc.Expression)
 				}
 			}
+		}
+	}
+}
+
+func TestDesiredCAInjection(t *testing.T) {
+	p := &policy.Policy{Name: "inject", DeletionProtection: policy.DeletionProtection{Endpoint: policy.Endpoint{Enabled: true, FailurePolicy: policy.Fail, TimeoutSeconds: 5}}}
+	ep := Endpoint{Namespace: "ns", Service: "svc"}
+	if got := CAInjection(p, "ns"); got != "" {
+		t.Errorf("CAInjection of a self-managed policy = %q", got)
+	}
+	p.Certs = policy.Certs{Source: policy.CertsCertManager, SecretName: "tls"}
+	ep.CAInjectFrom = CAInjection(p, "ns")
+	v, _ := Desired(p, ep, nil)
+	if len(v) == 0 {
+		t.Fatal("nothing desired")
+	}
+	for _, c := range v {
+		if c.Annotations[policy.CAInjectionAnnotation] != "ns/tls" {
+			t.Errorf("%s annotations %v", c.Name, c.Annotations)
 		}
 	}
 }

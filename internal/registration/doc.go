@@ -1,11 +1,17 @@
-// Package registration computes the admission webhook configurations a
-// Katalog needs and keeps them in place on the API server.
+// Package registration owns every object the API server must hold for the
+// gateway: the admission webhook configurations a Katalog needs, and the
+// spec.conversion of the CRDs it converts. It computes them and keeps them
+// in place.
 //
-// Every replica runs Apply at start-up and on each maintenance tick: it
-// creates what is missing, restores what was edited or deleted, writes
-// nothing when the cluster already matches, and deletes the configurations
-// of features that were disabled. Coordination between replicas is
-// optimistic concurrency only (create-if-absent, update with the
+// Every replica runs Sync at start-up and on each maintenance tick: Apply
+// for the webhook configurations, then EnsureCRD for each conversion CRD.
+// It creates what is missing, restores what was edited or deleted, writes
+// nothing when the cluster already matches, deletes the configurations of
+// features that were disabled, and reports the caBundle every webhook and
+// CRD holds, from which the caller computes readiness. The last replica to
+// stop removes the configurations (RemoveFeatures) and resets the CRDs to
+// strategy None (ResetCRD). Coordination between replicas is optimistic
+// concurrency only (create-if-absent, update or patch with the
 // resourceVersion read), so replicas need no leader.
 //
 // # Names

@@ -7,10 +7,10 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
-	"text/template"
 	"text/template/parse"
 
 	"github.com/orkspace/orkestra-gateway/internal/katalog"
+	"github.com/orkspace/orkestra-gateway/internal/tmpl"
 )
 
 // kind is an operator with its negation folded out: notEquals is equals, negated.
@@ -73,7 +73,7 @@ const (
 // field is a compiled field path: static, or a template rendered per object.
 type field struct {
 	path Path
-	tmpl *template.Template // non-nil: render, then parse
+	tmpl *tmpl.Template // non-nil: render, then parse
 	raw  string
 	root root // what a static path reads; path is then relative to it
 	wild bool // the static path holds [*]
@@ -221,7 +221,7 @@ type test struct {
 
 	// An operand given as a template, rendered against the object for each
 	// evaluation (lte: "{{ .spec.maxReplicas }}").
-	opTmpl  *template.Template
+	opTmpl  *tmpl.Template
 	opField []string // the template only prints this field: its value, typed
 	opRaw   string
 }
@@ -297,7 +297,7 @@ func (c *compiler) compileOperandTemplate(t *test, path, text string) {
 // fieldOnly returns the field chain a template prints when it is one
 // action reading one field ({{ .spec.maxReplicas }}, white space around it
 // aside), nil otherwise.
-func fieldOnly(t *template.Template) []string {
+func fieldOnly(t *tmpl.Template) []string {
 	if t.Tree == nil || t.Tree.Root == nil {
 		return nil
 	}

@@ -4,9 +4,9 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
-	"text/template"
 
 	"github.com/orkspace/orkestra-gateway/internal/katalog"
+	"github.com/orkspace/orkestra-gateway/internal/tmpl"
 )
 
 // Problem is a compile error in one rule. Path is relative to the rule list
@@ -71,7 +71,7 @@ type rule struct {
 	test
 	gate
 	msg   string
-	tmpl  *template.Template // nil for a message without {{
+	tmpl  *tmpl.Template // nil for a message without {{
 	warn  bool
 	audit bool
 	index int    // position in the entry's rule list
@@ -423,7 +423,7 @@ func (c *compiler) compileField(f *field, base, text, check string, condition bo
 }
 
 // compileTemplate parses a template at path (K10); nil on error.
-func (c *compiler) compileTemplate(path, text string) *template.Template {
+func (c *compiler) compileTemplate(path, text string) *tmpl.Template {
 	t, err := ParseTemplate(path, text)
 	if err != nil {
 		c.add("K10", path, err.Error(), "allowed functions: "+strings.Join(Functions, ", ")+" and the text/template builtins")

@@ -2,10 +2,12 @@ package rules
 
 import (
 	"encoding/json"
+	"fmt"
 	"strconv"
 	"strings"
-	"text/template"
 	"text/template/parse"
+
+	"github.com/orkspace/orkestra-gateway/internal/tmpl"
 )
 
 // Functions is the function set templates may call, besides text/template's
@@ -31,7 +33,7 @@ var Functions = []string{
 	"replace", "quote", "join", "toString", "toJSON",
 }
 
-var funcs = template.FuncMap{
+var funcs = tmpl.FuncMap{
 	"default": func(d, v any) any {
 		if isEmpty(v) {
 			return d
@@ -44,10 +46,8 @@ var funcs = template.FuncMap{
 	"trim":       func(v any) string { return strings.TrimSpace(toString(v)) },
 	"trimPrefix": func(p, v any) string { return strings.TrimPrefix(toString(v), toString(p)) },
 	"trimSuffix": func(x, v any) string { return strings.TrimSuffix(toString(v), toString(x)) },
-	"replace": func(old, new, v any) string {
-		return strings.ReplaceAll(toString(v), toString(old), toString(new))
-	},
-	"quote": func(v any) string { return strconv.Quote(toString(v)) },
+	"replace":    replace,
+	"quote":      func(v any) string { return strconv.Quote(toString(v)) },
 	"join": func(sep string, v any) string {
 		switch l := v.(type) {
 		case []any:
@@ -68,15 +68,17 @@ var funcs = template.FuncMap{
 	},
 }
 
-// ParseTemplate parses a template with the allowed function set (K10).
+// ParseTemplate parses a template with the allowed function set (K10). It
+// runs in the bounded evaluator of package tmpl: Execute spends at most
+// tmpl.DefaultBudget, ExecuteBudget a budget of the caller's.
 //
 // Missing keys are not errors (missingkey=default): {{ .spec.absent }} and
 // {{ .spec.absent.deeper }} print nothing, and `default` sees them as empty.
 // Reading a key of a null or of a scalar is an execution error. Every
 // {{ action }} prints through toString, so numbers decoded as float64 print
 // as 1000000 rather than 1e+06, and null prints nothing rather than "<nil>".
-func ParseTemplate(name, text string) (*template.Template, error) {
-	t, err := template.New(name).Option("missingkey=default").Funcs(funcs).Parse(text)
+func ParseTemplate(name, text string) (*tmpl.Template, error) {
+	t, err := tmpl.Parse(name, text, funcs)
 	if err != nil {
 		return nil, err
 	}
@@ -117,8 +119,21 @@ func printThroughToString(tree *parse.Tree, n parse.Node) {
 	}
 }
 
-// render executes t against data.
-func render(t *template.Template, data any) (string, error) {
+// replace is strings.ReplaceAll with the value last, refusing a result
+// larger than tmpl.MaxString before building it.
+func replace(old, new, v any) (string, error) {
+	s, o, n := toString(v), toString(old), toString(new)
+	if grow := len(n) - len(o); grow > 0 {
+		count := strings.Count(s, o)
+		if count > 0 && (count > tmpl.MaxString/grow || len(s)+count*grow > tmpl.MaxString) {
+			return "", fmt.Errorf("the result would be larger than %d bytes", tmpl.MaxString)
+		}
+	}
+	return strings.ReplaceAll(s, o, n), nil
+}
+
+// render executes t against data within tmpl.DefaultBudget.
+func render(t *tmpl.Template, data any) (string, error) {
 	var b strings.Builder
 	if err := t.Execute(&b, data); err != nil {
 		return "", err

@@ -49,9 +49,10 @@ type Gateway struct {
 	registry *prometheus.Registry
 	metrics  *metrics
 
-	inflight  inflight       // webhook requests being served
-	notifier  *notify.Server // nil when notifications are off
-	notifySrv *http.Server
+	inflight   inflight       // webhook requests being served
+	notifier   *notify.Server // nil when notifications are off
+	notifySrv  *http.Server
+	restConfig *rest.Config // of the maintenance client
 
 	endpoint      registration.Endpoint
 	externalCerts bool      // TLS_CERT_FILE/TLS_KEY_FILE: the user owns caBundle
@@ -78,6 +79,11 @@ func Run(ctx context.Context, cfg Config, logger *slog.Logger, errOut io.Writer)
 	probeSrv := &http.Server{Handler: probeMux, ReadHeaderTimeout: 5 * time.Second, ReadTimeout: 10 * time.Second, WriteTimeout: 30 * time.Second, IdleTimeout: 60 * time.Second}
 	go func() { _ = probeSrv.Serve(probeLn) }()
 	defer probeSrv.Close()
+	stopPprof, err := g.startPprof()
+	if err != nil {
+		return err
+	}
+	defer stopPprof()
 
 	res, err := check.RunFile(cfg.KatalogPath)
 	if err != nil {
@@ -113,7 +119,9 @@ func Run(ctx context.Context, cfg Config, logger *slog.Logger, errOut io.Writer)
 	if g.client, err = dynamic.NewForConfig(rc); err != nil {
 		return fmt.Errorf("in-cluster client: %w", err)
 	}
-	g.endpoint = registration.Endpoint{Namespace: g.ns, Service: g.policy.Gateway.ServiceName, URL: g.policy.Gateway.URL}
+	g.restConfig = rc
+	g.endpoint = registration.Endpoint{Namespace: g.ns, Service: g.policy.Gateway.ServiceName, URL: g.policy.Gateway.URL,
+		CAInjectFrom: registration.CAInjection(g.policy, g.ns)}
 
 	if err := g.loadCertificate(ctx); err != nil {
 		return err
@@ -170,57 +178,33 @@ func Run(ctx context.Context, cfg Config, logger *slog.Logger, errOut io.Writer)
 	}
 }
 
-// sync is the maintenance tick: it re-applies the registrations (restoring
-// any deleted or edited configuration) and recomputes readiness.
+// sync is the maintenance tick: certs sync -> registration sync(CA) ->
+// bundles -> certs confirm. It repairs or rotates the TLS Secret, re-applies
+// every object the API server holds for the gateway (restoring any deleted
+// or edited), and recomputes readiness from the caBundles they hold.
 func (g *Gateway) sync(ctx context.Context) error {
 	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
 	ca := g.syncSecret(ctx) // tls.go: the TLS Secret read, repaired or rotated
-	v, m := registration.Desired(g.policy, g.endpoint, ca)
-	res, err := registration.Apply(ctx, g.client, g.policy.Name, v, m)
-	g.metrics.observeSync(res, err)
+	res, err := registration.Sync(ctx, g.client, g.policy, g.endpoint, ca)
+	g.metrics.observeSync(res.Result, err)
+	if res.Result.Changed() {
+		g.log.Info("registrations applied", "created", res.Created, "updated", res.Updated, "deleted", res.Deleted, "unchanged", res.Unchanged)
+	}
+	for _, crd := range res.CRDs {
+		g.log.Info("CRD conversion settings applied", "crd", crd)
+	}
 	if err != nil {
 		g.ready.set("registrations not applied: " + err.Error())
 		return err
 	}
-	if res.Changed() {
-		g.log.Info("registrations applied", "created", res.Created, "updated", res.Updated, "deleted", res.Deleted, "unchanged", res.Unchanged)
-	}
-	if err := g.ensureConversionCRDs(ctx, ca); err != nil {
-		g.ready.set("conversion settings not applied: " + err.Error())
-		return err
-	}
 	// tls.go: ready only while every caBundle trusts the served certificate.
-	if err := g.confirmTrust(ctx, ca, res, v, m); err != nil {
+	if err := g.confirmTrust(ca, res); err != nil {
 		g.ready.set(err.Error())
 		return err
 	}
 	g.ready.set("")
 	return nil
-}
-
-// ensureConversionCRDs keeps spec.conversion of every CRD entry with
-// updateCRD pointing at this gateway (no write when it already does).
-func (g *Gateway) ensureConversionCRDs(ctx context.Context, ca []byte) error {
-	if !g.policy.Conversion.Enabled {
-		return nil
-	}
-	var errs []error
-	for _, c := range g.policy.CRDs {
-		if c.Conversion == nil || !c.Conversion.UpdateCRD {
-			continue
-		}
-		changed, err := conversion.EnsureCRD(ctx, g.client, c, g.endpoint, ca)
-		if err != nil {
-			errs = append(errs, fmt.Errorf("CRD %s: %w", c.CRDName(), err))
-			continue
-		}
-		if changed {
-			g.log.Info("CRD conversion settings applied", "crd", c.CRDName())
-			g.tls.crdWritten(c.CRDName())
-		}
-	}
-	return errors.Join(errs...)
 }
 
 func (g *Gateway) webhookMux() (http.Handler, error) {
@@ -232,17 +216,18 @@ func (g *Gateway) webhookMux() (http.Handler, error) {
 	mux.Handle("/namespace-protection", admission.Serve("namespace-protection", admission.NewNamespaceProtection(p), opts))
 	mux.Handle("/validate", admission.Serve("validate", admission.NewValidation(p, admission.WithRegisterer(g.registry, g.log)), opts))
 	mux.Handle("/mutate", admission.Serve("mutate", admission.NewMutation(p), opts))
-	conv, err := conversion.New(p, conversion.Options{Logger: g.log, Registerer: g.registry})
+	conv, err := conversion.New(p, conversion.Options{Logger: g.log, Registerer: g.registry, Key: g.tls.conversionKey})
 	if err != nil {
 		return nil, fmt.Errorf("conversion: %w", err)
 	}
-	mux.Handle("/convert", conv)
+	mux.Handle(registration.ConversionPath, conv)
 	return mux, nil
 }
 
-// shutdown: readiness false, in-flight requests finish, then the
-// registrations are removed when cleanupOnShutdown asks for it and no other
-// ready replica remains, all within the drain timeout.
+// shutdown: readiness false, in-flight requests finish, then, when no
+// other ready replica remains, the registrations are removed where
+// cleanupOnShutdown asks for it and the CRDs the gateway converts are reset
+// to strategy None (unless keepOnShutdown), all within the drain timeout.
 func (g *Gateway) shutdown(srv *http.Server) error {
 	g.ready.set("shutting down")
 	g.log.Info("shutting down", "drainTimeout", g.cfg.DrainTimeout.String())
@@ -266,7 +251,8 @@ func (g *Gateway) shutdown(srv *http.Server) error {
 	}
 	<-drained
 	features := registration.CleanupFeatures(g.policy)
-	if len(features) == 0 {
+	resets := registration.ResetOnShutdown(g.policy)
+	if len(features) == 0 && len(resets) == 0 {
 		return nil
 	}
 	others, err := g.otherReplicas(ctx)
@@ -278,11 +264,24 @@ func (g *Gateway) shutdown(srv *http.Server) error {
 		g.log.Info("other ready replicas remain; keeping registrations")
 		return nil
 	}
-	if err := registration.RemoveFeatures(ctx, g.client, g.policy.Name, features); err != nil {
-		g.log.Error("removing registrations", "err", err)
-		return nil
+	if len(features) > 0 {
+		if err := registration.RemoveFeatures(ctx, g.client, g.policy.Name, features); err != nil {
+			g.log.Error("removing registrations", "err", err)
+		} else {
+			g.log.Info("registrations removed")
+		}
 	}
-	g.log.Info("registrations removed")
+	// The last replica out: no CRD may keep sending conversions to a
+	// gateway that is gone, or it could not be read at its other versions.
+	for _, c := range resets {
+		changed, err := registration.ResetCRD(ctx, g.client, c, g.endpoint)
+		switch {
+		case err != nil:
+			g.log.Error("resetting the CRD's conversion", "crd", c.CRDName(), "err", err)
+		case changed:
+			g.log.Info("CRD conversion reset to strategy None", "crd", c.CRDName())
+		}
+	}
 	return nil
 }
 
@@ -292,11 +291,16 @@ func (g *Gateway) startNotify(serveErr chan<- error) error {
 	if g.policy.Notification == nil {
 		return nil
 	}
+	reviews, err := notify.ReviewClient(g.restConfig)
+	if err != nil {
+		return fmt.Errorf("notifications: %w", err)
+	}
 	n, err := notify.NewServer(notify.Options{
-		Policy:     g.policy.Notification,
-		Reviewer:   notify.NewTokenReviewer(g.client),
-		Logger:     g.log,
-		Registerer: g.registry,
+		Policy:    g.policy.Notification,
+		Namespace: g.ns,
+		Reviewer:  notify.NewTokenReviewer(reviews),
+		Logger:    g.log,
+		Metrics:   notify.NewMetrics(g.registry),
 	})
 	if err != nil {
 		return fmt.Errorf("notifications: %w", err)
@@ -308,7 +312,7 @@ func (g *Gateway) startNotify(serveErr chan<- error) error {
 	g.notifier = n
 	n.Start()
 	g.notifySrv = n.HTTPServer(g.certs.TLSConfig())
-	go func() { serveErr <- g.notifySrv.ServeTLS(ln, "", "") }()
+	go func() { serveErr <- g.notifySrv.ServeTLS(n.Listener(ln), "", "") }()
 	return nil
 }
 

@@ -3,77 +3,66 @@ package server
 import (
 	"bytes"
 	"context"
-	"encoding/base64"
 	"errors"
 	"fmt"
-	"maps"
 	"os"
-	"slices"
 	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
-	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
-	"k8s.io/apimachinery/pkg/runtime/schema"
 
 	"github.com/orkspace/orkestra-gateway/internal/certs"
+	"github.com/orkspace/orkestra-gateway/internal/conversion"
 	"github.com/orkspace/orkestra-gateway/internal/policy"
 	"github.com/orkspace/orkestra-gateway/internal/registration"
 )
 
-// The certificate side of the gateway (spec section 7, docs/certificates.md):
-// obtaining the serving certificate, the tick's certificate work (the TLS
-// Secret, the caBundle of conversion CRDs, trust of what is served) and its
-// metrics. run.go's sync calls syncSecret before applying the webhook
-// configurations and the conversion CRDs, and confirmTrust after.
+// The certificate side of the gateway (docs/certificates.md): obtaining the
+// serving certificate, the tick's certificate work (the TLS Secret, trust
+// of what is served) and its metrics. run.go's sync calls syncSecret before
+// registration.Sync, and confirmTrust with the caBundles it reports.
 
 // tlsState is the replica's certificate state beside g.certs (the Holder
 // the listener serves).
 type tlsState struct {
 	rot     *certs.Rotator // nil with external certificates
 	metrics *certMetrics
+	// conversionKey seals the conversion webhook's preserved-fields
+	// annotation: conversion.key of the Secret, or CONVERSION_KEY_FILE with
+	// external certificates (nil without one: nothing converts).
+	conversionKey func() []byte
 
-	crds map[string]*policy.CRD // conversion CRDs whose spec.conversion the gateway sets
-
-	mu        sync.Mutex
-	promote   *time.Timer     // pending swap at the end of the trust grace
-	served    *certs.Material // at the last tick, to count reloads of external files
-	lastCA    []byte          // the caBundle published at the last complete tick
-	crdWrites map[string]bool // CRDs whose spec.conversion this tick wrote
-}
-
-// crdWritten records that this tick wrote the CRD's spec.conversion.
-func (st *tlsState) crdWritten(name string) {
-	st.mu.Lock()
-	defer st.mu.Unlock()
-	if st.crdWrites == nil {
-		st.crdWrites = map[string]bool{}
-	}
-	st.crdWrites[name] = true
+	mu      sync.Mutex
+	promote *time.Timer     // pending swap at the end of the trust grace
+	served  *certs.Material // at the last tick, to count reloads of external files
+	lastCA  []byte          // the caBundle published at the last complete tick
 }
 
 // loadCertificate obtains the serving certificate: external files when
-// TLS_CERT_FILE/TLS_KEY_FILE are set (the user owns them and every
+// TLS_CERT_FILE/TLS_KEY_FILE are set or the Katalog's certificate source is
+// cert-manager or files (the user, or cert-manager, owns them and every
 // caBundle), else the shared Secret, kept by a certs.Rotator.
 func (g *Gateway) loadCertificate(ctx context.Context) error {
-	st := &tlsState{crds: map[string]*policy.CRD{}}
-	if g.policy.Conversion.Enabled {
-		for _, c := range g.policy.CRDs {
-			if c.Conversion != nil && c.Conversion.UpdateCRD {
-				st.crds[c.CRDName()] = c
-			}
-		}
-	}
+	st := &tlsState{}
 	certFile, keyFile := os.Getenv("TLS_CERT_FILE"), os.Getenv("TLS_KEY_FILE")
-	if certFile != "" || keyFile != "" {
-		if certFile == "" || keyFile == "" {
+	if certFile != "" || keyFile != "" || g.policy.Certs.External() {
+		if (certFile == "") != (keyFile == "") {
 			return errors.New("TLS_CERT_FILE and TLS_KEY_FILE must be set together")
+		}
+		if certFile == "" {
+			// security.certManager.source cert-manager or files: the
+			// Secret the bundle mounts.
+			certFile, keyFile = policy.TLSCertFile, policy.TLSKeyFile
 		}
 		f, err := certs.FromFiles(certFile, keyFile)
 		if err != nil {
+			if src := g.policy.Certs.Source; src != policy.CertsSelf {
+				return fmt.Errorf("external certificate (security.certManager.source %s; mount Secret %s at %s): %w", src, g.policy.Certs.SecretName, policy.TLSMountDir, err)
+			}
 			return fmt.Errorf("external certificate: %w", err)
+		}
+		if st.conversionKey, err = externalConversionKey(g.policy); err != nil {
+			return err
 		}
 		f.Logger = g.log
 		go f.Watch(ctx, 2*time.Second)
@@ -84,6 +73,9 @@ func (g *Gateway) loadCertificate(ctx context.Context) error {
 		return nil
 	}
 
+	if os.Getenv("CONVERSION_KEY_FILE") != "" {
+		return errors.New("CONVERSION_KEY_FILE is set without TLS_CERT_FILE/TLS_KEY_FILE: with the gateway's own certificates the conversion key is conversion.key of its TLS Secret; unset CONVERSION_KEY_FILE")
+	}
 	opts := g.certOptions()
 	if c := g.policy.Certs; c.AutoRotate {
 		// Replicas swap within about one tick plus the grace after a
@@ -98,9 +90,33 @@ func (g *Gateway) loadCertificate(ctx context.Context) error {
 		return fmt.Errorf("serving certificate: %w", err)
 	}
 	st.rot = r
+	st.conversionKey = r.ConversionKey
 	g.certs, g.tls = r.Holder(), st
 	st.metrics = newCertMetrics(g.registry, g.certs)
 	return nil
+}
+
+// externalConversionKey reads CONVERSION_KEY_FILE, the conversion key of
+// external certificates: the user owns it as they own the certificate, and
+// mounts the same file in every replica. A Katalog that converts needs one
+// (annotations sealed with a key per replica would not verify on the
+// others); nil when it converts nothing and the variable is unset.
+func externalConversionKey(p *policy.Policy) (func() []byte, error) {
+	file := os.Getenv("CONVERSION_KEY_FILE")
+	if file == "" {
+		for _, c := range p.CRDs {
+			if c != nil && c.Conversion != nil {
+				return nil, fmt.Errorf("external certificates (TLS_CERT_FILE/TLS_KEY_FILE) and CRD entry %s converts: set CONVERSION_KEY_FILE to a file of at least %d random bytes mounted in every replica (e.g. a key of a Secret); it authenticates the conversion webhook's %s annotation",
+					c.Name, certs.MinConversionKeyBytes, conversion.PreservedAnnotation)
+			}
+		}
+		return nil, nil
+	}
+	k, err := certs.ReadConversionKeyFile(file)
+	if err != nil {
+		return nil, err
+	}
+	return func() []byte { return k }, nil
 }
 
 func (g *Gateway) certOptions() certs.Options {
@@ -139,38 +155,25 @@ func (g *Gateway) syncSecret(ctx context.Context) []byte {
 	return st.rot.CABundle()
 }
 
-// confirmTrust is the tick's last step, after the webhook configurations
-// and the conversion CRDs were given caBundle ca. It takes the caBundles of
-// every configuration the gateway manages, as last read, lets the Rotator
-// swap in a rotated certificate they have trusted long enough, and returns
-// why the served certificate is not trusted (nil: it is).
-//
-// With the gateway's own certificates the caBundles as last read are ca:
-// registration.Apply and ensureConversionCRDs have just read each of them
-// and written ca where it differed, without error. With external
-// certificates they are the user's, read back here.
-func (g *Gateway) confirmTrust(ctx context.Context, ca []byte, res registration.Result, v []admissionregistrationv1.ValidatingWebhookConfiguration, m []admissionregistrationv1.MutatingWebhookConfiguration) error {
+// confirmTrust is the tick's last step, after registration.Sync gave every
+// object the gateway manages caBundle ca (nil: external certificates, the
+// caBundles are the user's). It takes the caBundles those objects hold, as
+// Sync read or wrote them, lets the Rotator swap in a rotated certificate
+// they have trusted long enough, and returns why the served certificate is
+// not trusted (nil: it is).
+func (g *Gateway) confirmTrust(ca []byte, res registration.Synced) error {
 	st := g.tls
 	st.mu.Lock()
-	crdWrites := len(st.crdWrites)
-	st.crdWrites = nil
 	fresh := !bytes.Equal(st.lastCA, ca) // a bundle this replica had not published yet
 	st.lastCA = ca
 	st.mu.Unlock()
-
-	var bundles []certs.Bundle
-	if ca != nil {
-		bundles = g.publishedBundles(ca, v, m)
-		if fresh {
-			st.metrics.patches.WithLabelValues("webhook").Add(float64(res.Created + res.Updated))
-			st.metrics.patches.WithLabelValues("crd").Add(float64(crdWrites))
-		}
-	} else {
-		var err error
-		if bundles, err = g.readBundles(ctx, v, m); err != nil {
-			st.metrics.trusted.Set(0)
-			return fmt.Errorf("reading the caBundles: %w", err)
-		}
+	if ca != nil && fresh {
+		st.metrics.patches.WithLabelValues("webhook").Add(float64(res.Created + res.Updated))
+		st.metrics.patches.WithLabelValues("crd").Add(float64(len(res.CRDs)))
+	}
+	bundles := make([]certs.Bundle, len(res.Bundles))
+	for i, b := range res.Bundles {
+		bundles[i] = certs.Bundle{Source: b.Source, PEM: b.PEM}
 	}
 
 	now := time.Now()
@@ -218,98 +221,6 @@ func (g *Gateway) schedulePromote(at time.Time) {
 	})
 }
 
-var (
-	validatingGVR = admissionregistrationv1.SchemeGroupVersion.WithResource("validatingwebhookconfigurations")
-	mutatingGVR   = admissionregistrationv1.SchemeGroupVersion.WithResource("mutatingwebhookconfigurations")
-	crdGVR        = schema.GroupVersionResource{Group: "apiextensions.k8s.io", Version: "v1", Resource: "customresourcedefinitions"}
-)
-
-// publishedBundles lists every place that holds ca after this tick: each
-// webhook of the configurations applied and each conversion CRD.
-func (g *Gateway) publishedBundles(ca []byte, v []admissionregistrationv1.ValidatingWebhookConfiguration, m []admissionregistrationv1.MutatingWebhookConfiguration) []certs.Bundle {
-	var out []certs.Bundle
-	for _, c := range v {
-		for _, w := range c.Webhooks {
-			out = append(out, certs.Bundle{Source: "ValidatingWebhookConfiguration " + c.Name + ", webhook " + w.Name, PEM: ca})
-		}
-	}
-	for _, c := range m {
-		for _, w := range c.Webhooks {
-			out = append(out, certs.Bundle{Source: "MutatingWebhookConfiguration " + c.Name + ", webhook " + w.Name, PEM: ca})
-		}
-	}
-	for _, name := range slices.Sorted(maps.Keys(g.tls.crds)) {
-		out = append(out, certs.Bundle{Source: "CustomResourceDefinition " + name + " (conversion)", PEM: ca})
-	}
-	return out
-}
-
-// readBundles reads the caBundle of every webhook of the configurations
-// applied and of every conversion CRD converting through a webhook, by
-// name: the gateway needs no list permission.
-func (g *Gateway) readBundles(ctx context.Context, v []admissionregistrationv1.ValidatingWebhookConfiguration, m []admissionregistrationv1.MutatingWebhookConfiguration) ([]certs.Bundle, error) {
-	type ref struct {
-		gvr  schema.GroupVersionResource
-		kind string
-		name string
-	}
-	var refs []ref
-	for _, c := range v {
-		refs = append(refs, ref{validatingGVR, "ValidatingWebhookConfiguration", c.Name})
-	}
-	for _, c := range m {
-		refs = append(refs, ref{mutatingGVR, "MutatingWebhookConfiguration", c.Name})
-	}
-	var bundles []certs.Bundle
-	for _, r := range refs {
-		u, err := g.client.Resource(r.gvr).Get(ctx, r.name, metav1.GetOptions{})
-		if err != nil {
-			return nil, fmt.Errorf("%s %s: %w", r.kind, r.name, err)
-		}
-		list, _, err := unstructured.NestedSlice(u.Object, "webhooks")
-		if err != nil {
-			return nil, fmt.Errorf("%s %s: %w", r.kind, r.name, err)
-		}
-		for _, h := range list {
-			hm, _ := h.(map[string]any)
-			name, _, _ := unstructured.NestedString(hm, "name")
-			b, err := caBundleOf(hm, "clientConfig", "caBundle")
-			if err != nil {
-				return nil, fmt.Errorf("%s %s, webhook %s: %w", r.kind, r.name, name, err)
-			}
-			bundles = append(bundles, certs.Bundle{Source: r.kind + " " + r.name + ", webhook " + name, PEM: b})
-		}
-	}
-	for _, name := range slices.Sorted(maps.Keys(g.tls.crds)) {
-		u, err := g.client.Resource(crdGVR).Get(ctx, name, metav1.GetOptions{})
-		if err != nil {
-			return nil, fmt.Errorf("CRD %s: %w", name, err)
-		}
-		if s, _, _ := unstructured.NestedString(u.Object, "spec", "conversion", "strategy"); s != "Webhook" {
-			continue
-		}
-		b, err := caBundleOf(u.Object, "spec", "conversion", "webhook", "clientConfig", "caBundle")
-		if err != nil {
-			return nil, fmt.Errorf("CRD %s: %w", name, err)
-		}
-		bundles = append(bundles, certs.Bundle{Source: "CustomResourceDefinition " + name + " (conversion)", PEM: b})
-	}
-	return bundles, nil
-}
-
-// caBundleOf decodes a caBundle field (base64 in JSON); absent is empty.
-func caBundleOf(obj map[string]any, fields ...string) ([]byte, error) {
-	s, _, err := unstructured.NestedString(obj, fields...)
-	if err != nil || s == "" {
-		return nil, err
-	}
-	b, err := base64.StdEncoding.DecodeString(s)
-	if err != nil {
-		return nil, fmt.Errorf("caBundle is not base64: %w", err)
-	}
-	return b, nil
-}
-
 // certMetrics are the certificate metrics of spec section 7.
 type certMetrics struct {
 	rotations prometheus.Counter
@@ -328,7 +239,7 @@ func newCertMetrics(reg prometheus.Registerer, served *certs.Holder) *certMetric
 		}),
 		writes: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "orkestra_gateway_certificate_secret_writes_total",
-			Help: "Writes of the TLS Secret by this replica on the maintenance tick, by action (rotated, restored, replaced, added-ca, relabelled).",
+			Help: "Writes of the TLS Secret by this replica on the maintenance tick, by action (rotated, restored, replaced, added-ca, relabelled, added-key).",
 		}, []string{"action"}),
 		conflicts: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "orkestra_gateway_certificate_secret_conflicts_total",
@@ -351,7 +262,7 @@ func newCertMetrics(reg prometheus.Registerer, served *certs.Holder) *certMetric
 		Name: "orkestra_gateway_certificate_expiry_timestamp_seconds",
 		Help: "When the served certificate expires (Unix time).",
 	}, func() float64 { return float64(served.NotAfter().Unix()) })
-	for _, a := range []certs.Action{certs.Rotated, certs.Restored, certs.Replaced, certs.AddedCA, certs.Relabelled} {
+	for _, a := range []certs.Action{certs.Rotated, certs.Restored, certs.Replaced, certs.AddedCA, certs.Relabelled, certs.AddedKey} {
 		m.writes.WithLabelValues(string(a))
 	}
 	m.patches.WithLabelValues("webhook")

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 )
@@ -41,21 +42,36 @@ func removeBuildDir() {
 	}
 }
 
+// modulePath is the project's module; test modules under hack/ (their own
+// go.mod) build the gateway from it.
+const modulePath = "github.com/orkspace/orkestra-gateway"
+
 // moduleRoot walks up from the working directory (the package being tested)
-// to the first go.mod.
+// to the go.mod of the project's module, past the go.mod of a test module
+// under hack/.
 func moduleRoot() (string, error) {
 	dir, err := os.Getwd()
 	if err != nil {
 		return "", err
 	}
 	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
+		if b, err := os.ReadFile(filepath.Join(dir, "go.mod")); err == nil && modfileModule(b) == modulePath {
 			return dir, nil
 		}
 		parent := filepath.Dir(dir)
 		if parent == dir {
-			return "", errors.New("no go.mod above the working directory")
+			return "", errors.New("no go.mod of " + modulePath + " above the working directory")
 		}
 		dir = parent
 	}
+}
+
+// modfileModule is the module path a go.mod declares.
+func modfileModule(gomod []byte) string {
+	for _, line := range strings.Split(string(gomod), "\n") {
+		if rest, ok := strings.CutPrefix(strings.TrimSpace(line), "module "); ok {
+			return strings.Trim(strings.TrimSpace(rest), `"`)
+		}
+	}
+	return ""
 }

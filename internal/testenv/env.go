@@ -293,10 +293,17 @@ func (e *Env) ImpersonatedConfig(user string, groups ...string) *rest.Config {
 // a token for it from the TokenRequest API. ttl <= 0 means the API default
 // (1h); the API server rejects ttl below 10 minutes.
 func (e *Env) ServiceAccountToken(ctx context.Context, namespace, name string, ttl time.Duration) (string, error) {
+	return e.ServiceAccountTokenFor(ctx, namespace, name, ttl)
+}
+
+// ServiceAccountTokenFor is ServiceAccountToken for the given audiences (a
+// projected token's audience); none means the API server's own.
+func (e *Env) ServiceAccountTokenFor(ctx context.Context, namespace, name string, ttl time.Duration, audiences ...string) (string, error) {
 	if err := e.ensureServiceAccount(ctx, namespace, name); err != nil {
 		return "", err
 	}
 	req := &authenticationv1.TokenRequest{}
+	req.Spec.Audiences = audiences
 	if ttl > 0 {
 		secs := int64(ttl / time.Second)
 		req.Spec.ExpirationSeconds = &secs

@@ -23,13 +23,14 @@ func (h *harness) flood(ctx context.Context) (*bench.Flood, error) {
 		f.Reason = err.Error()
 		return f, nil
 	}
-	// An event the queue cannot take (503) is as much load as one it takes.
+	// An event refused (429 beyond the caller's rate, 503 when the queue
+	// or the in-flight slots are full) is as much load as one accepted.
 	var accepted, refused atomic.Int64
 	nt.OK = func(status int, _ []byte) bool {
 		switch status {
 		case http.StatusAccepted:
 			accepted.Add(1)
-		case http.StatusServiceUnavailable:
+		case http.StatusServiceUnavailable, http.StatusTooManyRequests:
 			refused.Add(1)
 		default:
 			return false
@@ -47,7 +48,7 @@ func (h *harness) flood(ctx context.Context) (*bench.Flood, error) {
 	}
 	f.Connections = min(h.o.conns, 16)
 	if warm := bench.Max(ctx, nt, f.Connections, 500*time.Millisecond); warm.Sent == warm.Errors {
-		f.Reason = fmt.Sprintf("/notify answered no event with 202 or 503: %s", warm.FirstError)
+		f.Reason = fmt.Sprintf("/notify answered no event with 202, 429 or 503: %s", warm.FirstError)
 		h.logf("flood: %s", f.Reason)
 		return f, nil
 	}

@@ -264,6 +264,9 @@ func goals(res *bench.Results) []bench.Goal {
 			bench.Goal{Name: "end to end p99, gateway vs ValidatingAdmissionPolicy", Target: "<= 1.25x", Value: e.GatewayVsVAP.P99, Unit: "x", Met: e.GatewayVsVAP.P99 <= 1.25},
 		)
 	}
+	if f := res.Flood; f != nil && f.Status == "measured" {
+		gs = append(gs, bench.Goal{Name: "/validate p99 under a /notify flood vs alone", Target: "<= 1.50x", Value: f.P99Ratio, Unit: "x", Met: f.P99Ratio > 0 && f.P99Ratio <= 1.5})
+	}
 	if s := res.Startup; s != nil {
 		m := s.SecretPresent.ReadyMs.Median
 		gs = append(gs, bench.Goal{Name: "start to ready, Secret present (median)", Target: "< 150 ms", Value: m, Unit: "ms", Met: m > 0 && m < 150})

@@ -80,7 +80,7 @@ func (h *harness) notify(ctx context.Context) *bench.Notify {
 // notifyTarget sends distinct events to the gateway's /notify as the
 // allowed caller; the caller sets OK.
 func (h *harness) notifyTarget(ctx context.Context) (bench.Target, error) {
-	token, err := h.env.ServiceAccountToken(ctx, runtimeNS, runtimeSA, 0)
+	token, err := h.env.ServiceAccountTokenFor(ctx, runtimeNS, runtimeSA, 0, "orkestra-gateway")
 	if err != nil {
 		return bench.Target{}, err
 	}

@@ -94,8 +94,8 @@ func checkStored(t *testing.T, ns string, m *certs.Material) *corev1.Secret {
 			t.Errorf("secret key %s differs from the returned material", k)
 		}
 	}
-	if len(s.Data) != 4 {
-		t.Errorf("secret has keys %v, want tls.crt, tls.key, ca.crt, ca.key", keys(s.Data))
+	if len(s.Data) != 5 || len(s.Data[certs.KeyConversion]) != certs.ConversionKeyBytes {
+		t.Errorf("secret has keys %v, want tls.crt, tls.key, ca.crt, ca.key and a %d-byte conversion.key", keys(s.Data), certs.ConversionKeyBytes)
 	}
 	if m.ResourceVersion != s.ResourceVersion {
 		t.Errorf("material resourceVersion %q, secret's %q", m.ResourceVersion, s.ResourceVersion)
@@ -293,12 +293,22 @@ func (rn racingNamespaced) Update(ctx context.Context, obj *unstructured.Unstruc
 	return rn.ResourceInterface.Update(ctx, obj, opts, sub...)
 }
 
-func TestEnsureAdoptsWinnerOfCreate(t *testing.T) {
-	ns := newNamespace(t)
-	winner, err := certs.Generate(options(ns).Hosts, time.Now(), time.Hour)
+// generateKeyed is what another replica writes: material and a conversion key.
+func generateKeyed(t *testing.T, hosts []string) *certs.Material {
+	t.Helper()
+	m, err := certs.Generate(hosts, time.Now(), time.Hour)
 	if err != nil {
 		t.Fatal(err)
 	}
+	if m.ConversionKey, err = certs.NewConversionKey(); err != nil {
+		t.Fatal(err)
+	}
+	return m
+}
+
+func TestEnsureAdoptsWinnerOfCreate(t *testing.T) {
+	ns := newNamespace(t)
+	winner := generateKeyed(t, options(ns).Hosts)
 	client := &racing{Interface: env.Dynamic}
 	client.beforeCreate = func() { createSecret(t, ns, corev1.SecretTypeTLS, winner.Data(), true) }
 
@@ -318,10 +328,7 @@ func TestEnsureAdoptsWinnerOfCreate(t *testing.T) {
 func TestEnsureAdoptsWinnerOfUpdate(t *testing.T) {
 	ns := newNamespace(t)
 	createSecret(t, ns, corev1.SecretTypeTLS, map[string][]byte{"tls.crt": []byte("x"), "tls.key": []byte("y")}, false)
-	winner, err := certs.Generate(options(ns).Hosts, time.Now(), time.Hour)
-	if err != nil {
-		t.Fatal(err)
-	}
+	winner := generateKeyed(t, options(ns).Hosts)
 	client := &racing{Interface: env.Dynamic}
 	client.beforeUpdate = func() {
 		s := getSecret(t, ns)
@@ -350,10 +357,7 @@ func TestEnsureAdoptsWinnerOfUpdate(t *testing.T) {
 // A valid Secret whose labels were removed gets them back, data unchanged.
 func TestEnsureRestoresLabels(t *testing.T) {
 	ns := newNamespace(t)
-	valid, err := certs.Generate(options(ns).Hosts, time.Now(), time.Hour)
-	if err != nil {
-		t.Fatal(err)
-	}
+	valid := generateKeyed(t, options(ns).Hosts)
 	old := createSecret(t, ns, corev1.SecretTypeTLS, valid.Data(), false)
 	m, err := certs.Ensure(context.Background(), env.Dynamic, options(ns))
 	if err != nil {
@@ -385,4 +389,38 @@ func TestEnsureMissingNamespace(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), `creating secret certs-absent/orkestra-internal-tls`) || !strings.Contains(err.Error(), "not found") {
 		t.Fatalf("error %v, want a creation error saying the namespace is not found", err)
 	}
+}
+
+// A valid Secret without a conversion key (written by hand, or before the
+// key existed) gets one, certificates unchanged; replicas racing to add it
+// all end up with the one the API server stored.
+func TestEnsureAddsConversionKey(t *testing.T) {
+	ns := newNamespace(t)
+	valid, err := certs.Generate(options(ns).Hosts, time.Now(), time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	createSecret(t, ns, corev1.SecretTypeTLS, valid.Data(), true)
+	const replicas = 3
+	var (
+		wg      sync.WaitGroup
+		results [replicas]*certs.Material
+		errs    [replicas]error
+	)
+	for i := range replicas {
+		wg.Go(func() { results[i], errs[i] = certs.Ensure(context.Background(), env.Dynamic, options(ns)) })
+	}
+	wg.Wait()
+	for i := range replicas {
+		if errs[i] != nil {
+			t.Fatalf("replica %d: %v", i, errs[i])
+		}
+		if !results[i].Equal(results[0]) {
+			t.Fatalf("replica %d holds another conversion key than replica 0", i)
+		}
+	}
+	if !bytes.Equal(results[0].CertPEM, valid.CertPEM) || !bytes.Equal(results[0].CABundle, valid.CABundle) {
+		t.Error("adding the conversion key replaced the certificates")
+	}
+	checkStored(t, ns, results[0])
 }

@@ -466,15 +466,30 @@ func deleteCM(ns, name string) func(context.Context) error {
 }
 
 func relabelCM(ns, name string, labels map[string]string) func(context.Context) error {
+	return relabel(cmGVR, ns, name, labels)
+}
+
+func relabel(gvr schema.GroupVersionResource, ns, name string, labels map[string]string) func(context.Context) error {
 	return func(ctx context.Context) error {
-		u, err := env.Dynamic.Resource(cmGVR).Namespace(ns).Get(ctx, name, metav1.GetOptions{})
+		u, err := env.Dynamic.Resource(gvr).Namespace(ns).Get(ctx, name, metav1.GetOptions{})
 		if err != nil {
 			return err
 		}
 		u.SetLabels(labels)
 		u.SetAnnotations(map[string]string{"touched": time.Now().String()})
-		_, err = env.Dynamic.Resource(cmGVR).Namespace(ns).Update(ctx, u, metav1.UpdateOptions{DryRun: dryRun})
+		_, err = env.Dynamic.Resource(gvr).Namespace(ns).Update(ctx, u, metav1.UpdateOptions{DryRun: dryRun})
 		return err
+	}
+}
+
+var secretGVR = schema.GroupVersionResource{Version: "v1", Resource: "secrets"}
+
+// createSecret creates a Secret labelled for protection.
+func createSecret(t *testing.T, ns, name string) {
+	t.Helper()
+	s := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: ns, Labels: map[string]string{policy.ProtectionLabel: "true"}}, Data: map[string][]byte{"k": []byte("v")}}
+	if _, err := env.Clientset.CoreV1().Secrets(ns).Create(context.Background(), s, metav1.CreateOptions{}); err != nil && !apierrors.IsAlreadyExists(err) {
+		t.Fatal(err)
 	}
 }
 
@@ -512,6 +527,8 @@ func TestScoping(t *testing.T) {
 	createConfigMap(t, "scope-apps", "plain", false)
 	createConfigMap(t, gwNS, "protected", true)
 	createConfigMap(t, "kube-system", "scope-protected", true)
+	createSecret(t, gwNS, "scope-tls")
+	createSecret(t, gwNS, "other-secret")
 	createCRD(t, "scope.example.com", "widgets", "Widget")
 	createCRD(t, "scope.example.com", "gadgets", "Gadget")
 
@@ -529,7 +546,8 @@ func TestScoping(t *testing.T) {
 	}
 
 	p := &policy.Policy{
-		Name: "scope",
+		Name:  "scope",
+		Certs: policy.Certs{SecretName: "scope-tls"},
 		DeletionProtection: policy.DeletionProtection{
 			Endpoint: policy.Endpoint{Enabled: true, FailurePolicy: policy.Fail}, StrictMode: true,
 		},
@@ -572,6 +590,10 @@ func TestScoping(t *testing.T) {
 		{"UPDATE adding the label", relabelCM("scope-apps", "plain", map[string]string{policy.ProtectionLabel: "true"}), false},
 		{"UPDATE dropping the label in the gateway namespace", relabelCM(gwNS, "protected", nil), false},
 		{"UPDATE dropping the label in kube-system", relabelCM("kube-system", "scope-protected", nil), false},
+		{"UPDATE dropping the label of the gateway's TLS Secret", relabel(secretGVR, gwNS, "scope-tls", nil), true},
+		{"UPDATE changing the label of the gateway's TLS Secret", relabel(secretGVR, gwNS, "scope-tls", map[string]string{policy.ProtectionLabel: "no"}), true},
+		{"UPDATE keeping the label of the gateway's TLS Secret", relabel(secretGVR, gwNS, "scope-tls", map[string]string{policy.ProtectionLabel: "true", "x": "y"}), false},
+		{"UPDATE dropping the label of another Secret of the gateway namespace", relabel(secretGVR, gwNS, "other-secret", nil), false},
 		{"DELETE of a restricted namespace (exact)", deleteNamed(nsGVR, "vault"), true},
 		{"DELETE of a free namespace", deleteNamed(nsGVR, "free"), false},
 		{"DELETE of an unprotected CRD", deleteNamed(crdGVR, "gadgets.scope.example.com"), false},
@@ -641,5 +663,159 @@ func TestOtherReadyReplicas(t *testing.T) {
 		if err != nil || got != tc.want {
 			t.Errorf("%s: OtherReadyReplicas = %v, %v; want %v", tc.service, got, err, tc.want)
 		}
+	}
+}
+
+// annotations returns the CA injection annotation of every configuration
+// of a Katalog that exists ("" when it has none).
+func injections(t *testing.T, katalog string) map[registration.Feature]string {
+	t.Helper()
+	out := map[registration.Feature]string{}
+	for _, f := range registration.Features {
+		gvr := validatingGVR
+		if f.Mutating() {
+			gvr = mutatingGVR
+		}
+		u, err := env.Dynamic.Resource(gvr).Get(context.Background(), registration.ConfigName(katalog, f), metav1.GetOptions{})
+		if apierrors.IsNotFound(err) {
+			continue
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		out[f] = u.GetAnnotations()[policy.CAInjectionAnnotation]
+	}
+	return out
+}
+
+// With certificates from cert-manager every configuration asks its CA
+// injector for the caBundle (and Apply keeps the caBundle it wrote); a
+// gateway that writes the caBundle itself removes the annotation, so the
+// two never fight; with external files a user's annotation stays.
+func TestCAInjectionAnnotation(t *testing.T) {
+	p := fullPolicy("inject")
+	p.Certs.Source = policy.CertsCertManager
+	p.Certs.SecretName = "gw-tls"
+	removeAll(t, p.Name)
+	ep := endpoint()
+	ep.CAInjectFrom = registration.CAInjection(p, ep.Namespace)
+	if ep.CAInjectFrom != "orkestra-system/gw-tls" {
+		t.Fatalf("CAInjection = %q", ep.CAInjectFrom)
+	}
+	if res := apply(t, p, ep, nil); res.Created == 0 {
+		t.Fatalf("nothing created: %+v", res)
+	}
+	got := injections(t, p.Name)
+	for f, a := range got {
+		if a != ep.CAInjectFrom {
+			t.Errorf("%s: annotation %q, want %q", f, a, ep.CAInjectFrom)
+		}
+	}
+	// The injector writes the caBundle: Apply leaves it, and the annotation.
+	_, c := getValidating(t, registration.ConfigName(p.Name, registration.DeletionProtection))
+	ca := caPEM(t)
+	for i := range c.Webhooks {
+		c.Webhooks[i].ClientConfig.CABundle = ca
+	}
+	updateValidating(t, c)
+	before := versions(t, p.Name)
+	if res := apply(t, p, ep, nil); res.Updated != 0 || !equalMaps(before, versions(t, p.Name)) {
+		t.Errorf("Apply wrote again over the injected caBundle: %+v", res)
+	}
+	// The annotation removed by someone: restored.
+	u, _ := getValidating(t, registration.ConfigName(p.Name, registration.DeletionProtection))
+	u.SetAnnotations(nil)
+	if _, err := env.Dynamic.Resource(validatingGVR).Update(context.Background(), u, metav1.UpdateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if res := apply(t, p, ep, nil); res.Updated != 1 || injections(t, p.Name)[registration.DeletionProtection] != ep.CAInjectFrom {
+		t.Errorf("the annotation was not restored: %+v", res)
+	}
+	// External files (no caBundle, no injection asked): kept.
+	ext := endpoint()
+	if res := apply(t, p, ext, nil); res.Updated != 0 {
+		t.Errorf("Apply with external files touched the configurations: %+v", res)
+	}
+	// The gateway's own certificates: the annotation goes.
+	if res := apply(t, p, ext, caPEM(t)); res.Updated == 0 {
+		t.Errorf("nothing updated: %+v", res)
+	}
+	for f, a := range injections(t, p.Name) {
+		if a != "" {
+			t.Errorf("%s still asks the CA injector (%q) although the gateway writes the caBundle", f, a)
+		}
+	}
+}
+
+// syncPolicy is fullPolicy plus a conversion entry whose CRD exists.
+func syncPolicy(t *testing.T, name string) *policy.Policy {
+	t.Helper()
+	createCRD(t, "sync.example.com", "syncs", "Sync")
+	p := fullPolicy(name)
+	p.Conversion.Enabled = true
+	p.CRDs = append(p.CRDs, &policy.CRD{
+		Name: "sync", Group: "sync.example.com", Version: "v1", Versions: []string{"v1"}, Kind: "Sync", Plural: "syncs", Namespaced: true,
+		Conversion: &policy.ConversionSpec{StorageVersion: "v1", Versions: []string{"v1"}, UpdateCRD: true},
+	})
+	return p
+}
+
+// Sync is the tick's registration step: configurations and conversion CRDs
+// in one call, nothing written when nothing differs, and the caBundle of
+// every webhook and conversion CRD reported as the API server holds it.
+func TestSync(t *testing.T) {
+	ctx := context.Background()
+	p := syncPolicy(t, "sync-test")
+	removeAll(t, p.Name)
+	ca := caPEM(t)
+	res, err := registration.Sync(ctx, env.Dynamic, p, endpoint(), ca)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Result != (registration.Result{Created: 5}) || len(res.CRDs) != 1 || res.CRDs[0] != "syncs.sync.example.com" || !res.Changed() {
+		t.Fatalf("first Sync: %+v, CRDs %v", res.Result, res.CRDs)
+	}
+	webhooks := 0
+	v, m := registration.Desired(p, endpoint(), ca)
+	for _, c := range v {
+		webhooks += len(c.Webhooks)
+	}
+	for _, c := range m {
+		webhooks += len(c.Webhooks)
+	}
+	checkBundles := func(what string, res registration.Synced, want []byte) {
+		t.Helper()
+		if len(res.Bundles) != webhooks+1 {
+			t.Fatalf("%s: %d caBundles for %d webhooks and 1 CRD", what, len(res.Bundles), webhooks)
+		}
+		for _, b := range res.Bundles {
+			if string(b.PEM) != string(want) {
+				t.Errorf("%s: %s holds %d bytes, not the caBundle", what, b.Source, len(b.PEM))
+			}
+		}
+		if last := res.Bundles[len(res.Bundles)-1].Source; last != "CustomResourceDefinition syncs.sync.example.com (conversion)" {
+			t.Errorf("%s: last source %q", what, last)
+		}
+	}
+	checkBundles("created", res, ca)
+
+	res, err = registration.Sync(ctx, env.Dynamic, p, endpoint(), ca)
+	if err != nil || res.Changed() {
+		t.Fatalf("second Sync wrote: %+v, CRDs %v, %v", res.Result, res.CRDs, err)
+	}
+	checkBundles("unchanged", res, ca)
+
+	// External certificates: no caBundle given, the live ones are kept and
+	// reported.
+	res, err = registration.Sync(ctx, env.Dynamic, p, endpoint(), nil)
+	if err != nil || res.Changed() {
+		t.Fatalf("Sync without a caBundle wrote: %+v, CRDs %v, %v", res.Result, res.CRDs, err)
+	}
+	checkBundles("external", res, ca)
+
+	// A CRD that does not exist: the step is named, the configurations stand.
+	p.CRDs[len(p.CRDs)-1].Plural = "missings"
+	if _, err := registration.Sync(ctx, env.Dynamic, p, endpoint(), ca); err == nil || !strings.Contains(err.Error(), "conversion settings: CRD missings.sync.example.com does not exist") {
+		t.Errorf("missing CRD: %v", err)
 	}
 }

@@ -1,4 +1,4 @@
-package conversion
+package registration
 
 import (
 	"context"
@@ -17,21 +17,35 @@ import (
 	k8stesting "k8s.io/client-go/testing"
 
 	"github.com/orkspace/orkestra-gateway/internal/policy"
-	"github.com/orkspace/orkestra-gateway/internal/registration"
 )
 
-var testCA = []byte("-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n")
+func gadgetEntry(*testing.T) *policy.CRD {
+	return &policy.CRD{Name: "gadget", Group: "conv.example.com", Version: "v2", Versions: []string{"v1", "v2"},
+		Kind: "Gadget", Plural: "gadgets", Namespaced: true,
+		Conversion: &policy.ConversionSpec{StorageVersion: "v2", Versions: []string{"v1", "v2"}, UpdateCRD: true}}
+}
 
-func gadgetEntry(t *testing.T) *policy.CRD {
-	p := loadPolicy(t, "katalog.yaml")
-	return p.CRDs[0]
+// gadgetCRD is the Gadget CRD as a user would apply it (strategy None).
+func gadgetCRD() *apiextv1.CustomResourceDefinition {
+	schema := &apiextv1.CustomResourceValidation{OpenAPIV3Schema: &apiextv1.JSONSchemaProps{Type: "object"}}
+	return &apiextv1.CustomResourceDefinition{
+		ObjectMeta: metav1.ObjectMeta{Name: "gadgets.conv.example.com"},
+		Spec: apiextv1.CustomResourceDefinitionSpec{
+			Group: "conv.example.com",
+			Names: apiextv1.CustomResourceDefinitionNames{Kind: "Gadget", ListKind: "GadgetList", Plural: "gadgets", Singular: "gadget"},
+			Scope: apiextv1.NamespaceScoped,
+			Versions: []apiextv1.CustomResourceDefinitionVersion{
+				{Name: "v1", Served: true, Schema: schema},
+				{Name: "v2", Served: true, Storage: true, Schema: schema},
+			},
+		},
+	}
 }
 
 // fakeCRDs is a dynamic client holding the Gadget CRD; it records patches.
 func fakeCRDs(t *testing.T, conversion map[string]any) (*dynamicfake.FakeDynamicClient, *[][]byte) {
 	t.Helper()
-	crd := loadCRD(t)
-	u, err := runtime.DefaultUnstructuredConverter.ToUnstructured(crd)
+	u, err := runtime.DefaultUnstructuredConverter.ToUnstructured(gadgetCRD())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -69,11 +83,11 @@ func liveConversionOf(t *testing.T, client *dynamicfake.FakeDynamicClient) *apie
 
 func TestEnsureCRDService(t *testing.T) {
 	client, patches := fakeCRDs(t, nil)
-	ep := registration.Endpoint{Namespace: "orkestra-system", Service: "orkestra-gateway"}
+	ep := Endpoint{Namespace: "orkestra-system", Service: "orkestra-gateway"}
 	entry := gadgetEntry(t)
-	changed, err := EnsureCRD(context.Background(), client, entry, ep, testCA)
-	if err != nil || !changed {
-		t.Fatalf("first ensure: changed %v, err %v", changed, err)
+	changed, held, err := EnsureCRD(context.Background(), client, entry, ep, testCA)
+	if err != nil || !changed || string(held) != string(testCA) {
+		t.Fatalf("first ensure: changed %v, held %q, err %v", changed, held, err)
 	}
 	c := liveConversionOf(t, client)
 	if c.Strategy != apiextv1.WebhookConverter || c.Webhook == nil || c.Webhook.ClientConfig == nil {
@@ -91,13 +105,13 @@ func TestEnsureCRDService(t *testing.T) {
 	}
 
 	// Again: nothing to do, no write.
-	changed, err = EnsureCRD(context.Background(), client, entry, ep, testCA)
-	if err != nil || changed || len(*patches) != 1 {
+	changed, held, err = EnsureCRD(context.Background(), client, entry, ep, testCA)
+	if err != nil || changed || len(*patches) != 1 || string(held) != string(testCA) {
 		t.Errorf("second ensure: changed %v, err %v, %d patches", changed, err, len(*patches))
 	}
 
 	// A rotated CA is written.
-	changed, err = EnsureCRD(context.Background(), client, entry, ep, append([]byte("new\n"), testCA...))
+	changed, _, err = EnsureCRD(context.Background(), client, entry, ep, append([]byte("new\n"), testCA...))
 	if err != nil || !changed {
 		t.Errorf("new CA: changed %v, err %v", changed, err)
 	}
@@ -113,7 +127,7 @@ func TestEnsureCRDAPIServerDefaults(t *testing.T) {
 			"conversionReviewVersions": []any{"v1"},
 		},
 	})
-	changed, err := EnsureCRD(context.Background(), client, gadgetEntry(t), registration.Endpoint{Namespace: "ns", Service: "gw"}, []byte("ca"))
+	changed, _, err := EnsureCRD(context.Background(), client, gadgetEntry(t), Endpoint{Namespace: "ns", Service: "gw"}, []byte("ca"))
 	if err != nil || changed || len(*patches) != 0 {
 		t.Errorf("changed %v, err %v, patches %q", changed, err, *patches)
 	}
@@ -130,10 +144,10 @@ func TestEnsureCRDURLKeepsUserCABundle(t *testing.T) {
 		},
 	})
 	u, _ := url.Parse("https://gw.example.com:8443/hooks/")
-	ep := registration.Endpoint{Namespace: "ns", URL: u}
-	changed, err := EnsureCRD(context.Background(), client, gadgetEntry(t), ep, nil)
-	if err != nil || !changed {
-		t.Fatalf("changed %v, err %v", changed, err)
+	ep := Endpoint{Namespace: "ns", URL: u}
+	changed, held, err := EnsureCRD(context.Background(), client, gadgetEntry(t), ep, nil)
+	if err != nil || !changed || string(held) != "user" {
+		t.Fatalf("changed %v, held %q, err %v", changed, held, err)
 	}
 	var p map[string]any
 	if err := json.Unmarshal((*patches)[0], &p); err != nil {
@@ -150,7 +164,7 @@ func TestEnsureCRDURLKeepsUserCABundle(t *testing.T) {
 	if strings.Join(c.Webhook.ConversionReviewVersions, ",") != "v1" {
 		t.Errorf("versions %v", c.Webhook.ConversionReviewVersions)
 	}
-	if changed, err := EnsureCRD(context.Background(), client, gadgetEntry(t), ep, nil); err != nil || changed {
+	if changed, held, err := EnsureCRD(context.Background(), client, gadgetEntry(t), ep, nil); err != nil || changed || string(held) != "user" {
 		t.Errorf("second ensure: changed %v, err %v", changed, err)
 	}
 }
@@ -168,8 +182,8 @@ func TestEnsureCRDConflict(t *testing.T) {
 		}
 		return false, nil, nil
 	})
-	ep := registration.Endpoint{Namespace: "ns", Service: "gw"}
-	changed, err := EnsureCRD(context.Background(), client, gadgetEntry(t), ep, testCA)
+	ep := Endpoint{Namespace: "ns", Service: "gw"}
+	changed, _, err := EnsureCRD(context.Background(), client, gadgetEntry(t), ep, testCA)
 	if err != nil || !changed || attempts != 2 {
 		t.Errorf("changed %v, err %v, %d patch attempts (want 2)", changed, err, attempts)
 	}
@@ -181,30 +195,99 @@ func TestEnsureCRDConflict(t *testing.T) {
 	client.PrependReactor("patch", "customresourcedefinitions", func(a k8stesting.Action) (bool, runtime.Object, error) {
 		return true, nil, apierrors.NewConflict(crdResource.GroupResource(), "gadgets.conv.example.com", nil)
 	})
-	if _, err := EnsureCRD(context.Background(), client, gadgetEntry(t), ep, testCA); err == nil || !strings.Contains(err.Error(), "still conflicting") {
+	if _, _, err := EnsureCRD(context.Background(), client, gadgetEntry(t), ep, testCA); err == nil || !strings.Contains(err.Error(), "still conflicting") {
 		t.Errorf("err = %v", err)
 	}
 }
 
 func TestEnsureCRDErrors(t *testing.T) {
 	client, patches := fakeCRDs(t, nil)
-	ep := registration.Endpoint{Namespace: "ns", Service: "gw"}
+	ep := Endpoint{Namespace: "ns", Service: "gw"}
 	entry := gadgetEntry(t)
 
 	missing := *entry
 	missing.Plural = "nothings"
-	if _, err := EnsureCRD(context.Background(), client, &missing, ep, testCA); err == nil || !strings.Contains(err.Error(), "nothings.conv.example.com does not exist") {
+	if _, _, err := EnsureCRD(context.Background(), client, &missing, ep, testCA); err == nil || !strings.Contains(err.Error(), "nothings.conv.example.com does not exist") {
 		t.Errorf("missing CRD: %v", err)
 	}
-	if _, err := EnsureCRD(context.Background(), client, entry, registration.Endpoint{Namespace: "Bad_NS", Service: "gw"}, testCA); err == nil || !strings.Contains(err.Error(), "Bad_NS") {
+	if _, _, err := EnsureCRD(context.Background(), client, entry, Endpoint{Namespace: "Bad_NS", Service: "gw"}, testCA); err == nil || !strings.Contains(err.Error(), "Bad_NS") {
 		t.Errorf("bad endpoint: %v", err)
 	}
 	off := *entry
 	off.Conversion = &policy.ConversionSpec{UpdateCRD: false}
-	if changed, err := EnsureCRD(context.Background(), client, &off, ep, testCA); changed || err != nil {
+	if changed, _, err := EnsureCRD(context.Background(), client, &off, ep, testCA); changed || err != nil {
 		t.Errorf("updateCRD false: changed %v, err %v", changed, err)
 	}
 	if len(*patches) != 0 {
 		t.Errorf("%d patches", len(*patches))
+	}
+}
+
+// The last replica resets spec.conversion to None, only where it still
+// points at this gateway; keepOnShutdown entries are not reset.
+func TestResetCRD(t *testing.T) {
+	ctx := context.Background()
+	ep := Endpoint{Namespace: "ns", Service: "gw"}
+	client, patches := fakeCRDs(t, nil)
+	if _, _, err := EnsureCRD(ctx, client, gadgetEntry(t), ep, testCA); err != nil {
+		t.Fatal(err)
+	}
+	changed, err := ResetCRD(ctx, client, gadgetEntry(t), ep)
+	if err != nil || !changed {
+		t.Fatalf("reset: changed %v, err %v", changed, err)
+	}
+	if c := liveConversionOf(t, client); c == nil || c.Strategy != apiextv1.NoneConverter || c.Webhook != nil {
+		t.Errorf("after the reset: %+v", c)
+	}
+	if p := string((*patches)[len(*patches)-1]); !strings.Contains(p, `"webhook":null`) || !strings.Contains(p, `"resourceVersion"`) {
+		t.Errorf("the reset patch %s does not remove the webhook guarded by the resourceVersion", p)
+	}
+	// Nothing to do twice.
+	if changed, err := ResetCRD(ctx, client, gadgetEntry(t), ep); err != nil || changed {
+		t.Errorf("second reset: changed %v, err %v", changed, err)
+	}
+
+	// Pointed at another gateway (another Service, another URL): left alone.
+	for _, other := range []Endpoint{{Namespace: "ns", Service: "other"}, {Namespace: "other", Service: "gw"}} {
+		client, _ := fakeCRDs(t, nil)
+		if _, _, err := EnsureCRD(ctx, client, gadgetEntry(t), other, testCA); err != nil {
+			t.Fatal(err)
+		}
+		if changed, err := ResetCRD(ctx, client, gadgetEntry(t), ep); err != nil || changed {
+			t.Errorf("%+v: reset someone else's conversion: changed %v, err %v", other, changed, err)
+		}
+		if c := liveConversionOf(t, client); c.Strategy != apiextv1.WebhookConverter {
+			t.Errorf("%+v: strategy %s", other, c.Strategy)
+		}
+	}
+	u, _ := url.Parse("https://gw.example.com:8443")
+	urlEP := Endpoint{Namespace: "ns", URL: u}
+	client, _ = fakeCRDs(t, nil)
+	if _, _, err := EnsureCRD(ctx, client, gadgetEntry(t), urlEP, testCA); err != nil {
+		t.Fatal(err)
+	}
+	if changed, err := ResetCRD(ctx, client, gadgetEntry(t), ep); err != nil || changed {
+		t.Errorf("URL conversion reset by a Service-mode gateway: %v %v", changed, err)
+	}
+	if changed, err := ResetCRD(ctx, client, gadgetEntry(t), urlEP); err != nil || !changed {
+		t.Errorf("URL mode reset: %v %v", changed, err)
+	}
+
+	// A CRD already gone is fine.
+	missing := gadgetEntry(t)
+	missing.Plural = "nothings"
+	if changed, err := ResetCRD(ctx, client, missing, ep); err != nil || changed {
+		t.Errorf("missing CRD: %v %v", changed, err)
+	}
+
+	keep := gadgetEntry(t)
+	keep.Conversion.KeepOnShutdown = true
+	p := &policy.Policy{Conversion: policy.Conversion{Enabled: true}, CRDs: []*policy.CRD{gadgetEntry(t), keep}}
+	if got := ResetOnShutdown(p); len(got) != 1 || got[0].Conversion.KeepOnShutdown {
+		t.Errorf("ResetOnShutdown = %v", got)
+	}
+	p.Conversion.Enabled = false
+	if got := ResetOnShutdown(p); len(got) != 0 {
+		t.Errorf("conversion off: ResetOnShutdown = %v", got)
 	}
 }

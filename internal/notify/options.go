@@ -1,0 +1,159 @@
+package notify
+
+import (
+	"crypto/tls"
+	"log/slog"
+	"net/http"
+	"os"
+	"time"
+
+	"github.com/orkspace/orkestra-gateway/internal/policy"
+)
+
+// Defaults of Options.
+const (
+	DefaultQueueSize      = 256
+	DefaultWorkers        = 4
+	DefaultMaxAge         = 10 * time.Minute
+	DefaultWaitLimit      = 30 * time.Second
+	DefaultAttemptTimeout = 15 * time.Second
+	// DefaultMaxInFlight bounds the authenticated requests handled at once.
+	DefaultMaxInFlight = 32
+	// DefaultCallerRate and DefaultCallerBurst are each allowed caller's
+	// events per second; beyond them it is answered 429 with Retry-After.
+	DefaultCallerRate  = 50
+	DefaultCallerBurst = 100
+	// DefaultMaxConns and DefaultMaxConnsPerAddress cap the connections of
+	// the notify listener; connections beyond are closed when accepted.
+	DefaultMaxConns           = 256
+	DefaultMaxConnsPerAddress = 64
+	defaultInterval           = 15 * time.Minute
+)
+
+// Retry-After values, in seconds.
+const (
+	retryDraining   = 1 // another replica behind the Service answers
+	retryBusy       = 1
+	retryQueueFull  = 5
+	retryAuthFailed = 5
+)
+
+// Options configure a Server. Policy and Reviewer are required when
+// notifications are enabled; every other field has a default.
+type Options struct {
+	// Policy is the compiled notification block; nil means notifications
+	// are off and every request is answered 404.
+	Policy *policy.Notification
+	// Namespace is the gateway's namespace: the default allowed caller is
+	// the Runtime's service account there when the policy names none.
+	Namespace string
+	// Reviewer checks bearer tokens (NewTokenReviewer in the gateway, on a
+	// client of its own).
+	Reviewer TokenReviewer
+	// Logger receives final delivery failures (with the event id), retries,
+	// refused callers and template errors; never a secret value.
+	Logger *slog.Logger
+	// Metrics are the collectors (NewMetrics); nil builds unregistered ones.
+	Metrics *Metrics
+	// Getenv reads {env: NAME} secrets; default os.Getenv.
+	Getenv func(string) string
+	// HTTPClient posts to Slack; default a client with proxy support from
+	// the environment and TLS 1.2 minimum.
+	HTTPClient *http.Client
+	// QueueSize bounds each destination's queue (jobs waiting, retrying or
+	// being attempted); an event that does not fit is answered 503.
+	QueueSize int
+	// Workers per destination.
+	Workers int
+	// MaxAge is how long an event may wait for delivery, retries included;
+	// after it the delivery fails.
+	MaxAge time.Duration
+	// WaitLimit bounds ?wait=true: the event's deadline becomes
+	// min(MaxAge, WaitLimit), so a 502 means it will not be delivered.
+	WaitLimit time.Duration
+	// AttemptTimeout bounds one delivery attempt.
+	AttemptTimeout time.Duration
+	// Backoff is the retry schedule; default 1s doubling to 1m.
+	Backoff Backoff
+	// MaxInFlight bounds the authenticated requests handled at once; more
+	// get 503. Requests being authenticated hold no slot.
+	MaxInFlight int
+	// CallerRate and CallerBurst are each allowed caller's token bucket.
+	CallerRate  float64
+	CallerBurst int
+	// MaxConns and MaxConnsPerAddress cap the listener's connections
+	// (Server.Listener).
+	MaxConns           int
+	MaxConnsPerAddress int
+	// Auth bounds the cost of authenticating callers.
+	Auth AuthLimits
+	// AuthCacheTTL is how long a TokenReview verdict is reused (Auth.CacheTTL
+	// when that is unset).
+	AuthCacheTTL time.Duration
+	// Now is the clock of throttling and timestamps; default time.Now.
+	Now func() time.Time
+}
+
+func (o *Options) defaults() {
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	if o.Metrics == nil {
+		o.Metrics = NewMetrics(nil)
+	}
+	if o.Getenv == nil {
+		o.Getenv = os.Getenv
+	}
+	if o.HTTPClient == nil {
+		o.HTTPClient = &http.Client{Transport: &http.Transport{
+			Proxy:               http.ProxyFromEnvironment,
+			TLSClientConfig:     &tls.Config{MinVersion: tls.VersionTLS12},
+			TLSHandshakeTimeout: 10 * time.Second,
+			MaxIdleConnsPerHost: 4,
+			IdleConnTimeout:     90 * time.Second,
+		}}
+	}
+	if o.QueueSize <= 0 {
+		o.QueueSize = DefaultQueueSize
+	}
+	if o.Workers <= 0 {
+		o.Workers = DefaultWorkers
+	}
+	if o.MaxAge <= 0 {
+		o.MaxAge = DefaultMaxAge
+	}
+	if o.WaitLimit <= 0 {
+		o.WaitLimit = DefaultWaitLimit
+	}
+	if o.AttemptTimeout <= 0 {
+		o.AttemptTimeout = DefaultAttemptTimeout
+	}
+	if o.Backoff.Base <= 0 {
+		o.Backoff.Base = time.Second
+	}
+	if o.Backoff.Max < o.Backoff.Base {
+		o.Backoff.Max = max(time.Minute, o.Backoff.Base)
+	}
+	if o.MaxInFlight <= 0 {
+		o.MaxInFlight = DefaultMaxInFlight
+	}
+	if o.CallerRate <= 0 {
+		o.CallerRate = DefaultCallerRate
+	}
+	if o.CallerBurst <= 0 {
+		o.CallerBurst = DefaultCallerBurst
+	}
+	if o.MaxConns <= 0 {
+		o.MaxConns = DefaultMaxConns
+	}
+	if o.MaxConnsPerAddress <= 0 {
+		o.MaxConnsPerAddress = DefaultMaxConnsPerAddress
+	}
+	if o.Auth.CacheTTL <= 0 {
+		o.Auth.CacheTTL = o.AuthCacheTTL
+	}
+	o.Auth.defaults()
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+}
