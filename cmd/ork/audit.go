@@ -5,11 +5,9 @@ package main
 import (
 	"context"
 	"io"
-	"log/slog"
 	"time"
 
 	"github.com/spf13/cobra"
-	"github.com/spf13/pflag"
 	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/tools/clientcmd"
 
@@ -72,13 +70,6 @@ Exit status: 0 when the audit ran (whatever it found), 1 when it could not
 	fs.StringVar(&o.user, "request-user", audit.DefaultUser, "the requesting user the rules see (request.userInfo.username)")
 	fs.StringArrayVar(&o.groups, "request-group", nil, "a group of the requesting user (repeatable)")
 	fs.VarP(o.format, "output", "o", "output format: text, json or yaml (PolicyReports)")
-	// --katalog names the Katalog file as in the other commands.
-	fs.SetNormalizeFunc(func(_ *pflag.FlagSet, name string) pflag.NormalizedName {
-		if name == "katalog" {
-			name = "file"
-		}
-		return pflag.NormalizedName(name)
-	})
 	return cmd
 }
 
@@ -117,7 +108,7 @@ func runAudit(stdout, stderr io.Writer, o auditOptions) error {
 	if err != nil {
 		return err
 	}
-	ev, err := eval.New(r.Policy, slog.New(slog.DiscardHandler))
+	ev, err := eval.New(r.Policy, eval.Options{})
 	if err != nil {
 		return exitError{code: exitFailure, err: err}
 	}

@@ -8,11 +8,13 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"os"
 	"strings"
 
 	"github.com/spf13/cobra"
 	admissionv1 "k8s.io/api/admission/v1"
 
+	"github.com/orkspace/orkestra-gateway/internal/conversion"
 	"github.com/orkspace/orkestra-gateway/internal/eval"
 	"github.com/orkspace/orkestra-gateway/internal/report"
 )
@@ -30,6 +32,7 @@ type evalOptions struct {
 	namespace string
 	user      string
 	groups    []string
+	keyFile   string
 	format    report.Format
 }
 
@@ -87,6 +90,7 @@ invalid object files).`,
 	fs.StringVarP(&o.namespace, "namespace", "n", "", "namespace of the request (default: the object's)")
 	fs.StringVar(&o.user, "user", evalUser, "requesting user name")
 	fs.StringArrayVar(&o.groups, "group", nil, "a group of the requesting user (repeatable)")
+	fs.StringVar(&o.keyFile, "conversion-key-file", "", "the gateway's conversion key (conversion.key of its TLS Secret), to verify the preserved-fields annotation of live objects")
 	fs.VarP(&o.format, "output", "o", "output format: text or json")
 	return cmd
 }
@@ -119,8 +123,13 @@ func runEval(stdout, stderr io.Writer, o evalOptions) error {
 		return err
 	}
 	// What the gateway would log while converting goes to stderr.
-	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
-	ev, err := eval.New(r.Policy, log)
+	opts := eval.Options{Logger: slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))}
+	if o.keyFile != "" {
+		if opts.ConversionKey, err = readConversionKey(o.keyFile); err != nil {
+			return usageError("%v", err)
+		}
+	}
+	ev, err := eval.New(r.Policy, opts)
 	if err != nil {
 		return exitError{code: exitFailure, err: err}
 	}
@@ -145,6 +154,23 @@ func runEval(stdout, stderr io.Writer, o evalOptions) error {
 	}
 	return nil
 }
+
+// readConversionKey reads --conversion-key-file: the raw key, as the
+// gateway's Secret holds it.
+func readConversionKey(name string) ([]byte, error) {
+	b, err := os.ReadFile(name)
+	switch {
+	case err != nil:
+		return nil, fmt.Errorf("--conversion-key-file: %w", err)
+	case len(b) < conversion.MinKeyBytes || len(b) > maxConversionKeyBytes:
+		return nil, fmt.Errorf("--conversion-key-file %s holds %d bytes, want %d to %d: the raw key, e.g. kubectl get secret orkestra-internal-tls -o jsonpath='{.data.conversion\\.key}' | base64 -d", name, len(b), conversion.MinKeyBytes, maxConversionKeyBytes)
+	}
+	return b, nil
+}
+
+// maxConversionKeyBytes bounds a key file, as the gateway bounds
+// CONVERSION_KEY_FILE.
+const maxConversionKeyBytes = 4 << 10
 
 // evalOperation checks the operation against the objects given.
 func evalOperation(o evalOptions) (admissionv1.Operation, error) {

@@ -9,6 +9,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/orkspace/orkestra-gateway/internal/eval"
 )
 
 const evalKatalog = `apiVersion: orkestra.orkspace.io/v1
@@ -351,5 +353,28 @@ func TestGatewayEvalConverts(t *testing.T) {
 	code = run([]string{"gateway", "eval", "-f", katalog, "--object", v9}, &out, &errOut)
 	if code != 2 || !strings.Contains(errOut.String(), "web.example.com/v9 is not a version of Website: entry website of Katalog website declares v1, v2, v3") {
 		t.Errorf("undeclared version: exit %d\n%s", code, errOut.String())
+	}
+}
+
+// eval and convert share the local conversion key: what convert prints,
+// eval verifies. A key file too short for a key is a usage error.
+func TestGatewayEvalConversionKey(t *testing.T) {
+	if !bytes.Equal(localConversionKey(), eval.LocalConversionKey()) {
+		t.Fatal("ork gateway convert and ork gateway eval seal with different local keys")
+	}
+	dir := t.TempDir()
+	short := filepath.Join(dir, "short.key")
+	if err := os.WriteFile(short, []byte("0123456789"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	obj := filepath.Join(dir, "site.yaml")
+	if err := os.WriteFile(obj, []byte(website("web-a", "", "  replicas: 3\n")), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	katalog := filepath.Join("..", "..", "examples", "website", "katalog.yaml")
+	var out, errOut bytes.Buffer
+	code := run([]string{"gateway", "eval", "-f", katalog, "--object", obj, "--conversion-key-file", short}, &out, &errOut)
+	if code != 2 || !strings.Contains(errOut.String(), "holds 10 bytes, want 32 to 4096") {
+		t.Errorf("exit %d\n%s", code, errOut.String())
 	}
 }

@@ -14,6 +14,8 @@ func toolchainCommands() []*cobra.Command {
 
 const rootExample = `  ork validate -f katalog.yaml
   ork gateway eval -f katalog.yaml --object website.yaml
+  ork test .
+  ork audit -f katalog.yaml -A
   ork generate bundle --for gateway -f katalog.yaml -o deploy/
   ork completion bash > /etc/bash_completion.d/ork
   ork version -o json`

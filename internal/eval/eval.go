@@ -13,6 +13,7 @@ package eval
 
 import (
 	"context"
+	"crypto/sha256"
 	"encoding/json"
 	"fmt"
 	"log/slog"
@@ -73,10 +74,40 @@ type Evaluator struct {
 	conv *conversion.Converter
 }
 
-// New compiles the conversions of p; log receives what the gateway would
-// log while converting (preserved fields dropped, a malformed annotation).
-func New(p *policy.Policy, log *slog.Logger) (*Evaluator, error) {
-	conv, err := conversion.New(p, conversion.Options{Logger: log})
+// Options tune an Evaluator; every field is optional.
+type Options struct {
+	// Logger receives what the gateway would log while converting
+	// (preserved fields dropped, an annotation ignored). Default: discard.
+	Logger *slog.Logger
+	// ConversionKey seals and verifies the preserved-fields annotation:
+	// the gateway's key (conversion.key of its TLS Secret) verifies what
+	// the cluster's gateway sealed. Default: LocalConversionKey.
+	ConversionKey []byte
+}
+
+// LocalConversionKey is the key of the local tools (`ork gateway convert`
+// uses the same), so what one prints the other verifies. It is public
+// (this source): annotations it seals authenticate nothing, a gateway never
+// accepts them, and the tools only ever read what their user gives them.
+func LocalConversionKey() []byte {
+	k := sha256.Sum256([]byte("ork gateway convert: a local key, not a secret"))
+	return k[:]
+}
+
+// New compiles the conversions of p.
+func New(p *policy.Policy, o Options) (*Evaluator, error) {
+	key := o.ConversionKey
+	if key == nil {
+		key = LocalConversionKey()
+	}
+	if len(key) < conversion.MinKeyBytes {
+		return nil, fmt.Errorf("the conversion key has %d bytes, want at least %d", len(key), conversion.MinKeyBytes)
+	}
+	log := o.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	conv, err := conversion.New(p, conversion.Options{Logger: log, Key: func() []byte { return key }})
 	if err != nil {
 		return nil, err
 	}

@@ -77,11 +77,7 @@ func (r *Runner) katalog(path string) *loaded {
 		l.check.File = path
 	}
 	if l.check.Policy != nil {
-		log := r.Log
-		if log == nil {
-			log = slog.New(slog.DiscardHandler)
-		}
-		l.ev, l.err = eval.New(l.check.Policy, log)
+		l.ev, l.err = eval.New(l.check.Policy, eval.Options{Logger: r.Log})
 	}
 	return l
 }
