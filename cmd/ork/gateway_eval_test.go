@@ -378,3 +378,40 @@ func TestGatewayEvalConversionKey(t *testing.T) {
 		t.Errorf("exit %d\n%s", code, errOut.String())
 	}
 }
+
+// eval shows what rules in audit mode would do, and allows.
+func TestGatewayEvalAudit(t *testing.T) {
+	audited := strings.Replace(evalKatalog, `            between: "1,10"
+            message: replicas must be between 1 and 10`, `            between: "1,10"
+            message: replicas must be between 1 and 10
+            action: audit
+            name: replicas-range`, 1)
+	dir := t.TempDir()
+	for name, text := range map[string]string{"katalog.yaml": audited, "site.yaml": website("web-a", "", "  replicas: 30\n  image: registry.example.com/a:1\n")} {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(text), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	code, out, errOut := runEvalCmd(t, dir, "--object", "site.yaml")
+	if code != 0 {
+		t.Fatalf("exit %d\n%s%s", code, out, errOut)
+	}
+	for _, want := range []string{
+		"validate (validating, failurePolicy Ignore): allowed",
+		"  audit: website/replicas-range would deny: spec.replicas: replicas must be between 1 and 10",
+		"CREATE Website web-a/shop: allowed",
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("stdout lacks %q:\n%s", want, out)
+		}
+	}
+	_, out, _ = runEvalCmd(t, dir, "--object", "site.yaml", "-o", "json")
+	var doc evalJSON
+	if err := json.Unmarshal([]byte(out), &doc); err != nil {
+		t.Fatal(err)
+	}
+	if len(doc.Rules) != 1 || doc.Rules[0].Rule != "website/replicas-range" || doc.Rules[0].Action != "audit" || doc.Rules[0].Would != "deny" ||
+		doc.Decisions[2].AuditAnnotations["audit-rule-0"] == "" {
+		t.Errorf("rules %+v, decision %+v", doc.Rules, doc.Decisions[2])
+	}
+}
