@@ -167,6 +167,10 @@ func operations(c *policy.CRD) []string {
 func (a *auditor) entry(ctx context.Context, c *policy.CRD) (*Entry, error) {
 	gvr := schema.GroupVersionResource{Group: c.Group, Version: c.Version, Resource: c.Plural}
 	e := &Entry{Name: c.Name, Resource: gvr, Kind: c.Kind, Operations: operations(c)}
+	if len(e.Operations) == 0 {
+		a.report.Notes = append(a.report.Notes, fmt.Sprintf("entry %s validates neither CREATE nor UPDATE (webhooks.operations): nothing of it to audit", c.Name))
+		return e, nil
+	}
 	byID := map[string]*Rule{}
 	for _, ri := range c.Validation.Rules() {
 		rule := &Rule{Entry: c.Name, ID: c.Name + "/" + ri.ID(), Action: action(ri), Expression: ri.Expression}

@@ -18,6 +18,9 @@ func (r *Report) WriteText(w io.Writer) error {
 		fmt.Fprintf(&b, "note: %s\n", n)
 	}
 	for _, e := range r.Entries {
+		if len(e.Operations) == 0 {
+			continue
+		}
 		fmt.Fprintf(&b, "%s: %d %s listed, %d subject to the rules, evaluated as %s\n",
 			e.Name, e.Listed, e.Resource.Resource, e.Evaluated, strings.Join(e.Operations, " and "))
 		for _, rule := range e.Rules {
