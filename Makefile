@@ -32,8 +32,10 @@ test: validate-examples
 	$(GO) test -C hack/release ./...
 	KUBEBUILDER_ASSETS="$$(bash hack/testenv.sh)" $(GO) test -C hack/install -timeout 20m ./...
 
+# Every example is valid and passes its test suite (examples/*/ork-test.yaml).
 validate-examples: build
 	$(BIN)/ork validate $(addprefix -f ,$(EXAMPLES))
+	$(BIN)/ork test examples
 
 # gofmt must have nothing to say; go vet covers both builds.
 lint:

@@ -3,6 +3,7 @@ package main
 import (
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 )
 
@@ -39,6 +40,14 @@ func TestExamplesValidate(t *testing.T) {
 				if r.code != 0 {
 					t.Errorf("ork %v in %s: exit %d\n%s%s", run.args, run.dir, r.code, r.stdout, r.stderr)
 				}
+			}
+			// Every example ships a suite, and it passes.
+			if _, err := os.Stat(filepath.Join(filepath.Dir(file), "ork-test.yaml")); err != nil {
+				t.Errorf("example without a test suite (ork-test.yaml): %v", err)
+			}
+			r := runBin(t, bin, filepath.Dir(file), "test")
+			if r.code != 0 || !strings.Contains(r.stdout, " passed, 0 failed") {
+				t.Errorf("ork test in %s: exit %d\n%s%s", filepath.Dir(file), r.code, r.stdout, r.stderr)
 			}
 		})
 	}

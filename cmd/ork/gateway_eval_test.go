@@ -9,6 +9,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/orkspace/orkestra-gateway/internal/eval"
 )
 
 const evalKatalog = `apiVersion: orkestra.orkspace.io/v1
@@ -149,9 +151,9 @@ func TestGatewayEval(t *testing.T) {
 			"Namespace kube-public is protected by Katalog guard",
 			"DELETE Namespace kube-public: denied",
 		}},
-		// eval does not know the ConfigMap's resource name: kubectl takes the kind.
+		// A built-in kind's resource is known, as in the API server's request.
 		{"protected delete of any kind", []string{"--object", "cm-protected.yaml", "--operation", "DELETE"}, 1, []string{
-			"ConfigMap team/cm is protected", "kubectl label configmap cm -n team orkestra.io/deletion-protection-",
+			"ConfigMap team/cm is protected", "kubectl label configmaps cm -n team orkestra.io/deletion-protection-",
 		}},
 		{"nothing matches", []string{"--object", "cm.yaml"}, 0, []string{
 			"no webhook of Katalog guard matches CREATE ConfigMap team/cm",
@@ -244,7 +246,7 @@ func TestGatewayEvalUsage(t *testing.T) {
 		{"duplicate key", []string{"--object", "dupkey.yaml"}, `key "kind" already set`},
 		{"broken YAML", []string{"--object", "broken.yaml"}, "broken.yaml"},
 		{"renamed by update", []string{"--object", "site.yaml", "--old", "other.yaml"}, "an UPDATE keeps apiVersion, kind and name"},
-		{"namespace conflict", []string{"--object", "site.yaml", "-n", "web-b"}, "--namespace web-b, but the object is in namespace web-a"},
+		{"namespace conflict", []string{"--object", "site.yaml", "-n", "web-b"}, "the request's namespace is web-b, but the object is in namespace web-a"},
 		{"bad output", []string{"--object", "site.yaml", "-o", "yaml"}, "must be text or json"},
 		{"argument", []string{"site.yaml"}, "unexpected argument"},
 	}
@@ -276,5 +278,140 @@ func TestGatewayEvalInvalidKatalog(t *testing.T) {
 	}
 	if !strings.Contains(errOut, "katalog.yaml:") || !strings.Contains(errOut, "K09") {
 		t.Errorf("stderr lacks the positioned finding:\n%s", errOut)
+	}
+}
+
+// eval converts an object to the version the rules are written for, as
+// the API server does with matchPolicy Equivalent: a v1 Website of 20
+// replicas (spec.size) is denied by the v2 rule on spec.replicas.
+func TestGatewayEvalConverts(t *testing.T) {
+	dir := t.TempDir()
+	katalog := filepath.Join("..", "..", "examples", "website", "katalog.yaml")
+	write := func(name, text string) string {
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, []byte(text), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	site := func(apiVersion, spec string) string {
+		return "apiVersion: web.example.com/" + apiVersion + "\nkind: Website\nmetadata: {name: shop, namespace: web-shop}\nspec: " + spec + "\n"
+	}
+	big := write("big.yaml", site("v1", "{image: registry.example.com/shop:1, domain: shop.example.com, size: 20}"))
+	small := write("small.yaml", site("v1", "{image: registry.example.com/shop:1, domain: shop.example.com, size: 3}"))
+	v3 := write("v3.yaml", site("v3", "{image: registry.example.com/shop:1, hostname: shop.example.com, replicas: 11}"))
+	v9 := write("v9.yaml", site("v9", "{size: 3}"))
+
+	var out, errOut bytes.Buffer
+	code := run([]string{"gateway", "eval", "-f", katalog, "--object", big}, &out, &errOut)
+	for _, want := range []string{
+		"converted web.example.com/v1 to web.example.com/v2, the version the rules are written for",
+		"API server warning: web.example.com/v1 Website is deprecated; use v2",
+		`Website.web.example.com "shop" is invalid: spec.replicas: Invalid value: 20: replicas must be between 1 and 10`,
+		"CREATE Website web-shop/shop: denied",
+	} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("stdout lacks %q:\n%s", want, out.String())
+		}
+	}
+	if code != 1 {
+		t.Errorf("exit %d, want 1 (denied)\n%s", code, errOut.String())
+	}
+
+	out.Reset()
+	code = run([]string{"gateway", "eval", "-f", katalog, "--object", v3}, &out, &errOut)
+	if code != 1 || !strings.Contains(out.String(), "converted web.example.com/v3 to web.example.com/v2") || !strings.Contains(out.String(), "Invalid value: 11") {
+		t.Errorf("v3 object: exit %d\n%s", code, out.String())
+	}
+
+	out.Reset()
+	code = run([]string{"gateway", "eval", "-f", katalog, "--object", small, "-o", "json"}, &out, &errOut)
+	var doc evalJSON
+	if err := json.Unmarshal(out.Bytes(), &doc); err != nil || code != 0 {
+		t.Fatalf("exit %d, %v\n%s", code, err, out.String())
+	}
+	if doc.Conversion == nil || doc.Conversion.From != "web.example.com/v1" || doc.Conversion.To != "web.example.com/v2" ||
+		doc.RequestAPIVersion != "web.example.com/v1" || doc.APIVersion != "web.example.com/v2" {
+		t.Errorf("conversion %+v, apiVersions %s %s", doc.Conversion, doc.RequestAPIVersion, doc.APIVersion)
+	}
+	// The object comes back at v1 (size; tier, which v1 cannot hold, kept
+	// in the preserved-fields annotation); the rules saw it at v2.
+	spec, _ := doc.Object["spec"].(map[string]any)
+	vspec, _ := doc.ValidatedObject["spec"].(map[string]any)
+	if doc.Object["apiVersion"] != "web.example.com/v1" || spec["size"] != 3.0 || spec["tier"] != nil {
+		t.Errorf("object %v", doc.Object)
+	}
+	if doc.ValidatedObject["apiVersion"] != "web.example.com/v2" || vspec["replicas"] != 3.0 || vspec["tier"] != "standard" {
+		t.Errorf("validated object %v", doc.ValidatedObject)
+	}
+	if len(doc.Warnings) != 1 || doc.Warnings[0] != "web.example.com/v1 Website is deprecated; use v2" {
+		t.Errorf("warnings %q", doc.Warnings)
+	}
+
+	out.Reset()
+	errOut.Reset()
+	code = run([]string{"gateway", "eval", "-f", katalog, "--object", v9}, &out, &errOut)
+	if code != 2 || !strings.Contains(errOut.String(), "web.example.com/v9 is not a version of Website: entry website of Katalog website declares v1, v2, v3") {
+		t.Errorf("undeclared version: exit %d\n%s", code, errOut.String())
+	}
+}
+
+// eval and convert share the local conversion key: what convert prints,
+// eval verifies. A key file too short for a key is a usage error.
+func TestGatewayEvalConversionKey(t *testing.T) {
+	if !bytes.Equal(localConversionKey(), eval.LocalConversionKey()) {
+		t.Fatal("ork gateway convert and ork gateway eval seal with different local keys")
+	}
+	dir := t.TempDir()
+	short := filepath.Join(dir, "short.key")
+	if err := os.WriteFile(short, []byte("0123456789"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	obj := filepath.Join(dir, "site.yaml")
+	if err := os.WriteFile(obj, []byte(website("web-a", "", "  replicas: 3\n")), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	katalog := filepath.Join("..", "..", "examples", "website", "katalog.yaml")
+	var out, errOut bytes.Buffer
+	code := run([]string{"gateway", "eval", "-f", katalog, "--object", obj, "--conversion-key-file", short}, &out, &errOut)
+	if code != 2 || !strings.Contains(errOut.String(), "holds 10 bytes, want 32 to 4096") {
+		t.Errorf("exit %d\n%s", code, errOut.String())
+	}
+}
+
+// eval shows what rules in audit mode would do, and allows.
+func TestGatewayEvalAudit(t *testing.T) {
+	audited := strings.Replace(evalKatalog, `            between: "1,10"
+            message: replicas must be between 1 and 10`, `            between: "1,10"
+            message: replicas must be between 1 and 10
+            action: audit
+            name: replicas-range`, 1)
+	dir := t.TempDir()
+	for name, text := range map[string]string{"katalog.yaml": audited, "site.yaml": website("web-a", "", "  replicas: 30\n  image: registry.example.com/a:1\n")} {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(text), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	code, out, errOut := runEvalCmd(t, dir, "--object", "site.yaml")
+	if code != 0 {
+		t.Fatalf("exit %d\n%s%s", code, out, errOut)
+	}
+	for _, want := range []string{
+		"validate (validating, failurePolicy Ignore): allowed",
+		"  audit: website/replicas-range would deny: spec.replicas: replicas must be between 1 and 10",
+		"CREATE Website web-a/shop: allowed",
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("stdout lacks %q:\n%s", want, out)
+		}
+	}
+	_, out, _ = runEvalCmd(t, dir, "--object", "site.yaml", "-o", "json")
+	var doc evalJSON
+	if err := json.Unmarshal([]byte(out), &doc); err != nil {
+		t.Fatal(err)
+	}
+	if len(doc.Rules) != 1 || doc.Rules[0].Rule != "website/replicas-range" || doc.Rules[0].Action != "audit" || doc.Rules[0].Would != "deny" ||
+		doc.Decisions[2].AuditAnnotations["audit-rule-0"] == "" {
+		t.Errorf("rules %+v, decision %+v", doc.Rules, doc.Decisions[2])
 	}
 }

@@ -9,11 +9,13 @@ const buildName = "toolchain"
 
 // toolchainCommands are the commands only the toolchain build has.
 func toolchainCommands() []*cobra.Command {
-	return []*cobra.Command{newValidateCmd(), newGenerateCmd(), newCompletionCmd()}
+	return []*cobra.Command{newValidateCmd(), newGenerateCmd(), newCompletionCmd(), newTestCmd(), newAuditCmd()}
 }
 
 const rootExample = `  ork validate -f katalog.yaml
   ork gateway eval -f katalog.yaml --object website.yaml
+  ork test .
+  ork audit -f katalog.yaml -A
   ork generate bundle --for gateway -f katalog.yaml -o deploy/
   ork completion bash > /etc/bash_completion.d/ork
   ork version -o json`

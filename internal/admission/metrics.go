@@ -28,6 +28,7 @@ var results = []string{resultAllowed, resultDenied, resultWarned, resultPatched,
 type Metrics struct {
 	envelope  *webhook.Metrics
 	decisions *prometheus.CounterVec
+	audit     *prometheus.CounterVec // rule; series created by the validation handler (audit.go)
 
 	mu     sync.Mutex
 	byName map[string]map[string]prometheus.Counter
@@ -50,6 +51,7 @@ func NewMetrics() *Metrics {
 			Name: "orkestra_gateway_admission_decisions_total",
 			Help: "Admission decisions by webhook and result (allowed, denied, warned, patched, error).",
 		}, []string{"webhook", "result"}),
+		audit:  newAuditVec(),
 		byName: map[string]map[string]prometheus.Counter{},
 	}
 	for _, n := range webhookNames {
@@ -63,12 +65,14 @@ func NewMetrics() *Metrics {
 func (m *Metrics) Describe(ch chan<- *prometheus.Desc) {
 	m.envelope.Describe(ch)
 	m.decisions.Describe(ch)
+	m.audit.Describe(ch)
 }
 
 // Collect implements prometheus.Collector.
 func (m *Metrics) Collect(ch chan<- prometheus.Metric) {
 	m.envelope.Collect(ch)
 	m.decisions.Collect(ch)
+	m.audit.Collect(ch)
 }
 
 // decisionsOf returns the decision counters of webhook name by result,

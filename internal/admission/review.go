@@ -64,7 +64,7 @@ func (w Webhook) Matches(req *admissionv1.AdmissionRequest) bool { return w.matc
 //   - namespace-protection: CREATE/UPDATE of a namespaced entry's objects
 //     when a namespace list applies to it; DELETE of a Namespace matching
 //     the Katalog-level restricted namespaces.
-func Webhooks(p *policy.Policy) []Webhook {
+func Webhooks(p *policy.Policy, opts ...Option) []Webhook {
 	ix := indexCRDs(p)
 	dp, np, adm := p.DeletionProtection, p.NamespaceProtection, p.Admission
 	// The namespaceSelector excluding kube-system and the gateway's
@@ -134,7 +134,7 @@ func Webhooks(p *policy.Policy) []Webhook {
 			},
 		},
 		{
-			Name: NameValidate, FailurePolicy: adm.FailurePolicy, Handler: NewValidation(p),
+			Name: NameValidate, FailurePolicy: adm.FailurePolicy, Handler: NewValidation(p, opts...),
 			matches: ruleHook(func(c *policy.CRD) bool { return c.Validate }),
 		},
 	}
@@ -164,6 +164,10 @@ type Decision struct {
 	// Err is a handler failure (the server answers 500): the API server
 	// then applies FailurePolicy.
 	Err error
+	// Rules are the validation rules that failed, in order: the denying
+	// ones (the causes), the warning ones and those in audit mode (only in
+	// the response's audit annotations).
+	Rules []RuleFailure
 }
 
 // Allowed reports whether the API server would let the request through
@@ -219,7 +223,9 @@ func review(ctx context.Context, p *policy.Policy, req *admissionv1.AdmissionReq
 			continue
 		}
 		d := Decision{Webhook: w.Name, Mutating: w.Mutating, FailurePolicy: w.FailurePolicy}
-		resp, panicked := call(ctx, w.Handler, cur)
+		fl := &failureLog{}
+		resp, panicked := call(context.WithValue(ctx, failureLogKey{}, fl), w.Handler, cur)
+		d.Rules = fl.failures
 		switch {
 		case panicked != nil:
 			d.Err = fmt.Errorf("webhook %s panicked: %v", w.Name, panicked.value)

@@ -21,13 +21,21 @@ import (
 // NewValidation evaluates the validation rules of the request's Katalog entry.
 // Every failing deny rule becomes one cause of a 422 Invalid status, in the
 // style of the API server's own validation; warn rules become warnings.
-func NewValidation(p *policy.Policy) Handler {
-	return &validation{p: p, crds: indexCRDs(p), sel: selections(p)}
+// Rules in audit mode never deny or warn: each failure is logged, counted
+// (AuditMetric, in the Metrics given by WithMetrics) and written as an audit
+// annotation.
+func NewValidation(p *policy.Policy, opts ...Option) Handler {
+	var o options
+	for _, opt := range opts {
+		opt(&o)
+	}
+	return &validation{p: p, crds: indexCRDs(p), sel: selections(p), audits: newAuditCounters(p, o)}
 }
 
 type validation struct {
-	p    *policy.Policy
-	crds crdIndex
+	p      *policy.Policy
+	crds   crdIndex
+	audits auditCounters
 	// sel holds, per entry, the fields its rules read; nil when a rule's
 	// field is a template (it may read anything).
 	sel map[*policy.CRD]*fastjson.Selection
@@ -114,10 +122,16 @@ func (h *validation) Handle(ctx context.Context, req *admissionv1.AdmissionReque
 		noteError(ctx, err)
 		return badRequest("validation cannot read the object: " + err.Error())
 	}
+	noteFailures(ctx, c.Name, results)
 	var warnings []string
 	var causes []metav1.StatusCause
 	var failures []string
+	var audited []rules.Result
 	for _, r := range results {
+		if r.Audit {
+			audited = append(audited, r)
+			continue
+		}
 		if r.Warn {
 			warnings = append(warnings, r.Field+": "+r.Message)
 			continue
@@ -129,8 +143,11 @@ func (h *validation) Handle(ctx context.Context, req *admissionv1.AdmissionReque
 		causes = append(causes, metav1.StatusCause{Type: metav1.CauseTypeFieldValueInvalid, Field: r.Field, Message: msg})
 		failures = append(failures, r.Field+": "+msg)
 	}
+	ann := h.audit(ctx, req, c, audited)
 	if len(causes) == 0 {
-		return allow(warnings...)
+		resp := allow(warnings...)
+		resp.AuditAnnotations = ann
+		return resp
 	}
 	name := objectName(req, in.Object)
 	list := strings.Join(failures, ", ")
@@ -138,7 +155,8 @@ func (h *validation) Handle(ctx context.Context, req *admissionv1.AdmissionReque
 		list = "[" + list + "]"
 	}
 	return &admissionv1.AdmissionResponse{
-		Warnings: warnings,
+		AuditAnnotations: ann,
+		Warnings:         warnings,
 		Result: &metav1.Status{
 			Status:  metav1.StatusFailure,
 			Code:    http.StatusUnprocessableEntity,

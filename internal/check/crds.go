@@ -276,11 +276,30 @@ func storageVersion(def *apiextv1.CustomResourceDefinition) string {
 
 // rules compiles the entry's validation and mutation rules (K08..K11).
 func (p *pass) rules(base string, e *katalog.CRD, c *policy.CRD) {
-	if e.Validation != nil && len(e.Validation.Rules) > 0 {
+	hasRules := e.Validation != nil && len(e.Validation.Rules) > 0
+	switch e.Enforcement {
+	case "", "enforce":
+	case "audit":
+		c.Audit = true
+		if !hasRules {
+			p.warnf("K22", base+".enforcement", "add validation.rules, or remove enforcement",
+				"enforcement: audit applies to validation rules, and %s has none", c.Name)
+		}
+	default:
+		hint := "use enforce (the default) or audit"
+		if low := strings.ToLower(e.Enforcement); low == "enforce" || low == "audit" {
+			hint = "write " + low + ": values are lower case"
+		}
+		p.errorf("K08", base+".enforcement", hint, "enforcement %q is not enforce or audit", e.Enforcement)
+	}
+	if hasRules {
 		set, problems := rules.CompileValidation(e.Validation.Rules)
 		p.problems(base+".validation.rules", "K08", problems)
 		p.expressions(base+".validation.rules", e.Validation.Rules, c)
 		if len(problems) == 0 {
+			if c.Audit {
+				set.Audit()
+			}
 			c.Validation = set
 		}
 	}

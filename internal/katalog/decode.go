@@ -38,11 +38,21 @@ const (
 // `yaml` struct tags. It reports every problem and goes on with the rest of
 // the tree, and records the position of every key and list item.
 type decoder struct {
-	file    string
+	file string
+	// what the document is, for messages ("Katalog" when empty).
+	what    string
+	start   string // how a document of this kind starts, for an empty file
 	pos     map[string]Pos
 	errs    []*SchemaError
 	nodes   int  // nodes visited
 	stopped bool // too many errors or nodes: stop decoding
+}
+
+func (d *decoder) docName() string {
+	if d.what == "" {
+		return "Katalog"
+	}
+	return d.what
 }
 
 func posOf(n *yaml.Node) Pos { return Pos{Line: max(n.Line, 1), Column: max(n.Column, 1)} }
@@ -105,7 +115,7 @@ func (d *decoder) into(n *yaml.Node, v reflect.Value, path string, depth int) bo
 	case reflect.String, reflect.Bool, reflect.Int, reflect.Int64, reflect.Int32:
 		return d.scalar(n, v, path)
 	}
-	d.fail(n, path, "", "%s: cannot decode into %s", subject(path), v.Type())
+	d.fail(n, path, "", "%s: cannot decode into %s", d.subject(path), v.Type())
 	return false
 }
 
@@ -118,18 +128,18 @@ func (d *decoder) usable(n *yaml.Node, path string, depth int) bool {
 		return false
 	}
 	if depth > maxDepth {
-		d.fail(n, path, "", "%s: nested deeper than %d levels", subject(path), maxDepth)
+		d.fail(n, path, "", "%s: nested deeper than %d levels", d.subject(path), maxDepth)
 		return false
 	}
 	if n.Kind == yaml.AliasNode {
-		d.fail(n, path, "repeat the value instead of referring to an anchor", "%s: YAML aliases (*%s) are not supported", subject(path), clip(n.Value))
+		d.fail(n, path, "repeat the value instead of referring to an anchor", "%s: YAML aliases (*%s) are not supported", d.subject(path), clip(n.Value))
 		return false
 	}
 	switch tag := n.ShortTag(); tag {
 	case tagStr, tagInt, tagFloat, tagBool, tagNull, tagTimestamp, tagMerge, tagMap, tagSeq:
 		return true
 	default:
-		d.fail(n, path, "", "%s: unsupported YAML tag %s", subject(path), clip(tag))
+		d.fail(n, path, "", "%s: unsupported YAML tag %s", d.subject(path), clip(tag))
 		return false
 	}
 }
@@ -139,7 +149,7 @@ func (d *decoder) structure(n *yaml.Node, v reflect.Value, path string, depth in
 		if v.Type() == reflect.TypeFor[SecretRef]() && n.Kind == yaml.ScalarNode {
 			// Most likely the secret itself: don't repeat it in logs.
 			d.fail(n, path, "name where the secret is: {env: VARIABLE} or {file: /path}",
-				"%s: expected a mapping, got a string (not shown: it may be a secret)", subject(path))
+				"%s: expected a mapping, got a string (not shown: it may be a secret)", d.subject(path))
 			return false
 		}
 		d.wrongType(n, path, "a mapping", "")
@@ -169,7 +179,7 @@ func (d *decoder) mapping(n *yaml.Node, v reflect.Value, path string, depth int)
 	}
 	t := v.Type()
 	if t.Key().Kind() != reflect.String {
-		d.fail(n, path, "", "%s: cannot decode into %s", subject(path), t)
+		d.fail(n, path, "", "%s: cannot decode into %s", d.subject(path), t)
 		return false
 	}
 	m := reflect.MakeMapWithSize(t, len(n.Content)/2)
@@ -194,7 +204,7 @@ func (d *decoder) pairs(n *yaml.Node, path string, depth int, fn func(k, v *yaml
 			continue
 		}
 		if k.Kind != yaml.ScalarNode {
-			d.fail(k, path, "", "%s: mapping keys must be strings, got %s", subject(path), describe(k))
+			d.fail(k, path, "", "%s: mapping keys must be strings, got %s", d.subject(path), describe(k))
 			continue
 		}
 		key := k.Value
@@ -260,7 +270,7 @@ func (d *decoder) scalar(n *yaml.Node, v reflect.Value, path string) bool {
 			if tag == tagInt {
 				i, err := parseInt(n.Value)
 				if err != nil || v.OverflowInt(i) {
-					d.fail(n, path, "", "%s: integer %s is out of range", subject(path), clip(n.Value))
+					d.fail(n, path, "", "%s: integer %s is out of range", d.subject(path), clip(n.Value))
 					return false
 				}
 				v.SetInt(i)
@@ -300,7 +310,7 @@ func expected(t reflect.Type) string {
 }
 
 func (d *decoder) wrongType(n *yaml.Node, path, want, hint string) {
-	d.fail(n, path, hint, "%s: expected %s, got %s", subject(path), want, describe(n))
+	d.fail(n, path, hint, "%s: expected %s, got %s", d.subject(path), want, describe(n))
 }
 
 // describe names what a node holds, for "expected X, got Y" messages.
@@ -338,9 +348,9 @@ func join(path, key string) string {
 	return path + "." + key
 }
 
-func subject(path string) string {
+func (d *decoder) subject(path string) string {
 	if path == "" {
-		return "the Katalog"
+		return "the " + d.docName()
 	}
 	return fmt.Sprintf("field %q", clip(path))
 }

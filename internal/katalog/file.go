@@ -1,6 +1,9 @@
 package katalog
 
-import "fmt"
+import (
+	"fmt"
+	"reflect"
+)
 
 // Pos is a 1-based line and column in a Katalog file.
 type Pos struct {
@@ -22,9 +25,11 @@ type File struct {
 
 // Pos returns the position of a field path, or of its nearest ancestor that
 // appears in the file (a defaulted field reports where its block starts).
-func (f *File) Pos(path string) Pos {
+func (f *File) Pos(path string) Pos { return lookupPos(f.positions, path) }
+
+func lookupPos(positions map[string]Pos, path string) Pos {
 	for {
-		if p, ok := f.positions[path]; ok {
+		if p, ok := positions[path]; ok {
 			return p
 		}
 		if path == "" {
@@ -69,4 +74,42 @@ func (e *SchemaError) Error() string {
 		s += "; " + e.Hint
 	}
 	return s
+}
+
+// Document is a YAML file other than a Katalog (an `ork test` suite),
+// decoded as strictly as a Katalog, with the position of every key and
+// list item.
+type Document struct {
+	Path      string
+	positions map[string]Pos
+}
+
+// Pos returns the position of a field path, or of its nearest ancestor
+// written in the file.
+func (d *Document) Pos(path string) Pos { return lookupPos(d.positions, path) }
+
+// Has reports whether a field path was written in the file.
+func (d *Document) Has(path string) bool {
+	_, ok := d.positions[path]
+	return ok
+}
+
+// DecodeDocument decodes data, one YAML document, into v (a pointer to a
+// struct with yaml tags) as strictly as Parse decodes a Katalog: unknown
+// and duplicate keys, wrong types, aliases, merge keys and unknown tags
+// are errors with line and column, and every problem is reported. *Value
+// fields take any value. what names the document in messages ("test
+// suite"); start says how a document of this kind begins, for an empty
+// file.
+func DecodeDocument(name string, data []byte, v any, what, start string) (*Document, []*SchemaError) {
+	doc := &Document{Path: name, positions: map[string]Pos{}}
+	d := &decoder{file: name, pos: doc.positions, what: what, start: start}
+	if len(data) > MaxFileSize {
+		d.failAt(Pos{1, 1}, "", "", "file is larger than %d MiB", MaxFileSize>>20)
+		return doc, d.errs
+	}
+	if root := d.document(data); root != nil {
+		d.decode(root, reflect.ValueOf(v).Elem(), "", 0)
+	}
+	return doc, d.errs
 }

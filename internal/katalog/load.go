@@ -73,21 +73,25 @@ func (d *decoder) document(data []byte) *yaml.Node {
 			break
 		}
 		if err != nil {
-			d.syntaxError(err)
+			d.syntaxError(err, lineCount(data))
 			return root
 		}
 		if len(doc.Content) == 0 || isNull(doc.Content[0]) {
 			continue
 		}
 		if root != nil {
-			d.failAt(posOf(&doc), "", "split the file: a Katalog file holds exactly one YAML document",
+			d.failAt(posOf(&doc), "", "split the file: a "+d.docName()+" file holds exactly one YAML document",
 				"a second YAML document starts here")
 			return root
 		}
 		root = doc.Content[0]
 	}
 	if root == nil {
-		d.failAt(Pos{1, 1}, "", "start with apiVersion: "+APIVersion+" and kind: "+Kind, "empty Katalog")
+		start := d.start
+		if start == "" {
+			start = "start with apiVersion: " + APIVersion + " and kind: " + Kind
+		}
+		d.failAt(Pos{1, 1}, "", start, "empty %s", d.docName())
 	}
 	return root
 }
@@ -123,7 +127,26 @@ var parserProblems = map[string]bool{
 	"found undefined tag handle":             true,
 }
 
-func (d *decoder) syntaxError(err error) {
+// lineCount counts lines as YAML does: \n, \r\n, \r, NEL, LS and PS
+// end one.
+func lineCount(data []byte) int {
+	n := 1
+	for i := 0; i < len(data); i++ {
+		switch {
+		case data[i] == '\n':
+			n++
+		case data[i] == '\r' && (i+1 == len(data) || data[i+1] != '\n'):
+			n++
+		case bytes.HasPrefix(data[i:], []byte("\u0085")), bytes.HasPrefix(data[i:], []byte("\u2028")), bytes.HasPrefix(data[i:], []byte("\u2029")):
+			n++
+		}
+	}
+	return n
+}
+
+// syntaxError reports a YAML syntax error at its line, within the input's
+// lines (the parser may point past the end of an unterminated last line).
+func (d *decoder) syntaxError(err error, lines int) {
 	msg := err.Error()
 	pos := Pos{1, 1}
 	if m := yamlErrLine.FindStringSubmatch(msg); m != nil {
@@ -133,6 +156,7 @@ func (d *decoder) syntaxError(err error) {
 			if parserProblems[msg] {
 				pos.Line++
 			}
+			pos.Line = min(pos.Line, lines)
 		}
 	} else {
 		msg = strings.TrimPrefix(msg, "yaml: ")

@@ -178,6 +178,10 @@ type CRD struct {
 	RestrictedNamespaces []string               `yaml:"restrictedNamespaces"`
 	DeletionProtection   *CRDDeletionProtection `yaml:"deletionProtection"`
 	Conversion           *Conversion            `yaml:"conversion"`
+	// Enforcement is enforce (default) or audit: in audit, the entry's
+	// validation rules never deny or warn; their failures are logged and
+	// counted.
+	Enforcement string `yaml:"enforcement"`
 }
 
 type APITypes struct {
@@ -268,9 +272,12 @@ type Condition struct {
 }
 
 type Rule struct {
-	Test    `yaml:",inline"`
+	Test `yaml:",inline"`
+	// Name names the rule in metrics, logs and reports (optional; the
+	// rule's index otherwise).
+	Name    string      `yaml:"name"`
 	Message string      `yaml:"message"`
-	Action  string      `yaml:"action"` // deny (default) | warn
+	Action  string      `yaml:"action"` // deny (default) | warn | audit
 	When    []Condition `yaml:"when"`
 	Or      []Condition `yaml:"or"`
 	// Expression is a CEL rule (instead of field and operator), evaluated

@@ -43,7 +43,7 @@ func (d *decoder) valueOf(n *yaml.Node, path string, depth int) any {
 	case yaml.ScalarNode:
 		return d.scalarValue(n, path)
 	}
-	d.fail(n, path, "", "%s: unsupported YAML node", subject(path))
+	d.fail(n, path, "", "%s: unsupported YAML node", d.subject(path))
 	return nil
 }
 
@@ -55,17 +55,17 @@ func (d *decoder) scalarValue(n *yaml.Node, path string) any {
 		if b, ok := parseBool(n.Value); ok {
 			return b
 		}
-		d.fail(n, path, "use true or false", "%s: %q is not a boolean", subject(path), clip(n.Value))
+		d.fail(n, path, "use true or false", "%s: %q is not a boolean", d.subject(path), clip(n.Value))
 	case tagInt:
 		if i, err := parseInt(n.Value); err == nil {
 			return i
 		}
-		d.fail(n, path, "quote it to keep it as a string", "%s: integer %s does not fit in 64 bits", subject(path), clip(n.Value))
+		d.fail(n, path, "quote it to keep it as a string", "%s: integer %s does not fit in 64 bits", d.subject(path), clip(n.Value))
 	case tagFloat:
 		if f, ok := parseFloat(n.Value); ok {
 			return f
 		}
-		d.fail(n, path, "", "%s: %s is not a finite number", subject(path), clip(n.Value))
+		d.fail(n, path, "", "%s: %s is not a finite number", d.subject(path), clip(n.Value))
 	default: // strings, timestamps (kept as written) and a lone "<<"
 		return n.Value
 	}

@@ -232,6 +232,9 @@ type CRD struct {
 
 	Validation *rules.ValidationSet // nil when no rules
 	Mutation   *rules.MutationSet   // nil when no rules
+	// Audit is enforcement: audit: every validation rule of the entry is
+	// in audit mode (Validation has them marked), never denying or warning.
+	Audit bool
 
 	// Namespaces are the entry-level lists; they refine the Katalog-level ones.
 	Namespaces Namespaces

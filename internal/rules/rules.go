@@ -2,6 +2,7 @@ package rules
 
 import (
 	"fmt"
+	"strconv"
 	"strings"
 
 	"github.com/orkspace/orkestra-gateway/internal/katalog"
@@ -41,7 +42,24 @@ type Result struct {
 	Field   string // resolved field path, e.g. spec.containers[0].image
 	Message string // rendered message
 	Warn    bool   // action: warn
-	Value   any    // the offending value (nil when absent)
+	// Audit is set for a rule in audit mode (action: audit, or an entry
+	// with enforcement: audit): its failure is recorded, never shown to
+	// the user. Warn keeps what the rule would do once enforced.
+	Audit bool
+	Value any // the offending value (nil when absent)
+	// Rule is the index of the rule in the entry's list, Name its name
+	// ("" when unnamed); RuleID combines them.
+	Rule int
+	Name string
+}
+
+// RuleID names a rule in metrics, logs and reports: its name, or its
+// index in the entry's rule list when it has none.
+func RuleID(index int, name string) string {
+	if name != "" {
+		return name
+	}
+	return strconv.Itoa(index)
 }
 
 // ValidationSet is a compiled, ordered list of validation rules.
@@ -52,9 +70,12 @@ type ValidationSet struct {
 type rule struct {
 	test
 	gate
-	msg  string
-	tmpl *tmpl.Template // nil for a message without {{
-	warn bool
+	msg   string
+	tmpl  *tmpl.Template // nil for a message without {{
+	warn  bool
+	audit bool
+	index int    // position in the entry's rule list
+	name  string // "" when unnamed
 	// expr is set for a CEL rule: the webhook engine never evaluates it.
 	expr *Expression
 }
@@ -85,10 +106,15 @@ func (g *gate) open(in *Input) bool {
 // request, namespaceObject); `ork gateway eval` evaluates it locally.
 type Expression struct {
 	Index             int    // position in the entry's rule list
+	Name              string // the rule's name; "" when unnamed
 	Expression        string // CEL, evaluating to a bool: true means valid
 	Message           string // shown when it is false (literal text)
 	MessageExpression string // CEL evaluating to a string; wins over Message
 	Warn              bool   // action: warn
+	// Audit: the rule is in audit mode (action: audit, or the entry's
+	// enforcement: audit); a ValidatingAdmissionPolicy records it with
+	// validationActions [Audit] and never denies or warns.
+	Audit bool
 }
 
 // CompileValidation compiles rules; it returns every problem found, and a
@@ -96,12 +122,15 @@ type Expression struct {
 func CompileValidation(rs []katalog.Rule) (*ValidationSet, []Problem) {
 	var c compiler
 	set := &ValidationSet{rules: make([]rule, 0, len(rs))}
+	names := map[string]int{}
 	for i := range rs {
 		r := &rs[i]
 		base := fmt.Sprintf("[%d]", i)
-		cr := rule{msg: r.Message, warn: r.Action == "warn"}
+		cr := rule{msg: r.Message, warn: r.Action == "warn", audit: r.Action == "audit", index: i, name: r.Name}
+		c.compileName(base, i, r.Name, names)
 		if r.Expression != "" || r.MessageExpression != "" {
 			cr.expr = c.compileExpression(base, i, r, cr.warn)
+			cr.expr.Name, cr.expr.Audit = r.Name, cr.audit
 		} else {
 			cr.test = c.compileTest(base, &r.Test, false)
 			cr.gate = c.compileGate(base, r.When, r.Or)
@@ -114,9 +143,9 @@ func CompileValidation(rs []katalog.Rule) (*ValidationSet, []Problem) {
 			}
 		}
 		switch r.Action {
-		case "", "deny", "warn":
+		case "", "deny", "warn", "audit":
 		default:
-			c.add("K08", base+".action", fmt.Sprintf("action %q is not deny or warn", r.Action), suggest(r.Action, []string{"deny", "warn"}))
+			c.add("K08", base+".action", fmt.Sprintf("action %q is not deny, warn or audit", r.Action), suggest(r.Action, []string{"deny", "warn", "audit"}))
 		}
 		set.rules = append(set.rules, cr)
 	}
@@ -124,6 +153,55 @@ func CompileValidation(rs []katalog.Rule) (*ValidationSet, []Problem) {
 		return nil, c.probs
 	}
 	return set, nil
+}
+
+// maxRuleName bounds a rule name: it is a metric label value and part of
+// report names.
+const maxRuleName = 63
+
+// compileName checks a rule's optional name: a DNS-1123 label (it names
+// the rule in metrics, logs and reports), unique in the list, and not a
+// number (an unnamed rule is named by its index).
+func (c *compiler) compileName(base string, index int, name string, seen map[string]int) {
+	if name == "" {
+		return
+	}
+	const hint = "name rules with lowercase letters, digits and '-', starting with a letter, e.g. replicas-range"
+	switch {
+	case len(name) > maxRuleName:
+		c.add("K08", base+".name", fmt.Sprintf("rule name %q is longer than %d characters", clipName(name), maxRuleName), hint)
+		return
+	case !isRuleName(name):
+		c.add("K08", base+".name", fmt.Sprintf("rule name %q is not a DNS-1123 label starting with a letter", clipName(name)), hint)
+		return
+	}
+	if first, dup := seen[name]; dup {
+		c.add("K08", base+".name", fmt.Sprintf("rule name %q is also the name of rule %d", name, first), "give every rule of an entry its own name")
+		return
+	}
+	seen[name] = index
+}
+
+// isRuleName: lowercase letters, digits and '-', starting with a letter
+// and not ending with '-'.
+func isRuleName(s string) bool {
+	if s == "" || s[0] < 'a' || s[0] > 'z' || s[len(s)-1] == '-' {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		b := s[i]
+		if !(b >= 'a' && b <= 'z' || b >= '0' && b <= '9' || b == '-') {
+			return false
+		}
+	}
+	return true
+}
+
+func clipName(s string) string {
+	if len(s) > 80 {
+		return s[:80] + "..."
+	}
+	return s
 }
 
 // compileExpression checks the shape of a CEL rule (K08). The CEL itself
@@ -176,6 +254,46 @@ func (s *ValidationSet) Expressions() []Expression {
 		if e := s.rules[i].expr; e != nil {
 			out = append(out, *e)
 		}
+	}
+	return out
+}
+
+// Audit puts every rule of s in audit mode (an entry with enforcement:
+// audit). It is called once, at compile time.
+func (s *ValidationSet) Audit() {
+	if s == nil {
+		return
+	}
+	for i := range s.rules {
+		s.rules[i].audit = true
+		if e := s.rules[i].expr; e != nil {
+			e.Audit = true
+		}
+	}
+}
+
+// RuleInfo describes one rule of a set, for metrics and reports.
+type RuleInfo struct {
+	Index int
+	Name  string
+	Warn  bool
+	Audit bool
+	// Expression is set for a CEL rule (evaluated by the API server).
+	Expression bool
+}
+
+// ID is RuleID of the rule.
+func (r RuleInfo) ID() string { return RuleID(r.Index, r.Name) }
+
+// Rules lists the rules of s in order; nil for a nil set.
+func (s *ValidationSet) Rules() []RuleInfo {
+	if s == nil {
+		return nil
+	}
+	out := make([]RuleInfo, len(s.rules))
+	for i := range s.rules {
+		r := &s.rules[i]
+		out[i] = RuleInfo{Index: r.index, Name: r.name, Warn: r.warn, Audit: r.audit, Expression: r.expr != nil}
 	}
 	return out
 }
@@ -245,7 +363,7 @@ func (r *rule) verdict(in *Input, v any, present bool) (Result, bool) {
 	if detail != "" {
 		msg += " (" + detail + ")"
 	}
-	return Result{Message: msg, Warn: r.warn, Value: v}, true
+	return Result{Message: msg, Warn: r.warn, Audit: r.audit, Value: v, Rule: r.index, Name: r.name}, true
 }
 
 // message renders the rule's message. A render error, or a message that

@@ -39,7 +39,7 @@ func TestCompileValidationProblems(t *testing.T) {
 		{"operator and shorthand", ok(katalog.Rule{Test: longAndShort}), "K08", "[0].regex", "two operators: operator: gt and regex"},
 		{"unknown operator", ok(katalog.Rule{Test: longForm("spec.x", "matches", "a")}), "K08", "[0].operator", `unknown operator "matches"`},
 		{"value without operator", ok(katalog.Rule{Test: withValue}), "K08", "[0].value", "value: is only read with operator:"},
-		{"bad action", ok(katalog.Rule{Test: shorthand("spec.x", "exists", true), Action: "block"}), "K08", "[0].action", `action "block" is not deny or warn`},
+		{"bad action", ok(katalog.Rule{Test: shorthand("spec.x", "exists", true), Action: "block"}), "K08", "[0].action", `action "block" is not deny, warn or audit`},
 
 		{"regex does not compile", ok(katalog.Rule{Test: shorthand("spec.x", "regex", "a(")}), "K09", "[0].regex", "does not compile"},
 		{"regex long form", ok(katalog.Rule{Test: longForm("spec.x", "regex", "(?<=a)")}), "K09", "[0].value", "does not compile"},
@@ -130,8 +130,8 @@ func TestEvaluateAllRulesInOrder(t *testing.T) {
 	got := set.Evaluate(Input{Object: obj})
 	want := []Result{
 		{Field: "spec.replicas", Message: "replicas must be between 1 and 10", Value: 20.0},
-		{Field: "spec.image", Message: "images should come from the internal registry", Warn: true, Value: "docker.io/nginx"},
-		{Field: "spec.owner", Message: "owner is required"},
+		{Field: "spec.image", Message: "images should come from the internal registry", Warn: true, Value: "docker.io/nginx", Rule: 1},
+		{Field: "spec.owner", Message: "owner is required", Rule: 3},
 	}
 	if !reflect.DeepEqual(got, want) {
 		t.Errorf("Evaluate =\n%+v\nwant\n%+v", got, want)

@@ -24,7 +24,7 @@ type route struct {
 // meets a 404), and /convert when a CRD entry converts.
 func (g *Gateway) routes(l *webhook.Listener) ([]route, error) {
 	var rs []route
-	for _, w := range admission.Webhooks(g.policy) {
+	for _, w := range admission.Webhooks(g.policy, admission.WithMetrics(g.metrics.admission)) {
 		rs = append(rs, route{w.Feature, admission.Serve(w.Name, w.Handler, admission.ServeOptions{
 			Logger: g.log, Metrics: g.metrics.admission, Listener: l,
 		})})

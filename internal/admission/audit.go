@@ -1,0 +1,149 @@
+package admission
+
+import (
+	"context"
+	"strings"
+
+	"github.com/prometheus/client_golang/prometheus"
+	admissionv1 "k8s.io/api/admission/v1"
+
+	"github.com/orkspace/orkestra-gateway/internal/policy"
+	"github.com/orkspace/orkestra-gateway/internal/rules"
+)
+
+// Option configures the handlers of Webhooks.
+type Option func(*options)
+
+type options struct {
+	m *Metrics
+}
+
+// WithMetrics counts into m the handlers' own metrics (the audit counter of
+// the validation handler); without it they count into collectors nobody
+// registers.
+func WithMetrics(m *Metrics) Option {
+	return func(o *options) { o.m = m }
+}
+
+// AuditMetric counts the failures of rules in audit mode.
+const AuditMetric = "orkestra_gateway_admission_audit_total"
+
+// AuditRuleLabel is the value of the audit counter's rule label for rule
+// of entry: "<entry>/<rule name or index>". The values are bounded by the
+// Katalog.
+func AuditRuleLabel(entry string, r rules.RuleInfo) string { return entry + "/" + r.ID() }
+
+func newAuditVec() *prometheus.CounterVec {
+	return prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: AuditMetric,
+		Help: "Failures of validation rules in audit mode (action: audit, or enforcement: audit): requests they would deny or warn, by rule (<entry>/<rule name or index>).",
+	}, []string{"rule"})
+}
+
+// auditCounters holds one counter per audited field rule of the Katalog,
+// created at zero when the handler is built, so a dashboard sees every
+// rule under watch before its first failure.
+type auditCounters map[auditKey]prometheus.Counter
+
+type auditKey struct {
+	entry string
+	rule  int
+}
+
+func newAuditCounters(p *policy.Policy, o options) auditCounters {
+	vec := newAuditVec()
+	if o.m != nil {
+		vec = o.m.audit
+	}
+	out := auditCounters{}
+	for _, c := range p.CRDs {
+		for _, r := range c.Validation.Rules() {
+			// CEL rules are the API server's: the webhook never sees them fail.
+			if r.Audit && !r.Expression {
+				out[auditKey{c.Name, r.Index}] = vec.WithLabelValues(AuditRuleLabel(c.Name, r))
+			}
+		}
+	}
+	return out
+}
+
+// RuleFailure is one failing validation rule of a request: denied, warned
+// or audited.
+type RuleFailure struct {
+	Entry string
+	rules.Result
+}
+
+// ID is the rule's "<entry>/<rule name or index>".
+func (f RuleFailure) ID() string { return f.Entry + "/" + rules.RuleID(f.Rule, f.Name) }
+
+// Action is what the rule does: deny, warn, or audit (with the action it
+// would take once enforced in Warn).
+func (f RuleFailure) Action() string {
+	switch {
+	case f.Audit:
+		return "audit"
+	case f.Warn:
+		return "warn"
+	}
+	return "deny"
+}
+
+// failureLog collects the rule failures of one handler call for Review;
+// the server path has none.
+type failureLog struct{ failures []RuleFailure }
+
+type failureLogKey struct{}
+
+func noteFailures(ctx context.Context, entry string, results []rules.Result) {
+	if l, _ := ctx.Value(failureLogKey{}).(*failureLog); l != nil {
+		for _, r := range results {
+			l.failures = append(l.failures, RuleFailure{Entry: entry, Result: r})
+		}
+	}
+}
+
+// audit records the failures of rules in audit mode, once per rule and
+// request: one log line, one count, and an audit annotation (the API
+// server writes it to its audit log as
+// <webhook>/audit-rule-<index>). A [*] rule failing on several elements
+// is one would-be denial naming every element.
+func (h *validation) audit(ctx context.Context, req *admissionv1.AdmissionRequest, c *policy.CRD, audited []rules.Result) map[string]string {
+	if len(audited) == 0 {
+		return nil
+	}
+	log := logger(ctx)
+	ann := map[string]string{}
+	for i := 0; i < len(audited); {
+		r := audited[i]
+		var causes []string
+		for ; i < len(audited) && audited[i].Rule == r.Rule; i++ {
+			causes = append(causes, auditCause(audited[i]))
+		}
+		id := c.Name + "/" + rules.RuleID(r.Rule, r.Name)
+		would := "would deny"
+		if r.Warn {
+			would = "would warn"
+		}
+		if ctr := h.audits[auditKey{c.Name, r.Rule}]; ctr != nil {
+			ctr.Inc()
+		}
+		msg := strings.Join(causes, "; ")
+		attrs := append(requestAttrs(req), "rule", id, "message", msg)
+		if req.DryRun != nil && *req.DryRun {
+			attrs = append(attrs, "dryRun", true) // a dry run is a would-be denial too
+		}
+		log.Info("admission audit: rule "+would, attrs...)
+		ann["audit-rule-"+rules.RuleID(r.Rule, "")] = id + " " + would + ": " + msg
+	}
+	return ann
+}
+
+// auditCause is a failure as the rule would report it once enforced.
+func auditCause(r rules.Result) string {
+	msg := r.Message
+	if r.Value != nil && !r.Warn {
+		msg = "Invalid value: " + valueString(r.Value) + ": " + msg
+	}
+	return r.Field + ": " + msg
+}
