@@ -258,7 +258,7 @@ func testCertSource(t *testing.T, source policy.CertSource) {
 	}
 	// Not ready while no caBundle trusts what it serves.
 	eventually(t, 10*time.Second, "not ready before the caBundles are set", func() error {
-		if code, body := g.probe("/readyz"); code != http.StatusServiceUnavailable || !strings.Contains(body, "does not trust the served certificate") {
+		if code, body := g.probe("/readyz"); code != http.StatusServiceUnavailable || !strings.Contains(body, "certificate trust not confirmed") {
 			return fmt.Errorf("/readyz %d %s", code, body)
 		}
 		return nil

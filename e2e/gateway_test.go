@@ -22,6 +22,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
+	"sigs.k8s.io/yaml"
 
 	"github.com/orkspace/orkestra-gateway/internal/testenv"
 )
@@ -115,6 +116,12 @@ func startGateway(t *testing.T, o gatewayOptions) *gateway {
 	if o.APIServerPort != 0 {
 		penv = append(penv, "KUBERNETES_SERVICE_PORT="+strconv.Itoa(o.APIServerPort))
 	}
+	// Registered before the process starts, so it runs after the process
+	// is stopped: a gateway killed without cleanup leaves Fail webhooks
+	// that would refuse the next test's requests.
+	if name := katalogName(t, g.katalog); name != "" {
+		t.Cleanup(func() { deleteConfigs(t, "orkestra.orkspace.io/katalog="+name) })
+	}
 	start := time.Now()
 	g.proc = env.StartInPod(t, testenv.PodOptions{
 		Path:           testenv.BuildGateway(t),
@@ -132,6 +139,23 @@ func startGateway(t *testing.T, o gatewayOptions) *gateway {
 	}
 	t.Logf("gateway ready in %s (start to ready, including sandbox set-up)", time.Since(start).Round(time.Millisecond))
 	return g
+}
+
+// katalogName reads metadata.name of the Katalog file ("" when it has
+// none: the gateway refuses it anyway).
+func katalogName(t testing.TB, path string) string {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var k struct {
+		Metadata struct {
+			Name string `json:"name"`
+		} `json:"metadata"`
+	}
+	_ = yaml.Unmarshal(b, &k)
+	return k.Metadata.Name
 }
 
 func writeFile(t testing.TB, path, content string) {
