@@ -37,14 +37,23 @@ validate-examples: build
 	$(BIN)/ork validate $(addprefix -f ,$(EXAMPLES))
 	$(BIN)/ork test examples
 
-# gofmt must have nothing to say; go vet covers both builds.
+# The linters are pinned in hack/tools (go run -modfile, so this module does
+# not depend on them). gofmt and goimports (imports in three groups: standard
+# library, others, this module) must have nothing to say; go vet and
+# staticcheck cover both builds and the hack/ modules.
+TOOLS := $(GO) run -modfile=$(CURDIR)/hack/tools/go.mod
+HACK_MODULES := hack/image hack/release hack/install
 lint:
-	@out="$$(gofmt -l .)"; \
-	if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+	@out="$$(gofmt -l . && $(TOOLS) golang.org/x/tools/cmd/goimports -local github.com/orkspace/orkestra-gateway -l .)"; \
+	if [ -n "$$out" ]; then echo "gofmt/goimports needed (goimports -local github.com/orkspace/orkestra-gateway -w FILE):"; echo "$$out" | sort -u; exit 1; fi
 	$(GO) vet ./...
 	$(GO) vet -tags gateway ./cmd/ork/...
-	$(GO) vet -C hack/image ./...
-	$(GO) vet -C hack/release ./...
+	$(TOOLS) honnef.co/go/tools/cmd/staticcheck ./...
+	$(TOOLS) honnef.co/go/tools/cmd/staticcheck -tags gateway ./cmd/ork/...
+	@for m in $(HACK_MODULES); do \
+		echo "vet, staticcheck: $$m"; \
+		$(GO) vet -C $$m ./... && (cd $$m && $(TOOLS) honnef.co/go/tools/cmd/staticcheck ./...) || exit 1; \
+	done
 
 # Stripped sizes of both builds.
 sizes:

@@ -189,9 +189,7 @@ func (g *gateway) waitReady(timeout time.Duration) error {
 			return nil
 		}
 		last = fmt.Sprintf("%d %s", code, body)
-		select {
-		case <-time.After(50 * time.Millisecond):
-		}
+		time.Sleep(50 * time.Millisecond)
 		if exited(g.proc) {
 			return fmt.Errorf("the gateway exited")
 		}

@@ -107,11 +107,6 @@ func classifyRunErrors(c *cobra.Command) {
 	}
 }
 
-// usageError reports bad input the user must fix on the command line.
-func usageError(format string, a ...any) error {
-	return exitError{code: exitUsage, err: fmt.Errorf(format, a...)}
-}
-
 // usageTemplate is cobra's default without its special case that always
 // lists the "help" command: `--help` and `ork help CMD` still work, and the
 // command list shows exactly the commands of the build.

@@ -2,7 +2,11 @@
 
 package main
 
-import "github.com/spf13/cobra"
+import (
+	"fmt"
+
+	"github.com/spf13/cobra"
+)
 
 // buildName names this build in `ork version`.
 const buildName = "toolchain"
@@ -19,3 +23,8 @@ const rootExample = `  ork validate -f katalog.yaml
   ork generate bundle --for gateway -f katalog.yaml -o deploy/
   ork completion bash > /etc/bash_completion.d/ork
   ork version -o json`
+
+// usageError reports bad input the user must fix on the command line.
+func usageError(format string, a ...any) error {
+	return exitError{code: exitUsage, err: fmt.Errorf(format, a...)}
+}

@@ -80,13 +80,6 @@ var (
 	crdKind   = gvr{"apiextensions.k8s.io", "v1", "CustomResourceDefinition", "customresourcedefinitions"}
 )
 
-func (r gvr) apiVersion() string {
-	if r.group == "" {
-		return r.version
-	}
-	return r.group + "/" + r.version
-}
-
 // request builds an AdmissionRequest as the API server sends it: on DELETE
 // only the old object, and a Namespace's requests carry its name as namespace.
 func request(op admissionv1.Operation, r gvr, newObject, oldObject obj) *admissionv1.AdmissionRequest {

@@ -3,10 +3,11 @@ package conversion
 import (
 	"bytes"
 	"encoding/json"
-	"github.com/orkspace/orkestra-gateway/internal/rules"
 	"log/slog"
 	"strings"
 	"testing"
+
+	"github.com/orkspace/orkestra-gateway/internal/rules"
 
 	"github.com/prometheus/client_golang/prometheus/testutil"
 

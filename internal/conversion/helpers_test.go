@@ -3,7 +3,6 @@ package conversion
 import (
 	"encoding/json"
 	"fmt"
-	"github.com/orkspace/orkestra-gateway/internal/rules"
 	"os"
 	"strings"
 	"sync"
@@ -61,12 +60,6 @@ func mustJSON(t testing.TB, v any) string {
 		t.Fatal(err)
 	}
 	return string(b)
-}
-
-// sameJSON compares two objects by their JSON encoding (numbers by value).
-func sameJSON(t testing.TB, got, want map[string]any) bool {
-	t.Helper()
-	return rules.Equal(got, want)
 }
 
 // loadCRD parses testdata/gadget-crd.yaml (once).

@@ -5,8 +5,9 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"github.com/orkspace/orkestra-gateway/internal/rules"
 	"sort"
+
+	"github.com/orkspace/orkestra-gateway/internal/rules"
 )
 
 // PreservedAnnotation holds what a conversion could not carry to the target

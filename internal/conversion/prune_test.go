@@ -1,9 +1,10 @@
 package conversion
 
 import (
-	"github.com/orkspace/orkestra-gateway/internal/rules"
 	"math/rand/v2"
 	"testing"
+
+	"github.com/orkspace/orkestra-gateway/internal/rules"
 
 	"k8s.io/apiextensions-apiserver/pkg/apis/apiextensions"
 	apiextv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"

@@ -2,12 +2,13 @@ package conversion
 
 import (
 	"fmt"
-	"github.com/orkspace/orkestra-gateway/internal/rules"
 	"math"
 	"math/rand/v2"
 	"strconv"
 	"strings"
 	"testing"
+
+	"github.com/orkspace/orkestra-gateway/internal/rules"
 
 	"github.com/prometheus/client_golang/prometheus/testutil"
 	apiextv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"

@@ -218,7 +218,7 @@ func (l *Leases) claim(ctx context.Context, name string, d time.Duration) (time.
 			return time.Time{}, "", fmt.Errorf("taking over expired Lease %s/%s: %w", l.o.Namespace, name, err)
 		}
 	}
-	return time.Time{}, "", fmt.Errorf("Lease %s/%s was deleted twice while being claimed", l.o.Namespace, name)
+	return time.Time{}, "", fmt.Errorf("the Lease %s/%s was deleted twice while being claimed", l.o.Namespace, name)
 }
 
 // lease is the Lease this replica writes for name, held for secs from now.

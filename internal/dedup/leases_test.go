@@ -23,7 +23,7 @@ func TestName(t *testing.T) {
 			t.Errorf("distinct scope or key, same name %q", a)
 		}
 	}
-	if Name("shop", "k") != Name("shop", "k") {
+	if first, again := Name("shop", "k"), Name("shop", "k"); first != again {
 		t.Error("the name is not stable")
 	}
 }

@@ -16,11 +16,12 @@ import (
 	"crypto/sha256"
 	"encoding/json"
 	"fmt"
-	jsonpatch "github.com/evanphx/json-patch/v5"
 	"log/slog"
 	"slices"
 	"sort"
 	"strings"
+
+	jsonpatch "github.com/evanphx/json-patch/v5"
 
 	admissionv1 "k8s.io/api/admission/v1"
 	authenticationv1 "k8s.io/api/authentication/v1"

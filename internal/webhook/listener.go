@@ -131,14 +131,6 @@ func (l *Listener) panicked() {
 	}
 }
 
-// logger is the listener's logger (discarding for a nil Listener).
-func (l *Listener) logger() *slog.Logger {
-	if l == nil {
-		return slog.New(slog.DiscardHandler)
-	}
-	return l.log
-}
-
 // badRequest logs a malformed request, unless the limiter says too many
 // were logged lately: the line is then counted as suppressed, and the next
 // line logged says how many were.
