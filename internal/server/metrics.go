@@ -5,6 +5,7 @@ import (
 
 	"github.com/orkspace/orkestra-gateway/internal/admission"
 	"github.com/orkspace/orkestra-gateway/internal/conversion"
+	"github.com/orkspace/orkestra-gateway/internal/dedup"
 	"github.com/orkspace/orkestra-gateway/internal/registration"
 	"github.com/orkspace/orkestra-gateway/internal/webhook"
 )
@@ -17,6 +18,7 @@ type metrics struct {
 	conversion *conversion.Metrics
 	listener   *webhook.ListenerMetrics // the webhook listener's budget, panics, logs
 	certs      *certMetrics             // tls.go
+	dedup      *dedup.Metrics           // the notification claims (leases.go)
 
 	syncs       *prometheus.CounterVec
 	syncOK      prometheus.Counter
@@ -33,6 +35,7 @@ func newMetrics() *metrics {
 		conversion: conversion.NewMetrics(),
 		listener:   webhook.NewListenerMetrics(),
 		certs:      newCertMetrics(),
+		dedup:      dedup.NewMetrics(),
 		syncs: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "orkestra_gateway_sync_total",
 			Help: "Maintenance ticks by result.",
@@ -50,7 +53,7 @@ func newMetrics() *metrics {
 }
 
 func (m *metrics) collectors() []prometheus.Collector {
-	return []prometheus.Collector{m.admission, m.conversion, m.listener, m.certs, m.syncs, m.registWrite}
+	return []prometheus.Collector{m.admission, m.conversion, m.listener, m.certs, m.dedup, m.syncs, m.registWrite}
 }
 
 // Describe implements prometheus.Collector.
