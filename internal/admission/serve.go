@@ -123,7 +123,7 @@ func (a *answerer) answer(ctx context.Context, review *admissionv1.AdmissionRevi
 	result := classify(resp, st.err)
 	a.decisions[result].Inc()
 	if st.err != nil {
-		a.log.Error("admission handler error", append(requestAttrs(req), "error", st.err.Error())...)
+		a.log.Error("admission handler error", append(requestAttrs(req), "err", st.err.Error())...)
 	}
 	if !resp.Allowed {
 		a.log.Info("admission denied", append(requestAttrs(req), "reason", reason(resp))...)

@@ -127,7 +127,7 @@ func (e *endpoint[Req]) serve(w http.ResponseWriter, r *http.Request) int {
 		http.Error(w, fmt.Sprintf("webhook %s failed on request %s: internal error", e.name, e.r.UID(req)), http.StatusInternalServerError)
 		return http.StatusInternalServerError
 	case err != nil:
-		e.log.Error("webhook handler failed", append(e.r.Attrs(req), "error", err.Error())...)
+		e.log.Error("webhook handler failed", append(e.r.Attrs(req), "err", err.Error())...)
 		http.Error(w, err.Error(), http.StatusInternalServerError)
 		return http.StatusInternalServerError
 	}
@@ -153,7 +153,7 @@ func (e *endpoint[Req]) refuse(w http.ResponseWriter, r *http.Request, f *failur
 	if f.code == http.StatusServiceUnavailable {
 		w.Header().Set("Retry-After", RetryAfterSeconds)
 	}
-	e.o.Listener.badRequest("bad webhook request", "webhook", e.name, "code", f.code, "error", f.msg, "remote", r.RemoteAddr)
+	e.o.Listener.badRequest("bad webhook request", "webhook", e.name, "code", f.code, "err", f.msg, "remote", r.RemoteAddr)
 	http.Error(w, f.msg, f.code)
 	return f.code
 }
