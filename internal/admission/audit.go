@@ -28,8 +28,8 @@ func WithMetrics(m *Metrics) Option {
 // AuditMetric counts the failures of rules in audit mode.
 const AuditMetric = "orkestra_gateway_admission_audit_total"
 
-// DenialsMetric counts the denials by each validation rule.
-const DenialsMetric = "orkestra_gateway_admission_denials_total"
+// denialsMetric counts the denials by each validation rule.
+const denialsMetric = "orkestra_gateway_admission_denials_total"
 
 // AuditRuleLabel is the value of the rule label of the audit and denials
 // counters for rule of entry: "<entry>/<rule name or index>". The values
@@ -45,7 +45,7 @@ func newAuditVec() *prometheus.CounterVec {
 
 func newDenialsVec() *prometheus.CounterVec {
 	return prometheus.NewCounterVec(prometheus.CounterOpts{
-		Name: DenialsMetric,
+		Name: denialsMetric,
 		Help: "Admission requests denied by a validation rule, by rule (<entry>/<rule name or index>); a request failing several rules counts once for each.",
 	}, []string{"rule"})
 }

@@ -197,7 +197,7 @@ func TestValidationDenialsPerRule(t *testing.T) {
 orkestra_gateway_admission_denials_total{rule="website/0"} ` + fmt.Sprint(zero) + `
 orkestra_gateway_admission_denials_total{rule="website/registry"} ` + fmt.Sprint(registry) + "\n"
 	}
-	if err := testutil.GatherAndCompare(reg, strings.NewReader(want(0, 0)), DenialsMetric); err != nil {
+	if err := testutil.GatherAndCompare(reg, strings.NewReader(want(0, 0)), denialsMetric); err != nil {
 		t.Fatal(err)
 	}
 	containers := []any{map[string]any{"image": "docker.io/a"}, map[string]any{"image": "docker.io/b"}}
@@ -209,7 +209,7 @@ orkestra_gateway_admission_denials_total{rule="website/registry"} ` + fmt.Sprint
 	if resp := h.Handle(context.Background(), request(admissionv1.Create, website, ok, nil)); resp.Allowed {
 		t.Fatal("allowed")
 	}
-	if err := testutil.GatherAndCompare(reg, strings.NewReader(want(1, 2)), DenialsMetric); err != nil {
+	if err := testutil.GatherAndCompare(reg, strings.NewReader(want(1, 2)), denialsMetric); err != nil {
 		t.Error(err)
 	}
 }

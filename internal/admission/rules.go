@@ -24,7 +24,7 @@ import (
 // Rules in audit mode never deny or warn: each failure is logged, counted
 // (AuditMetric, in the Metrics given by WithMetrics) and written as an audit
 // annotation. Each deny rule that fails a request is counted once
-// (DenialsMetric).
+// (denialsMetric).
 func NewValidation(p *policy.Policy, opts ...Option) Handler {
 	var o options
 	for _, opt := range opts {

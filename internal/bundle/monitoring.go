@@ -68,9 +68,9 @@ type alert struct {
 	name, expr, after, severity, summary, description, anchor string
 }
 
-// RunbookBase is where the runbook_url of every alert points: the
+// runbookBase is where the runbook_url of every alert points: the
 // troubleshooting page, whose section for an alert is named after it.
-const RunbookBase = "https://github.com/orkspace/orkestra-gateway/blob/main/docs/troubleshooting.md"
+const runbookBase = "https://github.com/orkspace/orkestra-gateway/blob/main/docs/troubleshooting.md"
 
 // Alert thresholds.
 const (
@@ -164,7 +164,7 @@ func (s *settings) prometheusRuleDoc() document {
 			"annotations": map[string]any{
 				"summary":     a.summary,
 				"description": a.description + " Runbook: docs/troubleshooting.md#" + a.anchor,
-				"runbook_url": RunbookBase + "#" + a.anchor,
+				"runbook_url": runbookBase + "#" + a.anchor,
 			},
 		})
 	}

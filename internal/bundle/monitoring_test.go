@@ -67,7 +67,7 @@ func TestPrometheusRuleAlerts(t *testing.T) {
 		if !anchors[anchor] {
 			t.Errorf("%s: docs/troubleshooting.md has no section ### %s", r.Alert, r.Alert)
 		}
-		if want := RunbookBase + "#" + anchor; r.Annotations["runbook_url"] != want {
+		if want := runbookBase + "#" + anchor; r.Annotations["runbook_url"] != want {
 			t.Errorf("%s: runbook_url %q, want %q", r.Alert, r.Annotations["runbook_url"], want)
 		}
 		if d := r.Annotations["description"]; len(d) < 100 || !strings.HasSuffix(d, "docs/troubleshooting.md#"+anchor) {

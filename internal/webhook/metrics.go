@@ -9,9 +9,9 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 )
 
-// Codes are the HTTP statuses the envelope answers with; the code label of
+// codes are the HTTP statuses the envelope answers with; the code label of
 // the requests metric takes exactly these values.
-var Codes = append(append([]int{}, answerCodes...), refusalCodes...)
+var codes = append(append([]int{}, answerCodes...), refusalCodes...)
 
 // answerCodes are the statuses of a request whose review was read (its
 // operation is known); refusalCodes those of a request refused before.
@@ -143,7 +143,7 @@ func (m *Metrics) endpoint(name string, ops []string) *series {
 		maps.Copy(s.codes, old.codes)
 	}
 	if !m.operations {
-		for _, c := range Codes {
+		for _, c := range codes {
 			s.codes[opCode{"", c}] = m.requests.WithLabelValues(name, strconv.Itoa(c))
 		}
 	} else {
