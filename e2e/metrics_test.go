@@ -12,10 +12,13 @@ import (
 	"runtime"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime/schema"
 	"sigs.k8s.io/yaml"
 
 	"github.com/orkspace/orkestra-gateway/internal/bundle"
@@ -38,7 +41,7 @@ const metricsAdmission = `security:
 spec:
   crds:
     widget:
-      apiTypes: {group: e2e.example.com, version: v1, kind: Widget, plural: widgets}
+      apiTypes: {group: metrics.e2e.example.com, version: v1, kind: Widget, plural: widgets}
       webhooks:
         validation: true
         operations: [CREATE, UPDATE, DELETE]
@@ -104,17 +107,26 @@ func scrape(t *testing.T, g *gateway) exposition {
 // PrometheusRule query exists.
 func TestMetricsEndToEnd(t *testing.T) {
 	ctx := context.Background()
-	ensureWidgetCRD(t)
+	// Widgets of a group of this test's own: the registrations other
+	// tests' gateways leave behind (killed, not stopped) never see them.
+	metricsWidgets := schema.GroupVersionResource{Group: "metrics.e2e.example.com", Version: "v1", Resource: "widgets"}
+	metricsCRDOnce.Do(func() {
+		applyCRD(t, strings.ReplaceAll(readTestdata(t, "widget-crd.yaml"), "e2e.example.com", metricsWidgets.Group))
+	})
 	ns := "metrics-e2e"
 	ensureNamespace(t, ns, nil)
+	widgetsIn := env.Dynamic.Resource(metricsWidgets).Namespace(ns)
+	eventually(t, 30*time.Second, "widgets served", func() error {
+		_, err := widgetsIn.List(ctx, metav1.ListOptions{})
+		return err
+	})
 	n := startNotifyGatewayIn(t, "", func(k string) string { return k + metricsAdmission }, "--sync-interval", "1s")
-	widgetsIn := env.Dynamic.Resource(widgets).Namespace(ns)
 	run := strconv.FormatInt(time.Now().UnixNano()%1e6, 36)
 
 	// Registration propagates asynchronously: wait until a dry run is
 	// denied by the rule, then take the baseline.
 	eventually(t, 20*time.Second, "validation active", func() error {
-		_, err := widgetsIn.Create(ctx, widget("probe-"+run, map[string]any{"replicas": int64(50)}), metav1.CreateOptions{DryRun: []string{metav1.DryRunAll}})
+		_, err := widgetsIn.Create(ctx, metricsWidget("probe-"+run, map[string]any{"replicas": int64(50)}), metav1.CreateOptions{DryRun: []string{metav1.DryRunAll}})
 		if err != nil && strings.Contains(err.Error(), "replicas must be between 1 and 10") {
 			return nil
 		}
@@ -144,11 +156,11 @@ func TestMetricsEndToEnd(t *testing.T) {
 
 	// CREATE allowed, CREATE denied by the named rule, UPDATE, DELETE:
 	// through the API server.
-	w, err := widgetsIn.Create(ctx, widget("w-"+run, map[string]any{"replicas": int64(3)}), metav1.CreateOptions{})
+	w, err := widgetsIn.Create(ctx, metricsWidget("w-"+run, map[string]any{"replicas": int64(3)}), metav1.CreateOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := widgetsIn.Create(ctx, widget("bad-"+run, map[string]any{"replicas": int64(20)}), metav1.CreateOptions{}); err == nil || !strings.Contains(err.Error(), "replicas must be between 1 and 10") {
+	if _, err := widgetsIn.Create(ctx, metricsWidget("bad-"+run, map[string]any{"replicas": int64(20)}), metav1.CreateOptions{}); err == nil || !strings.Contains(err.Error(), "replicas must be between 1 and 10") {
 		t.Fatalf("a Widget with 20 replicas: %v, want the rule's denial", err)
 	}
 	w.Object["spec"] = map[string]any{"replicas": int64(4)}
@@ -247,6 +259,8 @@ func TestMetricsEndToEnd(t *testing.T) {
 	}
 }
 
+var metricsCRDOnce sync.Once
+
 var queriedMetric = regexp.MustCompile(`\b(orkestra_gateway_[a-z_]+)`)
 
 // family is the family of a queried series name (a histogram's _bucket).
@@ -327,4 +341,11 @@ func alertQueries(t *testing.T, path string) []string {
 		t.Fatal("the bundle has no PrometheusRule")
 	}
 	return out
+}
+
+// metricsWidget is a Widget of the test's own group.
+func metricsWidget(name string, spec map[string]any) *unstructured.Unstructured {
+	w := widget(name, spec)
+	w.SetAPIVersion("metrics.e2e.example.com/v1")
+	return w
 }
