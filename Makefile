@@ -30,6 +30,7 @@ test: validate-examples
 	KUBEBUILDER_ASSETS="$$(bash hack/testenv.sh)" ORK_MAILPIT="$$(bash hack/mailpit.sh)" $(GO) test -timeout 30m ./...
 	$(GO) test -C hack/image ./...
 	$(GO) test -C hack/release ./...
+	$(GO) test -C hack/monitoring ./...
 	KUBEBUILDER_ASSETS="$$(bash hack/testenv.sh)" $(GO) test -C hack/install -timeout 20m ./...
 
 # Every example is valid and passes its test suite (examples/*/ork-test.yaml).
@@ -42,7 +43,7 @@ validate-examples: build
 # library, others, this module) must have nothing to say; go vet and
 # staticcheck cover both builds and the hack/ modules.
 TOOLS := $(GO) run -modfile=$(CURDIR)/hack/tools/go.mod
-HACK_MODULES := hack/image hack/release hack/install
+HACK_MODULES := hack/image hack/release hack/install hack/monitoring
 lint:
 	@out="$$(gofmt -l . && $(TOOLS) golang.org/x/tools/cmd/goimports -local github.com/orkspace/orkestra-gateway -l .)"; \
 	if [ -n "$$out" ]; then echo "gofmt/goimports needed (goimports -local github.com/orkspace/orkestra-gateway -w FILE):"; echo "$$out" | sort -u; exit 1; fi

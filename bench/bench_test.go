@@ -294,25 +294,25 @@ func FuzzReadResults(f *testing.F) {
 	})
 }
 
-const exposition = `# HELP orkestra_gateway_admission_duration_seconds Time to answer an admission request, by webhook.
-# TYPE orkestra_gateway_admission_duration_seconds histogram
-orkestra_gateway_admission_duration_seconds_bucket{webhook="validate",le="0.0001"} 3
-orkestra_gateway_admission_duration_seconds_sum{webhook="deletion-protection"} 9
-orkestra_gateway_admission_duration_seconds_count{webhook="deletion-protection"} 90
-orkestra_gateway_admission_duration_seconds_sum{webhook="validate"} 0.25
-orkestra_gateway_admission_duration_seconds_count{webhook="validate"} 1000 1700000000
+const exposition = `# HELP orkestra_gateway_admission_request_duration_seconds Time to answer an admission request, by webhook.
+# TYPE orkestra_gateway_admission_request_duration_seconds histogram
+orkestra_gateway_admission_request_duration_seconds_bucket{webhook="validate",le="0.0001"} 3
+orkestra_gateway_admission_request_duration_seconds_sum{webhook="deletion-protection"} 9
+orkestra_gateway_admission_request_duration_seconds_count{webhook="deletion-protection"} 90
+orkestra_gateway_admission_request_duration_seconds_sum{webhook="validate"} 0.25
+orkestra_gateway_admission_request_duration_seconds_count{webhook="validate"} 1000 1700000000
 `
 
 func TestHistogramTotals(t *testing.T) {
-	sum, count, err := HistogramTotals([]byte(exposition), "orkestra_gateway_admission_duration_seconds", `webhook="validate"`)
+	sum, count, err := HistogramTotals([]byte(exposition), "orkestra_gateway_admission_request_duration_seconds", `webhook="validate"`)
 	if err != nil || sum != 0.25 || count != 1000 {
 		t.Errorf("HistogramTotals = %v, %v, %v", sum, count, err)
 	}
-	if _, _, err := HistogramTotals([]byte(exposition), "orkestra_gateway_admission_duration_seconds", `webhook="mutate"`); err == nil {
+	if _, _, err := HistogramTotals([]byte(exposition), "orkestra_gateway_admission_request_duration_seconds", `webhook="mutate"`); err == nil {
 		t.Error("a missing series was found")
 	}
 	bad := strings.Replace(exposition, "} 0.25", "} x", 1)
-	if _, _, err := HistogramTotals([]byte(bad), "orkestra_gateway_admission_duration_seconds", `webhook="validate"`); err == nil {
+	if _, _, err := HistogramTotals([]byte(bad), "orkestra_gateway_admission_request_duration_seconds", `webhook="validate"`); err == nil {
 		t.Error("a malformed value was read")
 	}
 }
@@ -320,7 +320,7 @@ func TestHistogramTotals(t *testing.T) {
 func FuzzHistogramTotals(f *testing.F) {
 	f.Add([]byte(exposition))
 	f.Fuzz(func(t *testing.T, text []byte) {
-		sum, count, err := HistogramTotals(text, "orkestra_gateway_admission_duration_seconds", `webhook="validate"`)
+		sum, count, err := HistogramTotals(text, "orkestra_gateway_admission_request_duration_seconds", `webhook="validate"`)
 		if err == nil && !strings.Contains(string(text), "_count{") {
 			t.Fatalf("totals %v/%v without a count line", sum, count)
 		}

@@ -329,11 +329,11 @@ func TestAdmission(t *testing.T) {
 			t.Fatalf("/metrics: %d", code)
 		}
 		for _, want := range []string{
-			`orkestra_gateway_admission_decisions_total{result="denied",webhook="deletion-protection"}`,
-			`orkestra_gateway_admission_decisions_total{result="denied",webhook="validate"}`,
-			`orkestra_gateway_admission_decisions_total{result="patched",webhook="mutate"}`,
-			`orkestra_gateway_admission_duration_seconds_bucket{webhook="strict-mode"`,
-			`orkestra_gateway_admission_requests_total{code="200",webhook="namespace-protection"}`,
+			`orkestra_gateway_admission_decisions_total{operation="DELETE",result="denied",webhook="deletion-protection"}`,
+			`orkestra_gateway_admission_decisions_total{operation="CREATE",result="denied",webhook="validate"}`,
+			`orkestra_gateway_admission_decisions_total{operation="CREATE",result="patched",webhook="mutate"}`,
+			`orkestra_gateway_admission_request_duration_seconds_bucket{webhook="strict-mode"`,
+			`orkestra_gateway_admission_requests_total{code="200",operation="CREATE",webhook="namespace-protection"}`,
 		} {
 			if !strings.Contains(body, want) {
 				t.Errorf("/metrics lacks %s", want)

@@ -256,10 +256,14 @@ func testCertSource(t *testing.T, source policy.CertSource) {
 			}
 		}
 	}
-	// Not ready while no caBundle trusts what it serves.
+	// Not ready while no caBundle trusts what it serves: /readyz names the
+	// condition, the log says why.
 	eventually(t, 10*time.Second, "not ready before the caBundles are set", func() error {
 		if code, body := g.probe("/readyz"); code != http.StatusServiceUnavailable || !strings.Contains(body, "certificate trust not confirmed") {
 			return fmt.Errorf("/readyz %d %s", code, body)
+		}
+		if logs := g.proc.Logs(); !strings.Contains(logs, "does not trust the served certificate") {
+			return fmt.Errorf("the log does not say why:\n%s", logs)
 		}
 		return nil
 	})

@@ -159,7 +159,7 @@ func TestNotifyTokenFlood(t *testing.T) {
 	}
 }
 
-var syncLine = regexp.MustCompile(`(?m)^orkestra_gateway_sync_total\{result="(ok|error)"\} (\S+)$`)
+var syncLine = regexp.MustCompile(`(?m)^orkestra_gateway_registration_syncs_total\{result="(success|error)"\} (\S+)$`)
 
 // syncCounts reads the maintenance tick counters from /metrics.
 func syncCounts(t *testing.T, g *gateway) (errors, ok float64) {
@@ -173,7 +173,7 @@ func syncCounts(t *testing.T, g *gateway) (errors, ok float64) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if m[1] == "ok" {
+		if m[1] == "success" {
 			ok = v
 		} else {
 			errors = v

@@ -246,7 +246,7 @@ func TestNotifyDelivers(t *testing.T) {
 	}
 
 	code, metrics := n.probe("/metrics")
-	if code != http.StatusOK || !strings.Contains(metrics, `orkestra_gateway_notify_deliveries_total{channel="email",result="delivered"} 1`) {
+	if code != http.StatusOK || !strings.Contains(metrics, `orkestra_gateway_notify_deliveries_total{destination="email",result="delivered"} 1`) {
 		t.Errorf("metrics (%d) lack the email delivery:\n%s", code, grepLines(metrics, "orkestra_gateway_notify_"))
 	}
 	if strings.Contains(n.proc.Logs(), "relay-password") || strings.Contains(n.proc.Logs(), "e2e-secret") || strings.Contains(n.proc.Logs(), runtime) {

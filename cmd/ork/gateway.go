@@ -9,6 +9,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/orkspace/orkestra-gateway/internal/buildinfo"
 	"github.com/orkspace/orkestra-gateway/internal/pod"
 	"github.com/orkspace/orkestra-gateway/internal/server"
 )
@@ -41,6 +42,7 @@ Every flag can also be set by its environment variable (the flag wins).`,
 			if err != nil {
 				return exitError{code: 2, err: err}
 			}
+			cfg.Build = buildinfo.Read(version, commit)
 			ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
 			defer stop()
 			err = server.Run(ctx, cfg, cfg.Logger(os.Stderr), os.Stderr)

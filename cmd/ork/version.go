@@ -4,12 +4,13 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"runtime"
 	"runtime/debug"
 	"strings"
 
 	"github.com/spf13/cobra"
 	"sigs.k8s.io/yaml"
+
+	"github.com/orkspace/orkestra-gateway/internal/buildinfo"
 )
 
 // Set at link time (-ldflags "-X main.version=v1.2.3 -X main.commit=abc123");
@@ -68,48 +69,8 @@ func newVersionCmd() *cobra.Command {
 // readBuildInfo fills the values the linker did not set from bi (which may
 // be nil, e.g. in a binary built without module support).
 func readBuildInfo(bi *debug.BuildInfo, version, commit string) buildInfo {
-	info := buildInfo{
-		Version: version,
-		Commit:  commit,
-		Go:      runtime.Version(),
-		OS:      runtime.GOOS,
-		Arch:    runtime.GOARCH,
-	}
-	if bi != nil {
-		if info.Version == "" {
-			info.Version = bi.Main.Version
-		}
-		if bi.GoVersion != "" {
-			info.Go = bi.GoVersion
-		}
-		var revision, modified string
-		for _, s := range bi.Settings {
-			switch s.Key {
-			case "vcs.revision":
-				revision = s.Value
-			case "vcs.modified":
-				modified = s.Value
-			case "-tags":
-				info.Tags = s.Value
-			}
-		}
-		if info.Commit == "" && revision != "" {
-			info.Commit = revision
-			if modified == "true" {
-				info.Commit += "-dirty"
-			}
-		}
-	}
-	if info.Version == "" {
-		info.Version = "(devel)"
-	}
-	if info.Commit == "" {
-		info.Commit = "unknown"
-	}
-	if info.Tags == "" {
-		info.Tags = "none"
-	}
-	return info
+	i := buildinfo.From(bi, version, commit)
+	return buildInfo{Version: i.Version, Commit: i.Commit, Tags: i.Tags, Go: i.Go, OS: i.OS, Arch: i.Arch}
 }
 
 func (b buildInfo) write(w io.Writer) error {

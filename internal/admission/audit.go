@@ -18,9 +18,9 @@ type options struct {
 	m *Metrics
 }
 
-// WithMetrics counts into m the handlers' own metrics (the audit counter of
-// the validation handler); without it they count into collectors nobody
-// registers.
+// WithMetrics counts into m the handlers' own metrics (the denials and
+// audit counters of the validation handler); without it they count into
+// collectors nobody registers.
 func WithMetrics(m *Metrics) Option {
 	return func(o *options) { o.m = m }
 }
@@ -28,9 +28,12 @@ func WithMetrics(m *Metrics) Option {
 // AuditMetric counts the failures of rules in audit mode.
 const AuditMetric = "orkestra_gateway_admission_audit_total"
 
-// AuditRuleLabel is the value of the audit counter's rule label for rule
-// of entry: "<entry>/<rule name or index>". The values are bounded by the
-// Katalog.
+// denialsMetric counts the denials by each validation rule.
+const denialsMetric = "orkestra_gateway_admission_denials_total"
+
+// AuditRuleLabel is the value of the rule label of the audit and denials
+// counters for rule of entry: "<entry>/<rule name or index>". The values
+// are bounded by the Katalog.
 func AuditRuleLabel(entry string, r rules.RuleInfo) string { return entry + "/" + r.ID() }
 
 func newAuditVec() *prometheus.CounterVec {
@@ -40,31 +43,58 @@ func newAuditVec() *prometheus.CounterVec {
 	}, []string{"rule"})
 }
 
-// auditCounters holds one counter per audited field rule of the Katalog,
-// created at zero when the handler is built, so a dashboard sees every
-// rule under watch before its first failure.
-type auditCounters map[auditKey]prometheus.Counter
+func newDenialsVec() *prometheus.CounterVec {
+	return prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: denialsMetric,
+		Help: "Admission requests denied by a validation rule, by rule (<entry>/<rule name or index>); a request failing several rules counts once for each.",
+	}, []string{"rule"})
+}
 
-type auditKey struct {
+// ruleCounters hold one counter per field rule of the Katalog the webhook
+// evaluates (CEL rules are the API server's: the webhook never sees them
+// fail): denials of the enforced deny rules, failures of the rules in audit
+// mode. They are created at zero when the handler is built, so a dashboard
+// sees every rule before its first failure.
+type ruleCounters map[ruleKey]prometheus.Counter
+
+type ruleKey struct {
 	entry string
 	rule  int
 }
 
-func newAuditCounters(p *policy.Policy, o options) auditCounters {
-	vec := newAuditVec()
+func newRuleCounters(p *policy.Policy, o options) (audits, denials ruleCounters) {
+	auditVec, denialsVec := newAuditVec(), newDenialsVec()
 	if o.m != nil {
-		vec = o.m.audit
+		auditVec, denialsVec = o.m.audit, o.m.denials
 	}
-	out := auditCounters{}
+	audits, denials = ruleCounters{}, ruleCounters{}
 	for _, c := range p.CRDs {
 		for _, r := range c.Validation.Rules() {
-			// CEL rules are the API server's: the webhook never sees them fail.
-			if r.Audit && !r.Expression {
-				out[auditKey{c.Name, r.Index}] = vec.WithLabelValues(AuditRuleLabel(c.Name, r))
+			switch {
+			case r.Expression:
+			case r.Audit:
+				audits[ruleKey{c.Name, r.Index}] = auditVec.WithLabelValues(AuditRuleLabel(c.Name, r))
+			case !r.Warn:
+				denials[ruleKey{c.Name, r.Index}] = denialsVec.WithLabelValues(AuditRuleLabel(c.Name, r))
 			}
 		}
 	}
-	return out
+	return audits, denials
+}
+
+// countDenials counts each deny rule among results once (a [*] rule
+// failing on several elements is one denial).
+func (rc ruleCounters) countDenials(entry string, results []rules.Result) {
+	last := -1
+	for _, r := range results {
+		if r.Audit || r.Warn || r.Rule == last {
+			continue
+		}
+		last = r.Rule
+		if ctr := rc[ruleKey{entry, r.Rule}]; ctr != nil {
+			ctr.Inc()
+		}
+	}
 }
 
 // RuleFailure is one failing validation rule of a request: denied, warned
@@ -125,7 +155,7 @@ func (h *validation) audit(ctx context.Context, req *admissionv1.AdmissionReques
 		if r.Warn {
 			would = "would warn"
 		}
-		if ctr := h.audits[auditKey{c.Name, r.Rule}]; ctr != nil {
+		if ctr := h.audits[ruleKey{c.Name, r.Rule}]; ctr != nil {
 			ctr.Inc()
 		}
 		msg := strings.Join(causes, "; ")

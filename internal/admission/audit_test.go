@@ -3,6 +3,7 @@ package admission
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"log/slog"
 	"strings"
 	"testing"
@@ -43,7 +44,7 @@ func TestValidationAudit(t *testing.T) {
 	h := NewValidation(p, WithMetrics(m))
 	count := func(rule string) float64 {
 		t.Helper()
-		return testutil.ToFloat64(h.(*validation).audits[auditKey{strings.Split(rule, "/")[0], ruleIndex(t, p, rule)}])
+		return testutil.ToFloat64(h.(*validation).audits[ruleKey{strings.Split(rule, "/")[0], ruleIndex(t, p, rule)}])
 	}
 
 	// Created at zero at start-up, one series per audited field rule, the
@@ -127,7 +128,7 @@ func TestValidationAudit(t *testing.T) {
 		if got := resp.AuditAnnotations["audit-rule-0"]; got != want {
 			t.Errorf("annotation %q, want %q", got, want)
 		}
-		if c := testutil.ToFloat64(h.(*validation).audits[auditKey{"website", 0}]); c != 1 {
+		if c := testutil.ToFloat64(h.(*validation).audits[ruleKey{"website", 0}]); c != 1 {
 			t.Errorf("counter %v, want 1", c)
 		}
 	})
@@ -170,5 +171,45 @@ func TestReviewReportsRuleFailures(t *testing.T) {
 	}
 	if !Allowed(ds) {
 		t.Error("denied")
+	}
+}
+
+// Denials are counted per deny rule of the Katalog: one series per
+// enforced field rule at zero from the start (none for warn or audit
+// rules), each failing rule counted once per request, a [*] rule failing
+// on several elements once.
+func TestValidationDenialsPerRule(t *testing.T) {
+	p := auditPolicy(t)
+	web := p.CRDs[1]
+	web.Validation = compileValidation(t, []katalog.Rule{
+		{Test: katalog.Test{Field: "spec.replicas", Between: &katalog.Value{V: "1,10"}}, Message: "replicas must be between 1 and 10"},
+		{Test: katalog.Test{Field: "spec.containers[*].image", Prefix: &katalog.Value{V: "registry.example.com/"}}, Message: "images from the registry", Name: "registry"},
+		{Test: katalog.Test{Field: "spec.replicas", Lte: &katalog.Value{V: int64(5)}}, Message: "at most 5 replicas", Action: "audit", Name: "max-five"},
+		{Test: katalog.Test{Field: "spec.image", Prefix: &katalog.Value{V: "registry.example.com/"}}, Message: "images from the registry", Action: "warn"},
+	})
+	reg := prometheus.NewRegistry()
+	m := NewMetrics()
+	reg.MustRegister(m)
+	h := NewValidation(p, WithMetrics(m))
+	want := func(zero, registry float64) string {
+		return `# HELP orkestra_gateway_admission_denials_total Admission requests denied by a validation rule, by rule (<entry>/<rule name or index>); a request failing several rules counts once for each.
+# TYPE orkestra_gateway_admission_denials_total counter
+orkestra_gateway_admission_denials_total{rule="website/0"} ` + fmt.Sprint(zero) + `
+orkestra_gateway_admission_denials_total{rule="website/registry"} ` + fmt.Sprint(registry) + "\n"
+	}
+	if err := testutil.GatherAndCompare(reg, strings.NewReader(want(0, 0)), denialsMetric); err != nil {
+		t.Fatal(err)
+	}
+	containers := []any{map[string]any{"image": "docker.io/a"}, map[string]any{"image": "docker.io/b"}}
+	site := newObj("web.example.com/v1", "Website", "web-a", "shop").spec("replicas", 20, "containers", containers)
+	if resp := h.Handle(context.Background(), request(admissionv1.Create, website, site, nil)); resp.Allowed {
+		t.Fatal("allowed")
+	}
+	ok := newObj("web.example.com/v1", "Website", "web-b", "shop").spec("replicas", 8, "containers", containers[:1])
+	if resp := h.Handle(context.Background(), request(admissionv1.Create, website, ok, nil)); resp.Allowed {
+		t.Fatal("allowed")
+	}
+	if err := testutil.GatherAndCompare(reg, strings.NewReader(want(1, 2)), denialsMetric); err != nil {
+		t.Error(err)
 	}
 }

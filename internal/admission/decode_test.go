@@ -224,50 +224,77 @@ func TestServeConcurrent(t *testing.T) {
 }
 
 // TestSeriesExistAtZero: every series of the gateway's webhooks is in
-// /metrics from the start, at zero, so that rates and alerts work before
-// the first request; serving only counts.
+// /metrics before the first request, at zero, so that rates and alerts
+// work from the start; serving only counts. The series of requests refused
+// before their review was read exist from NewMetrics; those of each
+// operation a webhook receives once its Serve is built.
 func TestSeriesExistAtZero(t *testing.T) {
 	reg := prometheus.NewRegistry()
 	m := NewMetrics()
 	reg.MustRegister(m)
-	// 5 webhooks x 5 results; 5 x 7 codes; 5 histograms.
-	if n := testutil.CollectAndCount(reg, "orkestra_gateway_admission_decisions_total"); n != 25 {
-		t.Errorf("%d decision series before any request, want 25", n)
+	// 5 webhooks x 5 refusal codes; 5 histograms; no operation yet.
+	if n := testutil.CollectAndCount(reg, "orkestra_gateway_admission_requests_total"); n != 25 {
+		t.Errorf("%d request series before any Serve, want 25", n)
 	}
-	if n := testutil.CollectAndCount(reg, "orkestra_gateway_admission_requests_total"); n != 35 {
-		t.Errorf("%d request series before any request, want 35", n)
+	if n := testutil.CollectAndCount(reg, "orkestra_gateway_admission_request_duration_seconds"); n != 5 {
+		t.Errorf("%d latency series before any Serve, want 5", n)
 	}
-	if n := testutil.CollectAndCount(reg, "orkestra_gateway_admission_duration_seconds"); n != 5 {
-		t.Errorf("%d latency series before any request, want 5", n)
+	if n := testutil.CollectAndCount(reg, "orkestra_gateway_admission_decisions_total"); n != 0 {
+		t.Errorf("%d decision series before any Serve, want 0", n)
 	}
-	h := Serve(NameValidate, allowAll, ServeOptions{Metrics: m})
+	h := Serve(NameValidate, allowAll, ServeOptions{Metrics: m, Operations: []admissionv1.Operation{admissionv1.Create, admissionv1.Update}})
 	req := request(admissionv1.Create, website, newObj("web.example.com/v1", "Website", "web-a", "shop"), nil)
 	if w := post(h, reviewBody(t, req), "application/json"); w.Code != http.StatusOK {
 		t.Fatalf("%d %s", w.Code, w.Body)
 	}
 	want := `
-# HELP orkestra_gateway_admission_decisions_total Admission decisions by webhook and result (allowed, denied, warned, patched, error).
+# HELP orkestra_gateway_admission_decisions_total Admission decisions by webhook, operation and result (allowed, denied, warned, patched, error).
 # TYPE orkestra_gateway_admission_decisions_total counter
 `
-	for _, w := range []string{NameDeletionProtection, NameMutate, NameNamespaceProtection, NameStrictMode, NameValidate} {
+	for _, op := range []string{"CREATE", "UPDATE"} {
 		for _, r := range []string{"allowed", "denied", "error", "patched", "warned"} {
 			n := 0
-			if w == NameValidate && r == "allowed" {
+			if op == "CREATE" && r == "allowed" {
 				n = 1
 			}
-			want += fmt.Sprintf("orkestra_gateway_admission_decisions_total{result=%q,webhook=%q} %d\n", r, w, n)
+			want += fmt.Sprintf("orkestra_gateway_admission_decisions_total{operation=%q,result=%q,webhook=%q} %d\n", op, r, NameValidate, n)
 		}
 	}
 	if err := testutil.GatherAndCompare(reg, strings.NewReader(want), "orkestra_gateway_admission_decisions_total"); err != nil {
 		t.Error(err)
 	}
-	if got := testutil.ToFloat64(m.envelope.Requests(NameValidate, 200)); got != 1 {
-		t.Errorf("requests{validate,200} = %v, want 1", got)
+	if n := testutil.CollectAndCount(reg, "orkestra_gateway_admission_requests_total"); n != 25+2*2 {
+		t.Errorf("%d request series with validate built for CREATE and UPDATE, want 29", n)
+	}
+	if got := testutil.ToFloat64(m.envelope.Requests(NameValidate, "CREATE", 200)); got != 1 {
+		t.Errorf("requests{validate,CREATE,200} = %v, want 1", got)
 	}
 	// Another webhook name gets its series when its Serve is built.
-	Serve("other", allowAll, ServeOptions{Metrics: m})
-	if n := testutil.CollectAndCount(reg, "orkestra_gateway_admission_decisions_total"); n != 30 {
-		t.Errorf("%d decision series with a sixth webhook, want 30", n)
+	Serve("other", allowAll, ServeOptions{Metrics: m, Operations: []admissionv1.Operation{admissionv1.Delete}})
+	if n := testutil.CollectAndCount(reg, "orkestra_gateway_admission_decisions_total"); n != 15 {
+		t.Errorf("%d decision series with a sixth webhook, want 15", n)
+	}
+}
+
+// The webhooks of a policy, served as the server serves them, create the
+// series of exactly the operations their registrations send them.
+func TestSeriesOfTheOperationsEachWebhookReceives(t *testing.T) {
+	reg := prometheus.NewRegistry()
+	m := NewMetrics()
+	reg.MustRegister(m)
+	p := testPolicy(t)
+	want := 0
+	for _, w := range Webhooks(p, WithMetrics(m)) {
+		Serve(w.Name, w.Handler, ServeOptions{Metrics: m, Operations: w.Operations})
+		want += len(w.Operations) * len(results)
+		for _, op := range w.Operations {
+			if got := testutil.ToFloat64(m.decisions.WithLabelValues(w.Name, string(op), "allowed")); got != 0 {
+				t.Errorf("%s %s allowed = %v before any request", w.Name, op, got)
+			}
+		}
+	}
+	if n := testutil.CollectAndCount(reg, "orkestra_gateway_admission_decisions_total"); n != want || want == 0 {
+		t.Errorf("%d decision series, want %d", n, want)
 	}
 }
 

@@ -1,8 +1,6 @@
 package admission
 
 import (
-	"sync"
-
 	"github.com/prometheus/client_golang/prometheus"
 	admissionv1 "k8s.io/api/admission/v1"
 
@@ -20,18 +18,20 @@ const (
 
 var results = []string{resultAllowed, resultDenied, resultWarned, resultPatched, resultError}
 
-// Metrics are the admission collectors: requests by webhook and code and
-// their latency (the envelope's), and decisions by webhook and result. Build
-// them once (NewMetrics), register them once, and give them to every Serve.
-// The series of the gateway's webhooks exist at zero from the start; those
-// of another webhook name are created when its Serve is built.
+// Metrics are the admission collectors: requests by webhook, operation and
+// code and their latency (the envelope's), decisions by webhook, operation
+// and result, and the failures of the Katalog's validation rules by rule
+// (denials, and failures in audit mode). Build them once (NewMetrics),
+// register them once, and give them to every Serve (and to Webhooks,
+// WithMetrics). The series of the gateway's webhooks for requests refused
+// before their review was read exist at zero from the start; those of each
+// operation a webhook receives, and of each rule, when its Serve and
+// handler are built.
 type Metrics struct {
 	envelope  *webhook.Metrics
 	decisions *prometheus.CounterVec
-	audit     *prometheus.CounterVec // rule; series created by the validation handler (audit.go)
-
-	mu     sync.Mutex
-	byName map[string]map[string]prometheus.Counter
+	denials   *prometheus.CounterVec // rule; series created by the validation handler (audit.go)
+	audit     *prometheus.CounterVec // rule; likewise
 }
 
 // NewMetrics returns the admission collectors, with the series of every
@@ -40,24 +40,22 @@ func NewMetrics() *Metrics {
 	m := &Metrics{
 		envelope: webhook.NewMetrics(webhook.MetricsOptions{
 			RequestsName: "orkestra_gateway_admission_requests_total",
-			RequestsHelp: "Admission HTTP requests by webhook and HTTP status code.",
-			DurationName: "orkestra_gateway_admission_duration_seconds",
+			RequestsHelp: "Admission HTTP requests by webhook, operation (empty when refused before the review was read) and HTTP status code.",
+			DurationName: "orkestra_gateway_admission_request_duration_seconds",
 			DurationHelp: "Time to answer an admission request, by webhook.",
 			// Handlers are CPU-only: sub-millisecond is normal, and the API
 			// server's timeout (at most 30s) bounds the tail.
-			Buckets: []float64{.0001, .00025, .0005, .001, .0025, .005, .01, .025, .05, .1, .25, 1, 5},
+			Buckets:    []float64{.0001, .00025, .0005, .001, .0025, .005, .01, .025, .05, .1, .25, 1, 5},
+			Operations: true,
 		}),
 		decisions: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "orkestra_gateway_admission_decisions_total",
-			Help: "Admission decisions by webhook and result (allowed, denied, warned, patched, error).",
-		}, []string{"webhook", "result"}),
-		audit:  newAuditVec(),
-		byName: map[string]map[string]prometheus.Counter{},
+			Help: "Admission decisions by webhook, operation and result (allowed, denied, warned, patched, error).",
+		}, []string{"webhook", "operation", "result"}),
+		denials: newDenialsVec(),
+		audit:   newAuditVec(),
 	}
-	for _, n := range webhookNames {
-		m.envelope.Endpoints(n)
-		m.decisionsOf(n)
-	}
+	m.envelope.Endpoints(webhookNames...)
 	return m
 }
 
@@ -65,6 +63,7 @@ func NewMetrics() *Metrics {
 func (m *Metrics) Describe(ch chan<- *prometheus.Desc) {
 	m.envelope.Describe(ch)
 	m.decisions.Describe(ch)
+	m.denials.Describe(ch)
 	m.audit.Describe(ch)
 }
 
@@ -72,23 +71,38 @@ func (m *Metrics) Describe(ch chan<- *prometheus.Desc) {
 func (m *Metrics) Collect(ch chan<- prometheus.Metric) {
 	m.envelope.Collect(ch)
 	m.decisions.Collect(ch)
+	m.denials.Collect(ch)
 	m.audit.Collect(ch)
 }
 
-// decisionsOf returns the decision counters of webhook name by result,
-// creating them at zero the first time (when its Serve is built).
-func (m *Metrics) decisionsOf(name string) map[string]prometheus.Counter {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	if d, ok := m.byName[name]; ok {
-		return d
+// decisions are the decision counters of one webhook, by operation and
+// result, created at zero for the operations it receives (when its Serve
+// is built) and read-only afterwards.
+type decisions struct {
+	vec  *prometheus.CounterVec
+	name string
+	by   map[[2]string]prometheus.Counter // operation, result
+}
+
+func (m *Metrics) decisionsOf(name string, ops []string) *decisions {
+	d := &decisions{vec: m.decisions, name: name, by: make(map[[2]string]prometheus.Counter, len(ops)*len(results))}
+	for _, op := range ops {
+		for _, r := range results {
+			d.by[[2]string{op, r}] = m.decisions.WithLabelValues(name, op, r)
+		}
 	}
-	d := make(map[string]prometheus.Counter, len(results))
-	for _, r := range results {
-		d[r] = m.decisions.WithLabelValues(name, r)
-	}
-	m.byName[name] = d
 	return d
+}
+
+// inc counts a decision. An operation the webhook was not built for (a
+// caller that is not the API server) gets its series then: the decoder
+// admits only the four operations, so the set stays bounded.
+func (d *decisions) inc(op, result string) {
+	if c, ok := d.by[[2]string{op, result}]; ok {
+		c.Inc()
+		return
+	}
+	d.vec.WithLabelValues(d.name, op, result).Inc()
 }
 
 // classify names the outcome of a response for the decisions metric.

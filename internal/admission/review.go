@@ -34,6 +34,10 @@ type Webhook struct {
 	Mutating      bool
 	FailurePolicy policy.FailurePolicy
 	Handler       Handler
+	// Operations are the operations the registration sends the webhook
+	// (none when its feature is disabled), in the order CREATE, UPDATE,
+	// DELETE, CONNECT: the operations its metrics show from the start.
+	Operations []admissionv1.Operation
 	// matches approximates the registration's rules and selectors.
 	matches func(req *admissionv1.AdmissionRequest) bool
 }
@@ -141,8 +145,57 @@ func Webhooks(p *policy.Policy, opts ...Option) []Webhook {
 	for i := range ws {
 		ws[i].Feature = webhook.Feature(ws[i].Name)
 		ws[i].Path = ws[i].Feature.Path()
+		ws[i].Operations = operations(p, ws[i].Feature)
 	}
 	return ws
+}
+
+// allOperations are the operations of an AdmissionRequest, in the order
+// Webhook.Operations lists them.
+var allOperations = []admissionv1.Operation{admissionv1.Create, admissionv1.Update, admissionv1.Delete, admissionv1.Connect}
+
+// operations are the operations the registration of feature f sends to
+// its webhook for p (package registration): those of its rules.
+func operations(p *policy.Policy, f webhook.Feature) []admissionv1.Operation {
+	want := map[admissionv1.Operation]bool{}
+	dp, np := p.DeletionProtection, p.NamespaceProtection
+	switch f {
+	case webhook.DeletionProtection:
+		want[admissionv1.Delete] = dp.Enabled
+	case webhook.StrictMode:
+		want[admissionv1.Update] = dp.Enabled && dp.StrictMode
+	case webhook.NamespaceProtection:
+		if !np.Enabled {
+			break
+		}
+		for _, c := range p.CRDs {
+			if c != nil && c.Namespaced && !(np.Namespaces.Empty() && c.Namespaces.Empty()) {
+				want[admissionv1.Create], want[admissionv1.Update] = true, true
+			}
+		}
+		want[admissionv1.Delete] = len(np.Namespaces.Restricted) > 0
+	case webhook.Validate, webhook.Mutate:
+		if !p.Admission.Enabled {
+			break
+		}
+		for _, c := range p.CRDs {
+			if c == nil || (f == webhook.Validate && !c.Validate) || (f == webhook.Mutate && !c.Mutate) {
+				continue
+			}
+			for _, op := range allOperations {
+				if operationIn(op, c.Operations) {
+					want[op] = true
+				}
+			}
+		}
+	}
+	var out []admissionv1.Operation
+	for _, op := range allOperations {
+		if want[op] {
+			out = append(out, op)
+		}
+	}
+	return out
 }
 
 // operationIn reports whether op is in ops, an empty list meaning the

@@ -23,19 +23,22 @@ import (
 // style of the API server's own validation; warn rules become warnings.
 // Rules in audit mode never deny or warn: each failure is logged, counted
 // (AuditMetric, in the Metrics given by WithMetrics) and written as an audit
-// annotation.
+// annotation. Each deny rule that fails a request is counted once
+// (denialsMetric).
 func NewValidation(p *policy.Policy, opts ...Option) Handler {
 	var o options
 	for _, opt := range opts {
 		opt(&o)
 	}
-	return &validation{p: p, crds: indexCRDs(p), sel: selections(p), audits: newAuditCounters(p, o)}
+	audits, denials := newRuleCounters(p, o)
+	return &validation{p: p, crds: indexCRDs(p), sel: selections(p), audits: audits, denials: denials}
 }
 
 type validation struct {
-	p      *policy.Policy
-	crds   crdIndex
-	audits auditCounters
+	p       *policy.Policy
+	crds    crdIndex
+	audits  ruleCounters
+	denials ruleCounters
 	// sel holds, per entry, the fields its rules read; nil when a rule's
 	// field is a template (it may read anything).
 	sel map[*policy.CRD]*fastjson.Selection
@@ -144,6 +147,7 @@ func (h *validation) Handle(ctx context.Context, req *admissionv1.AdmissionReque
 		failures = append(failures, r.Field+": "+msg)
 	}
 	ann := h.audit(ctx, req, c, audited)
+	h.denials.countDenials(c.Name, results)
 	if len(causes) == 0 {
 		resp := allow(warnings...)
 		resp.AuditAnnotations = ann

@@ -19,7 +19,6 @@ import (
 	"net/http"
 	"runtime/debug"
 
-	"github.com/prometheus/client_golang/prometheus"
 	admissionv1 "k8s.io/api/admission/v1"
 
 	"github.com/orkspace/orkestra-gateway/internal/webhook"
@@ -57,6 +56,9 @@ type ServeOptions struct {
 	Listener *webhook.Listener
 	// MaxBodyBytes overrides DefaultMaxBodyBytes.
 	MaxBodyBytes int64
+	// Operations are the operations the API server sends the webhook
+	// (Webhook.Operations): their series are created at zero.
+	Operations []admissionv1.Operation
 }
 
 // API version and kind of the only AdmissionReview accepted and answered.
@@ -82,21 +84,27 @@ func Serve(name string, h Handler, opts ServeOptions) http.Handler {
 	if m == nil {
 		m = NewMetrics()
 	}
-	a := &answerer{name: name, h: h, log: log.With("webhook", name), decisions: m.decisionsOf(name)}
+	ops := make([]string, len(opts.Operations))
+	for i, op := range opts.Operations {
+		ops[i] = string(op)
+	}
+	a := &answerer{name: name, h: h, log: log.With("webhook", name), decisions: m.decisionsOf(name, ops)}
 	return webhook.New(name, webhook.Review[*admissionv1.AdmissionReview]{
-		Kind:   reviewKind,
-		Decode: decodeReview,
-		Answer: a.answer,
-		UID:    func(r *admissionv1.AdmissionReview) string { return string(r.Request.UID) },
-		Attrs:  func(r *admissionv1.AdmissionReview) []any { return requestAttrs(r.Request) },
+		Kind:      reviewKind,
+		Decode:    decodeReview,
+		Answer:    a.answer,
+		UID:       func(r *admissionv1.AdmissionReview) string { return string(r.Request.UID) },
+		Attrs:     func(r *admissionv1.AdmissionReview) []any { return requestAttrs(r.Request) },
+		Operation: func(r *admissionv1.AdmissionReview) string { return string(r.Request.Operation) },
 	}, webhook.Options{
 		MaxBodyBytes: limit,
 		Listener:     opts.Listener,
 		Logger:       log,
 		Metrics:      m.envelope,
-		OnFailure: func(code int) {
+		Operations:   ops,
+		OnFailure: func(code int, op string) {
 			if code == http.StatusInternalServerError { // a panic, or no response
-				a.decisions[resultError].Inc()
+				a.decisions.inc(op, resultError)
 			}
 		},
 	})
@@ -108,7 +116,7 @@ type answerer struct {
 	name      string
 	h         Handler
 	log       *slog.Logger
-	decisions map[string]prometheus.Counter // by result; read-only
+	decisions *decisions
 }
 
 func (a *answerer) answer(ctx context.Context, review *admissionv1.AdmissionReview) (net.Buffers, error) {
@@ -121,9 +129,9 @@ func (a *answerer) answer(ctx context.Context, review *admissionv1.AdmissionRevi
 	resp.UID = req.UID
 
 	result := classify(resp, st.err)
-	a.decisions[result].Inc()
+	a.decisions.inc(string(req.Operation), result)
 	if st.err != nil {
-		a.log.Error("admission handler error", append(requestAttrs(req), "error", st.err.Error())...)
+		a.log.Error("admission handler error", append(requestAttrs(req), "err", st.err.Error())...)
 	}
 	if !resp.Allowed {
 		a.log.Info("admission denied", append(requestAttrs(req), "reason", reason(resp))...)

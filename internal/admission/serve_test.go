@@ -197,10 +197,10 @@ func TestServeRecoversPanics(t *testing.T) {
 	if !strings.Contains(logs.String(), `"panic":"handler bug"`) || !strings.Contains(logs.String(), "TestServeRecoversPanics.func1") {
 		t.Errorf("panic not logged with its stack: %s", logs.String())
 	}
-	if got := testutil.ToFloat64(m.decisions.WithLabelValues("boom", "error")); got != 1 {
+	if got := testutil.ToFloat64(m.decisions.WithLabelValues("boom", "CREATE", "error")); got != 1 {
 		t.Errorf("error decisions = %v, want 1", got)
 	}
-	if got := testutil.ToFloat64(m.envelope.Requests("boom", 500)); got != 1 {
+	if got := testutil.ToFloat64(m.envelope.Requests("boom", "CREATE", 500)); got != 1 {
 		t.Errorf("500 requests = %v, want 1", got)
 	}
 
@@ -233,18 +233,18 @@ func TestServeMetrics(t *testing.T) {
 		c    prometheus.Collector
 		want float64
 	}{
-		{m.decisions.WithLabelValues(NameDeletionProtection, "denied"), 1},
-		{m.decisions.WithLabelValues(NameDeletionProtection, "allowed"), 1},
-		{m.decisions.WithLabelValues(NameMutate, "patched"), 1},
-		{m.decisions.WithLabelValues(NameValidate, "warned"), 1},
-		{m.envelope.Requests(NameDeletionProtection, 200), 2},
-		{m.envelope.Requests(NameDeletionProtection, 415), 1},
+		{m.decisions.WithLabelValues(NameDeletionProtection, "DELETE", "denied"), 1},
+		{m.decisions.WithLabelValues(NameDeletionProtection, "DELETE", "allowed"), 1},
+		{m.decisions.WithLabelValues(NameMutate, "CREATE", "patched"), 1},
+		{m.decisions.WithLabelValues(NameValidate, "CREATE", "warned"), 1},
+		{m.envelope.Requests(NameDeletionProtection, "DELETE", 200), 2},
+		{m.envelope.Requests(NameDeletionProtection, "", 415), 1},
 	} {
 		if got := testutil.ToFloat64(c.c); got != c.want {
 			t.Errorf("%s = %v, want %v", desc(c.c), got, c.want)
 		}
 	}
-	if n := testutil.CollectAndCount(reg, "orkestra_gateway_admission_duration_seconds"); n != 5 {
+	if n := testutil.CollectAndCount(reg, "orkestra_gateway_admission_request_duration_seconds"); n != 5 {
 		t.Errorf("latency series = %d, want one per webhook of the gateway (5)", n)
 	}
 }

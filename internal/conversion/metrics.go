@@ -54,7 +54,7 @@ func NewMetrics() *Metrics {
 				"Objects of a failed review before the failing one are not counted: none was answered.",
 		}, []string{"group", "kind", "from", "to", "result"}),
 		latency: prometheus.NewHistogramVec(prometheus.HistogramOpts{
-			Name: "orkestra_gateway_conversion_duration_seconds",
+			Name: "orkestra_gateway_conversion_object_duration_seconds",
 			Help: "Time to convert one object, by group, kind, from and to version.",
 			// Conversion is CPU-only: tens of microseconds are normal.
 			Buckets: []float64{.00001, .000025, .00005, .0001, .00025, .0005, .001, .0025, .005, .01, .1, 1},
@@ -147,8 +147,9 @@ func newMetrics(m *Metrics, plans map[groupKind]*plan) *metrics {
 	return out
 }
 
-// failed counts a request the envelope answered with code.
-func (m *metrics) failed(code int) {
+// failed counts a request the envelope answered with code (a
+// ConversionReview has no operation).
+func (m *metrics) failed(code int, _ string) {
 	switch {
 	case code == http.StatusInternalServerError:
 		m.results[resultError].Inc()

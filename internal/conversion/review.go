@@ -199,7 +199,7 @@ func (c *Converter) review(r *request) *apiextv1.ConversionResponse {
 				ps.failure.Inc()
 			}
 			c.m.results[resultFailure].Inc()
-			c.log.Warn("conversion failed", "uid", string(r.UID), "desiredAPIVersion", r.DesiredAPIVersion, "objects", len(r.Objects), "error", err.Error())
+			c.log.Warn("conversion failed", "uid", string(r.UID), "desiredAPIVersion", r.DesiredAPIVersion, "objects", len(r.Objects), "err", err.Error())
 			return failure(r.UID, err.Error())
 		}
 		converted[i] = runtime.RawExtension{Raw: out}
@@ -268,7 +268,7 @@ func (c *Converter) convertOne(raw []byte, desired string, i, n int) ([]byte, *[
 		}
 		ks.invalid[reason].Inc()
 		c.log.Warn("ignoring the "+PreservedAnnotation+" annotation ("+reason+"): nothing of it is restored",
-			"object", ref, "from", av, "to", desired, "reason", reason, "error", oc.ignored.Error())
+			"object", ref, "from", av, "to", desired, "reason", reason, "err", oc.ignored.Error())
 	}
 	if len(oc.refused) > 0 {
 		paths := make([]string, len(oc.refused))

@@ -12,14 +12,11 @@ import (
 	"sync"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/client-go/dynamic"
-
-	"github.com/orkspace/orkestra-gateway/internal/promreg"
 )
 
 // LeaseGVR is the resource of the claims.
@@ -63,8 +60,9 @@ type Options struct {
 	MaxKnown int
 	// Logger receives unavailable claims (rate-limited) and cleanup errors.
 	Logger *slog.Logger
-	// Registerer receives the claim metrics; nil registers none.
-	Registerer prometheus.Registerer
+	// Metrics receives the claim metrics (NewMetrics, registered once by
+	// the caller). Nil: private, unregistered collectors.
+	Metrics *Metrics
 	// Now is the clock compared with the Leases' renewTime; default time.Now.
 	Now func() time.Time
 }
@@ -75,8 +73,7 @@ type Leases struct {
 	o      Options
 	log    *slog.Logger
 
-	claims  *prometheus.CounterVec
-	cleanup *prometheus.CounterVec
+	m *Metrics
 
 	mu       sync.Mutex
 	known    map[string]known // Lease name -> what this replica last saw or wrote
@@ -114,25 +111,10 @@ func New(client dynamic.Interface, o Options) (*Leases, error) {
 	if o.Now == nil {
 		o.Now = time.Now
 	}
-	l := &Leases{client: client, o: o, log: o.Logger.With("component", "notify-leases"), known: map[string]known{}}
-	l.claims = prometheus.NewCounterVec(prometheus.CounterOpts{
-		Name: "orkestra_gateway_notify_claims_total",
-		Help: "Claims of a throttle key or event id across replicas (one Lease each), by result: claimed (this replica delivers), " +
-			"held (another replica holds it: suppressed), unavailable (the API server could not decide: delivered anyway, possibly twice).",
-	}, []string{"result"})
-	l.cleanup = prometheus.NewCounterVec(prometheus.CounterOpts{
-		Name: "orkestra_gateway_notify_lease_cleanup_total",
-		Help: "Leases removed by this replica (expired on the maintenance tick, or released after a failed delivery), and removals that failed.",
-	}, []string{"result"})
-	for _, r := range []string{ResultClaimed, ResultHeld, ResultUnavailable} {
-		l.claims.WithLabelValues(r)
+	if o.Metrics == nil {
+		o.Metrics = NewMetrics()
 	}
-	l.cleanup.WithLabelValues("removed")
-	l.cleanup.WithLabelValues("error")
-	if o.Registerer != nil {
-		l.claims = promreg.Register(o.Registerer, l.log, l.claims)
-		l.cleanup = promreg.Register(o.Registerer, l.log, l.cleanup)
-	}
+	l := &Leases{client: client, o: o, log: o.Logger.With("component", "notify-leases"), m: o.Metrics, known: map[string]known{}}
 	return l, nil
 }
 
@@ -158,14 +140,14 @@ func (l *Leases) Claim(ctx context.Context, key string, d time.Duration) (held t
 	held, rv, err := l.claim(ctx, name, d)
 	switch {
 	case err != nil:
-		l.claims.WithLabelValues(ResultUnavailable).Inc()
+		l.m.unavailable.Inc()
 		l.warn(name, err)
 		return time.Time{}, nil, err
 	case !held.IsZero():
-		l.claims.WithLabelValues(ResultHeld).Inc()
+		l.m.held.Inc()
 		return held, nil, nil
 	}
-	l.claims.WithLabelValues(ResultClaimed).Inc()
+	l.m.claimed.Inc()
 	var once sync.Once
 	return time.Time{}, func() { once.Do(func() { go l.release(name, rv) }) }, nil
 }
@@ -311,7 +293,7 @@ func (l *Leases) release(name, rv string) {
 	ctx, cancel := context.WithTimeout(context.Background(), releaseTimeout)
 	defer cancel()
 	if _, err := l.remove(ctx, name, rv); err != nil {
-		l.cleanup.WithLabelValues("error").Inc()
+		l.m.failed.Inc()
 		l.log.Warn("releasing a notification claim after a failed delivery", "lease", name, "err", err.Error())
 	}
 }
@@ -327,7 +309,7 @@ func (l *Leases) remove(ctx context.Context, name, rv string) (removed bool, err
 		return false, err
 	}
 	if err == nil {
-		l.cleanup.WithLabelValues("removed").Inc()
+		l.m.removed.Inc()
 	}
 	l.mu.Lock()
 	if k, ok := l.known[name]; ok && k.rv == rv {
@@ -360,7 +342,7 @@ func (l *Leases) Sweep(ctx context.Context) (int, error) {
 		}
 		ok, err := l.remove(ctx, name, rv)
 		if err != nil {
-			l.cleanup.WithLabelValues("error").Inc()
+			l.m.failed.Inc()
 			errs = append(errs, fmt.Errorf("removing expired Lease %s/%s: %w", l.o.Namespace, name, err))
 			continue
 		}

@@ -93,6 +93,7 @@ func (s *Server) accept(ev *Event, generatedID, wait bool) (acc acceptance, full
 	}
 	for d, n := range need {
 		if !s.queues[d].room(n) {
+			s.m.queueFull.WithLabelValues(d).Inc()
 			claims.releaseAll()
 			return acceptance{}, fmt.Sprintf("the %s queue is full (%d deliveries); retry later", d, s.o.QueueSize)
 		}

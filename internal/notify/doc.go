@@ -13,7 +13,7 @@
 //		Namespace: podNamespace,      // for the default allowed caller
 //		Reviewer:  notify.NewTokenReviewer(reviews),
 //		Logger:    log,
-//		Metrics:   notify.NewMetrics(registry), // once per process
+//		Metrics:   metrics, // notify.NewMetrics(), built and registered once per process
 //	})
 //	n.Start()                                   // delivery workers
 //	srv := n.HTTPServer(holder.TLSConfig())     // its own limits and timeouts

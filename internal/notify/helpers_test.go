@@ -167,6 +167,13 @@ type harnessOptions struct {
 	NoStart bool // leave the workers stopped
 }
 
+// metrics are the harness's collectors, registered once on its registry.
+func (h *harness) metrics() *Metrics {
+	m := NewMetrics()
+	h.reg.MustRegister(m)
+	return m
+}
+
 func newHarness(t *testing.T, o harnessOptions) *harness {
 	t.Helper()
 	h := &harness{t: t, slack: notifytest.NewSlack(t, "xoxb-test-token"), reviewer: newFakeReviewer(),
@@ -184,7 +191,7 @@ func newHarness(t *testing.T, o harnessOptions) *harness {
 		Policy:   compile(t, text),
 		Reviewer: h.reviewer,
 		Logger:   slog.New(slog.NewTextHandler(h.logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
-		Metrics:  NewMetrics(h.reg),
+		Metrics:  h.metrics(),
 		Getenv:   func(k string) string { return h.env[k] },
 		Now:      h.clock.Now,
 		Backoff:  Backoff{Base: 20 * time.Millisecond, Max: 100 * time.Millisecond},

@@ -2,12 +2,16 @@ package notify
 
 import (
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/orkspace/orkestra-gateway/internal/webhook"
 )
 
 // Label values.
 const (
 	resultDelivered = "delivered"
 	resultFailed    = "failed"
+	resultSuccess   = "success"
+	resultError     = "error"
 
 	suppressedThrottled = "throttled"
 	suppressedDuplicate = "duplicate"
@@ -26,8 +30,9 @@ const (
 )
 
 // Metrics are the notify relay's collectors. Build them once per process
-// with NewMetrics and pass them to every Server (Options.Metrics); every
-// series of the fixed label sets exists from the start, at zero.
+// with NewMetrics, register them once, and pass them to every Server
+// (Options.Metrics); every series of the fixed label sets exists from the
+// start, at zero.
 type Metrics struct {
 	requests     *prometheus.CounterVec
 	depth        *prometheus.GaugeVec
@@ -37,6 +42,7 @@ type Metrics struct {
 	authFailures *prometheus.CounterVec
 	limited      *prometheus.CounterVec
 	reviews      *prometheus.CounterVec
+	queueFull    *prometheus.CounterVec
 	renderErrors prometheus.Counter
 	logsDropped  prometheus.Counter
 }
@@ -44,10 +50,10 @@ type Metrics struct {
 // requestCodes are the statuses /notify answers, so each series exists at zero.
 var requestCodes = []string{"200", "202", "400", "401", "403", "404", "405", "413", "415", "429", "500", "502", "503"}
 
-// NewMetrics builds the notify collectors and registers them on reg (none
-// when reg is nil). No label carries an event field or a secret: label
-// values are fixed sets, so cardinality is bounded whatever callers send.
-func NewMetrics(reg prometheus.Registerer) *Metrics {
+// NewMetrics builds the notify collectors. No label carries an event field
+// or a secret: label values are fixed sets, so cardinality is bounded
+// whatever callers send.
+func NewMetrics() *Metrics {
 	m := &Metrics{
 		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "orkestra_gateway_notify_requests_total",
@@ -59,12 +65,12 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		}, []string{"destination"}),
 		deliveries: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "orkestra_gateway_notify_deliveries_total",
-			Help: "Final delivery outcomes by channel (email, slack-webhook, slack-api) and result (delivered, failed).",
-		}, []string{"channel", "result"}),
+			Help: "Final delivery outcomes by destination (email, slack-webhook, slack-api) and result (delivered, failed).",
+		}, []string{"destination", "result"}),
 		retries: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "orkestra_gateway_notify_retries_total",
-			Help: "Delivery attempts that failed and were scheduled again, by channel.",
-		}, []string{"channel"}),
+			Help: "Delivery attempts that failed and were scheduled again, by destination.",
+		}, []string{"destination"}),
 		suppressed: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "orkestra_gateway_notify_suppressed_total",
 			Help: "Event deliveries (per team) not queued, by reason (throttled, duplicate).",
@@ -79,16 +85,17 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		}, []string{"limit"}),
 		reviews: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "orkestra_gateway_notify_tokenreviews_total",
-			Help: "TokenReviews made for /notify callers, by result (ok, error).",
+			Help: "TokenReviews made for /notify callers, by result (success, error).",
 		}, []string{"result"}),
 		renderErrors: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "orkestra_gateway_notify_render_errors_total",
 			Help: "Template errors while rendering a notification; the default text was sent instead.",
 		}),
-		logsDropped: prometheus.NewCounter(prometheus.CounterOpts{
-			Name: "orkestra_gateway_notify_log_lines_dropped_total",
-			Help: "Log lines about refused or malformed /notify requests not written because of the log rate limit.",
-		}),
+		queueFull: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "orkestra_gateway_notify_queue_full_total",
+			Help: "Events refused with 503 because the queue of a destination they need had no room, by destination.",
+		}, []string{"destination"}),
+		logsDropped: webhook.NewLogLinesSuppressed("notify"),
 	}
 	for _, c := range requestCodes {
 		m.requests.WithLabelValues(c)
@@ -96,6 +103,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 	for _, d := range destinations {
 		m.depth.WithLabelValues(d)
 		m.retries.WithLabelValues(d)
+		m.queueFull.WithLabelValues(d)
 		m.deliveries.WithLabelValues(d, resultDelivered)
 		m.deliveries.WithLabelValues(d, resultFailed)
 	}
@@ -108,12 +116,27 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 	for _, l := range []string{limitCaller, limitInFlight, limitConnection} {
 		m.limited.WithLabelValues(l)
 	}
-	for _, r := range []string{"ok", "error"} {
+	for _, r := range []string{resultSuccess, resultError} {
 		m.reviews.WithLabelValues(r)
 	}
-	if reg != nil {
-		reg.MustRegister(m.requests, m.depth, m.deliveries, m.retries, m.suppressed, m.authFailures,
-			m.limited, m.reviews, m.renderErrors, m.logsDropped)
-	}
 	return m
+}
+
+// Describe implements prometheus.Collector.
+func (m *Metrics) Describe(ch chan<- *prometheus.Desc) {
+	for _, c := range m.collectors() {
+		c.Describe(ch)
+	}
+}
+
+// Collect implements prometheus.Collector.
+func (m *Metrics) Collect(ch chan<- prometheus.Metric) {
+	for _, c := range m.collectors() {
+		c.Collect(ch)
+	}
+}
+
+func (m *Metrics) collectors() []prometheus.Collector {
+	return []prometheus.Collector{m.requests, m.depth, m.deliveries, m.retries, m.suppressed, m.authFailures,
+		m.limited, m.reviews, m.queueFull, m.renderErrors, m.logsDropped}
 }

@@ -102,7 +102,7 @@ func (o *Options) defaults() {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
 	if o.Metrics == nil {
-		o.Metrics = NewMetrics(nil)
+		o.Metrics = NewMetrics()
 	}
 	if o.Getenv == nil {
 		o.Getenv = os.Getenv

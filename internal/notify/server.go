@@ -67,9 +67,9 @@ func NewServer(o Options) (*Server, error) {
 	s.auth = newAuthenticator(o.Reviewer, s.pol.Callers(o.Namespace), s.pol.Audience, o.Auth)
 	s.auth.reviewed = func(err error) {
 		if err != nil {
-			s.m.reviews.WithLabelValues("error").Inc()
+			s.m.reviews.WithLabelValues(resultError).Inc()
 		} else {
-			s.m.reviews.WithLabelValues("ok").Inc()
+			s.m.reviews.WithLabelValues(resultSuccess).Inc()
 		}
 	}
 	s.callers = newCallerLimiter(rate.Limit(o.CallerRate), o.CallerBurst)

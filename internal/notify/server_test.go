@@ -365,6 +365,12 @@ func TestQueueFull(t *testing.T) {
 	if got := testutil.ToFloat64(h.srv.m.depth.WithLabelValues(destSlackWebhook)); got != 2 {
 		t.Errorf("queue depth = %v, want 2", got)
 	}
+	if got := testutil.ToFloat64(h.srv.m.queueFull.WithLabelValues(destSlackWebhook)); got != 1 {
+		t.Errorf("queue full = %v, want 1", got)
+	}
+	if got := testutil.ToFloat64(h.srv.m.queueFull.WithLabelValues(destSlackAPI)); got != 0 {
+		t.Errorf("queue full of another destination = %v, want 0", got)
+	}
 	// The refused event held no throttle key: once there is room it goes.
 	h.srv.Start()
 	h.waitIdle(5 * time.Second)

@@ -39,7 +39,9 @@ func replicas(t *testing.T, n int, client dynamic.Interface) []*harness {
 	var hs []*harness
 	for i := range n {
 		hs = append(hs, newHarness(t, harnessOptions{Katalog: slackKatalog, Shared: func(reg prometheus.Registerer, log *slog.Logger) SharedThrottle {
-			l, err := dedup.New(client, dedup.Options{Namespace: ns, Holder: fmt.Sprintf("gateway-%d", i), Scope: "shop", Registerer: reg, Logger: log})
+			m := dedup.NewMetrics()
+			reg.MustRegister(m)
+			l, err := dedup.New(client, dedup.Options{Namespace: ns, Holder: fmt.Sprintf("gateway-%d", i), Scope: "shop", Metrics: m, Logger: log})
 			if err != nil {
 				t.Fatal(err)
 			}

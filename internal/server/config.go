@@ -11,6 +11,7 @@ import (
 
 	"github.com/spf13/pflag"
 
+	"github.com/orkspace/orkestra-gateway/internal/buildinfo"
 	"github.com/orkspace/orkestra-gateway/internal/katalog"
 )
 
@@ -30,6 +31,9 @@ type Config struct {
 	// a loopback address unless PprofAllowRemote.
 	PprofAddress     string
 	PprofAllowRemote bool
+	// Build is the build that runs, exported as orkestra_gateway_build_info
+	// (zero: read from the binary, without the linker's version and commit).
+	Build buildinfo.Info
 }
 
 // flagEnv maps each flag to its environment variable.

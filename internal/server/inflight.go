@@ -5,18 +5,28 @@ import (
 	"net/http"
 	"sync/atomic"
 	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
 )
 
-// inflight counts the requests being served, so that shutdown can close the
-// remaining connections as soon as no request is left: http.Server.Shutdown
-// alone waits up to 5 s for connections that were opened but never used,
-// which the API server keeps around, and that wait would eat the time the
-// registration cleanup needs.
-type inflight struct{ n atomic.Int64 }
+// inflight counts the requests a listener is serving, in its gauge of
+// orkestra_gateway_requests_in_flight. For the webhook listener the count
+// also lets shutdown close the remaining connections as soon as no request
+// is left: http.Server.Shutdown alone waits up to 5 s for connections that
+// were opened but never used, which the API server keeps around, and that
+// wait would eat the time the registration cleanup needs.
+type inflight struct {
+	n     atomic.Int64
+	gauge prometheus.Gauge // nil: not exported
+}
 
 func (f *inflight) wrap(h http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		f.n.Add(1)
+		if f.gauge != nil {
+			f.gauge.Inc()
+			defer f.gauge.Dec()
+		}
 		defer f.n.Add(-1)
 		h.ServeHTTP(w, r)
 	})

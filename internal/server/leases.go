@@ -35,8 +35,8 @@ func (g *Gateway) newLeases() (*dedup.Leases, error) {
 			policy.ManagedByLabel:     policy.ManagedByValue,
 			registration.KatalogLabel: g.policy.Name,
 		},
-		Logger:     g.log,
-		Registerer: g.registry,
+		Logger:  g.log,
+		Metrics: g.metrics.dedup,
 	})
 }
 

@@ -4,19 +4,36 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/orkspace/orkestra-gateway/internal/admission"
+	"github.com/orkspace/orkestra-gateway/internal/buildinfo"
 	"github.com/orkspace/orkestra-gateway/internal/conversion"
+	"github.com/orkspace/orkestra-gateway/internal/dedup"
+	"github.com/orkspace/orkestra-gateway/internal/notify"
 	"github.com/orkspace/orkestra-gateway/internal/registration"
 	"github.com/orkspace/orkestra-gateway/internal/webhook"
 )
 
-// metrics are every collector of the process except notify's, built once
-// in Run and registered once; each package's collectors are injected into
-// it. Every series with a fixed label set exists at zero from the start.
+// The listeners of the process, the listener label of the in-flight gauge.
+const (
+	listenerWebhook = "webhook"
+	listenerNotify  = "notify"
+	listenerProbe   = "probe"
+)
+
+// metrics are every collector of the process, built once in Run and
+// registered once; each package's collectors are injected into it. Every
+// series with a fixed label set exists at zero from the start (notify's
+// and the claims' too, whether notifications are on or not).
 type metrics struct {
 	admission  *admission.Metrics
 	conversion *conversion.Metrics
 	listener   *webhook.ListenerMetrics // the webhook listener's budget, panics, logs
 	certs      *certMetrics             // tls.go
+	notify     *notify.Metrics
+	dedup      *dedup.Metrics // the notification claims (leases.go)
+
+	build    *prometheus.GaugeVec
+	ready    prometheus.Gauge
+	inFlight *prometheus.GaugeVec // by listener
 
 	syncs       *prometheus.CounterVec
 	syncOK      prometheus.Counter
@@ -27,22 +44,40 @@ type metrics struct {
 	deleted     prometheus.Counter
 }
 
-func newMetrics() *metrics {
+func newMetrics(build buildinfo.Info) *metrics {
 	m := &metrics{
 		admission:  admission.NewMetrics(),
 		conversion: conversion.NewMetrics(),
 		listener:   webhook.NewListenerMetrics(),
 		certs:      newCertMetrics(),
+		notify:     notify.NewMetrics(),
+		dedup:      dedup.NewMetrics(),
+		build: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "orkestra_gateway_build_info",
+			Help: "Always 1; the labels name the build: version, commit, Go version and build tags.",
+		}, []string{"version", "commit", "goversion", "tags"}),
+		ready: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "orkestra_gateway_ready",
+			Help: "1 while /readyz answers 200 (registrations applied, the served certificate trusted, not shutting down), else 0.",
+		}),
+		inFlight: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "orkestra_gateway_requests_in_flight",
+			Help: "HTTP requests being served, by listener (webhook, notify, probe; the probe listener counts the scrape reading it).",
+		}, []string{"listener"}),
 		syncs: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "orkestra_gateway_sync_total",
-			Help: "Maintenance ticks by result.",
+			Name: "orkestra_gateway_registration_syncs_total",
+			Help: "Applications of the registrations (webhook configurations, CRD conversion settings) at start-up and on the maintenance tick, by result (success, error).",
 		}, []string{"result"}),
 		registWrite: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "orkestra_gateway_registration_writes_total",
 			Help: "Webhook configuration writes by action (created, updated, deleted).",
 		}, []string{"action"}),
 	}
-	m.syncOK, m.syncError = m.syncs.WithLabelValues("ok"), m.syncs.WithLabelValues("error")
+	m.build.WithLabelValues(build.Version, build.Commit, build.Go, build.Tags).Set(1)
+	for _, l := range []string{listenerWebhook, listenerNotify, listenerProbe} {
+		m.inFlight.WithLabelValues(l)
+	}
+	m.syncOK, m.syncError = m.syncs.WithLabelValues("success"), m.syncs.WithLabelValues("error")
 	m.created = m.registWrite.WithLabelValues("created")
 	m.updated = m.registWrite.WithLabelValues("updated")
 	m.deleted = m.registWrite.WithLabelValues("deleted")
@@ -50,7 +85,8 @@ func newMetrics() *metrics {
 }
 
 func (m *metrics) collectors() []prometheus.Collector {
-	return []prometheus.Collector{m.admission, m.conversion, m.listener, m.certs, m.syncs, m.registWrite}
+	return []prometheus.Collector{m.admission, m.conversion, m.listener, m.certs, m.notify, m.dedup,
+		m.build, m.ready, m.inFlight, m.syncs, m.registWrite}
 }
 
 // Describe implements prometheus.Collector.

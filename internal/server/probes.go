@@ -3,6 +3,8 @@ package server
 import (
 	"net/http"
 	"sync"
+
+	"github.com/prometheus/client_golang/prometheus"
 )
 
 // readiness is the state behind /readyz: every condition must hold. It
@@ -12,15 +14,25 @@ import (
 // permissions. The caller logs the error.
 type readiness struct {
 	mu     sync.Mutex
-	reason string // "" when ready
+	reason string           // "" when ready
+	gauge  prometheus.Gauge // orkestra_gateway_ready; nil: not exported
 }
 
-func newReadiness() *readiness { return &readiness{reason: "starting"} }
+func newReadiness(gauge prometheus.Gauge) *readiness {
+	return &readiness{reason: "starting", gauge: gauge}
+}
 
 func (r *readiness) set(reason string) {
 	r.mu.Lock()
+	defer r.mu.Unlock()
 	r.reason = reason
-	r.mu.Unlock()
+	if r.gauge != nil {
+		if reason == "" {
+			r.gauge.Set(1)
+		} else {
+			r.gauge.Set(0)
+		}
+	}
 }
 
 func (r *readiness) get() string {

@@ -13,6 +13,7 @@ import (
 	dynamicfake "k8s.io/client-go/dynamic/fake"
 	k8stesting "k8s.io/client-go/testing"
 
+	"github.com/orkspace/orkestra-gateway/internal/buildinfo"
 	"github.com/orkspace/orkestra-gateway/internal/policy"
 )
 
@@ -32,7 +33,7 @@ func TestReadyzNeverEchoesAPIServerErrors(t *testing.T) {
 		return true, nil, errors.New(secret)
 	})
 	g := &Gateway{
-		log: slog.New(slog.DiscardHandler), ready: newReadiness(), metrics: newMetrics(), client: client,
+		log: slog.New(slog.DiscardHandler), ready: newReadiness(nil), metrics: newMetrics(buildinfo.Read("", "")), client: client,
 		policy: &policy.Policy{Name: "x", DeletionProtection: policy.DeletionProtection{Endpoint: policy.Endpoint{Enabled: true}}},
 		tls:    &tlsState{},
 	}

@@ -21,6 +21,7 @@ import (
 	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/rest"
 
+	"github.com/orkspace/orkestra-gateway/internal/buildinfo"
 	"github.com/orkspace/orkestra-gateway/internal/certs"
 	"github.com/orkspace/orkestra-gateway/internal/check"
 	"github.com/orkspace/orkestra-gateway/internal/dedup"
@@ -63,8 +64,14 @@ type Gateway struct {
 // Findings of an invalid Katalog are written to errOut.
 func Run(ctx context.Context, cfg Config, logger *slog.Logger, errOut io.Writer) error {
 	start := time.Now()
-	g := &Gateway{cfg: cfg, log: logger, ready: newReadiness(), registry: prometheus.NewRegistry(), metrics: newMetrics()}
+	build := cfg.Build
+	if build == (buildinfo.Info{}) {
+		build = buildinfo.Read("", "")
+	}
+	g := &Gateway{cfg: cfg, log: logger, registry: prometheus.NewRegistry(), metrics: newMetrics(build)}
 	g.registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}), g.metrics)
+	g.ready = newReadiness(g.metrics.ready)
+	g.inflight.gauge = g.metrics.inFlight.WithLabelValues(listenerWebhook)
 
 	// Probes first: liveness answers as soon as the process runs.
 	probes, err := g.serveProbes()
@@ -113,8 +120,9 @@ func (g *Gateway) serveProbes() (*http.Server, error) {
 	mux.HandleFunc("/livez", livez)
 	mux.Handle("/readyz", g.ready)
 	mux.Handle("/metrics", readOnlyHandler(promhttp.HandlerFor(g.registry, promhttp.HandlerOpts{})))
+	probes := &inflight{gauge: g.metrics.inFlight.WithLabelValues(listenerProbe)}
 	srv := &http.Server{
-		Handler:           mux,
+		Handler:           probes.wrap(mux),
 		ReadHeaderTimeout: 5 * time.Second,
 		ReadTimeout:       10 * time.Second,
 		WriteTimeout:      30 * time.Second,
@@ -332,7 +340,7 @@ func (g *Gateway) startNotify(serveErr chan<- error) error {
 		Namespace: g.ns,
 		Reviewer:  notify.NewTokenReviewer(reviews),
 		Logger:    g.log,
-		Metrics:   notify.NewMetrics(g.registry),
+		Metrics:   g.metrics.notify,
 		Shared:    leases,
 	})
 	if err != nil {
@@ -345,6 +353,7 @@ func (g *Gateway) startNotify(serveErr chan<- error) error {
 	g.notifier, g.leases = n, leases
 	n.Start()
 	g.notifySrv = n.HTTPServer(g.certs.TLSConfig())
+	g.notifySrv.Handler = (&inflight{gauge: g.metrics.inFlight.WithLabelValues(listenerNotify)}).wrap(g.notifySrv.Handler)
 	go func() { serveErr <- g.notifySrv.ServeTLS(n.Listener(ln), "", "") }()
 	return nil
 }

@@ -172,8 +172,8 @@ func (g *Gateway) confirmTrust(ca []byte, res registration.Synced) error {
 	st.lastCA = ca
 	st.mu.Unlock()
 	if ca != nil && fresh {
-		st.metrics.patches.WithLabelValues("webhook").Add(float64(res.Created + res.Updated))
-		st.metrics.patches.WithLabelValues("crd").Add(float64(len(res.CRDs)))
+		st.metrics.patchesWebhook.Add(float64(res.Created + res.Updated))
+		st.metrics.patchesCRD.Add(float64(len(res.CRDs)))
 	}
 	bundles := make([]certs.Bundle, len(res.Bundles))
 	for i, b := range res.Bundles {
@@ -234,8 +234,10 @@ type certMetrics struct {
 	conflicts prometheus.Counter
 	swaps     prometheus.Counter
 	patches   *prometheus.CounterVec
-	trusted   prometheus.Gauge
-	expiry    prometheus.GaugeFunc
+	// patches by object: webhook configurations, CRDs
+	patchesWebhook, patchesCRD prometheus.Counter
+	trusted                    prometheus.Gauge
+	expiry                     prometheus.GaugeFunc
 
 	served atomic.Pointer[certs.Holder]
 }
@@ -260,8 +262,8 @@ func newCertMetrics() *certMetrics {
 		}),
 		patches: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "orkestra_gateway_cabundle_patches_total",
-			Help: "Writes by this replica publishing a new caBundle (after a rotation or a repair of the TLS Secret), by kind (webhook: a webhook configuration, crd: a CRD's conversion webhook).",
-		}, []string{"kind"}),
+			Help: "Writes by this replica publishing a new caBundle (after a rotation or a repair of the TLS Secret), by object (webhook: a webhook configuration, crd: a CRD's conversion webhook).",
+		}, []string{"object"}),
 		trusted: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "orkestra_gateway_certificate_trusted",
 			Help: "1 when every caBundle the gateway manages, as last read, trusts the served certificate (a condition of readiness), else 0.",
@@ -279,8 +281,8 @@ func newCertMetrics() *certMetrics {
 	for _, a := range []certs.Action{certs.Rotated, certs.Restored, certs.Replaced, certs.AddedCA, certs.Relabelled, certs.AddedKey} {
 		m.writes.WithLabelValues(string(a))
 	}
-	m.patches.WithLabelValues("webhook")
-	m.patches.WithLabelValues("crd")
+	m.patchesWebhook = m.patches.WithLabelValues("webhook")
+	m.patchesCRD = m.patches.WithLabelValues("crd")
 	return m
 }
 

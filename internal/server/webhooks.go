@@ -26,7 +26,7 @@ func (g *Gateway) routes(l *webhook.Listener) ([]route, error) {
 	var rs []route
 	for _, w := range admission.Webhooks(g.policy, admission.WithMetrics(g.metrics.admission)) {
 		rs = append(rs, route{w.Feature, admission.Serve(w.Name, w.Handler, admission.ServeOptions{
-			Logger: g.log, Metrics: g.metrics.admission, Listener: l,
+			Logger: g.log, Metrics: g.metrics.admission, Listener: l, Operations: w.Operations,
 		})})
 	}
 	if converts(g.policy) {

@@ -10,6 +10,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/orkspace/orkestra-gateway/internal/buildinfo"
 	"github.com/orkspace/orkestra-gateway/internal/check"
 	"github.com/orkspace/orkestra-gateway/internal/conversion"
 )
@@ -44,7 +45,7 @@ func gatewayFor(t *testing.T, text string) *Gateway {
 	if err != nil || res.Policy == nil {
 		t.Fatalf("katalog: %v %v", err, res.Findings)
 	}
-	return &Gateway{log: slog.New(slog.DiscardHandler), policy: res.Policy, metrics: newMetrics(), tls: &tlsState{}}
+	return &Gateway{log: slog.New(slog.DiscardHandler), policy: res.Policy, metrics: newMetrics(buildinfo.Read("", "")), tls: &tlsState{}}
 }
 
 // /convert is mounted only when conversion is enabled and an entry declares

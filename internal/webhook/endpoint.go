@@ -32,6 +32,10 @@ type Review[Req any] struct {
 	UID func(req Req) string
 	// Attrs are the log attributes that identify a request.
 	Attrs func(req Req) []any
+	// Operation, when set, is the request's operation (CREATE, UPDATE,
+	// DELETE, CONNECT), the operation label of the requests metric. It
+	// must return one of a fixed set of values.
+	Operation func(req Req) string
 }
 
 // Options are the dependencies of one endpoint; every field is optional.
@@ -46,9 +50,14 @@ type Options struct {
 	// Metrics receives the endpoint's requests and latency. Nil: private,
 	// unregistered collectors.
 	Metrics *Metrics
+	// Operations are the operations the endpoint receives: the series of
+	// each are created at zero when it is built (with a Metrics counting
+	// operations).
+	Operations []string
 	// OnFailure, when set, is called with the status of every answer
-	// that is not 200, for the review type's own counters.
-	OnFailure func(code int)
+	// that is not 200 and the request's operation (empty when its review
+	// was not read), for the review type's own counters.
+	OnFailure func(code int, operation string)
 }
 
 // DefaultMaxBodyBytes is the body limit when Options.MaxBodyBytes is unset.
@@ -67,7 +76,7 @@ func New[Req any](name string, r Review[Req], o Options) http.Handler {
 		o.Listener = NewListener(ListenerOptions{Logger: o.Logger})
 	}
 	log := o.Listener.log
-	return &endpoint[Req]{name: name, r: r, o: o, log: log.With("webhook", name), s: o.Metrics.endpoint(name)}
+	return &endpoint[Req]{name: name, r: r, o: o, log: log.With("webhook", name), s: o.Metrics.endpoint(name, o.Operations)}
 }
 
 type endpoint[Req any] struct {
@@ -80,18 +89,17 @@ type endpoint[Req any] struct {
 
 func (e *endpoint[Req]) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	start := time.Now()
-	code := e.serve(w, r)
-	if c, ok := e.s.codes[code]; ok {
-		c.Inc()
-	}
+	code, op := e.serve(w, r)
+	e.s.count(op, code)
 	e.s.duration.Observe(time.Since(start).Seconds())
 	if code != http.StatusOK && e.o.OnFailure != nil {
-		e.o.OnFailure(code)
+		e.o.OnFailure(code, op)
 	}
 }
 
-// serve answers r and returns the status written.
-func (e *endpoint[Req]) serve(w http.ResponseWriter, r *http.Request) int {
+// serve answers r and returns the status written and the request's
+// operation (empty when its review was not read).
+func (e *endpoint[Req]) serve(w http.ResponseWriter, r *http.Request) (code int, op string) {
 	if len(r.TransferEncoding) > 0 {
 		// A chunked request may also have declared a Content-Length, which
 		// the server dropped (RFC 9112, 6.3): the connection must not carry
@@ -100,24 +108,27 @@ func (e *endpoint[Req]) serve(w http.ResponseWriter, r *http.Request) int {
 	}
 	if r.Method != http.MethodPost {
 		w.Header().Set("Allow", http.MethodPost)
-		return e.refuse(w, r, &failure{http.StatusMethodNotAllowed, fmt.Sprintf("method %s not allowed; %s is sent with POST", r.Method, article(e.r.Kind))})
+		return e.refuse(w, r, &failure{http.StatusMethodNotAllowed, fmt.Sprintf("method %s not allowed; %s is sent with POST", r.Method, article(e.r.Kind))}), ""
 	}
 	if msg := checkContentType(r.Header.Get("Content-Type"), e.r.Kind); msg != "" {
-		return e.refuse(w, r, &failure{http.StatusUnsupportedMediaType, msg})
+		return e.refuse(w, r, &failure{http.StatusUnsupportedMediaType, msg}), ""
 	}
 	if ce := r.Header.Values("Content-Encoding"); len(ce) > 0 && !(len(ce) == 1 && strings.EqualFold(ce[0], "identity")) {
 		// The API server never compresses a review; decoding one would only
 		// multiply what a request can make the gateway hold.
-		return e.refuse(w, r, &failure{http.StatusUnsupportedMediaType, fmt.Sprintf("unsupported Content-Encoding %q; %s is sent uncompressed", strings.Join(ce, ", "), article(e.r.Kind))})
+		return e.refuse(w, r, &failure{http.StatusUnsupportedMediaType, fmt.Sprintf("unsupported Content-Encoding %q; %s is sent uncompressed", strings.Join(ce, ", "), article(e.r.Kind))}), ""
 	}
 	b, f := e.o.Listener.readBody(w, r, e.o.MaxBodyBytes, e.r.Kind)
 	if f != nil {
-		return e.refuse(w, r, f)
+		return e.refuse(w, r, f), ""
 	}
 	defer b.free() // nothing keeps the body, or a slice of it, past serve
 	req, err := e.r.Decode(b.buf)
 	if err != nil {
-		return e.refuse(w, r, &failure{http.StatusBadRequest, err.Error()})
+		return e.refuse(w, r, &failure{http.StatusBadRequest, err.Error()}), ""
+	}
+	if e.r.Operation != nil {
+		op = e.r.Operation(req)
 	}
 	out, p, err := e.answer(r.Context(), req)
 	switch {
@@ -125,11 +136,11 @@ func (e *endpoint[Req]) serve(w http.ResponseWriter, r *http.Request) int {
 		e.o.Listener.panicked()
 		e.log.Error("webhook handler panicked", append(e.r.Attrs(req), "panic", fmt.Sprint(p.value), "stack", string(p.stack))...)
 		http.Error(w, fmt.Sprintf("webhook %s failed on request %s: internal error", e.name, e.r.UID(req)), http.StatusInternalServerError)
-		return http.StatusInternalServerError
+		return http.StatusInternalServerError, op
 	case err != nil:
-		e.log.Error("webhook handler failed", append(e.r.Attrs(req), "error", err.Error())...)
+		e.log.Error("webhook handler failed", append(e.r.Attrs(req), "err", err.Error())...)
 		http.Error(w, err.Error(), http.StatusInternalServerError)
-		return http.StatusInternalServerError
+		return http.StatusInternalServerError, op
 	}
 	n := 0
 	for _, b := range out {
@@ -144,7 +155,7 @@ func (e *endpoint[Req]) serve(w http.ResponseWriter, r *http.Request) int {
 			break // the client went away
 		}
 	}
-	return http.StatusOK
+	return http.StatusOK, op
 }
 
 // refuse answers a request that got no review: the API server treats any
@@ -153,7 +164,7 @@ func (e *endpoint[Req]) refuse(w http.ResponseWriter, r *http.Request, f *failur
 	if f.code == http.StatusServiceUnavailable {
 		w.Header().Set("Retry-After", RetryAfterSeconds)
 	}
-	e.o.Listener.badRequest("bad webhook request", "webhook", e.name, "code", f.code, "error", f.msg, "remote", r.RemoteAddr)
+	e.o.Listener.badRequest("bad webhook request", "webhook", e.name, "code", f.code, "err", f.msg, "remote", r.RemoteAddr)
 	http.Error(w, f.msg, f.code)
 	return f.code
 }

@@ -73,7 +73,7 @@ func TestEnvelope(t *testing.T) {
 	m := NewMetrics(MetricsOptions{RequestsName: "r", DurationName: "d"})
 	var failures []int
 	h := New("echo", echo, Options{MaxBodyBytes: 64, Logger: slog.New(slog.NewTextHandler(&logs, nil)), Metrics: m,
-		OnFailure: func(code int) { failures = append(failures, code) }})
+		OnFailure: func(code int, _ string) { failures = append(failures, code) }})
 	cases := []struct {
 		name, method, ct, body string
 		length                 int64 // -1: chunked; 0: the body's
@@ -138,7 +138,7 @@ func TestEnvelope(t *testing.T) {
 		})
 	}
 	for code, want := range map[int]float64{200: 4, 400: 2, 405: 1, 413: 2, 415: 5, 500: 2, 503: 0} {
-		if got := testutil.ToFloat64(m.Requests("echo", code)); got != want {
+		if got := testutil.ToFloat64(m.Requests("echo", "", code)); got != want {
 			t.Errorf("requests{echo,%d} = %v, want %v", code, got, want)
 		}
 	}
@@ -148,6 +148,42 @@ func TestEnvelope(t *testing.T) {
 	// The stack logged is the panic's, not the recovery's.
 	if !strings.Contains(logs.String(), `panic="echo bug"`) || !strings.Contains(logs.String(), "webhook.echoAnswer") {
 		t.Errorf("the panic is not logged with its stack:\n%s", logs.String())
+	}
+}
+
+// With operations, the requests counter has the operation label: the
+// series of the operations an endpoint receives exist at zero once it is
+// built, a request refused before its review was read counts with an
+// empty operation, and OnFailure learns the operation of a failed answer.
+func TestOperationLabel(t *testing.T) {
+	m := NewMetrics(MetricsOptions{RequestsName: "r", DurationName: "d", Operations: true})
+	r := echo
+	r.Operation = func(req *echoReq) string {
+		if req.Word == "fail" {
+			return "DELETE"
+		}
+		return "CREATE"
+	}
+	var failed []string
+	h := New("echo", r, Options{Metrics: m, Operations: []string{"CREATE", "DELETE"},
+		OnFailure: func(code int, op string) { failed = append(failed, fmt.Sprintf("%d %s", code, op)) }})
+	if n := testutil.CollectAndCount(m, "r"); n != len(refusalCodes)+2*len(answerCodes) {
+		t.Fatalf("%d series before the first request, want %d", n, len(refusalCodes)+2*len(answerCodes))
+	}
+	post(h, `{"uid":"1","word":"hi"}`)
+	post(h, `{"uid":"2","word":"fail"}`)
+	post(h, `{"uid":`)
+	for _, c := range []struct {
+		op   string
+		code int
+		want float64
+	}{{"CREATE", 200, 1}, {"CREATE", 500, 0}, {"DELETE", 500, 1}, {"DELETE", 200, 0}, {"", 400, 1}, {"", 415, 0}} {
+		if got := testutil.ToFloat64(m.Requests("echo", c.op, c.code)); got != c.want {
+			t.Errorf("requests{echo,%q,%d} = %v, want %v", c.op, c.code, got, c.want)
+		}
+	}
+	if want := []string{"500 DELETE", "400 "}; fmt.Sprint(failed) != fmt.Sprint(want) {
+		t.Errorf("OnFailure got %q, want %q", failed, want)
 	}
 }
 

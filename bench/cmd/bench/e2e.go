@@ -263,5 +263,5 @@ func (h *harness) handlerTotals(ctx context.Context) (sum, count float64, err er
 	if err != nil {
 		return 0, 0, err
 	}
-	return bench.HistogramTotals(b, "orkestra_gateway_admission_duration_seconds", `webhook="validate"`)
+	return bench.HistogramTotals(b, "orkestra_gateway_admission_request_duration_seconds", `webhook="validate"`)
 }

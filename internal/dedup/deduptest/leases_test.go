@@ -66,7 +66,9 @@ type replica struct {
 func newReplica(t *testing.T, client dynamic.Interface, ns, holder string, c *clock) replica {
 	t.Helper()
 	reg := prometheus.NewRegistry()
-	o := dedup.Options{Namespace: ns, Holder: holder, Scope: "shop", Registerer: reg,
+	m := dedup.NewMetrics()
+	reg.MustRegister(m)
+	o := dedup.Options{Namespace: ns, Holder: holder, Scope: "shop", Metrics: m,
 		Labels: map[string]string{"app.kubernetes.io/managed-by": "orkestra-gateway"}}
 	if c != nil {
 		o.Now = c.Now
@@ -360,5 +362,40 @@ func TestNewChecksOptions(t *testing.T) {
 	}
 	if _, err := dedup.New(nil, dedup.Options{Namespace: "n", Holder: "h", Scope: "s"}); err == nil {
 		t.Error("New without a client accepted")
+	}
+}
+
+// Collectors are built once and injected: two Leases given one Metrics
+// (registered once) count into the same series, which exist at zero
+// before any claim.
+func TestMetricsSharedByLeases(t *testing.T) {
+	ns := newNamespace(t)
+	reg := prometheus.NewRegistry()
+	m := dedup.NewMetrics()
+	reg.MustRegister(m)
+	if n, err := testutil.GatherAndCount(reg, "orkestra_gateway_notify_claims_total", "orkestra_gateway_notify_lease_cleanup_total"); err != nil || n != 5 {
+		t.Fatalf("before any claim: %d series (%v), want 5 at zero", n, err)
+	}
+	var ls []*dedup.Leases
+	for i := range 2 {
+		l, err := dedup.New(env.Dynamic, dedup.Options{Namespace: ns, Holder: fmt.Sprintf("gateway-%d", i), Scope: "shop", Metrics: m})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ls = append(ls, l)
+	}
+	for _, l := range ls {
+		if _, _, err := l.Claim(context.Background(), "one key", time.Minute); err != nil {
+			t.Fatal(err)
+		}
+	}
+	want := `# HELP orkestra_gateway_notify_claims_total Claims of a throttle key or event id across replicas (one Lease each), by result: claimed (this replica delivers), held (another replica holds it: suppressed), unavailable (the API server could not decide: delivered anyway, possibly twice).
+# TYPE orkestra_gateway_notify_claims_total counter
+orkestra_gateway_notify_claims_total{result="claimed"} 1
+orkestra_gateway_notify_claims_total{result="held"} 1
+orkestra_gateway_notify_claims_total{result="unavailable"} 0
+`
+	if err := testutil.GatherAndCompare(reg, strings.NewReader(want), "orkestra_gateway_notify_claims_total"); err != nil {
+		t.Error(err)
 	}
 }
