@@ -364,6 +364,18 @@ spec:
     failurePolicy: Ignorance # want: K15 error
     timeoutSeconds: 31 # want: K15 error
 `},
+	{"K15 engines", header + `security:
+  webhooks:
+    admission:
+      enabled: false
+      engine: native
+`},
+	{"K15 unknown engine", header + `security:
+  webhooks:
+    admission:
+      enabled: false
+      engine: nativ # want: K15 error
+`},
 
 	{"K16 pass", header + `security:
   conversion: {}
@@ -795,6 +807,8 @@ func TestMessagesAndHints(t *testing.T) {
 			"security.deletionProtection.failurePolicy", `failurePolicy "fail" is not Fail or Ignore`, `write "Fail": failure policies are case-sensitive`},
 		{header + "security:\n  webhooks:\n    admission: {enabled: false}\n    failurePolicy: ignore\n", "K15",
 			"security.webhooks.failurePolicy", `"ignore"`, `write "Ignore"`},
+		{header + "security:\n  webhooks:\n    admission: {enabled: false, engine: Native}\n", "K15",
+			"security.webhooks.admission.engine", `engine "Native" is not webhook, native or auto`, `did you mean "native"?`},
 		{header + "spec:\n  crds:\n    a:\n      apiTypes: " + website + "\n    b:\n      apiTypes: " + website + "\n", "K07",
 			"spec.crds.b", `entries "a" and "b" both claim websites.web.example.com`, "merge"},
 		{header + "security:\n  conversion: {}\nspec:\n  crds:\n    w:\n      apiTypes: " + website +

@@ -43,7 +43,7 @@ func TestSpecExample(t *testing.T) {
 	if np := p.NamespaceProtection; np.Endpoint != wantDP || !slices.Equal(np.Namespaces.Restricted, policy.Globs{"kube-system", "kube-public"}) || len(np.Namespaces.Allowed) != 0 {
 		t.Errorf("namespace protection %+v", np)
 	}
-	if a := p.Admission; a.Endpoint != (policy.Endpoint{Enabled: true, FailurePolicy: policy.Ignore, TimeoutSeconds: 5, CleanupOnShutdown: true}) {
+	if a := p.Admission; a.Endpoint != (policy.Endpoint{Enabled: true, FailurePolicy: policy.Ignore, TimeoutSeconds: 5, CleanupOnShutdown: true}) || a.Engine != policy.EngineWebhook {
 		t.Errorf("admission %+v", a)
 	}
 	if !p.Conversion.Enabled {
@@ -217,6 +217,9 @@ spec:
 	if p.DeletionProtection.Enabled || p.NamespaceProtection.Enabled || p.Admission.Enabled || p.Conversion.Enabled || p.Notification != nil {
 		t.Errorf("something is on: %+v", p)
 	}
+	if p.Admission.Engine != policy.EngineWebhook {
+		t.Errorf("engine %q, want the default webhook", p.Admission.Engine)
+	}
 	if c := p.CRDs[0]; c.Validate || c.ProtectCRD || c.ProtectCRs || c.Validation == nil {
 		t.Errorf("CRD %+v", c)
 	}
@@ -230,5 +233,18 @@ func TestParseAndRunAgree(t *testing.T) {
 	f, errs := katalog.Parse("testdata/katalog.yaml", []byte(header))
 	if r := Run(f, errs); r.File != "testdata/katalog.yaml" || r.Policy == nil || r.Policy.Name != "guard" {
 		t.Errorf("result %+v", r)
+	}
+}
+
+// The engine is read as written; every feature follows it.
+func TestEngine(t *testing.T) {
+	for _, e := range policy.Engines {
+		r := run(header + "security:\n  webhooks:\n    admission:\n      engine: " + string(e) + "\n")
+		if r.Policy == nil {
+			t.Fatalf("engine %s: errors:\n%s", e, dump(r))
+		}
+		if got := r.Policy.Admission.Engine; got != e {
+			t.Errorf("engine %s compiled to %q", e, got)
+		}
 	}
 }

@@ -73,12 +73,15 @@ func (p *pass) security() {
 		// The admission toggle defaults to on when the webhooks block is
 		// written at all: configuring it is asking for it.
 		var enabled *bool
+		engine := ""
 		if w.Admission != nil {
-			enabled = w.Admission.Enabled
+			enabled, engine = w.Admission.Enabled, w.Admission.Engine
 		}
 		p.pol.Admission.Endpoint = p.endpoint("security.webhooks", enabled, w.FailurePolicy, w.TimeoutSeconds, w.CleanupOnShutdown, policy.Ignore)
+		p.pol.Admission.Engine = p.engine("security.webhooks.admission.engine", engine)
 	} else {
 		p.pol.Admission.Endpoint = disabledEndpoint(policy.Ignore)
+		p.pol.Admission.Engine = policy.EngineWebhook
 	}
 
 	if c := s.Conversion; c != nil {
@@ -125,6 +128,27 @@ func (p *pass) failurePolicy(field, fp string, def policy.FailurePolicy) policy.
 	}
 	p.errorf("K15", field, hint, "failurePolicy %q is not Fail or Ignore", fp)
 	return def
+}
+
+// engine resolves the admission engine (K15); like a failure policy, a
+// misspelt engine is an error, never a silent default.
+func (p *pass) engine(field, e string) policy.Engine {
+	if e == "" {
+		return policy.EngineWebhook
+	}
+	names := make([]string, len(policy.Engines))
+	for i, want := range policy.Engines {
+		if policy.Engine(e) == want {
+			return want
+		}
+		names[i] = string(want)
+	}
+	hint := katalog.Suggest(e, names)
+	if hint == "" {
+		hint = "use webhook (the default), native or auto"
+	}
+	p.errorf("K15", field, hint, "engine %q is not webhook, native or auto", e)
+	return policy.EngineWebhook
 }
 
 // subjects checks break-glass user or group names (K14).

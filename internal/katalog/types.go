@@ -74,10 +74,18 @@ type NamespaceProtection struct {
 }
 
 type Webhooks struct {
-	Admission         *Toggle `yaml:"admission"`
-	FailurePolicy     string  `yaml:"failurePolicy"`
-	TimeoutSeconds    *int    `yaml:"timeoutSeconds"`
-	CleanupOnShutdown *bool   `yaml:"cleanupOnShutdown"`
+	Admission         *Admission `yaml:"admission"`
+	FailurePolicy     string     `yaml:"failurePolicy"`
+	TimeoutSeconds    *int       `yaml:"timeoutSeconds"`
+	CleanupOnShutdown *bool      `yaml:"cleanupOnShutdown"`
+}
+
+// Admission switches the admission features on and chooses what enforces
+// them: the gateway's webhooks, or policies the API server evaluates itself.
+type Admission struct {
+	Enabled *bool `yaml:"enabled"`
+	// Engine is webhook, native or auto; empty means webhook.
+	Engine string `yaml:"engine"`
 }
 
 type Toggle struct {

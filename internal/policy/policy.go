@@ -122,7 +122,27 @@ func (g Globs) Match(name string) bool {
 // Admission holds the settings of the per-CRD validation and mutation webhooks.
 type Admission struct {
 	Endpoint
+	// Engine is what enforces every admission feature (protection, strict
+	// mode, namespaces, validation, mutation); never empty after the check pass.
+	Engine Engine
 }
+
+// Engine is what enforces the admission features.
+type Engine string
+
+const (
+	// EngineWebhook: the gateway's admission webhooks (the default).
+	EngineWebhook Engine = "webhook"
+	// EngineNative: ValidatingAdmissionPolicies and MutatingAdmissionPolicies
+	// the API server evaluates in process; the gateway only registers them.
+	EngineNative Engine = "native"
+	// EngineAuto: native for every feature the API server serves the policy
+	// kinds for (and the rules compile to), webhook for the rest.
+	EngineAuto Engine = "auto"
+)
+
+// Engines lists the valid engines.
+var Engines = []Engine{EngineWebhook, EngineNative, EngineAuto}
 
 type Conversion struct {
 	Enabled bool
