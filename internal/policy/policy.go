@@ -22,6 +22,24 @@ const (
 	ManagedByValue  = "orkestra-gateway"
 )
 
+// Probes: to tell that an admission object it registered is in force, the
+// gateway makes a dry-run UPDATE of its own TLS Secret with ProbeAnnotation
+// set to ProbeTarget(engine, object name). An object in force answers with
+// ProbeMessage (a denial or a warning), or, a mutating policy, by setting
+// ProbeResultAnnotation to the target.
+const (
+	ProbeAnnotation       = "orkestra.orkspace.io/probe"
+	ProbeResultAnnotation = "orkestra.orkspace.io/probe-result"
+)
+
+// ProbeTarget is the probe annotation's value for an object: the engine
+// and the name, so that a policy and a webhook configuration of the same
+// name never answer each other's probe.
+func ProbeTarget(engine Engine, name string) string { return string(engine) + "/" + name }
+
+// ProbeMessage is what an object in force answers to its probe.
+func ProbeMessage(target string) string { return "orkestra-gateway probe: " + target + " is in force" }
+
 // FailurePolicy is "Fail" or "Ignore", as in admissionregistration/v1.
 type FailurePolicy string
 

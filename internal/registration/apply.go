@@ -12,6 +12,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/util/validation"
 	"k8s.io/client-go/dynamic"
 
@@ -25,6 +26,9 @@ const maxAttempts = 5
 // Result counts what Apply did, for logs and metrics.
 type Result struct {
 	Created, Updated, Unchanged, Deleted int
+	// Pending counts features switching engine whose new objects are not
+	// known to be in force yet: both engines' objects are kept.
+	Pending int
 }
 
 // Changed reports whether Apply wrote anything.
@@ -35,6 +39,7 @@ func (r *Result) add(o Result) {
 	r.Updated += o.Updated
 	r.Unchanged += o.Unchanged
 	r.Deleted += o.Deleted
+	r.Pending += o.Pending
 }
 
 // Apply makes the cluster hold exactly the desired configurations of the
@@ -90,21 +95,31 @@ func Apply(ctx context.Context, client dynamic.Interface, katalog string, valida
 	return res, errors.Join(errs...)
 }
 
-// Remove deletes every configuration of the Katalog (uninstall, shutdown of
-// the last replica). Only objects labelled as managed by the gateway for this
-// Katalog are deleted; absent ones are fine.
+// Remove deletes every configuration and native policy of the Katalog
+// (uninstall, shutdown of the last replica). Only objects labelled as
+// managed by the gateway for this Katalog are deleted; absent ones are fine.
 func Remove(ctx context.Context, client dynamic.Interface, katalog string) error {
 	return RemoveFeatures(ctx, client, katalog, Features)
 }
 
-// RemoveFeatures deletes the Katalog's configurations of the given features
-// only (e.g. CleanupFeatures at shutdown); an empty list deletes nothing.
+// RemoveFeatures deletes the Katalog's configurations and native policies
+// of the given features only (e.g. CleanupFeatures at shutdown); an empty
+// list deletes nothing.
 func RemoveFeatures(ctx context.Context, client dynamic.Interface, katalog string, features []Feature) error {
 	if err := checkArgs(client, katalog); err != nil {
 		return err
 	}
-	_, err := remove(ctx, client, katalog, features)
-	return err
+	var errs []error
+	for _, f := range features {
+		stale, err := liveStale(ctx, client, katalog, f, nil)
+		if err != nil {
+			errs = append(errs, err)
+		}
+		if _, err := deleteStale(ctx, client, stale); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
 }
 
 func checkArgs(client dynamic.Interface, katalog string) error {
@@ -158,16 +173,21 @@ func kindOf(f Feature) string {
 	return "ValidatingWebhookConfiguration"
 }
 
-// object is one desired configuration, reduced to what Apply needs.
+// object is one desired configuration (or native policy or binding),
+// reduced to what Apply needs.
 type object struct {
 	feature Feature
+	gvr     schema.GroupVersionResource
 	kind    string
 	name    string
 	labels  map[string]string
 	want    *unstructured.Unstructured
+	// field is the top-level field the gateway owns: "webhooks" of a
+	// configuration, "spec" of a policy or binding.
+	field string
 	// sync compares the live object with the desired one and returns the
-	// webhooks to write (in unstructured form) when they differ.
-	sync func(live *unstructured.Unstructured) (webhooks []any, same bool, err error)
+	// field's value to write (in unstructured form) when they differ.
+	sync func(live *unstructured.Unstructured) (value any, same bool, err error)
 }
 
 // objects checks the desired configurations (one per feature, named and
@@ -233,8 +253,8 @@ func validatingObject(f Feature, c *admissionregistrationv1.ValidatingWebhookCon
 		return object{}, err
 	}
 	return object{
-		feature: f, kind: c.Kind, name: c.Name, labels: c.Labels, want: want,
-		sync: func(live *unstructured.Unstructured) ([]any, bool, error) {
+		feature: f, gvr: f.gvr(), kind: c.Kind, name: c.Name, labels: c.Labels, want: want, field: "webhooks",
+		sync: func(live *unstructured.Unstructured) (any, bool, error) {
 			var l admissionregistrationv1.ValidatingWebhookConfiguration
 			if err := runtime.DefaultUnstructuredConverter.FromUnstructured(live.Object, &l); err != nil {
 				return nil, false, fmt.Errorf("decoding the live object: %w", err)
@@ -264,8 +284,8 @@ func mutatingObject(f Feature, c *admissionregistrationv1.MutatingWebhookConfigu
 		return object{}, err
 	}
 	return object{
-		feature: f, kind: c.Kind, name: c.Name, labels: c.Labels, want: want,
-		sync: func(live *unstructured.Unstructured) ([]any, bool, error) {
+		feature: f, gvr: f.gvr(), kind: c.Kind, name: c.Name, labels: c.Labels, want: want, field: "webhooks",
+		sync: func(live *unstructured.Unstructured) (any, bool, error) {
 			var l admissionregistrationv1.MutatingWebhookConfiguration
 			if err := runtime.DefaultUnstructuredConverter.FromUnstructured(live.Object, &l); err != nil {
 				return nil, false, fmt.Errorf("decoding the live object: %w", err)
@@ -307,7 +327,7 @@ func webhooksOf(obj runtime.Object) ([]any, error) {
 // ensure makes one configuration match: create if absent, update if
 // different, nothing if equal.
 func ensure(ctx context.Context, client dynamic.Interface, o object) (Result, error) {
-	ri := client.Resource(o.feature.gvr())
+	ri := client.Resource(o.gvr)
 	var lastErr error
 	for range maxAttempts {
 		live, err := ri.Get(ctx, o.name, metav1.GetOptions{})
@@ -326,7 +346,7 @@ func ensure(ctx context.Context, client dynamic.Interface, o object) (Result, er
 		if err != nil {
 			return Result{}, fmt.Errorf("reading: %w", err)
 		}
-		hooks, same, err := o.sync(live)
+		value, same, err := o.sync(live)
 		if err != nil {
 			return Result{}, err
 		}
@@ -334,7 +354,7 @@ func ensure(ctx context.Context, client dynamic.Interface, o object) (Result, er
 			return Result{Unchanged: 1}, nil
 		}
 		upd := live.DeepCopy()
-		if err := unstructured.SetNestedSlice(upd.Object, hooks, "webhooks"); err != nil {
+		if err := unstructured.SetNestedField(upd.Object, value, o.field); err != nil {
 			return Result{}, err
 		}
 		l := upd.GetLabels()

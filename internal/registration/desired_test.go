@@ -60,10 +60,22 @@ func configs(t *testing.T, p *policy.Policy, ep Endpoint) (map[string]admissionr
 		if _, dup := vs[c.Name]; dup {
 			t.Fatalf("configuration %s desired twice", c.Name)
 		}
+		// Every configuration ends with its probe webhook (TestDesiredProbe);
+		// the other tests look at the rest.
+		n := len(c.Webhooks)
+		if n == 0 || !strings.HasPrefix(c.Webhooks[n-1].Name, "probe.") {
+			t.Fatalf("configuration %s does not end with its probe webhook", c.Name)
+		}
+		c.Webhooks = c.Webhooks[:n-1]
 		vs[c.Name] = c
 	}
 	ms := map[string]admissionregistrationv1.MutatingWebhookConfiguration{}
 	for _, c := range m {
+		n := len(c.Webhooks)
+		if n == 0 || !strings.HasPrefix(c.Webhooks[n-1].Name, "probe.") {
+			t.Fatalf("configuration %s does not end with its probe webhook", c.Name)
+		}
+		c.Webhooks = c.Webhooks[:n-1]
 		ms[c.Name] = c
 	}
 	return vs, ms
@@ -208,10 +220,13 @@ func TestDesiredCommonFields(t *testing.T) {
 			}
 		}
 	}
-	if len(all) != 8 {
-		t.Fatalf("got %d webhooks, want 8", len(all))
+	if len(all) != 13 {
+		t.Fatalf("got %d webhooks, want 8 and the 5 probe webhooks", len(all))
 	}
 	for _, w := range all {
+		if strings.HasPrefix(w.name, "probe.") {
+			w.wantFP = policy.Fail // an unanswered probe must not pass for an absent configuration
+		}
 		svc := w.cc.Service
 		if w.cc.URL != nil || svc == nil {
 			t.Fatalf("%s: client config %+v, want a service reference", w.name, w.cc)

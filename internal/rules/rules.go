@@ -125,6 +125,14 @@ func (s *ValidationSet) Evaluate(in Input) []Result {
 	return out
 }
 
+// MessageAt is the message of rule i as written ("" out of range).
+func (s *ValidationSet) MessageAt(i int) string {
+	if s == nil || i < 0 || i >= len(s.rules) {
+		return ""
+	}
+	return s.rules[i].msg
+}
+
 // message renders the rule's message. A render error, or a message that
 // renders to nothing, falls back to the text as written: a denial always
 // says something.
