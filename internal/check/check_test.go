@@ -183,6 +183,44 @@ metadata: # want: K03 error
             message: no operator
 `},
 
+	{"K08 native engine", header + `security:
+  webhooks:
+    admission:
+      engine: native
+spec:
+  crds:
+    website:
+      apiTypes: ` + website + `
+      validation:
+        rules:
+          - field: "{{ .spec.which }}" # want: K08 error
+            exists: true
+            message: m
+          - field: spec.x
+            exists: true
+            message: "{{ range .spec.items }}{{ . }}{{ end }}" # want: K10 error
+          - field: spec.y
+            exists: true
+            message: "y is {{ .spec.y | default \"unset\" | upper }}"
+      mutation:
+        rules:
+          - field: "{{ .spec.which }}" # want: K11 error
+            default: x
+`},
+	{"K22 auto keeps rules on the webhook", header + `security:
+  webhooks:
+    admission:
+      engine: auto
+spec:
+  crds:
+    website:
+      apiTypes: ` + website + `
+      validation:
+        rules:
+          - field: "{{ .spec.which }}" # want: K22 warning
+            exists: true
+            message: m
+`},
 	{"K09 pass", admission + `spec:
   crds:
     website:

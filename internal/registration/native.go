@@ -308,7 +308,7 @@ func celLabelTrue(obj string) string {
 }
 
 // celFirstMatch is the first of globs matching the CEL string s (as
-// firstMatch does), ” when none does.
+// firstMatch does), the empty string when none does.
 func celFirstMatch(s string, globs policy.Globs) string {
 	out := "''"
 	for i := len(globs) - 1; i >= 0; i-- {
@@ -487,7 +487,7 @@ func (b nativeBuilder) strictMode(name string, warn bool) *admissionregistration
 
 // ---- namespace protection ----
 
-// celRefuse is refuse in CEL: why lists refuse namespace ns (” when they
+// celRefuse is refuse in CEL: why lists refuse namespace ns (empty when they
 // accept it); where names the lists in the Katalog.
 func celRefuse(ns string, lists policy.Namespaces, where string) string {
 	restricted := celFirstMatch(ns, lists.Restricted)

@@ -56,6 +56,8 @@ type Gateway struct {
 	endpoint      registration.Endpoint
 	externalCerts bool      // TLS_CERT_FILE/TLS_KEY_FILE: the user owns caBundle
 	tls           *tlsState // tls.go
+
+	engines engineState // engine.go: discovery (auto) and probes of an engine switch
 }
 
 // Run runs the gateway until ctx is cancelled (SIGTERM), then shuts down.
@@ -111,6 +113,9 @@ func Run(ctx context.Context, cfg Config, logger *slog.Logger, errOut io.Writer)
 	// would stretch short sync intervals.
 	rc.QPS, rc.Burst = 20, 40
 	if g.client, err = dynamic.NewForConfig(rc); err != nil {
+		return fmt.Errorf("in-cluster client: %w", err)
+	}
+	if err := g.engines.init(rc); err != nil {
 		return fmt.Errorf("in-cluster client: %w", err)
 	}
 	g.endpoint = registration.Endpoint{Namespace: g.ns, Service: g.policy.Gateway.ServiceName, URL: g.policy.Gateway.URL}
@@ -176,15 +181,21 @@ func (g *Gateway) sync(ctx context.Context) error {
 	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
 	ca := g.syncSecret(ctx) // tls.go: the TLS Secret read, repaired or rotated
-	v, m := registration.Desired(g.policy, g.endpoint, ca)
-	res, err := registration.Apply(ctx, g.client, g.policy.Name, v, m)
+	plan, err := registration.NewPlan(g.policy, g.endpoint, ca, g.support(ctx))
+	if err != nil {
+		g.ready.set("registrations not computed: " + err.Error())
+		return err
+	}
+	v, m := plan.Validating, plan.Mutating
+	res, err := plan.Apply(ctx, g.client, g.prober(), g.policy.Name)
 	g.metrics.observeSync(res, err)
 	if err != nil {
 		g.ready.set("registrations not applied: " + err.Error())
 		return err
 	}
-	if res.Changed() {
-		g.log.Info("registrations applied", "created", res.Created, "updated", res.Updated, "deleted", res.Deleted, "unchanged", res.Unchanged)
+	if res.Changed() || res.Pending > 0 {
+		g.log.Info("registrations applied", "created", res.Created, "updated", res.Updated, "deleted", res.Deleted, "unchanged", res.Unchanged,
+			"switchPending", res.Pending, "engines", engineNames(plan.Engines))
 	}
 	if err := g.ensureConversionCRDs(ctx, ca); err != nil {
 		g.ready.set("conversion settings not applied: " + err.Error())
@@ -227,11 +238,14 @@ func (g *Gateway) webhookMux() (http.Handler, error) {
 	opts := admission.ServeOptions{Logger: g.log, Registerer: g.registry}
 	mux := http.NewServeMux()
 	p := g.policy
-	mux.Handle("/deletion-protection", admission.Serve("deletion-protection", admission.NewDeletionProtection(p), opts))
-	mux.Handle("/strict-mode", admission.Serve("strict-mode", admission.NewStrictMode(p), opts))
-	mux.Handle("/namespace-protection", admission.Serve("namespace-protection", admission.NewNamespaceProtection(p), opts))
-	mux.Handle("/validate", admission.Serve("validate", admission.NewValidation(p), opts))
-	mux.Handle("/mutate", admission.Serve("mutate", admission.NewMutation(p), opts))
+	// Each handler also answers the probes of its configuration (see
+	// registration.Prober).
+	probes := func(h admission.Handler) admission.Handler { return admission.AnswerProbes(h, g.ns, p.Certs.SecretName) }
+	mux.Handle("/deletion-protection", admission.Serve("deletion-protection", probes(admission.NewDeletionProtection(p)), opts))
+	mux.Handle("/strict-mode", admission.Serve("strict-mode", probes(admission.NewStrictMode(p)), opts))
+	mux.Handle("/namespace-protection", admission.Serve("namespace-protection", probes(admission.NewNamespaceProtection(p)), opts))
+	mux.Handle("/validate", admission.Serve("validate", probes(admission.NewValidation(p)), opts))
+	mux.Handle("/mutate", admission.Serve("mutate", probes(admission.NewMutation(p)), opts))
 	conv, err := conversion.New(p, conversion.Options{Logger: g.log, Registerer: g.registry})
 	if err != nil {
 		return nil, fmt.Errorf("conversion: %w", err)
