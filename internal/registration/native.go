@@ -326,6 +326,19 @@ func celFirstMatch(s string, globs policy.Globs) string {
 	return out
 }
 
+// skipRegistrations keeps protection and strict mode off the webhook
+// configurations of any orkestra gateway, as with the webhook engine (the
+// API server never sends those to webhooks): a gateway must be able to
+// delete its own when a feature is turned off or switches engine.
+func skipRegistrations(probe string) admissionregistrationv1.MatchCondition {
+	m := celStr(policy.ManagedByLabel)
+	return admissionregistrationv1.MatchCondition{
+		Name: "skip-gateway-registrations",
+		Expression: fmt.Sprintf("%s || !(request.resource.group == 'admissionregistration.k8s.io' && oldObject != null && has(oldObject.metadata.labels) && "+
+			"%s in oldObject.metadata.labels && oldObject.metadata.labels[%s] == %s)", probe, m, m, celStr(policy.ManagedByValue)),
+	}
+}
+
 // ---- deletion protection ----
 
 // deletionMessage is the deletion-protection handler's message: the CRD
@@ -358,7 +371,10 @@ func (b nativeBuilder) deletionProtection(name string) *admissionregistrationv1.
 	}
 	probe := b.isProbe(name)
 	rs := append(named(rule(admissionregistrationv1.AllScopes, []string{"*"}, []string{"*"}, []string{"*/*"}, admissionregistrationv1.Delete)), b.probeRule())
-	conds := []admissionregistrationv1.MatchCondition{{Name: "probe-or-delete", Expression: "request.operation == 'DELETE' || " + probe}}
+	conds := []admissionregistrationv1.MatchCondition{
+		{Name: "probe-or-delete", Expression: "request.operation == 'DELETE' || " + probe},
+		skipRegistrations(probe),
+	}
 	var unprotected []string
 	for _, c := range b.crds() {
 		if !c.ProtectCRs {
@@ -444,6 +460,7 @@ func (b nativeBuilder) strictMode(name string, warn bool) *admissionregistration
 				"object.metadata.labels[" + l + "] != 'true'",
 		},
 		admissionregistrationv1.MatchCondition{Name: "was-protected", Expression: probe + " || " + celLabelTrue("oldObject")},
+		skipRegistrations(probe),
 	)
 	name2 := celRequestName("oldObject")
 	change := fmt.Sprintf("((object != null && has(object.metadata.labels) && %s in object.metadata.labels) ? %s + string(object.metadata.labels[%s]) + '\"' : %s)",
@@ -480,7 +497,7 @@ func (b nativeBuilder) strictMode(name string, warn bool) *admissionregistration
 	// "Logged": the API server's audit log records each use.
 	spec.AuditAnnotations = []admissionregistrationv1.AuditAnnotation{{
 		Key:             "break-glass",
-		ValueExpression: "(!variables.probe && variables.breakGlass) ? " + use + " : null",
+		ValueExpression: "(!variables.probe && variables.breakGlass) ? " + use + " : ''", // empty: no annotation
 	}}
 	return spec
 }

@@ -276,7 +276,7 @@ func TestApplyRestoresEdits(t *testing.T) {
 	if *dp.Webhooks[0].FailurePolicy != admissionregistrationv1.Fail {
 		t.Errorf("failurePolicy not restored")
 	}
-	if _, val = getValidating(t, registration.ConfigName(p.Name, registration.Validate)); len(val.Webhooks) != 2 {
+	if _, val = getValidating(t, registration.ConfigName(p.Name, registration.Validate)); len(val.Webhooks) != 3 { // two entries and the probe
 		t.Errorf("validate has %d webhooks after restore", len(val.Webhooks))
 	}
 	mu, _ = env.Dynamic.Resource(mutatingGVR).Get(ctx, registration.ConfigName(p.Name, registration.Mutate), metav1.GetOptions{})
