@@ -240,7 +240,9 @@ func (g *Gateway) webhookMux() (http.Handler, error) {
 	p := g.policy
 	// Each handler also answers the probes of its configuration (see
 	// registration.Prober).
-	probes := func(h admission.Handler) admission.Handler { return admission.AnswerProbes(h, g.ns, p.Certs.SecretName) }
+	probes := func(h admission.Handler) admission.Handler {
+		return admission.AnswerProbes(h, g.ns, p.Certs.SecretName)
+	}
 	mux.Handle("/deletion-protection", admission.Serve("deletion-protection", probes(admission.NewDeletionProtection(p)), opts))
 	mux.Handle("/strict-mode", admission.Serve("strict-mode", probes(admission.NewStrictMode(p)), opts))
 	mux.Handle("/namespace-protection", admission.Serve("namespace-protection", probes(admission.NewNamespaceProtection(p)), opts))
