@@ -185,8 +185,8 @@ func Desired(p *policy.Policy, ep Endpoint, caBundle []byte) (validating []admis
 // in force before it removes the policies it replaces.
 func (b builder) probeTest(f Feature) string {
 	a := celString(ProbeAnnotation)
-	return fmt.Sprintf("request.resource.group == '' && request.resource.resource == 'secrets' && request.namespace == %s && "+
-		"request.name == %s && request.dryRun == true && object != null && has(object.metadata.annotations) && "+
+	return fmt.Sprintf("request.resource.group == '' && request.resource.resource == 'secrets' && "+celReqNamespace+" == %s && "+
+		celReqName+" == %s && "+celDryRun+" && object != null && has(object.metadata.annotations) && "+
 		"%s in object.metadata.annotations && object.metadata.annotations[%s] == %s",
 		celString(b.ep.Namespace), celString(b.p.Certs.SecretName), a, a, celString(ProbeTarget(policy.EngineWebhook, ConfigName(b.p.Name, f))))
 }

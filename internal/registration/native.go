@@ -198,8 +198,8 @@ var celStr = rules.CELString
 // dry-run UPDATE of its TLS Secret carrying the probe annotation.
 func (b nativeBuilder) isProbe(name string) string {
 	a := celStr(ProbeAnnotation)
-	return fmt.Sprintf("(request.resource.group == '' && request.resource.resource == 'secrets' && request.namespace == %s && "+
-		"request.name == %s && request.dryRun == true && object != null && has(object.metadata.annotations) && "+
+	return fmt.Sprintf("(request.resource.group == '' && request.resource.resource == 'secrets' && "+celReqNamespace+" == %s && "+
+		celReqName+" == %s && "+celDryRun+" && object != null && has(object.metadata.annotations) && "+
 		"%s in object.metadata.annotations && object.metadata.annotations[%s] == %s)",
 		celStr(b.ep.Namespace), celStr(b.secret), a, a, celStr(ProbeTarget(policy.EngineNative, name)))
 }
@@ -254,7 +254,7 @@ func (b nativeBuilder) exclusions(name string, excluded []string) (*metav1.Label
 	}
 	return sel, []admissionregistrationv1.MatchCondition{{
 		Name:       "exclude-gateway-namespace",
-		Expression: fmt.Sprintf("request.namespace != %s || %s", celStr(b.ep.Namespace), b.isProbe(name)),
+		Expression: fmt.Sprintf("%s != %s || %s", celReqNamespace, celStr(b.ep.Namespace), b.isProbe(name)),
 	}}
 }
 
@@ -279,10 +279,19 @@ func matchResources(rules []admissionregistrationv1.NamedRuleWithOperations, nsS
 
 func reason(r metav1.StatusReason) *metav1.StatusReason { return &r }
 
+// The request's fields that its JSON form omits when empty: reading an
+// absent one is an error in CEL, so every read is guarded.
+const (
+	celReqName      = "(has(request.name) ? request.name : '')"
+	celReqNamespace = "(has(request.namespace) ? request.namespace : '')"
+	celDryRun       = "(has(request.dryRun) && request.dryRun == true)"
+	celUsername     = "(has(request.userInfo.username) ? request.userInfo.username : '')"
+)
+
 // CEL of the messages' parts, as the webhook handlers build them.
 const (
 	// objNamespace is the namespace an object lives in: "" for a Namespace.
-	celObjNamespace = "((request.kind.group == '' && request.kind.kind == 'Namespace') ? '' : request.namespace)"
+	celObjNamespace = "((request.kind.group == '' && request.kind.kind == 'Namespace') ? '' : " + celReqNamespace + ")"
 	// celKubectlResource is kubectl's resource argument: configmaps, websites.web.example.com.
 	celKubectlResource = "(request.resource.resource + (request.resource.group != '' ? '.' + request.resource.group : ''))"
 )
@@ -290,7 +299,7 @@ const (
 // celRequestName is the object's name as requestName has it: the request's,
 // else the object's name, else its generateName with "*".
 func celRequestName(obj string) string {
-	return fmt.Sprintf("(request.name != '' ? request.name : (%s != null && has(%s.metadata.name) && %s.metadata.name != '') ? string(%s.metadata.name) : "+
+	return fmt.Sprintf("("+celReqName+" != '' ? "+celReqName+" : (%s != null && has(%s.metadata.name) && %s.metadata.name != '') ? string(%s.metadata.name) : "+
 		"(%s != null && has(%s.metadata.generateName) && %s.metadata.generateName != '') ? string(%s.metadata.generateName) + '*' : '')",
 		obj, obj, obj, obj, obj, obj, obj, obj)
 }
@@ -438,10 +447,10 @@ func (b nativeBuilder) strictMode(name string, warn bool) *admissionregistration
 	}
 	var allowed []string
 	if len(dp.BreakGlass.Users) > 0 {
-		allowed = append(allowed, "request.userInfo.username in "+celList(dp.BreakGlass.Users))
+		allowed = append(allowed, celUsername+" in "+celList(dp.BreakGlass.Users))
 	}
 	if len(dp.BreakGlass.Groups) > 0 {
-		allowed = append(allowed, "request.userInfo.groups.exists(g, g in "+celList(dp.BreakGlass.Groups)+")")
+		allowed = append(allowed, "(has(request.userInfo.groups) && request.userInfo.groups.exists(g, g in "+celList(dp.BreakGlass.Groups)+"))")
 	}
 	if warn && len(allowed) == 0 {
 		return nil // nobody can break glass: nothing to warn about
@@ -489,7 +498,7 @@ func (b nativeBuilder) strictMode(name string, warn bool) *admissionregistration
 		}
 		return spec
 	}
-	use := fmt.Sprintf("'break-glass: ' + variables.change + ' by ' + request.userInfo.username + ' lifts deletion protection of ' + %s + '; the use is logged'", celDescribe(name2))
+	use := fmt.Sprintf("'break-glass: ' + variables.change + ' by ' + "+celUsername+" + ' lifts deletion protection of ' + %s + '; the use is logged'", celDescribe(name2))
 	spec.Validations = []admissionregistrationv1.Validation{
 		probeValidation(name),
 		{Expression: "variables.probe || !variables.breakGlass", MessageExpression: use, Message: "break-glass: deletion protection lifted; the use is logged"},
@@ -528,7 +537,7 @@ func (b nativeBuilder) namespaceProtection(name string) *admissionregistrationv1
 	lists := []policy.Namespaces{np.Namespaces}
 	var rs []admissionregistrationv1.RuleWithOperations
 	why := "''"
-	katalogWhy := celRefuse("request.namespace", np.Namespaces, "security.namespaceProtection")
+	katalogWhy := celRefuse(celReqNamespace, np.Namespaces, "security.namespaceProtection")
 	for _, c := range b.crds() {
 		if !c.Namespaced || (np.Namespaces.Empty() && c.Namespaces.Empty()) {
 			continue
@@ -538,7 +547,7 @@ func (b nativeBuilder) namespaceProtection(name string) *admissionregistrationv1
 			admissionregistrationv1.Create, admissionregistrationv1.Update))
 		entry := fmt.Sprintf("(request.resource.group == %s && request.resource.resource == %s)", celStr(c.Group), celStr(c.Plural))
 		why = fmt.Sprintf("(%s ? (variables.katalogWhy != '' ? variables.katalogWhy : %s) : %s)", entry,
-			celRefuse("request.namespace", c.Namespaces, "spec.crds."+c.Name), why)
+			celRefuse(celReqNamespace, c.Namespaces, "spec.crds."+c.Name), why)
 	}
 	if len(rs) == 0 {
 		return nil
@@ -582,7 +591,7 @@ func (b nativeBuilder) namespaceDeletion(name string) *admissionregistrationv1.V
 	if !np.Enabled || len(restricted) == 0 {
 		return nil
 	}
-	first := celFirstMatch("request.name", restricted)
+	first := celFirstMatch(celReqName, restricted)
 	rs := append(named(rule(admissionregistrationv1.ClusterScope, []string{""}, []string{"v1"}, []string{"namespaces"}, admissionregistrationv1.Delete)), b.probeRule())
 	return &admissionregistrationv1.ValidatingAdmissionPolicySpec{
 		FailurePolicy:    failurePolicy(np.Endpoint, policy.Fail),
@@ -596,7 +605,7 @@ func (b nativeBuilder) namespaceDeletion(name string) *admissionregistrationv1.V
 			probeValidation(name),
 			{
 				Expression: "variables.probe",
-				MessageExpression: fmt.Sprintf("'Namespace ' + request.name + %s + %s + %s", celStr(" is protected by Katalog "+b.p.Name+
+				MessageExpression: fmt.Sprintf("'Namespace ' + "+celReqName+" + %s + %s + %s", celStr(" is protected by Katalog "+b.p.Name+
 					" (security.namespaceProtection.restrictedNamespaces: "), first, celStr(") and cannot be deleted; remove it from the list to delete it")),
 				Message: "the namespace is protected from deletion",
 				Reason:  reason(metav1.StatusReasonForbidden),
