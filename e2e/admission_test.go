@@ -86,9 +86,7 @@ func (v *verdicts) record(scenario string, err error, warns []string) {
 			out = fmt.Sprintf("denied %d %s: %s", s.Code, s.Reason, denialMessage(err))
 		}
 	}
-	for _, w := range warns {
-		out += "\n  warning: " + policyWarning.ReplaceAllString(w, "")
-	}
+	out += normalizeWarnings(warns)
 	out = strings.ReplaceAll(out, v.run, "RUN")
 	v.keys = append(v.keys, scenario)
 	v.seen[scenario] = out
@@ -96,11 +94,20 @@ func (v *verdicts) record(scenario string, err error, warns []string) {
 
 // note records a scenario's outcome described by the test.
 func (v *verdicts) note(scenario, outcome string, warns []string) {
-	for _, w := range warns {
-		outcome += "\n  warning: " + policyWarning.ReplaceAllString(w, "")
-	}
+	outcome += normalizeWarnings(warns)
 	v.keys = append(v.keys, scenario)
 	v.seen[scenario] = strings.ReplaceAll(outcome, v.run, "RUN")
+}
+
+// normalizeWarnings lists warnings without the policy prefix and without
+// surrounding white space, which the API server trims from a policy's
+// messages (and not from a webhook's).
+func normalizeWarnings(warns []string) string {
+	var out string
+	for _, w := range warns {
+		out += "\n  warning: " + strings.TrimSpace(policyWarning.ReplaceAllString(w, ""))
+	}
+	return out
 }
 
 // denialMessage is a denial's own message, without the API server's
