@@ -31,16 +31,16 @@ func checkLeastPrivilege(t *testing.T, b *Bundle) {
 	cr := decode[rbacv1.ClusterRole](t, b, "ClusterRole")
 	role := decode[rbacv1.Role](t, b, "Role")
 	allowed := map[string]bool{
-		"admissionregistration.k8s.io/validatingwebhookconfigurations": true,
-		"admissionregistration.k8s.io/mutatingwebhookconfigurations":   true,
+		"admissionregistration.k8s.io/validatingwebhookconfigurations":   true,
+		"admissionregistration.k8s.io/mutatingwebhookconfigurations":     true,
 		"admissionregistration.k8s.io/validatingadmissionpolicies":       true,
 		"admissionregistration.k8s.io/validatingadmissionpolicybindings": true,
 		"admissionregistration.k8s.io/mutatingadmissionpolicies":         true,
 		"admissionregistration.k8s.io/mutatingadmissionpolicybindings":   true,
-		"apiextensions.k8s.io/customresourcedefinitions":               true,
-		"authentication.k8s.io/tokenreviews":                           true,
-		"/secrets":                                                     true,
-		"discovery.k8s.io/endpointslices":                              true,
+		"apiextensions.k8s.io/customresourcedefinitions":                 true,
+		"authentication.k8s.io/tokenreviews":                             true,
+		"/secrets":                                                       true,
+		"discovery.k8s.io/endpointslices":                                true,
 	}
 	for _, r := range append(slices.Clone(cr.Rules), role.Rules...) {
 		all := slices.Concat(r.APIGroups, r.Resources, r.Verbs, r.ResourceNames)
