@@ -715,3 +715,66 @@ func TestDesiredSkipsNilCRDs(t *testing.T) {
 		t.Error("a nil CRD entry changes the configurations")
 	}
 }
+
+// Every configuration ends with a probe webhook that only the gateway's
+// probe of that configuration reaches.
+func TestDesiredProbe(t *testing.T) {
+	p := fullPolicy()
+	p.Certs.SecretName = "orkestra-internal-tls"
+	v, m := Desired(p, serviceEndpoint(), testCA)
+	var probes []admissionregistrationv1.ValidatingWebhook
+	for _, c := range v {
+		probes = append(probes, c.Webhooks[len(c.Webhooks)-1])
+	}
+	for _, c := range m {
+		w := c.Webhooks[len(c.Webhooks)-1]
+		probes = append(probes, admissionregistrationv1.ValidatingWebhook{Name: w.Name, Rules: w.Rules, FailurePolicy: w.FailurePolicy,
+			NamespaceSelector: w.NamespaceSelector, ObjectSelector: w.ObjectSelector, MatchConditions: w.MatchConditions, ClientConfig: w.ClientConfig})
+	}
+	if len(probes) != len(Features) {
+		t.Fatalf("%d probe webhooks, want one per configuration", len(probes))
+	}
+	request := func(target string, dryRun bool, name string) map[string]any {
+		req := map[string]any{
+			"resource":  map[string]any{"group": "", "version": "v1", "resource": "secrets"},
+			"namespace": "orkestra-system", "name": name, "operation": "UPDATE",
+		}
+		if dryRun {
+			req["dryRun"] = true // absent when false, as the API server sends it
+		}
+		return map[string]any{"request": req, "object": map[string]any{"metadata": map[string]any{"annotations": map[string]any{policy.ProbeAnnotation: target}}}}
+	}
+	for i, w := range probes {
+		f := Features[i]
+		if w.Name != "probe."+string(f)+".platform-guard.orkestra.io" {
+			t.Errorf("probe webhook %q", w.Name)
+		}
+		if w.FailurePolicy == nil || *w.FailurePolicy != admissionregistrationv1.Fail {
+			t.Errorf("%s: failurePolicy %v: an unanswered probe must not pass for an absent configuration", w.Name, w.FailurePolicy)
+		}
+		if w.ClientConfig.Service == nil || *w.ClientConfig.Service.Path != f.Path() {
+			t.Errorf("%s: not served on %s", w.Name, f.Path())
+		}
+		if want := []admissionregistrationv1.RuleWithOperations{ruleOf("Namespaced", []string{""}, []string{"v1"}, []string{"secrets"}, "UPDATE")}; !reflect.DeepEqual(w.Rules, want) {
+			t.Errorf("%s: rules %+v", w.Name, w.Rules)
+		}
+		if len(w.MatchConditions) != 1 {
+			t.Fatalf("%s: matchConditions %+v", w.Name, w.MatchConditions)
+		}
+		expr := w.MatchConditions[0].Expression
+		target := policy.ProbeTarget(policy.EngineWebhook, ConfigName(p.Name, f))
+		if !evalCEL(t, expr, request(target, true, "orkestra-internal-tls")) {
+			t.Errorf("%s: its probe does not reach it", w.Name)
+		}
+		for _, other := range []map[string]any{
+			request(target, false, "orkestra-internal-tls"),
+			request(target, true, "other-secret"),
+			request(policy.ProbeTarget(policy.EngineNative, ConfigName(p.Name, f)), true, "orkestra-internal-tls"),
+			request(policy.ProbeTarget(policy.EngineWebhook, ConfigName(p.Name, Features[(i+1)%len(Features)])), true, "orkestra-internal-tls"),
+		} {
+			if evalCEL(t, expr, other) {
+				t.Errorf("%s: reached by %v", w.Name, other)
+			}
+		}
+	}
+}

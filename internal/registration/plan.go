@@ -36,22 +36,26 @@ func Discover(ctx context.Context, client rest.Interface) (Support, error) {
 	if err != nil {
 		return Support{}, fmt.Errorf("discovery of admissionregistration.k8s.io/v1: %w", err)
 	}
+	return decodeSupport(raw)
+}
+
+// decodeSupport reads a discovery document (an APIResourceList).
+func decodeSupport(raw []byte) (Support, error) {
 	var list metav1.APIResourceList
 	if err := json.Unmarshal(raw, &list); err != nil {
 		return Support{}, fmt.Errorf("discovery of admissionregistration.k8s.io/v1: %w", err)
 	}
-	return supportOf(list.APIResources), nil
-}
-
-func supportOf(rs []metav1.APIResource) Support {
+	if list.GroupVersion != "admissionregistration.k8s.io/v1" {
+		return Support{}, fmt.Errorf("discovery of admissionregistration.k8s.io/v1 answered for %q", list.GroupVersion)
+	}
 	has := map[string]bool{}
-	for _, r := range rs {
+	for _, r := range list.APIResources {
 		has[r.Name] = true
 	}
 	return Support{
 		Validating: has[ValidatingPolicies] && has[ValidatingBindings],
 		Mutating:   has[MutatingPolicies] && has[MutatingBindings],
-	}
+	}, nil
 }
 
 // Engines decides which engine enforces each feature: the Katalog's

@@ -736,3 +736,39 @@ func TestCELCaseMapping(t *testing.T) {
 		}
 	}
 }
+
+// FuzzTemplateCEL: any template text ParseTemplate accepts either is
+// refused by the native compiler with a reason, or compiles to CEL that
+// renders it exactly as text/template does (fallback included) on a fixed
+// object. Seeds: testdata/fuzz/FuzzTemplateCEL.
+func FuzzTemplateCEL(f *testing.F) {
+	for _, s := range []string{"{{ .spec.a }}", `{{ .spec.b | default "x" | upper }}`, "{{ if .spec.c }}y{{ else }}n{{ end }}",
+		`{{ index .spec.t "x/y" }}`, "{{ len .spec.l }}", "{{ range .spec.l }}{{ . }}{{ end }}", `{{ join "," .spec.l }}`} {
+		f.Add(s)
+	}
+	e := newCELEvaluator(f)
+	// Nested no deeper than celJSONDepth, so even {{ . }} prints in full.
+	obj := map[string]any{"spec": map[string]any{"a": "gold", "b": nil, "c": int64(3), "t": map[string]any{"x/y": "v"}, "l": []any{"a", 2.5, true}}}
+	f.Fuzz(func(t *testing.T, text string) {
+		if len(text) > 200 || !utf8.ValidString(text) {
+			return // a Katalog is UTF-8 (YAML)
+		}
+		tmpl, err := ParseTemplate("m", text)
+		if err != nil {
+			return
+		}
+		ct, err := templateCEL(tmpl, "object")
+		if err != nil {
+			if err.Error() == "" {
+				t.Fatal("refused without a reason")
+			}
+			return
+		}
+		r := &rule{msg: text, tmpl: tmpl}
+		want := r.message(webhookObject(t, obj))
+		got := e.eval(t, celLet("m", ct.text, fmt.Sprintf("(%s && m.trim() != '') ? m : %s", ct.ok, CELString(text))), apiObject(t, obj)).Value().(string)
+		if got != want {
+			t.Fatalf("%q: text/template %q, native %q", text, want, got)
+		}
+	})
+}
