@@ -24,18 +24,26 @@ func TestGoals(t *testing.T) {
 			GatewayVsFloor: bench.PercentileRatios{P50: 0.92},
 		},
 		Startup: &bench.Startup{SecretPresent: bench.StartupRuns{ReadyMs: bench.SpreadOf([]float64{149, 151, 140})}},
+		Engines: &bench.Engines{
+			NativeVsVAP:    bench.PercentileRatios{P50: 1.05, P99: 1.2},
+			WebhookVsFloor: bench.PercentileRatios{P50: 0.98, P99: 1.04},
+		},
 	}
 	got := map[string]bool{}
 	for _, g := range goals(res) {
 		got[g.Name] = g.Met
 	}
 	want := map[string]bool{
-		"/validate max throughput vs floor":                    false,
-		"/validate p99 vs floor at 1000 req/s":                 true,
-		"/validate p99 vs floor at 4000 req/s":                 false,
-		"end to end p50, gateway vs ValidatingAdmissionPolicy": true,
-		"end to end p99, gateway vs ValidatingAdmissionPolicy": false,
-		"start to ready, Secret present (median)":              true,
+		"/validate max throughput vs floor":                                       false,
+		"/validate p99 vs floor at 1000 req/s":                                    true,
+		"/validate p99 vs floor at 4000 req/s":                                    false,
+		"end to end p50, gateway vs ValidatingAdmissionPolicy":                    true,
+		"end to end p99, gateway vs ValidatingAdmissionPolicy":                    false,
+		"start to ready, Secret present (median)":                                 true,
+		"end to end p50, engine native vs hand-written ValidatingAdmissionPolicy": true,
+		"end to end p99, engine native vs hand-written ValidatingAdmissionPolicy": false,
+		"end to end p50, engine webhook vs floor webhook":                         true,
+		"end to end p99, engine webhook vs floor webhook":                         true,
 	}
 	if len(got) != len(want) {
 		t.Errorf("goals %v, want %v (fixed rates only)", got, want)
