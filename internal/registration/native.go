@@ -2,6 +2,7 @@ package registration
 
 import (
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
 
@@ -640,14 +641,25 @@ func (b nativeBuilder) validate(name string, warn bool) (*admissionregistrationv
 	for _, h := range rules.CELHelpers() {
 		vars = append(vars, admissionregistrationv1.Variable{Name: h.Name, Expression: h.Expression})
 	}
-	vars = append(vars, admissionregistrationv1.Variable{Name: "obj", Expression: "request.operation == 'DELETE' ? oldObject : object"})
+	// The object under admission; on DELETE (only if an entry validates
+	// deletions) the one being deleted.
+	root := "object"
+	for _, c := range b.crds() {
+		if c.Validate && slices.Contains(c.Operations, "DELETE") {
+			root = "variables.obj"
+			vars = append(vars, admissionregistrationv1.Variable{Name: "obj", Expression: "request.operation == 'DELETE' ? oldObject : object"})
+			break
+		}
+	}
 	validations := []admissionregistrationv1.Validation{probeValidation(name)}
 	var rs []admissionregistrationv1.RuleWithOperations
 	for k, c := range b.crds() {
 		if !c.Validate || c.Validation == nil {
 			continue
 		}
-		compiled, err := c.Validation.CEL("variables.obj")
+		prefix := fmt.Sprintf("e%d", k)
+		scope := rules.NewCELScope(root, prefix+"c")
+		compiled, err := c.Validation.CEL(scope)
 		if err != nil {
 			return nil, fmt.Errorf("spec.crds.%s.validation: %w", c.Name, err)
 		}
@@ -662,42 +674,49 @@ func (b nativeBuilder) validate(name string, warn bool) (*admissionregistrationv
 		}
 		rs = append(rs, crdRule(c))
 		entry := entryTest(c)
-		prefix := fmt.Sprintf("e%d", k)
-		for _, i := range mine {
-			vars = append(vars, admissionregistrationv1.Variable{Name: fmt.Sprintf("%sr%d", prefix, i), Expression: compiled[i].Outcome})
+		for _, v := range scope.Variables() {
+			vars = append(vars, admissionregistrationv1.Variable{Name: v.Name, Expression: v.Expression})
 		}
-		cause := func(i int, invalid string) string {
+		// cause is one failure's text, for the outcome o (1 or 3) of rule i.
+		cause := func(i int, o, invalid string) string {
 			r := compiled[i]
-			return fmt.Sprintf("%s + %s + %s + (variables.%sr%d == 3 ? ' (' + %s + ')' : '')",
-				celStr(r.Field+": "), invalid, r.Message, prefix, i, r.Detail)
+			return fmt.Sprintf("%s + %s + %s + (%s == 3 ? ' (' + %s + ')' : '')", celStr(r.Field+": "), invalid, r.Message, o, r.Detail)
 		}
 		if warn {
 			for _, i := range mine {
+				// The API server evaluates message expressions on every
+				// request, failing or not: a passing rule renders nothing.
 				validations = append(validations, admissionregistrationv1.Validation{
-					Expression:        fmt.Sprintf("variables.probe || !%s || variables.%sr%d == 0", entry, prefix, i),
-					MessageExpression: oneLine(cause(i, "''")),
-					Message:           compiled[i].Field + ": " + flat(messageOf(c, i)),
+					Expression: fmt.Sprintf("variables.probe || !%s || %s == 0", entry, compiled[i].Outcome),
+					MessageExpression: fmt.Sprintf("[%s].map(o, o == 0 ? '' : %s)[0]", compiled[i].Outcome,
+						oneLine(cause(i, "o", "''"))),
+					Message: compiled[i].Field + ": " + flat(messageOf(c, i)),
 				})
 			}
 			continue
 		}
-		// The offending values, and their JSON text through one encoder.
-		var values, causes []string
+		// ok decides; the failures' texts (with the offending values
+		// through one JSON encoder) are computed only for a denial.
+		var values, causes, ok []string
 		for j, i := range mine {
+			ok = append(ok, fmt.Sprintf("%s == 0", compiled[i].Outcome))
 			values = append(values, "dyn("+compiled[i].Value+")")
 			invalid := fmt.Sprintf("(variables.%svalues[%d] != null ? 'Invalid value: ' + variables.%svalueText[%d] + ': ' : '')", prefix, j, prefix, j)
-			causes = append(causes, fmt.Sprintf("(variables.%sr%d != 0 ? %s : '')", prefix, i, cause(i, invalid)))
+			causes = append(causes, fmt.Sprintf("[%s].map(o, o != 0 ? %s : '')[0]", compiled[i].Outcome, cause(i, "o", invalid)))
 		}
 		vars = append(vars,
+			admissionregistrationv1.Variable{Name: prefix + "ok", Expression: strings.Join(ok, " && ")},
 			admissionregistrationv1.Variable{Name: prefix + "values", Expression: "[" + strings.Join(values, ", ") + "]"},
 			admissionregistrationv1.Variable{Name: prefix + "valueText", Expression: fmt.Sprintf("variables.%svalues.map(v, v == null ? '' : %s)", prefix, rules.CELValueString("v"))},
 			admissionregistrationv1.Variable{Name: prefix + "fail", Expression: "[" + strings.Join(causes, ", ") + "].filter(s, s != '')"},
 		)
 		failing := fmt.Sprintf("variables.%sfail", prefix)
 		validations = append(validations, admissionregistrationv1.Validation{
-			Expression: fmt.Sprintf("variables.probe || !%s || size(%s) == 0", entry, failing),
-			MessageExpression: oneLine(fmt.Sprintf("%s + ' \"' + %s + '\" is invalid: ' + (size(%s) > 1 ? '[' + %s.join(', ') + ']' : %s[0])",
-				celStr(qualifiedKind(c)), celRequestName("variables.obj"), failing, failing, failing)),
+			Expression: fmt.Sprintf("variables.probe || !%s || variables.%sok", entry, prefix),
+			// The API server evaluates message expressions on every request,
+			// failing or not: an object that passes renders nothing.
+			MessageExpression: fmt.Sprintf("variables.%sok ? '' : %s", prefix, oneLine(fmt.Sprintf("%s + ' \"' + %s + '\" is invalid: ' + (size(%s) > 1 ? '[' + %s.join(', ') + ']' : %s[0])",
+				celStr(qualifiedKind(c)), celRequestName(root), failing, failing, failing))),
 			Message: qualifiedKind(c) + " is invalid: it fails the validation rules of Katalog " + b.p.Name,
 			Reason:  reason(metav1.StatusReasonInvalid),
 		})

@@ -43,18 +43,18 @@ const (
 	celMismatch = 3
 )
 
-// CEL compiles every rule for the native engine against root (a CEL
-// expression of the object, e.g. "variables.object"). It fails for what the
-// native engine cannot express (see NativeProblems); the check pass reports
-// those before a policy is ever built.
-func (s *ValidationSet) CEL(root string) ([]CELRule, error) {
+// CEL compiles every rule for the native engine, reading the object
+// through scope (see CELScope). It fails for what the native engine cannot
+// express (see NativeProblems); the check pass reports those before a
+// policy is ever built.
+func (s *ValidationSet) CEL(scope *CELScope) ([]CELRule, error) {
 	if s == nil {
 		return nil, nil
 	}
 	out := make([]CELRule, 0, len(s.rules))
 	for i := range s.rules {
 		r := &s.rules[i]
-		cr, err := r.cel(root)
+		cr, err := r.cel(scope)
 		if err != nil {
 			return nil, fmt.Errorf("rule %d: %w", i, err)
 		}
@@ -107,15 +107,15 @@ func (g *gate) nativeProblems(base string) []Problem {
 	return out
 }
 
-func (r *rule) cel(root string) (CELRule, error) {
+func (r *rule) cel(scope paths) (CELRule, error) {
 	if r.field.tmpl != nil {
 		return CELRule{}, fmt.Errorf("field %s is a template", r.field.raw)
 	}
-	gate, err := r.gate.cel(root)
+	gate, err := r.gate.cel(scope)
 	if err != nil {
 		return CELRule{}, err
 	}
-	present, v := celPath(root, r.field.path)
+	present, v := scope.path(r.field.path)
 	var outcome string
 	if r.kind == opExists {
 		outcome = fmt.Sprintf("(%s ? %d : %d)", present, result01(r.want), result01(!r.want))
@@ -131,7 +131,7 @@ func (r *rule) cel(root string) (CELRule, error) {
 	}
 	msg := CELString(r.msg)
 	if r.tmpl != nil {
-		t, err := templateCEL(r.tmpl, root)
+		t, err := templateCEL(r.tmpl, scope.root())
 		if err != nil {
 			return CELRule{}, fmt.Errorf("message: %w", err)
 		}
@@ -158,10 +158,10 @@ func result01(holds bool) int {
 }
 
 // cel is the gate as one bool expression ("true" without conditions).
-func (g *gate) cel(root string) (string, error) {
+func (g *gate) cel(scope paths) (string, error) {
 	var all []string
 	for i := range g.when {
-		c, err := g.when[i].celCondition(root)
+		c, err := g.when[i].celCondition(scope)
 		if err != nil {
 			return "", err
 		}
@@ -170,7 +170,7 @@ func (g *gate) cel(root string) (string, error) {
 	if len(g.or) > 0 {
 		var any []string
 		for i := range g.or {
-			c, err := g.or[i].celCondition(root)
+			c, err := g.or[i].celCondition(scope)
 			if err != nil {
 				return "", err
 			}
@@ -185,11 +185,11 @@ func (g *gate) cel(root string) (string, error) {
 }
 
 // celCondition decides a when/or condition as holdsAsCondition does.
-func (t *test) celCondition(root string) (string, error) {
+func (t *test) celCondition(scope paths) (string, error) {
 	if t.field.tmpl != nil {
 		return "", fmt.Errorf("condition field %s is a template", t.field.raw)
 	}
-	present, v := celPath(root, t.field.path)
+	present, v := scope.path(t.field.path)
 	if t.kind == opExists {
 		if t.want {
 			return present, nil
@@ -340,7 +340,7 @@ func (s *MutationSet) CELPatch(root string) ([]string, error) {
 		if m.field.tmpl != nil {
 			return nil, fmt.Errorf("mutation rule %d: field %s is a template", i, m.field.raw)
 		}
-		gate, err := m.gate.cel(root)
+		gate, err := m.gate.cel(inline(root))
 		if err != nil {
 			return nil, fmt.Errorf("mutation rule %d: %w", i, err)
 		}

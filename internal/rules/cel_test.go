@@ -72,6 +72,21 @@ func (e *celEvaluator) eval(t testing.TB, expr string, object any) ref.Val {
 	return e.evalWith(t, expr, object, nil)
 }
 
+// scoped evaluates a scope's variables for object, in order, as a policy
+// does, and returns an evaluator that reads them.
+func (e *celEvaluator) scoped(t testing.TB, scope *CELScope, object any) *celEvaluator {
+	t.Helper()
+	vars := map[string]any{}
+	for k, v := range e.vars {
+		vars[k] = v
+	}
+	out := &celEvaluator{env: e.env, progs: e.progs, vars: vars}
+	for _, v := range scope.Variables() {
+		vars[v.Name] = out.eval(t, v.Expression, object)
+	}
+	return out
+}
+
 // evalWith evaluates expr with the variable v set (a value computed by
 // another expression), as a policy's variables pass values around.
 func (e *celEvaluator) evalWith(t testing.TB, expr string, object, v any) ref.Val {
@@ -185,8 +200,9 @@ func webhookCause(r Result) string {
 
 // nativeCauses evaluates the compiled rules the way the native engine's
 // policies compose them.
-func nativeCauses(t testing.TB, e *celEvaluator, rs []CELRule, obj map[string]any) []string {
+func nativeCauses(t testing.TB, e *celEvaluator, scope *CELScope, rs []CELRule, obj map[string]any) []string {
 	t.Helper()
+	e = e.scoped(t, scope, obj)
 	var out []string
 	for _, r := range rs {
 		o := e.eval(t, r.Outcome, obj).Value().(int64)
@@ -223,13 +239,13 @@ func compileRules(t testing.TB, src string) *ValidationSet {
 }
 
 // checkSame compares both engines on one object.
-func checkSame(t testing.TB, e *celEvaluator, set *ValidationSet, rs []CELRule, obj map[string]any, what string) {
+func checkSame(t testing.TB, e *celEvaluator, set *ValidationSet, scope *CELScope, rs []CELRule, obj map[string]any, what string) {
 	t.Helper()
 	var want []string
 	for _, r := range set.Evaluate(Input{Object: webhookObject(t, obj)}) {
 		want = append(want, webhookCause(r))
 	}
-	got := nativeCauses(t, e, rs, apiObject(t, obj))
+	got := nativeCauses(t, e, scope, rs, apiObject(t, obj))
 	if strings.Join(got, "\n") != strings.Join(want, "\n") {
 		t.Errorf("%s\nobject %s\nwebhook engine:\n  %s\nnative engine:\n  %s", what, mustJSON(obj),
 			strings.Join(want, "\n  "), strings.Join(got, "\n  "))
@@ -262,7 +278,8 @@ func TestCELOperators(t *testing.T) {
 - {field: spec.tier, notBetween: [1, 2], message: outside}
 - {field: spec.replicas, gte: 1, when: [{field: spec.tier, equals: gold}], or: [{field: spec.x, notExists: true}, {field: spec.y, notEquals: 1}], message: gated}
 `)
-	rs, err := set.CEL("object")
+	scope := NewCELScope("object", "c")
+	rs, err := set.CEL(scope)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -275,7 +292,7 @@ func TestCELOperators(t *testing.T) {
 		{"spec": map[string]any{"replicas": 2.5, "tier": map[string]any{"a": 1}, "tags": map[string]any{"prod": true}, "x": 1, "y": 1}},
 		{"metadata": map[string]any{"labels": map[string]any{"app.kubernetes.io/name": "w"}}, "spec": map[string]any{"replicas": 1e6, "tier": []any{1, "a"}, "image": "ünïcödé <&> \"q\" \\ \n\t\x01" + strings.Repeat("é", 80)}},
 	} {
-		checkSame(t, e, set, rs, obj, "operators")
+		checkSame(t, e, set, scope, rs, obj, "operators")
 	}
 }
 
@@ -435,12 +452,13 @@ func TestCELProperty(t *testing.T) {
 		if len(probs) > 0 {
 			continue // a generated operand the compiler refuses (e.g. an empty in list)
 		}
-		crs, err := set.CEL("object")
+		scope := NewCELScope("object", "c")
+		crs, err := set.CEL(scope)
 		if err != nil {
 			t.Fatalf("seed %d set %d: %v", seed, i, err)
 		}
 		for range objects {
-			checkSame(t, e, set, crs, genObject(r), fmt.Sprintf("seed %d set %d:\n%s", seed, i, b.String()))
+			checkSame(t, e, set, scope, crs, genObject(r), fmt.Sprintf("seed %d set %d:\n%s", seed, i, b.String()))
 		}
 		if t.Failed() {
 			return
@@ -522,7 +540,7 @@ func TestCELTemplates(t *testing.T) {
 	for i := range 40 {
 		text := genTemplate(r)
 		set := compileRules(t, "- {field: spec.zzz, exists: true, message: "+mustJSON(text)+"}")
-		rs, err := set.CEL("object")
+		rs, err := set.CEL(NewCELScope("object", "c"))
 		if err != nil {
 			t.Fatalf("seed %d template %d %q: %v", seed, i, text, err)
 		}
@@ -715,7 +733,7 @@ func decodeYAML(src string, out any) error {
 func TestCELCaseMapping(t *testing.T) {
 	e := newCELEvaluator(t)
 	set := compileRules(t, `- {field: spec.zzz, exists: true, message: "{{ upper .spec.a }} {{ lower .spec.b }}"}`)
-	rs, err := set.CEL("object")
+	rs, err := set.CEL(NewCELScope("object", "c"))
 	if err != nil {
 		t.Fatal(err)
 	}
