@@ -23,7 +23,6 @@ import (
 	"k8s.io/client-go/rest"
 
 	"github.com/orkspace/orkestra-gateway/internal/policy"
-	"github.com/orkspace/orkestra-gateway/internal/registration"
 )
 
 const protectionLabel = "orkestra.io/deletion-protection"
@@ -35,11 +34,7 @@ var widgets = schema.GroupVersionResource{Group: "e2e.example.com", Version: "v1
 func admissionGateway(t *testing.T, engine policy.Engine) *gateway {
 	t.Helper()
 	ensureWidgetCRD(t)
-	t.Cleanup(func() {
-		if err := registration.Remove(context.Background(), env.Dynamic, "e2e"); err != nil {
-			t.Errorf("removing the registrations: %v", err)
-		}
-	})
+	t.Cleanup(func() { removeAndWait(t, "e2e", gatewayNamespace) })
 	return startGateway(t, gatewayOptions{
 		Katalog: withEngine(readTestdata(t, "admission-katalog.yaml"), engine),
 		Files:   map[string]string{"crds/widget.yaml": readTestdata(t, "widget-crd.yaml")},
@@ -255,6 +250,7 @@ func widget(name string, spec map[string]any) *unstructured.Unstructured {
 // each engine's answers, and holds the engines' answers (allowed or the
 // denial's code, reason and message, and the warnings) equal.
 func TestAdmission(t *testing.T) {
+	removeOtherRegistrations(t, "")
 	for _, ns := range []string{"team-a", "other", "restricted-zone"} {
 		ensureNamespace(t, ns, nil)
 	}
@@ -378,10 +374,11 @@ func admissionScenarios(t *testing.T, engine policy.Engine) *verdicts {
 		// A member of the break-glass group may lift it, with a warning.
 		bindGroup(t, "platform:break-glass")
 		bcs, _, bwarns := clientsFor(t, env.ImpersonatedConfig("bob", "platform:break-glass", "system:authenticated"))
-		cm, err = bcs.CoreV1().ConfigMaps("default").Get(ctx, u("strict"), metav1.GetOptions{})
-		if err != nil {
-			t.Fatal(err)
-		}
+		// The authorizer learns of the new binding asynchronously.
+		eventually(t, 10*time.Second, "bob may read ConfigMaps", func() error {
+			cm, err = bcs.CoreV1().ConfigMaps("default").Get(ctx, u("strict"), metav1.GetOptions{})
+			return err
+		})
 		delete(cm.Labels, protectionLabel)
 		_, err = bcs.CoreV1().ConfigMaps("default").Update(ctx, cm, metav1.UpdateOptions{})
 		seen.record("strict mode: break-glass", err, bwarns.take())

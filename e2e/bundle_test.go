@@ -96,7 +96,13 @@ func newEngineBundleCase(t *testing.T, name, namespace string, url bool, engine 
 	}
 	t.Cleanup(func() {
 		ctx := context.Background()
-		if err := registration.Remove(ctx, env.Dynamic, name); err != nil {
+		if engine == policy.EngineWebhook {
+			if err := registration.Remove(ctx, env.Dynamic, name); err != nil {
+				t.Errorf("removing the registrations of %s: %v", name, err)
+			}
+		} else if _, err := env.Clientset.CoreV1().Secrets(namespace).Get(ctx, secretName, metav1.GetOptions{}); err == nil {
+			removeAndWait(t, name, namespace)
+		} else if err := registration.Remove(ctx, env.Dynamic, name); err != nil {
 			t.Errorf("removing the registrations of %s: %v", name, err)
 		}
 		for _, o := range c.b.Objects {

@@ -97,13 +97,11 @@ func (d *deleter) halt() {
 func TestEngineSwitch(t *testing.T) {
 	const katalog = "switch"
 	ctx := context.Background()
+	// Registrations other tests left with a killed gateway would answer first.
+	removeOtherRegistrations(t, "")
 	ensureWidgetCRD(t)
 	ensureNamespace(t, "switch-ns", nil)
-	t.Cleanup(func() {
-		if err := registration.Remove(context.Background(), env.Dynamic, katalog); err != nil {
-			t.Errorf("removing the registrations: %v", err)
-		}
-	})
+	t.Cleanup(func() { removeAndWait(t, katalog, gatewayNamespace) })
 	run := fmt.Sprint(time.Now().UnixNano() % 1e6)
 	var names []string
 	for i := range 4 {
@@ -179,14 +177,12 @@ func TestEngineSwitch(t *testing.T) {
 func TestNativeSurvivesKill(t *testing.T) {
 	const katalog = "kill-native"
 	ctx := context.Background()
+	// Registrations other tests left with a killed gateway would answer first.
+	removeOtherRegistrations(t, "")
 	ensureWidgetCRD(t)
 	ensureNamespace(t, "native-other", nil)
 	ensureNamespace(t, "team-a", nil)
-	t.Cleanup(func() {
-		if err := registration.Remove(context.Background(), env.Dynamic, katalog); err != nil {
-			t.Errorf("removing the registrations: %v", err)
-		}
-	})
+	t.Cleanup(func() { removeAndWait(t, katalog, gatewayNamespace) })
 	g := startGateway(t, gatewayOptions{
 		Katalog: namedKatalog(t, katalog, policy.EngineNative),
 		Files:   map[string]string{"crds/widget.yaml": readTestdata(t, "widget-crd.yaml")},
@@ -195,6 +191,15 @@ func TestNativeSurvivesKill(t *testing.T) {
 	waitProtection(t, "default")
 	name := "kill-native-" + fmt.Sprint(time.Now().UnixNano()%1e6)
 	mustCreateCM(t, "default", name, protected)
+	// The API server compiles each policy as it loads it: wait until
+	// validation enforces too, then take the gateway away.
+	eventually(t, 30*time.Second, "validation in force", func() error {
+		_, err := env.Dynamic.Resource(widgets).Namespace("team-a").Create(ctx, widget(name, map[string]any{"replicas": int64(99)}), metav1.CreateOptions{DryRun: []string{metav1.DryRunAll}})
+		if apierrors.IsInvalid(err) {
+			return nil
+		}
+		return errorf("invalid widget: %v", err)
+	})
 
 	g.proc.Kill()
 	if _, err := g.proc.Wait(10 * time.Second); err != nil {
@@ -225,4 +230,72 @@ func TestNativeSurvivesKill(t *testing.T) {
 	if !isForbidden(err) {
 		t.Errorf("a widget in a namespace the Katalog does not allow, every replica down: want Forbidden, got %v", err)
 	}
+}
+
+// TestEngineAuto: on an API server that serves both policy kinds, engine
+// auto registers every feature natively, from discovery on each tick.
+func TestEngineAuto(t *testing.T) {
+	const katalog = "auto-e2e"
+	// Registrations other tests left with a killed gateway would answer first.
+	removeOtherRegistrations(t, "")
+	ensureWidgetCRD(t)
+	t.Cleanup(func() { removeAndWait(t, katalog, gatewayNamespace) })
+	g := startGateway(t, gatewayOptions{
+		Katalog: namedKatalog(t, katalog, policy.EngineAuto),
+		Files:   map[string]string{"crds/widget.yaml": readTestdata(t, "widget-crd.yaml")},
+		Args:    []string{"--sync-interval", "1s"},
+	})
+	if err := g.proc.WaitForLog(`"validatingAdmissionPolicy":true,"mutatingAdmissionPolicy":true`, 10*time.Second); err != nil {
+		t.Errorf("no discovery answer logged: %v\n%s", err, g.proc.Logs())
+	}
+	w, p := katalogObjects(t, katalog)
+	if len(w) != 0 || len(p) != len(registration.NativeParts) {
+		t.Errorf("engine auto registered webhook configurations %v and policies %v, want only the %d policies", w, p, len(registration.NativeParts))
+	}
+	waitProtection(t, "default")
+}
+
+// removeAndWait removes a Katalog's registrations of both engines and waits
+// until the API server has dropped them: it loads (and unloads) webhook
+// configurations and policies asynchronously, so a test right after would
+// otherwise meet them still enforcing. The gateway's probes tell: nothing
+// may answer one any more.
+func removeAndWait(t *testing.T, katalog, namespace string) {
+	t.Helper()
+	ctx := context.Background()
+	if err := registration.Remove(ctx, env.Dynamic, katalog); err != nil {
+		t.Errorf("removing the registrations of %s: %v", katalog, err)
+		return
+	}
+	prober, err := registration.NewSecretProber(env.Config, namespace, secretName)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var probes []registration.Probe
+	for _, part := range registration.NativeParts {
+		pr := registration.Probe{Target: policy.ProbeTarget(policy.EngineNative, part.Name(katalog))}
+		switch {
+		case part.Mutating:
+			pr.Answer = registration.ProbeMutate
+		case part.Warn:
+			pr.Answer = registration.ProbeWarn
+		}
+		probes = append(probes, pr)
+	}
+	for _, f := range registration.Features {
+		probes = append(probes, registration.Probe{Target: policy.ProbeTarget(policy.EngineWebhook, registration.ConfigName(katalog, f)),
+			Webhook: "probe." + string(f) + "." + katalog + ".orkestra.io"})
+	}
+	eventually(t, 30*time.Second, "the registrations of "+katalog+" out of force", func() error {
+		for _, pr := range probes {
+			ok, err := prober.Once(ctx, pr)
+			if err != nil {
+				return err
+			}
+			if ok {
+				return errorf("%s still answers its probe", pr.Target)
+			}
+		}
+		return nil
+	})
 }

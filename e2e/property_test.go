@@ -269,11 +269,7 @@ spec:
     gadget:
       apiTypes: {group: ` + group + `, version: v1, kind: Gadget, plural: gadgets}
 ` + rulesYAML
-	t.Cleanup(func() {
-		if err := registration.Remove(context.Background(), env.Dynamic, name); err != nil {
-			t.Errorf("removing the registrations: %v", err)
-		}
-	})
+	t.Cleanup(func() { removeAndWait(t, name, gatewayNamespace) })
 	g := startGateway(t, gatewayOptions{Katalog: katalog, Args: []string{"--sync-interval", "1h"}})
 	// The same probes the gateway makes when it switches engines.
 	res, err := check.RunFile(g.katalog)
@@ -305,6 +301,7 @@ spec:
 // TestEnginesProperty: see the comment at the top of the file.
 func TestEnginesProperty(t *testing.T) {
 	const batches, objects = 4, 60
+	removeOtherRegistrations(t, "")
 	groups := map[policy.Engine]string{policy.EngineWebhook: "prop-w.example.com", policy.EngineNative: "prop-n.example.com"}
 	for _, g := range groups {
 		applyCRD(t, propertyCRD(g))

@@ -10,6 +10,8 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/client-go/dynamic"
+	"k8s.io/client-go/rest"
 
 	"github.com/orkspace/orkestra-gateway/internal/check"
 	"github.com/orkspace/orkestra-gateway/internal/katalog"
@@ -209,5 +211,20 @@ func TestProbes(t *testing.T) {
 	}
 	if ok, err := prober.Once(ctx, registration.Probe{Target: policy.ProbeTarget(policy.EngineNative, "orkestra-gateway-absent-mutate"), Answer: registration.ProbeMutate}); ok || err != nil {
 		t.Errorf("mutating probe of an absent policy: answered %v, %v", ok, err)
+	}
+}
+
+// The API server this suite runs (v1.37) serves both policy kinds.
+func TestDiscover(t *testing.T) {
+	c, err := rest.UnversionedRESTClientFor(dynamic.ConfigFor(env.Config))
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := registration.Discover(context.Background(), c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !s.Validating || !s.Mutating {
+		t.Errorf("discovery: %+v, want both kinds", s)
 	}
 }
