@@ -34,6 +34,9 @@ type Results struct {
 	Engines    *Engines      `json:"engines,omitempty"`
 	Goals      []Goal        `json:"goals"`
 	Notes      []string      `json:"notes,omitempty"`
+	// KeptFrom is when the run started that measured the sections a
+	// partial run (-only) kept; empty when every section is this run's.
+	KeptFrom string `json:"keptFrom,omitempty"`
 }
 
 // Settings are the knobs of the run, so a reader can tell two runs apart.

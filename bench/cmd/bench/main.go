@@ -272,8 +272,12 @@ func keepOthers(res *bench.Results, o *options) {
 			res.Notes = append(res.Notes, n)
 		}
 	}
+	res.KeptFrom = prev.KeptFrom
+	if res.KeptFrom == "" {
+		res.KeptFrom = prev.Started.UTC().Format(time.RFC3339)
+	}
 	res.Notes = append(res.Notes, fmt.Sprintf("Sections %s come from the run of %s (%s); this run (-only %s) measured the rest.",
-		strings.Join(kept, ", "), prev.Started.UTC().Format(time.RFC3339), prev.Machine.APIServer, strings.Join(o.only, ",")))
+		strings.Join(kept, ", "), res.KeptFrom, prev.Machine.APIServer, strings.Join(o.only, ",")))
 }
 
 // render writes the report of an earlier run again, from its results.
