@@ -23,11 +23,22 @@ import (
 // WriteKatalog writes the benchmark Katalog, registering the gateway at
 // url, and its CRD files into dir; it returns the Katalog's path.
 func WriteKatalog(dir, url string) (string, error) {
-	files := map[string]string{
+	return writeFiles(dir, map[string]string{
 		"katalog.yaml":      Katalog(url),
 		"crds/website.yaml": WebsiteCRD(GroupGateway),
 		"crds/gadget.yaml":  GadgetCRD,
-	}
+	})
+}
+
+// WriteNativeKatalog writes NativeKatalog and its CRD file into dir.
+func WriteNativeKatalog(dir, url string) (string, error) {
+	return writeFiles(dir, map[string]string{
+		"katalog.yaml":      NativeKatalog(url),
+		"crds/website.yaml": WebsiteCRD(GroupNative),
+	})
+}
+
+func writeFiles(dir string, files map[string]string) (string, error) {
 	for name, content := range files {
 		p := filepath.Join(dir, name)
 		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {

@@ -127,3 +127,34 @@ func BenchmarkHandlers(b *testing.B) {
 		})
 	}
 }
+
+// The native engine's Katalog has the benchmark's ten Website rules, on
+// engine native, for its own copy of the CRD.
+func TestNativeKatalog(t *testing.T) {
+	path, err := WriteNativeKatalog(t.TempDir(), "https://127.0.0.1:8443")
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := CompileKatalog(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p.Admission.Engine != policy.EngineNative || len(p.CRDs) != 1 || p.CRDs[0].Group != GroupNative {
+		t.Fatalf("engine %s, CRDs %+v", p.Admission.Engine, p.CRDs)
+	}
+	base := benchPolicy(t)
+	var website *policy.CRD
+	for _, c := range base.CRDs {
+		if c.Name == "website" {
+			website = c
+		}
+	}
+	for i := range 10 {
+		if got, want := p.CRDs[0].Validation.MessageAt(i), website.Validation.MessageAt(i); got != want || got == "" {
+			t.Errorf("rule %d: %q, want %q", i, got, want)
+		}
+	}
+	if p.CRDs[0].Validation.MessageAt(10) != "" {
+		t.Error("more than the ten rules")
+	}
+}

@@ -14,6 +14,7 @@ const (
 	GroupGateway = "gw.bench.example.com"    // the gateway's /validate
 	GroupVAP     = "vap.bench.example.com"   // the ValidatingAdmissionPolicy
 	GroupFloor   = "floor.bench.example.com" // the floor server as a webhook
+	GroupNative  = "nat.bench.example.com"   // the same rules, engine native (policies the gateway registers)
 	GroupConvert = "conv.bench.example.com"  // the conversion CRD (assets/gadget-crd.yaml)
 )
 

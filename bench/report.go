@@ -33,10 +33,14 @@ type Results struct {
 	Conversion *Conversion   `json:"conversion,omitempty"`
 	Notify     *Notify       `json:"notify,omitempty"`
 	Flood      *Flood        `json:"flood,omitempty"`
+	Engines    *Engines      `json:"engines,omitempty"`
 	// Replicas is the report of the Service-mode suite (e2e/ha).
 	Replicas *service.Report `json:"replicas,omitempty"`
 	Goals    []Goal          `json:"goals"`
 	Notes    []string        `json:"notes,omitempty"`
+	// KeptFrom is when the run started that measured the sections a
+	// partial run (-only) kept; empty when every section is this run's.
+	KeptFrom string `json:"keptFrom,omitempty"`
 }
 
 // Settings are the knobs of the run, so a reader can tell two runs apart.
@@ -140,6 +144,31 @@ type EndToEnd struct {
 	// enforce identically (each broken alone must be denied by both with
 	// its message, and allowed with no admission).
 	Equivalence string `json:"equivalence"`
+}
+
+// Engines compares each admission engine with its baseline, end to end:
+// creates of a Website through kube-apiserver, the variants interleaved.
+type Engines struct {
+	Creates int `json:"createsPerVariant"`
+	Rounds  int `json:"rounds"`
+	// None: no admission. VAP: the hand-written ValidatingAdmissionPolicy
+	// (assets/vap.yaml). Native: the same rules on engine native, the
+	// policies the gateway compiles. Webhook: the gateway's /validate
+	// (engine webhook). Floor: the floor server registered as the gateway.
+	None    Latency `json:"none"`
+	VAP     Latency `json:"vap"`
+	Native  Latency `json:"native"`
+	Webhook Latency `json:"webhook"`
+	Floor   Latency `json:"floorWebhook"`
+	// NativeVsVAP and WebhookVsFloor are the goals' ratios.
+	NativeVsVAP    PercentileRatios `json:"nativeVsVAP"`
+	WebhookVsFloor PercentileRatios `json:"webhookVsFloorWebhook"`
+	NativeVsNone   PercentileRatios `json:"nativeVsNone"`
+	// Equivalence is how many rules the native policies, the hand-written
+	// policy and the gateway deny identically.
+	Equivalence string `json:"equivalence"`
+	// Policies are the native engine's policies for the entry.
+	Policies []string `json:"policies"`
 }
 
 // PercentileRatios compares two latency distributions.
@@ -364,6 +393,35 @@ func (r *Results) Markdown() string {
 			p("run: the floor webhook decodes and allows, and the gateway is %.2fx its p50 and %.2fx its p99. What\n", e.GatewayVsFloor.P50, e.GatewayVsFloor.P99)
 			p("separates the gateway from the policy is the API server calling out at all.\n\n")
 		}
+	}
+
+	if e := r.Engines; e != nil {
+		p("## 2b. Engines\n\n")
+		p("%d creates of a Website per variant, one at a time, in %d interleaved rounds, through kube-apiserver,\n", e.Creates, e.Rounds)
+		p("each engine against its own baseline. The native engine is the Katalog's ten rules compiled by the\n")
+		p("gateway into %s, against the same rules written by hand as one\n", strings.Join(e.Policies, ", "))
+		p("ValidatingAdmissionPolicy (assets/vap.yaml); the webhook engine is the gateway's /validate, against the\n")
+		p("floor server registered the same way. Rule equivalence, checked first: %s.\n\n", e.Equivalence)
+		p("| variant | p50 ms | p95 ms | p99 ms | max ms |\n|---|---|---|---|---|\n")
+		for _, v := range []struct {
+			name string
+			l    Latency
+		}{{"no admission", e.None}, {"hand-written ValidatingAdmissionPolicy", e.VAP}, {"engine native", e.Native},
+			{"floor webhook", e.Floor}, {"engine webhook", e.Webhook}} {
+			p("| %s | %.3f | %.3f | %.3f | %.3f |\n", v.name, v.l.P50, v.l.P95, v.l.P99, v.l.Max)
+		}
+		p("\n| ratio | p50 | p95 | p99 |\n|---|---|---|---|\n")
+		for _, v := range []struct {
+			name string
+			r    PercentileRatios
+		}{
+			{"engine native vs hand-written ValidatingAdmissionPolicy", e.NativeVsVAP},
+			{"engine webhook vs floor webhook", e.WebhookVsFloor},
+			{"engine native vs no admission", e.NativeVsNone},
+		} {
+			p("| %s | %.2fx | %.2fx | %.2fx |\n", v.name, v.r.P50, v.r.P95, v.r.P99)
+		}
+		p("\n")
 	}
 
 	if s := r.Startup; s != nil {

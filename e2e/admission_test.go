@@ -2,7 +2,9 @@ package e2e
 
 import (
 	"context"
+	"fmt"
 	"os"
+	"regexp"
 	"strconv"
 	"strings"
 	"sync"
@@ -19,20 +21,123 @@ import (
 	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
+
+	"github.com/orkspace/orkestra-gateway/internal/policy"
 )
 
 const protectionLabel = "orkestra.io/deletion-protection"
 
 var widgets = schema.GroupVersionResource{Group: "e2e.example.com", Version: "v1", Resource: "widgets"}
 
-func admissionGateway(t *testing.T) *gateway {
+// admissionGateway starts the gateway of testdata/admission-katalog.yaml
+// with the given engine, and removes its registrations when the test ends.
+func admissionGateway(t *testing.T, engine policy.Engine) *gateway {
 	t.Helper()
 	ensureWidgetCRD(t)
+	t.Cleanup(func() { removeAndWait(t, "e2e", gatewayNamespace) })
 	return startGateway(t, gatewayOptions{
-		Katalog: readTestdata(t, "admission-katalog.yaml"),
+		Katalog: withEngine(readTestdata(t, "admission-katalog.yaml"), engine),
 		Files:   map[string]string{"crds/widget.yaml": readTestdata(t, "widget-crd.yaml")},
 		Args:    []string{"--sync-interval", "1s"},
 	})
+}
+
+// withEngine sets security.webhooks.admission.engine in a Katalog whose
+// admission block reads "    admission:\n      enabled: true\n".
+func withEngine(katalog string, engine policy.Engine) string {
+	const block = "    admission:\n      enabled: true\n"
+	if !strings.Contains(katalog, block) {
+		panic("the Katalog has no admission block to set the engine in")
+	}
+	return strings.Replace(katalog, block, block+"      engine: "+string(engine)+"\n", 1)
+}
+
+// engines are the admission engines every admission scenario runs under.
+var engines = []policy.Engine{policy.EngineWebhook, policy.EngineNative}
+
+// verdicts records what a client saw for each scenario, with what differs
+// by engine only in wrapping removed: the API server's prefix of a denial
+// ("admission webhook ... denied the request:" or "ValidatingAdmissionPolicy
+// ... denied request:") and of a policy's warning ("Validation failed for
+// ValidatingAdmissionPolicy ...:"), and the run's unique name suffix.
+type verdicts struct {
+	run  string
+	seen map[string]string
+	keys []string
+}
+
+func newVerdicts(run string) *verdicts { return &verdicts{run: run, seen: map[string]string{}} }
+
+var policyWarning = regexp.MustCompile(`^Validation failed for ValidatingAdmissionPolicy '[^']*' with binding '[^']*': `)
+
+// record notes a scenario's outcome: allowed or the denial's code, reason
+// and message, and the warnings.
+func (v *verdicts) record(scenario string, err error, warns []string) {
+	out := "allowed"
+	if err != nil {
+		out = "denied: " + err.Error()
+		if st, ok := err.(apierrors.APIStatus); ok {
+			s := st.Status()
+			out = fmt.Sprintf("denied %d %s: %s", s.Code, s.Reason, denialMessage(err))
+		}
+	}
+	out += normalizeWarnings(warns)
+	out = strings.ReplaceAll(out, v.run, "RUN")
+	v.keys = append(v.keys, scenario)
+	v.seen[scenario] = out
+}
+
+// note records a scenario's outcome described by the test.
+func (v *verdicts) note(scenario, outcome string, warns []string) {
+	outcome += normalizeWarnings(warns)
+	v.keys = append(v.keys, scenario)
+	v.seen[scenario] = strings.ReplaceAll(outcome, v.run, "RUN")
+}
+
+// normalizeWarnings lists warnings without the policy prefix and without
+// surrounding white space, which the API server trims from a policy's
+// messages (and not from a webhook's).
+func normalizeWarnings(warns []string) string {
+	var out string
+	for _, w := range warns {
+		out += "\n  warning: " + strings.TrimSpace(policyWarning.ReplaceAllString(w, ""))
+	}
+	return out
+}
+
+// denialMessage is a denial's own message, without the API server's
+// wrapping, which names the webhook or the policy that denied.
+func denialMessage(err error) string {
+	msg := err.Error()
+	for _, sep := range []string{"denied the request: ", "denied request: "} {
+		if i := strings.Index(msg, sep); i >= 0 {
+			return strings.TrimSpace(msg[i+len(sep):])
+		}
+	}
+	return msg
+}
+
+// compareVerdicts: every engine saw the same outcome in every scenario.
+func compareVerdicts(t *testing.T, runs map[policy.Engine]*verdicts) {
+	t.Helper()
+	base := runs[engines[0]]
+	if base == nil {
+		return
+	}
+	for _, e := range engines[1:] {
+		other := runs[e]
+		if other == nil {
+			continue
+		}
+		for _, k := range base.keys {
+			if base.seen[k] != other.seen[k] {
+				t.Errorf("%s: the engines disagree\n  %s: %s\n  %s: %s", k, engines[0], base.seen[k], e, other.seen[k])
+			}
+		}
+		if len(base.keys) != len(other.keys) {
+			t.Errorf("the engines ran different scenarios: %v / %v", base.keys, other.keys)
+		}
+	}
 }
 
 func readTestdata(t testing.TB, name string) string {
@@ -107,6 +212,15 @@ func (w *warnings) all() string {
 	return strings.Join(w.msgs, "\n")
 }
 
+// take returns the warnings received so far and forgets them.
+func (w *warnings) take() []string {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	out := w.msgs
+	w.msgs = nil
+	return out
+}
+
 func clientsFor(t *testing.T, cfg *rest.Config) (kubernetes.Interface, dynamic.Interface, *warnings) {
 	t.Helper()
 	w := &warnings{}
@@ -132,24 +246,42 @@ func widget(name string, spec map[string]any) *unstructured.Unstructured {
 	}}
 }
 
+// TestAdmission runs every admission scenario under each engine, checks
+// each engine's answers, and holds the engines' answers (allowed or the
+// denial's code, reason and message, and the warnings) equal.
 func TestAdmission(t *testing.T) {
-	ctx := context.Background()
+	removeOtherRegistrations(t, "")
 	for _, ns := range []string{"team-a", "other", "restricted-zone"} {
 		ensureNamespace(t, ns, nil)
 	}
-	g := admissionGateway(t)
+	runs := map[policy.Engine]*verdicts{}
+	for _, engine := range engines {
+		t.Run(string(engine), func(t *testing.T) { runs[engine] = admissionScenarios(t, engine) })
+	}
+	compareVerdicts(t, runs)
+}
+
+func admissionScenarios(t *testing.T, engine policy.Engine) *verdicts {
+	ctx := context.Background()
+	g := admissionGateway(t, engine)
 	waitProtection(t, "default")
 	waitRules(t)
-	cms := env.Clientset.CoreV1().ConfigMaps("default")
+	// One client records the warnings of every scenario.
+	cs, dyn, warns := clientsFor(t, env.Config)
+	cms := cs.CoreV1().ConfigMaps("default")
 	// Unique names let the test run again (-count) on the same control plane,
 	// where protected objects of the previous run remain.
 	run := strconv.FormatInt(time.Now().UnixNano()%1e6, 36)
 	u := func(name string) string { return name + "-" + run }
 	batch := map[string]string{"app": "batch-" + run}
+	seen := newVerdicts(run)
+	record := func(scenario string, err error) { seen.record(scenario, err, warns.take()) }
+	warns.take()
 
 	t.Run("protected delete denied, object survives", func(t *testing.T) {
 		mustCreateCM(t, "default", u("keep"), protected)
 		err := cms.Delete(ctx, u("keep"), metav1.DeleteOptions{})
+		record("protected delete", err)
 		if !isForbidden(err) {
 			t.Fatalf("delete of a protected ConfigMap: want Forbidden, got %v", err)
 		}
@@ -165,7 +297,9 @@ func TestAdmission(t *testing.T) {
 
 	t.Run("unprotected delete allowed", func(t *testing.T) {
 		mustCreateCM(t, "default", u("scratch"), nil)
-		if err := cms.Delete(ctx, u("scratch"), metav1.DeleteOptions{}); err != nil {
+		err := cms.Delete(ctx, u("scratch"), metav1.DeleteOptions{})
+		record("unprotected delete", err)
+		if err != nil {
 			t.Fatalf("delete of an unprotected ConfigMap: %v", err)
 		}
 	})
@@ -176,6 +310,7 @@ func TestAdmission(t *testing.T) {
 		}
 		mustCreateCM(t, "default", u("batch-protected"), map[string]string{"app": "batch-" + run, protectionLabel: "true"})
 		err := cms.DeleteCollection(ctx, metav1.DeleteOptions{}, metav1.ListOptions{LabelSelector: "app=batch-" + run})
+		record("DeleteCollection", err)
 		if err == nil {
 			t.Errorf("DeleteCollection over a protected object reported no error")
 		}
@@ -194,7 +329,8 @@ func TestAdmission(t *testing.T) {
 
 	t.Run("labelled namespace cannot be deleted", func(t *testing.T) {
 		ensureNamespace(t, "keep-ns", protected)
-		err := env.Clientset.CoreV1().Namespaces().Delete(ctx, "keep-ns", metav1.DeleteOptions{})
+		err := cs.CoreV1().Namespaces().Delete(ctx, "keep-ns", metav1.DeleteOptions{})
+		record("labelled namespace delete", err)
 		if !isForbidden(err) {
 			t.Fatalf("delete of a protected namespace: want Forbidden, got %v", err)
 		}
@@ -205,8 +341,9 @@ func TestAdmission(t *testing.T) {
 	})
 
 	t.Run("Katalog CRD cannot be deleted", func(t *testing.T) {
-		crds := env.Dynamic.Resource(apiextv1.SchemeGroupVersion.WithResource("customresourcedefinitions"))
+		crds := dyn.Resource(apiextv1.SchemeGroupVersion.WithResource("customresourcedefinitions"))
 		err := crds.Delete(ctx, "widgets.e2e.example.com", metav1.DeleteOptions{})
+		record("Katalog CRD delete", err)
 		if !isForbidden(err) {
 			t.Fatalf("delete of the Katalog's CRD: want Forbidden, got %v", err)
 		}
@@ -222,45 +359,57 @@ func TestAdmission(t *testing.T) {
 			t.Fatal(err)
 		}
 		delete(cm.Labels, protectionLabel)
-		if _, err := cms.Update(ctx, cm, metav1.UpdateOptions{}); !isForbidden(err) {
+		_, err = cms.Update(ctx, cm, metav1.UpdateOptions{})
+		record("strict mode: label removed", err)
+		if !isForbidden(err) {
 			t.Fatalf("removing the protection label as a normal admin: want Forbidden, got %v", err)
 		}
 		cm.Labels = map[string]string{protectionLabel: "false"}
-		if _, err := cms.Update(ctx, cm, metav1.UpdateOptions{}); !isForbidden(err) {
+		_, err = cms.Update(ctx, cm, metav1.UpdateOptions{})
+		record("strict mode: label changed", err)
+		if !isForbidden(err) {
 			t.Fatalf("changing the protection label to false: want Forbidden, got %v", err)
 		}
 
 		// A member of the break-glass group may lift it, with a warning.
 		bindGroup(t, "platform:break-glass")
-		cs, _, warns := clientsFor(t, env.ImpersonatedConfig("bob", "platform:break-glass", "system:authenticated"))
-		cm, err = cs.CoreV1().ConfigMaps("default").Get(ctx, u("strict"), metav1.GetOptions{})
-		if err != nil {
-			t.Fatal(err)
-		}
+		bcs, _, bwarns := clientsFor(t, env.ImpersonatedConfig("bob", "platform:break-glass", "system:authenticated"))
+		// The authorizer learns of the new binding asynchronously.
+		eventually(t, 10*time.Second, "bob may read ConfigMaps", func() error {
+			cm, err = bcs.CoreV1().ConfigMaps("default").Get(ctx, u("strict"), metav1.GetOptions{})
+			return err
+		})
 		delete(cm.Labels, protectionLabel)
-		if _, err := cs.CoreV1().ConfigMaps("default").Update(ctx, cm, metav1.UpdateOptions{}); err != nil {
+		_, err = bcs.CoreV1().ConfigMaps("default").Update(ctx, cm, metav1.UpdateOptions{})
+		seen.record("strict mode: break-glass", err, bwarns.take())
+		if err != nil {
 			t.Fatalf("break-glass group removing the label: %v", err)
 		}
-		if !strings.Contains(warns.all(), "break-glass") {
-			t.Errorf("break-glass use gave no warning; warnings: %q", warns.all())
+		if w := seen.seen["strict mode: break-glass"]; !strings.Contains(w, "warning: break-glass: removing label "+protectionLabel+"=true by bob") {
+			t.Errorf("break-glass use gave no warning: %s", w)
 		}
 		if err := cms.Delete(ctx, u("strict"), metav1.DeleteOptions{}); err != nil {
 			t.Fatalf("delete after protection was lifted: %v", err)
 		}
+		warns.take()
 	})
 
 	t.Run("namespace protection", func(t *testing.T) {
 		ok := widget(u("allowed"), map[string]any{"replicas": int64(2), "image": "registry.example.com/w:1"})
-		if _, err := env.Dynamic.Resource(widgets).Namespace("team-a").Create(ctx, ok, metav1.CreateOptions{}); err != nil {
+		_, err := dyn.Resource(widgets).Namespace("team-a").Create(ctx, ok, metav1.CreateOptions{})
+		record("widget in an allowed namespace", err)
+		if err != nil {
 			t.Fatalf("widget in team-a (allowed by glob team-*): %v", err)
 		}
 		for _, ns := range []string{"other", "restricted-zone"} {
-			_, err := env.Dynamic.Resource(widgets).Namespace(ns).Create(ctx, widget("denied", map[string]any{"replicas": int64(2)}), metav1.CreateOptions{})
+			_, err := dyn.Resource(widgets).Namespace(ns).Create(ctx, widget("denied", map[string]any{"replicas": int64(2)}), metav1.CreateOptions{})
+			record("widget in "+ns, err)
 			if !isForbidden(err) {
 				t.Errorf("widget in %s: want Forbidden, got %v", ns, err)
 			}
 		}
-		err := env.Clientset.CoreV1().Namespaces().Delete(ctx, "restricted-zone", metav1.DeleteOptions{})
+		err = cs.CoreV1().Namespaces().Delete(ctx, "restricted-zone", metav1.DeleteOptions{})
+		record("restricted namespace delete", err)
 		if !isForbidden(err) {
 			t.Fatalf("delete of restricted namespace restricted-zone (glob restricted-*): want Forbidden, got %v", err)
 		}
@@ -268,61 +417,83 @@ func TestAdmission(t *testing.T) {
 
 	t.Run("validation denial lists every failing rule", func(t *testing.T) {
 		bad := widget(u("bad"), map[string]any{"replicas": int64(20), "tier": "platinum", "image": "registry.example.com/w:1"})
-		_, err := env.Dynamic.Resource(widgets).Namespace("team-a").Create(ctx, bad, metav1.CreateOptions{})
+		_, err := dyn.Resource(widgets).Namespace("team-a").Create(ctx, bad, metav1.CreateOptions{})
+		record("validation denial", err)
 		if err == nil {
 			t.Fatal("an invalid widget was created")
 		}
 		if !apierrors.IsInvalid(err) {
 			t.Errorf("want an Invalid (422) error like the API server's own validation, got %v", err)
 		}
-		for _, want := range []string{"replicas must be between 1 and 10", "tier must be gold, silver or bronze", "spec.replicas", "spec.tier"} {
+		for _, want := range []string{"replicas must be between 1 and 10", "tier must be gold, silver or bronze", "spec.replicas", "spec.tier",
+			"Invalid value: 20", `Invalid value: "platinum"`} {
 			if !strings.Contains(err.Error(), want) {
 				t.Errorf("denial %q does not contain %q", err, want)
 			}
 		}
+		// The webhook engine answers with one cause per failing field; a
+		// policy's denial carries the API server's single cause with the
+		// whole message (which lists every field, as checked above).
+		wantCauses := 2
+		if engine == policy.EngineNative {
+			wantCauses = 1
+		}
 		if st, ok := err.(apierrors.APIStatus); ok {
-			if d := st.Status().Details; d == nil || len(d.Causes) != 2 {
-				t.Errorf("want one cause per failing field (2), got %+v", d)
+			if d := st.Status().Details; d == nil || len(d.Causes) != wantCauses {
+				t.Errorf("want %d causes, got %+v", wantCauses, d)
 			}
 		}
 	})
 
 	t.Run("warn rule reaches the client as a warning", func(t *testing.T) {
-		_, dyn, warns := clientsFor(t, env.Config)
 		w := widget(u("warned"), map[string]any{"replicas": int64(3), "image": "docker.io/library/nginx"})
-		if _, err := dyn.Resource(widgets).Namespace("team-a").Create(ctx, w, metav1.CreateOptions{}); err != nil {
+		_, err := dyn.Resource(widgets).Namespace("team-a").Create(ctx, w, metav1.CreateOptions{})
+		record("warn rule", err)
+		if err != nil {
 			t.Fatalf("a widget failing only a warn rule: %v", err)
 		}
-		if !strings.Contains(warns.all(), "images should come from the internal registry") {
-			t.Errorf("warnings %q lack the warn rule's message", warns.all())
+		if !strings.Contains(seen.seen["warn rule"], "warning: spec.image: images should come from the internal registry") {
+			t.Errorf("warnings %q lack the warn rule's message", seen.seen["warn rule"])
 		}
 	})
 
 	t.Run("mutation default and override on an annotation key with /", func(t *testing.T) {
 		w := widget(u("mutated"), map[string]any{"replicas": int64(1), "image": "registry.example.com/w:1"})
 		w.SetAnnotations(map[string]string{"app.kubernetes.io/managed-by": "someone-else", u("keep"): "me"})
-		got, err := env.Dynamic.Resource(widgets).Namespace("team-a").Create(ctx, w, metav1.CreateOptions{})
+		got, err := dyn.Resource(widgets).Namespace("team-a").Create(ctx, w, metav1.CreateOptions{})
 		if err != nil {
 			t.Fatal(err)
 		}
-		if tier, _, _ := unstructured.NestedString(got.Object, "spec", "tier"); tier != "bronze" {
+		tier, _, _ := unstructured.NestedString(got.Object, "spec", "tier")
+		if tier != "bronze" {
 			t.Errorf("spec.tier = %q, want the default bronze", tier)
 		}
 		ann := got.GetAnnotations()
 		if ann["app.kubernetes.io/managed-by"] != "orkestra" || ann[u("keep")] != "me" {
 			t.Errorf("annotations = %v, want managed-by overridden to orkestra and keep=me untouched", ann)
 		}
+		seen.note("mutation: absent tier", fmt.Sprintf("tier=%s managed-by=%s keep=%s", tier, ann["app.kubernetes.io/managed-by"], ann[u("keep")]), warns.take())
 		// A set tier is left alone (default only fills absent fields).
 		w2 := widget(u("gold"), map[string]any{"replicas": int64(1), "tier": "gold", "image": "registry.example.com/w:1"})
-		got, err = env.Dynamic.Resource(widgets).Namespace("team-a").Create(ctx, w2, metav1.CreateOptions{})
+		got, err = dyn.Resource(widgets).Namespace("team-a").Create(ctx, w2, metav1.CreateOptions{})
 		if err != nil {
 			t.Fatal(err)
 		}
-		if tier, _, _ := unstructured.NestedString(got.Object, "spec", "tier"); tier != "gold" {
+		if tier, _, _ = unstructured.NestedString(got.Object, "spec", "tier"); tier != "gold" {
 			t.Errorf("spec.tier = %q, want gold kept", tier)
 		}
+		seen.note("mutation: set tier", "tier="+tier, warns.take())
 	})
 
+	if engine == policy.EngineNative {
+		t.Run("no admission request reaches the gateway", func(t *testing.T) {
+			_, body := g.probe("/metrics")
+			if strings.Contains(body, "orkestra_gateway_admission_decisions_total{") {
+				t.Errorf("with engine native the gateway answered admission requests:\n%s", grepLines(body, "orkestra_gateway_admission_decisions_total"))
+			}
+		})
+		return seen
+	}
 	t.Run("metrics count requests and decisions per webhook", func(t *testing.T) {
 		code, body := g.probe("/metrics")
 		if code != 200 {
@@ -340,6 +511,7 @@ func TestAdmission(t *testing.T) {
 			}
 		}
 	})
+	return seen
 }
 
 // waitRules waits until the API server calls the namespace-protection,

@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
 	appsv1 "k8s.io/api/apps/v1"
 	authorizationv1 "k8s.io/api/authorization/v1"
 	corev1 "k8s.io/api/core/v1"
@@ -30,6 +31,7 @@ import (
 
 	"github.com/orkspace/orkestra-gateway/internal/bundle"
 	"github.com/orkspace/orkestra-gateway/internal/notify/notifytest"
+	"github.com/orkspace/orkestra-gateway/internal/policy"
 	"github.com/orkspace/orkestra-gateway/internal/registration"
 )
 
@@ -69,6 +71,15 @@ func newBundleCase(t *testing.T, name, namespace string, url bool) *bundleCase {
 	return newBundleCaseOf(t, name, namespace, url, readTestdata(t, "bundle-katalog.yaml"))
 }
 
+// newEngineBundleCase is newBundleCase with the Katalog's admission engine set.
+func newEngineBundleCase(t *testing.T, name, namespace string, url bool, engine policy.Engine) *bundleCase {
+	text := readTestdata(t, "bundle-katalog.yaml")
+	if engine != policy.EngineWebhook {
+		text = withEngine(text, engine)
+	}
+	return newBundleCaseOf(t, name, namespace, url, text)
+}
+
 // newBundleCaseOf is newBundleCase for another Katalog text (with the same
 // placeholders and CRD files).
 func newBundleCaseOf(t *testing.T, name, namespace string, url bool, katalogText string) *bundleCase {
@@ -89,12 +100,19 @@ func newBundleCaseOf(t *testing.T, name, namespace string, url bool, katalogText
 		t.Fatalf("bundle.Load: %v %+v", err, res)
 	}
 	c.src = src
+	engine := src.Policy.Admission.Engine
 	if c.b, err = bundle.Generate(src, bundle.Options{Namespace: namespace, Image: bundleImage}); err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() {
 		ctx := context.Background()
-		if err := registration.Remove(ctx, env.Dynamic, name); err != nil {
+		if engine == policy.EngineWebhook {
+			if err := registration.Remove(ctx, env.Dynamic, name); err != nil {
+				t.Errorf("removing the registrations of %s: %v", name, err)
+			}
+		} else if _, err := env.Clientset.CoreV1().Secrets(namespace).Get(ctx, secretName, metav1.GetOptions{}); err == nil {
+			removeAndWait(t, name, namespace)
+		} else if err := registration.Remove(ctx, env.Dynamic, name); err != nil {
 			t.Errorf("removing the registrations of %s: %v", name, err)
 		}
 		for _, o := range c.b.Objects {
@@ -469,6 +487,15 @@ func removeOtherRegistrations(t *testing.T, keep string) {
 	for _, c := range m.Items {
 		katalogs[c.Labels[registration.KatalogLabel]] = true
 	}
+	for _, gvr := range []schema.GroupVersionResource{vapGVR, mapGVR} {
+		l, err := env.Dynamic.Resource(gvr).List(ctx, sel)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, o := range l.Items {
+			katalogs[o.GetLabels()[registration.KatalogLabel]] = true
+		}
+	}
 	for k := range katalogs {
 		if k != keep && k != "" {
 			if err := registration.Remove(ctx, env.Dynamic, k); err != nil {
@@ -771,41 +798,85 @@ type ruleFailure struct {
 // the gateway fails without it. A rule with no entry fails the test: every
 // permission the bundle grants must be needed.
 var failures = map[string]ruleFailure{
-	"validatingwebhookconfigurations create":     {want: `cannot create resource "validatingwebhookconfigurations"`},
-	"validatingwebhookconfigurations get,delete": {want: `cannot get resource "validatingwebhookconfigurations"`},
-	"validatingwebhookconfigurations update":     {want: `cannot update resource "validatingwebhookconfigurations"`, stale: true},
-	"mutatingwebhookconfigurations create":       {want: `cannot create resource "mutatingwebhookconfigurations"`},
-	"mutatingwebhookconfigurations get,delete":   {want: `cannot get resource "mutatingwebhookconfigurations"`},
-	"mutatingwebhookconfigurations update":       {want: `cannot update resource "mutatingwebhookconfigurations"`, stale: true},
-	"customresourcedefinitions get,patch":        {want: `cannot get resource "customresourcedefinitions"`},
-	"secrets create":                             {exits: true, want: `cannot create resource "secrets"`},
-	"secrets get,update":                         {exits: true, want: `cannot get resource "secrets"`},
-	"tokenreviews create":                        {notify: true, want: `cannot create resource "tokenreviews"`},
-	"leases create":                              {shared: true, want: `cannot create resource "leases"`},
-	"leases get,update,delete":                   {shared: true, want: `cannot get resource "leases"`},
+	"validatingadmissionpolicies create":           {want: `cannot create resource "validatingadmissionpolicies"`},
+	"validatingadmissionpolicies get,delete":       {want: `cannot get resource "validatingadmissionpolicies"`},
+	"validatingadmissionpolicies update":           {want: `cannot update resource "validatingadmissionpolicies"`, stale: true},
+	"validatingadmissionpolicybindings create":     {want: `cannot create resource "validatingadmissionpolicybindings"`},
+	"validatingadmissionpolicybindings get,delete": {want: `cannot get resource "validatingadmissionpolicybindings"`},
+	"validatingadmissionpolicybindings update":     {want: `cannot update resource "validatingadmissionpolicybindings"`, stale: true},
+	"mutatingadmissionpolicies create":             {want: `cannot create resource "mutatingadmissionpolicies"`},
+	"mutatingadmissionpolicies get,delete":         {want: `cannot get resource "mutatingadmissionpolicies"`},
+	"mutatingadmissionpolicies update":             {want: `cannot update resource "mutatingadmissionpolicies"`, stale: true},
+	"mutatingadmissionpolicybindings create":       {want: `cannot create resource "mutatingadmissionpolicybindings"`},
+	"mutatingadmissionpolicybindings get,delete":   {want: `cannot get resource "mutatingadmissionpolicybindings"`},
+	"mutatingadmissionpolicybindings update":       {want: `cannot update resource "mutatingadmissionpolicybindings"`, stale: true},
+	"validatingwebhookconfigurations create":       {want: `cannot create resource "validatingwebhookconfigurations"`},
+	"validatingwebhookconfigurations get,delete":   {want: `cannot get resource "validatingwebhookconfigurations"`},
+	"validatingwebhookconfigurations update":       {want: `cannot update resource "validatingwebhookconfigurations"`, stale: true},
+	"mutatingwebhookconfigurations create":         {want: `cannot create resource "mutatingwebhookconfigurations"`},
+	"mutatingwebhookconfigurations get,delete":     {want: `cannot get resource "mutatingwebhookconfigurations"`},
+	"mutatingwebhookconfigurations update":         {want: `cannot update resource "mutatingwebhookconfigurations"`, stale: true},
+	"customresourcedefinitions get,patch":          {want: `cannot get resource "customresourcedefinitions"`},
+	"secrets create":                               {exits: true, want: `cannot create resource "secrets"`},
+	"secrets get,update":                           {exits: true, want: `cannot get resource "secrets"`},
+	"tokenreviews create":                          {notify: true, want: `cannot create resource "tokenreviews"`},
+	"leases create":                                {shared: true, want: `cannot create resource "leases"`},
+	"leases get,update,delete":                     {shared: true, want: `cannot get resource "leases"`},
 }
 
 // TestBundleMinimal removes each rule of the bundle in turn and checks the
-// gateway fails in the way that rule is meant to prevent. (The
-// EndpointSlices rule is only generated in Service mode: see
-// TestBundleEndpointSlices.)
+// gateway fails in the way that rule is meant to prevent, for a Katalog on
+// the webhook engine and one on the native engine. (The EndpointSlices rule
+// is only generated in Service mode: see TestBundleEndpointSlices.)
 func TestBundleMinimal(t *testing.T) {
 	removeOtherRegistrations(t, "")
 	ensureWidgetCRD(t)
 	ensureSprocketCRD(t)
-	probe := newBundleCase(t, "bm-probe", "bm-probe", true)
+	seen := map[string]bool{}
+	t.Run("webhook", func(t *testing.T) { bundleMinimal(t, policy.EngineWebhook, "bm", seen) })
+	t.Run("native", func(t *testing.T) {
+		// With every rule, the gateway registers its policies, which enforce.
+		c := newEngineBundleCase(t, "bmn-all", "bmn-all", true, policy.EngineNative)
+		c.install(t, "", -1)
+		c.waitRBAC(t, "", -1)
+		g := c.start(t, true)
+		if w, p := katalogAdmissionObjects(t, c.name); len(w) != 0 || len(p) == 0 {
+			t.Fatalf("engine native registered webhook configurations %v and policies %v", w, p)
+		}
+		waitProtection(t, "default")
+		if err := g.proc.Signal(syscall.SIGTERM); err != nil {
+			t.Fatal(err)
+		}
+		if code, err := g.proc.Wait(30 * time.Second); err != nil || code != 0 {
+			t.Fatalf("SIGTERM: exit %d, %v\n%s", code, err, g.proc.Logs())
+		}
+		if w, p := katalogAdmissionObjects(t, c.name); len(w)+len(p) != 0 {
+			t.Errorf("left registered after SIGTERM: %v %v", w, p)
+		}
+		bundleMinimal(t, policy.EngineNative, "bmn", seen)
+	})
+	for key := range failures {
+		if !seen[key] {
+			t.Errorf("no bundle has the rule %q the test expects", key)
+		}
+	}
+}
+
+func bundleMinimal(t *testing.T, engine policy.Engine, prefix string, seen map[string]bool) {
+	probe := newEngineBundleCase(t, prefix+"-probe", prefix+"-probe", true, engine)
 	n := 0
 	for _, kind := range []string{"ClusterRole", "Role"} {
 		for i, r := range probe.rules(t, kind) {
 			n++
 			key := r.Resources[0] + " " + strings.Join(r.Verbs, ",")
+			seen[key] = true
 			t.Run(key, func(t *testing.T) {
 				f, ok := failures[key]
 				if !ok {
 					t.Fatalf("no expected failure for rule %q: add one (or remove the rule from the bundle)", key)
 				}
-				name := fmt.Sprintf("bm-%d", n)
-				c := newBundleCase(t, name, name, true)
+				name := fmt.Sprintf("%s-%d", prefix, n)
+				c := newEngineBundleCase(t, name, name, true, engine)
 				c.install(t, kind, i)
 				c.waitRBAC(t, kind, i)
 				if f.stale {
@@ -848,8 +919,8 @@ func TestBundleMinimal(t *testing.T) {
 			})
 		}
 	}
-	if n < len(failures) {
-		t.Errorf("the bundle has %d rules, fewer than the %d failures listed: a rule the test expects is gone", n, len(failures))
+	if n == 0 {
+		t.Error("the bundle has no rules")
 	}
 }
 
@@ -964,15 +1035,45 @@ func mustJSON(t *testing.T, v any) []byte {
 	return b
 }
 
-// staleRegistrations creates the Katalog's configurations as an admin, with
-// a CA that is not the gateway's, so the gateway has to update them.
+// staleRegistrations creates the Katalog's configurations (or, on the
+// native engine, its policies and bindings) as an admin, different from
+// what the gateway wants, so the gateway has to update them.
 func staleRegistrations(t *testing.T, c *bundleCase) {
 	t.Helper()
 	ep := registration.Endpoint{Namespace: c.namespace, Service: c.src.Policy.Gateway.ServiceName, URL: c.src.Policy.Gateway.URL}
+	if c.src.Policy.Admission.Engine == policy.EngineNative {
+		pl, err := registration.NewPlan(c.src.Policy, ep, nil, registration.Support{Validating: true, Mutating: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, np := range pl.Native {
+			if np.Validating != nil {
+				np.Validating.Spec.FailurePolicy = opposite(np.Validating.Spec.FailurePolicy)
+				np.ValidatingBinding.Spec.ValidationActions = []admissionregistrationv1.ValidationAction{admissionregistrationv1.Audit}
+			} else {
+				np.Mutating.Spec.FailurePolicy = opposite(np.Mutating.Spec.FailurePolicy)
+				np.MutatingBinding.Spec.MatchResources = &admissionregistrationv1.MatchResources{
+					NamespaceSelector: &metav1.LabelSelector{MatchLabels: map[string]string{"stale": "true"}},
+				}
+			}
+		}
+		if _, _, err := pl.Apply(context.Background(), env.Dynamic, nil, c.name); err != nil {
+			t.Fatal(err)
+		}
+		return
+	}
 	v, m := registration.Desired(c.src.Policy, ep, env.CAPEM)
 	if _, err := registration.Apply(context.Background(), env.Dynamic, c.name, v, m); err != nil {
 		t.Fatal(err)
 	}
+}
+
+func opposite(fp *admissionregistrationv1.FailurePolicyType) *admissionregistrationv1.FailurePolicyType {
+	o := admissionregistrationv1.Ignore
+	if fp != nil && *fp == admissionregistrationv1.Ignore {
+		o = admissionregistrationv1.Fail
+	}
+	return &o
 }
 
 // TestBundleEndpointSlices: in Service mode a stopping replica lists its

@@ -12,6 +12,8 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime/schema"
+
+	"github.com/orkspace/orkestra-gateway/internal/policy"
 )
 
 const shieldCRDName = "shields.protect.example.com"
@@ -99,7 +101,7 @@ func TestCRDDeletionKeepsProtectedCRs(t *testing.T) {
 func TestStrictModeGuardsGatewaySecret(t *testing.T) {
 	ctx := context.Background()
 	cleanKatalog(t, "e2e")
-	g := admissionGateway(t)
+	g := admissionGateway(t, policy.EngineWebhook)
 	cms := env.Clientset.CoreV1().ConfigMaps("default")
 	ensureCM(t, "default", "strict-probe", protected)
 	eventually(t, 20*time.Second, "strict mode active", func() error {

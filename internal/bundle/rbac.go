@@ -43,23 +43,38 @@ var (
 )
 
 // ClusterRules are the cluster-scoped permissions the gateway needs for a
-// Katalog: its webhook configurations (by name), the CRDs whose conversion it
-// manages (by name), and TokenReviews for /notify. Nothing on any other CRD
-// or on the custom resources the Runtime manages, no list or watch, no
-// wildcard. ep is where webhooks point (it decides nothing but must be
-// valid for registration.Desired).
+// Katalog: its webhook configurations and admission policies (by name), the
+// CRDs whose conversion it manages (by name), and TokenReviews for /notify.
+// Nothing on any other CRD or on the custom resources the Runtime manages,
+// no list or watch, no wildcard. ep is where webhooks point (it decides
+// nothing but must be valid for registration.Desired).
+//
+// The engine decides what may be created and updated: webhook
+// configurations with engine webhook, policies and bindings with native,
+// both with auto (which may choose either, per feature, on each tick).
+// Every engine reads and deletes the other's objects by name, so that
+// switching engine (or turning a feature off) removes what the other one
+// registered. Two requests need no rule: auto's discovery (a GET of
+// /apis/admissionregistration.k8s.io/v1, which system:discovery grants to
+// every authenticated user) and the probes of an engine switch (dry-run
+// updates of the TLS Secret, granted in the namespace Role).
 func ClusterRules(p *policy.Policy, ep registration.Endpoint) []Rule {
-	validating, mutating := registration.Desired(p, ep, nil)
+	engine := p.Admission.Engine
+	webhooks := engine != policy.EngineNative
 	var vNames, mNames []string
-	for _, c := range validating {
-		vNames = append(vNames, c.Name)
-	}
-	for _, c := range mutating {
-		mNames = append(mNames, c.Name)
+	if webhooks {
+		validating, mutating := registration.Desired(p, ep, nil)
+		for _, c := range validating {
+			vNames = append(vNames, c.Name)
+		}
+		for _, c := range mutating {
+			mNames = append(mNames, c.Name)
+		}
 	}
 	var rules []Rule
 	rules = append(rules, webhookRules(p.Name, "validatingwebhookconfigurations", false, vNames)...)
 	rules = append(rules, webhookRules(p.Name, "mutatingwebhookconfigurations", true, mNames)...)
+	rules = append(rules, nativeRules(p, ep)...)
 
 	if p.Conversion.Enabled {
 		var crds []string
@@ -123,6 +138,60 @@ func webhookRules(katalogName, resource string, mutating bool, enabled []string)
 	return rules
 }
 
+// nativeRules are the rules on the policy kinds: create and update of the
+// policies and bindings the engine may register, get and delete of every
+// name the Katalog can have (see webhookRules).
+func nativeRules(p *policy.Policy, ep registration.Endpoint) []Rule {
+	var desired []registration.NativePolicy
+	if e := p.Admission.Engine; e == policy.EngineNative || e == policy.EngineAuto {
+		// For auto: every feature whose rules compile, as on a cluster that
+		// serves both kinds.
+		engines := registration.Engines(p, registration.Support{Validating: true, Mutating: true})
+		desired, _ = registration.DesiredNative(p, ep, engines)
+	}
+	group := []string{"admissionregistration.k8s.io"}
+	var rules []Rule
+	for _, kind := range []struct {
+		policy, binding string
+		mutating        bool
+	}{
+		{registration.ValidatingPolicies, registration.ValidatingBindings, false},
+		{registration.MutatingPolicies, registration.MutatingBindings, true},
+	} {
+		var all, enabled []string
+		for _, part := range registration.NativeParts {
+			if part.Mutating == kind.mutating {
+				all = append(all, part.Name(p.Name))
+			}
+		}
+		for _, np := range desired {
+			if np.Part.Mutating == kind.mutating {
+				enabled = append(enabled, np.Name())
+			}
+		}
+		for _, resource := range []string{kind.policy, kind.binding} {
+			if len(enabled) > 0 {
+				rules = append(rules, Rule{
+					PolicyRule: rbacv1.PolicyRule{APIGroups: group, Resources: []string{resource}, Verbs: webhookCreateVerbs},
+					Why:        "engine " + string(p.Admission.Engine) + ": register the " + resource + " of " + strings.Join(enabled, ", ") + " when absent (create cannot be restricted to names)",
+				})
+			}
+			rules = append(rules, Rule{
+				PolicyRule: rbacv1.PolicyRule{APIGroups: group, Resources: []string{resource}, Verbs: webhookReadVerbs, ResourceNames: all},
+				Why: "admission engines: read each of the Katalog's " + resource + " by name (never list); delete those of disabled features or of the other engine, " +
+					"and all of them when the last replica stops (cleanupOnShutdown)",
+			})
+			if len(enabled) > 0 {
+				rules = append(rules, Rule{
+					PolicyRule: rbacv1.PolicyRule{APIGroups: group, Resources: []string{resource}, Verbs: webhookUpdateVerbs, ResourceNames: enabled},
+					Why:        "engine " + string(p.Admission.Engine) + ": restore an edited " + strings.TrimSuffix(resource, "s"),
+				})
+			}
+		}
+	}
+	return rules
+}
+
 // NamespaceRules are the permissions in the gateway's own namespace: its TLS
 // Secret, the EndpointSlices of its Service when shutdown has to tell
 // whether it is the last ready replica, and the Leases that make
@@ -138,7 +207,8 @@ func NamespaceRules(p *policy.Policy) []Rule {
 		},
 			Rule{
 				PolicyRule: rbacv1.PolicyRule{APIGroups: []string{""}, Resources: []string{"secrets"}, Verbs: secretVerbs, ResourceNames: []string{p.Certs.SecretName}},
-				Why:        "certManager: read the shared TLS Secret; replace it when invalid and rotate it before expiry. No other Secret",
+				Why: "certManager: read the shared TLS Secret; replace it when invalid and rotate it before expiry; dry-run updates of it " +
+					"probe that newly registered admission objects are in force before an engine switch removes the old ones. No other Secret",
 			})
 	}
 	// With cert-manager or mounted files the TLS Secret is not the

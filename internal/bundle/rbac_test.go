@@ -31,13 +31,17 @@ func checkLeastPrivilege(t *testing.T, b *Bundle) {
 	cr := decode[rbacv1.ClusterRole](t, b, "ClusterRole")
 	role := decode[rbacv1.Role](t, b, "Role")
 	allowed := map[string]bool{
-		"admissionregistration.k8s.io/validatingwebhookconfigurations": true,
-		"admissionregistration.k8s.io/mutatingwebhookconfigurations":   true,
-		"apiextensions.k8s.io/customresourcedefinitions":               true,
-		"authentication.k8s.io/tokenreviews":                           true,
-		"/secrets":                                                     true,
-		"discovery.k8s.io/endpointslices":                              true,
-		"coordination.k8s.io/leases":                                   true,
+		"admissionregistration.k8s.io/validatingwebhookconfigurations":   true,
+		"admissionregistration.k8s.io/mutatingwebhookconfigurations":     true,
+		"admissionregistration.k8s.io/validatingadmissionpolicies":       true,
+		"admissionregistration.k8s.io/validatingadmissionpolicybindings": true,
+		"admissionregistration.k8s.io/mutatingadmissionpolicies":         true,
+		"admissionregistration.k8s.io/mutatingadmissionpolicybindings":   true,
+		"apiextensions.k8s.io/customresourcedefinitions":                 true,
+		"authentication.k8s.io/tokenreviews":                             true,
+		"/secrets":                                                       true,
+		"discovery.k8s.io/endpointslices":                                true,
+		"coordination.k8s.io/leases":                                     true,
 	}
 	for _, r := range append(slices.Clone(cr.Rules), role.Rules...) {
 		all := slices.Concat(r.APIGroups, r.Resources, r.Verbs, r.ResourceNames)
@@ -85,6 +89,19 @@ func TestRules(t *testing.T) {
 		return fmt.Sprint(n)
 	}
 	secretRules := []string{"/secrets[] create", "/secrets[orkestra-internal-tls] get,update"}
+	const vap, vapb, mapol, mapb = "admissionregistration.k8s.io/validatingadmissionpolicies", "admissionregistration.k8s.io/validatingadmissionpolicybindings",
+		"admissionregistration.k8s.io/mutatingadmissionpolicies", "admissionregistration.k8s.io/mutatingadmissionpolicybindings"
+	validatingParts := []string{"deletion-protection", "deletion-protection-crds", "strict-mode", "strict-mode-break-glass",
+		"namespace-protection", "namespace-protection-deletion", "validate", "validate-warn"}
+	// readNative: every engine reads and deletes the other engine's objects.
+	readNative := func(katalog string) []string {
+		return []string{
+			vap + names(katalog, validatingParts...) + " get,delete",
+			vapb + names(katalog, validatingParts...) + " get,delete",
+			mapol + names(katalog, "mutate") + " get,delete",
+			mapb + names(katalog, "mutate") + " get,delete",
+		}
+	}
 	listSlices := "discovery.k8s.io/endpointslices[] list"
 
 	for _, tc := range []struct {
@@ -95,14 +112,14 @@ func TestRules(t *testing.T) {
 		{
 			name: "protection only",
 			text: "metadata:\n  name: guard\nsecurity:\n  deletionProtection: {}\n",
-			cluster: []string{
+			cluster: append([]string{
 				vwc + "[] create",
 				vwc + names("guard", "deletion-protection", "strict-mode", "namespace-protection", "validate") + " get,delete",
 				vwc + names("guard", "deletion-protection") + " update",
 				// Apply reads the mutate configuration to delete it if a
 				// previous Katalog registered one; nothing creates it.
 				mwc + names("guard", "mutate") + " get,delete",
-			},
+			}, readNative("guard")...),
 			ns: append(secretRules, listSlices),
 		},
 		{
@@ -115,34 +132,33 @@ security:
   webhooks: {admission: {enabled: false}, cleanupOnShutdown: false}
   certManager: {secretName: strict-tls}
 `,
-			cluster: []string{
+			cluster: append([]string{
 				vwc + "[] create",
 				vwc + names("strict", "deletion-protection", "strict-mode", "namespace-protection", "validate") + " get,delete",
 				vwc + names("strict", "deletion-protection", "strict-mode", "namespace-protection") + " update",
 				mwc + names("strict", "mutate") + " get,delete",
-			},
+			}, readNative("strict")...),
 			// Nothing is removed at shutdown, so nothing is listed.
 			ns: []string{"/secrets[] create", "/secrets[strict-tls] get,update"},
 		},
 		{
 			name: "url mode lists nothing at shutdown",
 			text: "metadata:\n  name: byurl\ngateway:\n  url: https://gateway.example.com:8443\nsecurity:\n  deletionProtection: {}\n",
-			cluster: []string{
+			cluster: append([]string{
 				vwc + "[] create",
 				vwc + names("byurl", "deletion-protection", "strict-mode", "namespace-protection", "validate") + " get,delete",
 				vwc + names("byurl", "deletion-protection") + " update",
 				mwc + names("byurl", "mutate") + " get,delete",
-			},
+			}, readNative("byurl")...),
 			ns: secretRules,
 		},
 		{
 			name: "notifications only",
 			text: "metadata:\n  name: relay\nnotification:\n  allowedCallers: [ops/forwarder]\n  teams:\n    ops:\n      slackWebhookURLFrom: {env: OPS_SLACK}\n",
-			cluster: []string{
+			cluster: append(append([]string{
 				vwc + names("relay", "deletion-protection", "strict-mode", "namespace-protection", "validate") + " get,delete",
 				mwc + names("relay", "mutate") + " get,delete",
-				"authentication.k8s.io/tokenreviews[] create",
-			},
+			}, readNative("relay")...), "authentication.k8s.io/tokenreviews[] create"),
 			ns: append(secretRules, listSlices, "coordination.k8s.io/leases[] create", "coordination.k8s.io/leases[] get,update,delete"),
 		},
 		{
@@ -160,10 +176,10 @@ spec:
         versions: [v1, v2]
         updateCRD: false
 `,
-			cluster: []string{
+			cluster: append([]string{
 				vwc + names("conv", "deletion-protection", "strict-mode", "namespace-protection", "validate") + " get,delete",
 				mwc + names("conv", "mutate") + " get,delete",
-			},
+			}, readNative("conv")...),
 			ns: append(secretRules, listSlices),
 		},
 		{
@@ -186,14 +202,77 @@ spec:
         rules: [{field: spec.size, gt: 0, message: size must be positive}]
       conversion: {storageVersion: v1, versions: [v1, v2]}
 `,
-			cluster: []string{
+			cluster: append(append([]string{
 				vwc + "[] create",
 				vwc + names("full", "deletion-protection", "strict-mode", "namespace-protection", "validate") + " get,delete",
 				vwc + names("full", "validate") + " update",
 				mwc + "[] create",
 				mwc + names("full", "mutate") + " get,delete",
 				mwc + names("full", "mutate") + " update",
-				"apiextensions.k8s.io/customresourcedefinitions[gadgets.example.com widgets.example.com] get,patch",
+			}, readNative("full")...), "apiextensions.k8s.io/customresourcedefinitions[gadgets.example.com widgets.example.com] get,patch"),
+			ns: append(secretRules, listSlices),
+		},
+		{
+			name: "native engine: policies by name, webhook configurations only read and deleted",
+			text: `metadata:
+  name: nat
+security:
+  deletionProtection: {strictMode: true, breakGlass: {groups: [ops]}}
+  webhooks: {admission: {enabled: true, engine: native}}
+spec:
+  crds:
+    gadget:
+      apiTypes: {group: example.com, version: v1, kind: Gadget, plural: gadgets}
+      validation:
+        rules: [{field: spec.size, gt: 0, message: size must be positive}]
+`,
+			cluster: []string{
+				vwc + names("nat", "deletion-protection", "strict-mode", "namespace-protection", "validate") + " get,delete",
+				mwc + names("nat", "mutate") + " get,delete",
+				vap + "[] create",
+				vap + names("nat", validatingParts...) + " get,delete",
+				vap + names("nat", "deletion-protection", "strict-mode", "strict-mode-break-glass", "validate") + " update",
+				vapb + "[] create",
+				vapb + names("nat", validatingParts...) + " get,delete",
+				vapb + names("nat", "deletion-protection", "strict-mode", "strict-mode-break-glass", "validate") + " update",
+				mapol + names("nat", "mutate") + " get,delete",
+				mapb + names("nat", "mutate") + " get,delete",
+			},
+			ns: append(secretRules, listSlices),
+		},
+		{
+			name: "auto engine: both kinds may be registered",
+			text: `metadata:
+  name: auto
+security:
+  deletionProtection: {}
+  webhooks: {admission: {enabled: true, engine: auto}}
+spec:
+  crds:
+    widget:
+      apiTypes: {group: example.com, version: v1, kind: Widget, plural: widgets}
+      mutation:
+        rules: [{field: spec.tier, default: basic}]
+`,
+			cluster: []string{
+				vwc + "[] create",
+				vwc + names("auto", "deletion-protection", "strict-mode", "namespace-protection", "validate") + " get,delete",
+				vwc + names("auto", "deletion-protection") + " update",
+				mwc + "[] create",
+				mwc + names("auto", "mutate") + " get,delete",
+				mwc + names("auto", "mutate") + " update",
+				vap + "[] create",
+				vap + names("auto", validatingParts...) + " get,delete",
+				vap + names("auto", "deletion-protection") + " update",
+				vapb + "[] create",
+				vapb + names("auto", validatingParts...) + " get,delete",
+				vapb + names("auto", "deletion-protection") + " update",
+				mapol + "[] create",
+				mapol + names("auto", "mutate") + " get,delete",
+				mapol + names("auto", "mutate") + " update",
+				mapb + "[] create",
+				mapb + names("auto", "mutate") + " get,delete",
+				mapb + names("auto", "mutate") + " update",
 			},
 			ns: append(secretRules, listSlices),
 		},

@@ -183,6 +183,44 @@ metadata: # want: K03 error
             message: no operator
 `},
 
+	{"K08 native engine", header + `security:
+  webhooks:
+    admission:
+      engine: native
+spec:
+  crds:
+    website:
+      apiTypes: ` + website + `
+      validation:
+        rules:
+          - field: "{{ .spec.which }}" # want: K08 error
+            exists: true
+            message: m
+          - field: spec.x
+            exists: true
+            message: "{{ range .spec.items }}{{ . }}{{ end }}" # want: K10 error
+          - field: spec.y
+            exists: true
+            message: "y is {{ .spec.y | default \"unset\" | upper }}"
+      mutation:
+        rules:
+          - field: "{{ .spec.which }}" # want: K11 error
+            default: x
+`},
+	{"K22 auto keeps rules on the webhook", header + `security:
+  webhooks:
+    admission:
+      engine: auto
+spec:
+  crds:
+    website:
+      apiTypes: ` + website + `
+      validation:
+        rules:
+          - field: "{{ .spec.which }}" # want: K22 warning
+            exists: true
+            message: m
+`},
 	{"K09 pass", admission + `spec:
   crds:
     website:
@@ -370,6 +408,18 @@ spec:
   webhooks: # want: K22 warning
     failurePolicy: Ignorance # want: K15 error
     timeoutSeconds: 31 # want: K15 error
+`},
+	{"K15 engines", header + `security:
+  webhooks:
+    admission:
+      enabled: false
+      engine: native
+`},
+	{"K15 unknown engine", header + `security:
+  webhooks:
+    admission:
+      enabled: false
+      engine: nativ # want: K15 error
 `},
 
 	{"K16 pass", header + `security:
@@ -837,6 +887,8 @@ func TestMessagesAndHints(t *testing.T) {
 			"security.deletionProtection.failurePolicy", `failurePolicy "fail" is not Fail or Ignore`, `write "Fail": failure policies are case-sensitive`},
 		{header + "security:\n  webhooks:\n    admission: {enabled: false}\n    failurePolicy: ignore\n", "K15",
 			"security.webhooks.failurePolicy", `"ignore"`, `write "Ignore"`},
+		{header + "security:\n  webhooks:\n    admission: {enabled: false, engine: Native}\n", "K15",
+			"security.webhooks.admission.engine", `engine "Native" is not webhook, native or auto`, `did you mean "native"?`},
 		{header + "spec:\n  crds:\n    a:\n      apiTypes: " + website + "\n    b:\n      apiTypes: " + website + "\n", "K07",
 			"spec.crds.b", `entries "a" and "b" both claim websites.web.example.com`, "merge"},
 		{header + "security:\n  conversion: {}\nspec:\n  crds:\n    w:\n      apiTypes: " + website +

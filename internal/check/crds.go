@@ -301,6 +301,7 @@ func (p *pass) rules(base string, e *katalog.CRD, c *policy.CRD) {
 				set.Audit()
 			}
 			c.Validation = set
+			p.native(base+".validation.rules", "validation", set.NativeProblems())
 		}
 	}
 	if e.Mutation != nil && len(e.Mutation.Rules) > 0 {
@@ -308,6 +309,21 @@ func (p *pass) rules(base string, e *katalog.CRD, c *policy.CRD) {
 		p.problems(base+".mutation.rules", "K11", problems)
 		if len(problems) == 0 {
 			c.Mutation = set
+			p.native(base+".mutation.rules", "mutation", set.NativeProblems())
+		}
+	}
+}
+
+// native reports what the native engine cannot compile: errors with
+// engine: native, warnings with auto (which keeps the feature on the
+// webhook), nothing with the webhook engine.
+func (p *pass) native(field, feature string, problems []rules.Problem) {
+	switch p.pol.Admission.Engine {
+	case policy.EngineNative:
+		p.problems(field, "K08", problems)
+	case policy.EngineAuto:
+		for _, pr := range problems {
+			p.warnf("K22", field+pr.Path, pr.Hint, "engine auto keeps %s on the webhook engine: %s", feature, pr.Msg)
 		}
 	}
 }

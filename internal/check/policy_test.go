@@ -43,7 +43,7 @@ func TestSpecExample(t *testing.T) {
 	if np := p.NamespaceProtection; np.Endpoint != wantDP || !slices.Equal(np.Namespaces.Restricted, policy.Globs{"kube-system", "kube-public"}) || len(np.Namespaces.Allowed) != 0 {
 		t.Errorf("namespace protection %+v", np)
 	}
-	if a := p.Admission; a.Endpoint != (policy.Endpoint{Enabled: true, FailurePolicy: policy.Ignore, TimeoutSeconds: 5, CleanupOnShutdown: true}) {
+	if a := p.Admission; a.Endpoint != (policy.Endpoint{Enabled: true, FailurePolicy: policy.Ignore, TimeoutSeconds: 5, CleanupOnShutdown: true}) || a.Engine != policy.EngineWebhook {
 		t.Errorf("admission %+v", a)
 	}
 	if !p.Conversion.Enabled {
@@ -220,6 +220,9 @@ spec:
 	p := r.Policy
 	if p.DeletionProtection.Enabled || p.NamespaceProtection.Enabled || p.Admission.Enabled || p.Conversion.Enabled || p.Notification != nil {
 		t.Errorf("something is on: %+v", p)
+	}
+	if p.Admission.Engine != policy.EngineWebhook {
+		t.Errorf("engine %q, want the default webhook", p.Admission.Engine)
 	}
 	if c := p.CRDs[0]; c.Validate || c.ProtectCRD || c.ProtectCRs || c.Validation == nil {
 		t.Errorf("CRD %+v", c)
@@ -416,5 +419,26 @@ spec:
 		case tc.warn != "" && (len(warned) != 1 || !strings.Contains(warned[0], tc.warn)):
 			t.Errorf("%s: warnings %q, want one saying %q", tc.name, warned, tc.warn)
 		}
+	}
+}
+
+// The engine is read as written; every feature follows it.
+func TestEngine(t *testing.T) {
+	for _, e := range policy.Engines {
+		r := run(header + "security:\n  webhooks:\n    admission:\n      engine: " + string(e) + "\n")
+		if r.Policy == nil {
+			t.Fatalf("engine %s: errors:\n%s", e, dump(r))
+		}
+		if got := r.Policy.Admission.Engine; got != e {
+			t.Errorf("engine %s compiled to %q", e, got)
+		}
+	}
+	r := run(header + "security:\n  webhooks:\n    admission:\n      engine: Native\n")
+	found := false
+	for _, f := range r.Findings {
+		found = found || f.ID == "K15" && f.Severity == Error && f.Field == "security.webhooks.admission.engine" && strings.Contains(f.Hint, "native")
+	}
+	if !found || r.Policy != nil {
+		t.Errorf("misspelt engine: %s", dump(r))
 	}
 }

@@ -2,7 +2,6 @@ package check
 
 import (
 	"fmt"
-	"slices"
 	"strings"
 	"time"
 	"unicode"
@@ -90,24 +89,6 @@ func (p *pass) security() {
 	}
 }
 
-// engine resolves the admission engine: webhook by default; a misspelt
-// engine is an error, never a silent default (K22).
-func (p *pass) engine(field, e string) policy.Engine {
-	all := []policy.Engine{policy.EngineWebhook, policy.EngineNative, policy.EngineAuto}
-	if e == "" {
-		return policy.EngineWebhook
-	}
-	if slices.Contains(all, policy.Engine(e)) {
-		return policy.Engine(e)
-	}
-	hint := "use webhook (the gateway's webhooks), native (policies the API server evaluates) or auto (native where supported)"
-	if low := policy.Engine(strings.ToLower(e)); slices.Contains(all, low) {
-		hint = fmt.Sprintf("write %s: engines are lower case", low)
-	}
-	p.errorf("K22", field, hint, "engine %q is not webhook, native or auto", e)
-	return policy.EngineWebhook
-}
-
 func disabledEndpoint(fp policy.FailurePolicy) policy.Endpoint {
 	return policy.Endpoint{FailurePolicy: fp, TimeoutSeconds: defaultTimeoutSeconds, CleanupOnShutdown: true}
 }
@@ -147,6 +128,27 @@ func (p *pass) failurePolicy(field, fp string, def policy.FailurePolicy) policy.
 	}
 	p.errorf("K15", field, hint, "failurePolicy %q is not Fail or Ignore", fp)
 	return def
+}
+
+// engine resolves the admission engine (K15); like a failure policy, a
+// misspelt engine is an error, never a silent default.
+func (p *pass) engine(field, e string) policy.Engine {
+	if e == "" {
+		return policy.EngineWebhook
+	}
+	names := make([]string, len(policy.Engines))
+	for i, want := range policy.Engines {
+		if policy.Engine(e) == want {
+			return want
+		}
+		names[i] = string(want)
+	}
+	hint := katalog.Suggest(e, names)
+	if hint == "" {
+		hint = "use webhook (the default), native or auto"
+	}
+	p.errorf("K15", field, hint, "engine %q is not webhook, native or auto", e)
+	return policy.EngineWebhook
 }
 
 // subjects checks break-glass user or group names (K14).

@@ -80,16 +80,16 @@ type Webhooks struct {
 	CleanupOnShutdown *bool      `yaml:"cleanupOnShutdown"`
 }
 
-type Toggle struct {
-	Enabled *bool `yaml:"enabled"`
-}
-
-// Admission switches the validation and mutation webhooks and chooses the
-// engine that enforces them.
+// Admission switches the admission features on and chooses what enforces
+// them: the gateway's webhooks, or policies the API server evaluates itself.
 type Admission struct {
 	Enabled *bool `yaml:"enabled"`
-	// Engine is webhook (default), native or auto.
+	// Engine is webhook, native or auto; empty means webhook.
 	Engine string `yaml:"engine"`
+}
+
+type Toggle struct {
+	Enabled *bool `yaml:"enabled"`
 }
 
 type CertManager struct {

@@ -23,6 +23,24 @@ const (
 	ManagedByValue  = "orkestra-gateway"
 )
 
+// Probes: to tell that an admission object it registered is in force, the
+// gateway makes a dry-run UPDATE of its own TLS Secret with ProbeAnnotation
+// set to ProbeTarget(engine, object name). An object in force answers with
+// ProbeMessage (a denial or a warning), or, a mutating policy, by setting
+// ProbeResultAnnotation to the target.
+const (
+	ProbeAnnotation       = "orkestra.orkspace.io/probe"
+	ProbeResultAnnotation = "orkestra.orkspace.io/probe-result"
+)
+
+// ProbeTarget is the probe annotation's value for an object: the engine
+// and the name, so that a policy and a webhook configuration of the same
+// name never answer each other's probe.
+func ProbeTarget(engine Engine, name string) string { return string(engine) + "/" + name }
+
+// ProbeMessage is what an object in force answers to its probe.
+func ProbeMessage(target string) string { return "orkestra-gateway probe: " + target + " is in force" }
+
 // FailurePolicy is "Fail" or "Ignore", as in admissionregistration/v1.
 type FailurePolicy string
 
@@ -120,24 +138,30 @@ func (g Globs) Match(name string) bool {
 	return false
 }
 
-// Engine is what enforces the validation and mutation rules.
-type Engine string
-
-const (
-	// EngineWebhook: the gateway's /validate and /mutate webhooks.
-	EngineWebhook Engine = "webhook"
-	// EngineNative: ValidatingAdmissionPolicies and MutatingAdmissionPolicies
-	// evaluated by the API server.
-	EngineNative Engine = "native"
-	// EngineAuto: native where the API server supports it, webhook elsewhere.
-	EngineAuto Engine = "auto"
-)
-
 // Admission holds the settings of the per-CRD validation and mutation webhooks.
 type Admission struct {
 	Endpoint
-	Engine Engine // default EngineWebhook
+	// Engine is what enforces every admission feature (protection, strict
+	// mode, namespaces, validation, mutation); never empty after the check pass.
+	Engine Engine
 }
+
+// Engine is what enforces the admission features.
+type Engine string
+
+const (
+	// EngineWebhook: the gateway's admission webhooks (the default).
+	EngineWebhook Engine = "webhook"
+	// EngineNative: ValidatingAdmissionPolicies and MutatingAdmissionPolicies
+	// the API server evaluates in process; the gateway only registers them.
+	EngineNative Engine = "native"
+	// EngineAuto: native for every feature the API server serves the policy
+	// kinds for (and the rules compile to), webhook for the rest.
+	EngineAuto Engine = "auto"
+)
+
+// Engines lists the valid engines.
+var Engines = []Engine{EngineWebhook, EngineNative, EngineAuto}
 
 type Conversion struct {
 	Enabled bool

@@ -12,6 +12,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/util/validation"
 	"k8s.io/client-go/dynamic"
 
@@ -26,6 +27,9 @@ const maxAttempts = 5
 // Result counts what Apply did, for logs and metrics.
 type Result struct {
 	Created, Updated, Unchanged, Deleted int
+	// Pending counts features switching engine whose new objects are not
+	// known to be in force yet: both engines' objects are kept.
+	Pending int
 }
 
 // Changed reports whether Apply wrote anything.
@@ -36,6 +40,7 @@ func (r *Result) add(o Result) {
 	r.Updated += o.Updated
 	r.Unchanged += o.Unchanged
 	r.Deleted += o.Deleted
+	r.Pending += o.Pending
 }
 
 // Apply makes the cluster hold exactly the desired configurations of the
@@ -100,21 +105,31 @@ func apply(ctx context.Context, client dynamic.Interface, katalog string, valida
 	return res, bundles, errors.Join(errs...)
 }
 
-// Remove deletes every configuration of the Katalog (uninstall, shutdown of
-// the last replica). Only objects labelled as managed by the gateway for this
-// Katalog are deleted; absent ones are fine.
+// Remove deletes every configuration and native policy of the Katalog
+// (uninstall, shutdown of the last replica). Only objects labelled as
+// managed by the gateway for this Katalog are deleted; absent ones are fine.
 func Remove(ctx context.Context, client dynamic.Interface, katalog string) error {
 	return RemoveFeatures(ctx, client, katalog, webhook.Features)
 }
 
-// RemoveFeatures deletes the Katalog's configurations of the given features
-// only (e.g. CleanupFeatures at shutdown); an empty list deletes nothing.
+// RemoveFeatures deletes the Katalog's configurations and native policies
+// of the given features only (e.g. CleanupFeatures at shutdown); an empty
+// list deletes nothing.
 func RemoveFeatures(ctx context.Context, client dynamic.Interface, katalog string, features []webhook.Feature) error {
 	if err := checkArgs(client, katalog); err != nil {
 		return err
 	}
-	_, err := remove(ctx, client, katalog, features)
-	return err
+	var errs []error
+	for _, f := range features {
+		stale, err := liveStale(ctx, client, katalog, f, nil)
+		if err != nil {
+			errs = append(errs, err)
+		}
+		if _, err := deleteStale(ctx, client, stale); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
 }
 
 func checkArgs(client dynamic.Interface, katalog string) error {
@@ -168,9 +183,11 @@ func kindOf(f webhook.Feature) string {
 	return "ValidatingWebhookConfiguration"
 }
 
-// object is one desired configuration, reduced to what Apply needs.
+// object is one desired configuration (or native policy or binding),
+// reduced to what Apply needs.
 type object struct {
 	feature webhook.Feature
+	gvr     schema.GroupVersionResource
 	kind    string
 	name    string
 	labels  map[string]string
@@ -180,11 +197,14 @@ type object struct {
 	annotations map[string]string
 	unset       string
 	want        *unstructured.Unstructured
+	// field is the top-level field the gateway owns: "webhooks" of a
+	// configuration, "spec" of a policy or binding.
+	field string
 	// sync compares the live object with the desired one and returns the
-	// webhooks to write (in unstructured form) when they differ, and the
-	// caBundles the object holds once they are written (or, the same, as
-	// it is).
-	sync func(live *unstructured.Unstructured) (webhooks []any, same bool, held []Bundle, err error)
+	// field's value to write (in unstructured form) when they differ, and
+	// the caBundles the object holds once it is written (or, the same, as
+	// it is; none for a policy).
+	sync func(live *unstructured.Unstructured) (value any, same bool, held []Bundle, err error)
 	// bundles are the caBundles of the desired object, once created.
 	bundles []Bundle
 }
@@ -263,8 +283,9 @@ func validatingObject(f webhook.Feature, c *admissionregistrationv1.ValidatingWe
 		return out
 	}
 	return object{
-		feature: f, kind: c.Kind, name: c.Name, labels: c.Labels, annotations: c.Annotations, unset: unsetInjection(c.Annotations, hasCA), want: want, bundles: held(c),
-		sync: func(live *unstructured.Unstructured) ([]any, bool, []Bundle, error) {
+		feature: f, gvr: gvrOf(f), kind: c.Kind, name: c.Name, labels: c.Labels, annotations: c.Annotations, unset: unsetInjection(c.Annotations, hasCA),
+		want: want, field: "webhooks", bundles: held(c),
+		sync: func(live *unstructured.Unstructured) (any, bool, []Bundle, error) {
 			var l admissionregistrationv1.ValidatingWebhookConfiguration
 			if err := runtime.DefaultUnstructuredConverter.FromUnstructured(live.Object, &l); err != nil {
 				return nil, false, nil, fmt.Errorf("decoding the live object: %w", err)
@@ -309,8 +330,9 @@ func mutatingObject(f webhook.Feature, c *admissionregistrationv1.MutatingWebhoo
 		return out
 	}
 	return object{
-		feature: f, kind: c.Kind, name: c.Name, labels: c.Labels, annotations: c.Annotations, unset: unsetInjection(c.Annotations, hasCA), want: want, bundles: held(c),
-		sync: func(live *unstructured.Unstructured) ([]any, bool, []Bundle, error) {
+		feature: f, gvr: gvrOf(f), kind: c.Kind, name: c.Name, labels: c.Labels, annotations: c.Annotations, unset: unsetInjection(c.Annotations, hasCA),
+		want: want, field: "webhooks", bundles: held(c),
+		sync: func(live *unstructured.Unstructured) (any, bool, []Bundle, error) {
 			var l admissionregistrationv1.MutatingWebhookConfiguration
 			if err := runtime.DefaultUnstructuredConverter.FromUnstructured(live.Object, &l); err != nil {
 				return nil, false, nil, fmt.Errorf("decoding the live object: %w", err)
@@ -365,10 +387,10 @@ func webhooksOf(obj runtime.Object) ([]any, error) {
 }
 
 // ensure makes one configuration match: create if absent, update if
-// different, nothing if equal. It returns the caBundles the configuration
-// holds afterwards.
+// different, nothing if equal. It returns the caBundles the object holds
+// afterwards.
 func ensure(ctx context.Context, client dynamic.Interface, o object) (Result, []Bundle, error) {
-	ri := client.Resource(gvrOf(o.feature))
+	ri := client.Resource(o.gvr)
 	var lastErr error
 	for range maxAttempts {
 		live, err := ri.Get(ctx, o.name, metav1.GetOptions{})
@@ -387,7 +409,7 @@ func ensure(ctx context.Context, client dynamic.Interface, o object) (Result, []
 		if err != nil {
 			return Result{}, nil, fmt.Errorf("reading: %w", err)
 		}
-		hooks, same, held, err := o.sync(live)
+		value, same, held, err := o.sync(live)
 		if err != nil {
 			return Result{}, nil, err
 		}
@@ -397,7 +419,7 @@ func ensure(ctx context.Context, client dynamic.Interface, o object) (Result, []
 			return Result{Unchanged: 1}, held, nil
 		}
 		upd := live.DeepCopy()
-		if err := unstructured.SetNestedSlice(upd.Object, hooks, "webhooks"); err != nil {
+		if err := unstructured.SetNestedField(upd.Object, value, o.field); err != nil {
 			return Result{}, nil, err
 		}
 		l := upd.GetLabels()

@@ -167,6 +167,7 @@ func Desired(p *policy.Policy, ep Endpoint, caBundle []byte) (validating []admis
 	for _, f := range webhook.Features {
 		if f.Mutating() {
 			if hooks := b.mutate(); len(hooks) > 0 {
+				hooks = append(hooks, b.mutatingProbe())
 				c := admissionregistrationv1.MutatingWebhookConfiguration{Webhooks: hooks}
 				c.APIVersion, c.Kind = "admissionregistration.k8s.io/v1", "MutatingWebhookConfiguration"
 				c.ObjectMeta = b.meta(f)
@@ -186,6 +187,7 @@ func Desired(p *policy.Policy, ep Endpoint, caBundle []byte) (validating []admis
 			hooks = b.validate()
 		}
 		if len(hooks) > 0 {
+			hooks = append(hooks, b.validatingProbe(f))
 			c := admissionregistrationv1.ValidatingWebhookConfiguration{Webhooks: hooks}
 			c.APIVersion, c.Kind = "admissionregistration.k8s.io/v1", "ValidatingWebhookConfiguration"
 			c.ObjectMeta = b.meta(f)
@@ -193,6 +195,53 @@ func Desired(p *policy.Policy, ep Endpoint, caBundle []byte) (validating []admis
 		}
 	}
 	return validating, mutating
+}
+
+// probeTest is true for the gateway's probe of the webhook configuration
+// of feature f: a dry-run UPDATE of its TLS Secret annotated with
+// ProbeTarget(webhook, configuration name). Every configuration holds one
+// webhook for it, so that a switch of engine can tell the configuration is
+// in force before it removes the policies it replaces.
+func (b builder) probeTest(f webhook.Feature) string {
+	a := celString(ProbeAnnotation)
+	return fmt.Sprintf("request.resource.group == '' && request.resource.resource == 'secrets' && "+celReqNamespace+" == %s && "+
+		celReqName+" == %s && "+celDryRun+" && object != null && has(object.metadata.annotations) && "+
+		"%s in object.metadata.annotations && object.metadata.annotations[%s] == %s",
+		celString(b.ep.Namespace), celString(b.p.Certs.SecretName), a, a, celString(ProbeTarget(policy.EngineWebhook, ConfigName(b.p.Name, f))))
+}
+
+// validatingProbe is the probe webhook of feature f's configuration.
+func (b builder) validatingProbe(f webhook.Feature) admissionregistrationv1.ValidatingWebhook {
+	settings := b.settings(f)
+	w := b.webhook(b.hookName("probe", string(f)), f, settings, policy.Fail)
+	fp := admissionregistrationv1.Fail
+	w.FailurePolicy = &fp
+	w.Rules = []admissionregistrationv1.RuleWithOperations{
+		rule(admissionregistrationv1.NamespacedScope, []string{""}, []string{"v1"}, []string{"secrets"}, admissionregistrationv1.Update),
+	}
+	w.MatchConditions = []admissionregistrationv1.MatchCondition{{Name: "probe", Expression: b.probeTest(f)}}
+	return w
+}
+
+func (b builder) mutatingProbe() admissionregistrationv1.MutatingWebhook {
+	v := b.validatingProbe(webhook.Mutate)
+	never := admissionregistrationv1.NeverReinvocationPolicy
+	return admissionregistrationv1.MutatingWebhook{
+		Name: v.Name, ClientConfig: v.ClientConfig, Rules: v.Rules, FailurePolicy: v.FailurePolicy, MatchPolicy: v.MatchPolicy,
+		SideEffects: v.SideEffects, TimeoutSeconds: v.TimeoutSeconds, AdmissionReviewVersions: v.AdmissionReviewVersions,
+		MatchConditions: v.MatchConditions, ReinvocationPolicy: &never,
+	}
+}
+
+// settings are the endpoint settings of a feature's block.
+func (b builder) settings(f webhook.Feature) policy.Endpoint {
+	switch f {
+	case webhook.DeletionProtection, webhook.StrictMode:
+		return b.p.DeletionProtection.Endpoint
+	case webhook.NamespaceProtection:
+		return b.p.NamespaceProtection.Endpoint
+	}
+	return b.p.Admission.Endpoint
 }
 
 type builder struct {

@@ -61,10 +61,22 @@ func configs(t *testing.T, p *policy.Policy, ep Endpoint) (map[string]admissionr
 		if _, dup := vs[c.Name]; dup {
 			t.Fatalf("configuration %s desired twice", c.Name)
 		}
+		// Every configuration ends with its probe webhook (TestDesiredProbe);
+		// the other tests look at the rest.
+		n := len(c.Webhooks)
+		if n == 0 || !strings.HasPrefix(c.Webhooks[n-1].Name, "probe.") {
+			t.Fatalf("configuration %s does not end with its probe webhook", c.Name)
+		}
+		c.Webhooks = c.Webhooks[:n-1]
 		vs[c.Name] = c
 	}
 	ms := map[string]admissionregistrationv1.MutatingWebhookConfiguration{}
 	for _, c := range m {
+		n := len(c.Webhooks)
+		if n == 0 || !strings.HasPrefix(c.Webhooks[n-1].Name, "probe.") {
+			t.Fatalf("configuration %s does not end with its probe webhook", c.Name)
+		}
+		c.Webhooks = c.Webhooks[:n-1]
 		ms[c.Name] = c
 	}
 	return vs, ms
@@ -209,10 +221,13 @@ func TestDesiredCommonFields(t *testing.T) {
 			}
 		}
 	}
-	if len(all) != 8 {
-		t.Fatalf("got %d webhooks, want 8", len(all))
+	if len(all) != 13 {
+		t.Fatalf("got %d webhooks, want 8 and the 5 probe webhooks", len(all))
 	}
 	for _, w := range all {
+		if strings.HasPrefix(w.name, "probe.") {
+			w.wantFP = policy.Fail // an unanswered probe must not pass for an absent configuration
+		}
 		svc := w.cc.Service
 		if w.cc.URL != nil || svc == nil {
 			t.Fatalf("%s: client config %+v, want a service reference", w.name, w.cc)
@@ -789,6 +804,69 @@ func TestDesiredBuiltInResource(t *testing.T) {
 				if strings.Contains(mc.Expression, "pods.") {
 					t.Errorf("%s names the built-in pods as a CRD: %s", w.Name, mc.Expression)
 				}
+			}
+		}
+	}
+}
+
+// Every configuration ends with a probe webhook that only the gateway's
+// probe of that configuration reaches.
+func TestDesiredProbe(t *testing.T) {
+	p := fullPolicy()
+	p.Certs.SecretName = "orkestra-internal-tls"
+	v, m := Desired(p, serviceEndpoint(), testCA)
+	var probes []admissionregistrationv1.ValidatingWebhook
+	for _, c := range v {
+		probes = append(probes, c.Webhooks[len(c.Webhooks)-1])
+	}
+	for _, c := range m {
+		w := c.Webhooks[len(c.Webhooks)-1]
+		probes = append(probes, admissionregistrationv1.ValidatingWebhook{Name: w.Name, Rules: w.Rules, FailurePolicy: w.FailurePolicy,
+			NamespaceSelector: w.NamespaceSelector, ObjectSelector: w.ObjectSelector, MatchConditions: w.MatchConditions, ClientConfig: w.ClientConfig})
+	}
+	if len(probes) != len(webhook.Features) {
+		t.Fatalf("%d probe webhooks, want one per configuration", len(probes))
+	}
+	request := func(target string, dryRun bool, name string) map[string]any {
+		req := map[string]any{
+			"resource":  map[string]any{"group": "", "version": "v1", "resource": "secrets"},
+			"namespace": "orkestra-system", "name": name, "operation": "UPDATE",
+		}
+		if dryRun {
+			req["dryRun"] = true // absent when false, as the API server sends it
+		}
+		return map[string]any{"request": req, "object": map[string]any{"metadata": map[string]any{"annotations": map[string]any{policy.ProbeAnnotation: target}}}}
+	}
+	for i, w := range probes {
+		f := webhook.Features[i]
+		if w.Name != "probe."+string(f)+".platform-guard.orkestra.io" {
+			t.Errorf("probe webhook %q", w.Name)
+		}
+		if w.FailurePolicy == nil || *w.FailurePolicy != admissionregistrationv1.Fail {
+			t.Errorf("%s: failurePolicy %v: an unanswered probe must not pass for an absent configuration", w.Name, w.FailurePolicy)
+		}
+		if w.ClientConfig.Service == nil || *w.ClientConfig.Service.Path != f.Path() {
+			t.Errorf("%s: not served on %s", w.Name, f.Path())
+		}
+		if want := []admissionregistrationv1.RuleWithOperations{ruleOf("Namespaced", []string{""}, []string{"v1"}, []string{"secrets"}, "UPDATE")}; !reflect.DeepEqual(w.Rules, want) {
+			t.Errorf("%s: rules %+v", w.Name, w.Rules)
+		}
+		if len(w.MatchConditions) != 1 {
+			t.Fatalf("%s: matchConditions %+v", w.Name, w.MatchConditions)
+		}
+		expr := w.MatchConditions[0].Expression
+		target := policy.ProbeTarget(policy.EngineWebhook, ConfigName(p.Name, f))
+		if !evalCEL(t, expr, request(target, true, "orkestra-internal-tls")) {
+			t.Errorf("%s: its probe does not reach it", w.Name)
+		}
+		for _, other := range []map[string]any{
+			request(target, false, "orkestra-internal-tls"),
+			request(target, true, "other-secret"),
+			request(policy.ProbeTarget(policy.EngineNative, ConfigName(p.Name, f)), true, "orkestra-internal-tls"),
+			request(policy.ProbeTarget(policy.EngineWebhook, ConfigName(p.Name, webhook.Features[(i+1)%len(webhook.Features)])), true, "orkestra-internal-tls"),
+		} {
+			if evalCEL(t, expr, other) {
+				t.Errorf("%s: reached by %v", w.Name, other)
 			}
 		}
 	}

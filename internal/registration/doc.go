@@ -49,6 +49,15 @@
 //
 // Scoping of each webhook is documented on Desired.
 //
+// # The native engine
+//
+// With engine native (or auto, per feature) the same features are
+// ValidatingAdmissionPolicies and MutatingAdmissionPolicies with their
+// bindings (DesiredNative, names in NativeParts), applied the same way.
+// Plan.Apply applies both engines' objects and switches a feature from one
+// engine to the other without a gap: the old objects are deleted only once
+// a Prober has seen the new ones in force.
+//
 // The package talks to the API server through k8s.io/client-go/dynamic only,
 // with the typed admissionregistration/v1 and discovery/v1 structs converted
 // from and to unstructured objects, so the gateway binary links no typed

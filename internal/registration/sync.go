@@ -8,6 +8,7 @@ import (
 	"k8s.io/client-go/dynamic"
 
 	"github.com/orkspace/orkestra-gateway/internal/policy"
+	"github.com/orkspace/orkestra-gateway/internal/webhook"
 )
 
 // Bundle is the caBundle one webhook, or one CRD's conversion webhook,
@@ -23,8 +24,11 @@ type Bundle struct {
 
 // Synced is what Sync did, and what it left on the API server.
 type Synced struct {
-	// Result counts the writes of webhook configurations.
+	// Result counts the writes of webhook configurations and native
+	// policies, and the engine switches still pending.
 	Result
+	// Engines is the engine that enforces each feature (NewPlan).
+	Engines map[webhook.Feature]policy.Engine
 	// CRDs are the CRDs whose spec.conversion Sync wrote.
 	CRDs []string
 	// Bundles is the caBundle of every webhook and conversion CRD the
@@ -39,22 +43,28 @@ func (s Synced) Changed() bool { return s.Result.Changed() || len(s.CRDs) > 0 }
 
 // Sync makes the API server hold everything the gateway needs for p, with
 // caBundle (empty: external certificates, whose caBundles are the user's
-// and are kept): the webhook configurations of Desired (Apply) and, once
-// they are in place, the spec.conversion of every ConversionCRDs entry
-// (EnsureCRD). It is the registration step of the maintenance tick, run by
-// every replica: nothing is written when the cluster already matches.
+// and are kept): the webhook configurations and native policies of the plan
+// (NewPlan with what the API server supports; Plan.Apply, which switches
+// engines through prober without a gap) and, once they are in place, the
+// spec.conversion of every ConversionCRDs entry (EnsureCRD). It is the
+// registration step of the maintenance tick, run by every replica: nothing
+// is written when the cluster already matches.
 //
 // The error says which step failed; Synced holds what was done before.
-func Sync(ctx context.Context, client dynamic.Interface, p *policy.Policy, ep Endpoint, caBundle []byte) (Synced, error) {
+func Sync(ctx context.Context, client dynamic.Interface, p *policy.Policy, ep Endpoint, caBundle []byte, support Support, prober Prober) (Synced, error) {
 	var s Synced
 	if p == nil {
 		return s, errors.New("registration: no policy")
 	}
-	v, m := Desired(p, ep, caBundle)
-	res, bundles, err := apply(ctx, client, p.Name, v, m)
+	plan, err := NewPlan(p, ep, caBundle, support)
+	if err != nil {
+		return s, fmt.Errorf("admission policies: %w", err)
+	}
+	s.Engines = plan.Engines
+	res, bundles, err := plan.Apply(ctx, client, prober, p.Name)
 	s.Result, s.Bundles = res, bundles
 	if err != nil {
-		return s, fmt.Errorf("webhook configurations: %w", err)
+		return s, fmt.Errorf("admission registrations: %w", err)
 	}
 	var errs []error
 	for _, c := range ConversionCRDs(p) {

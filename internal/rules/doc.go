@@ -86,4 +86,14 @@
 // value (add /spec {"tier": "gold"}); a null parent is replaced the same way.
 // Rules apply in order, each seeing what the previous ones set, and the
 // result is RFC 6902 add/replace operations with RFC 6901 pointers.
+//
+// # The native engine
+//
+// ValidationSet.CEL and MutationSet.CELPatch compile the same rules to CEL
+// text for ValidatingAdmissionPolicies and MutatingAdmissionPolicies
+// (package registration builds those). This package writes CEL; it never
+// evaluates it (the gateway links no CEL interpreter). NativeProblems says
+// what the compiler cannot express: field paths that are templates, and
+// message templates beyond text, field reads, if/else, not/and/or, index,
+// len and the template functions.
 package rules

@@ -366,6 +366,14 @@ func (r *rule) verdict(in *Input, v any, present bool) (Result, bool) {
 	return Result{Message: msg, Warn: r.warn, Audit: r.audit, Value: v, Rule: r.index, Name: r.name}, true
 }
 
+// MessageAt is the message of rule i as written ("" out of range).
+func (s *ValidationSet) MessageAt(i int) string {
+	if s == nil || i < 0 || i >= len(s.rules) {
+		return ""
+	}
+	return s.rules[i].msg
+}
+
 // message renders the rule's message. A render error, or a message that
 // renders to nothing, falls back to the text as written: a denial always
 // says something.

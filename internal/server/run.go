@@ -58,6 +58,8 @@ type Gateway struct {
 	endpoint      registration.Endpoint
 	externalCerts bool      // TLS_CERT_FILE/TLS_KEY_FILE: the user owns caBundle
 	tls           *tlsState // tls.go
+
+	engines engineState // engine.go: discovery (auto) and probes of an engine switch
 }
 
 // Run runs the gateway until ctx is cancelled (SIGTERM), then shuts down.
@@ -176,6 +178,9 @@ func (g *Gateway) connect() error {
 	if g.client, err = dynamic.NewForConfig(rc); err != nil {
 		return fmt.Errorf("in-cluster client: %w", err)
 	}
+	if err := g.engines.init(rc); err != nil {
+		return fmt.Errorf("in-cluster client: %w", err)
+	}
 	g.restConfig = rc
 	g.endpoint = registration.Endpoint{Namespace: g.ns, Service: g.policy.Gateway.ServiceName, URL: g.policy.Gateway.URL,
 		CAInjectFrom: registration.CAInjection(g.policy, g.ns)}
@@ -239,10 +244,11 @@ func (g *Gateway) sync(ctx context.Context) error {
 	defer cancel()
 	g.sweepLeases(ctx)
 	ca := g.syncSecret(ctx) // tls.go: the TLS Secret read, repaired or rotated
-	res, err := registration.Sync(ctx, g.client, g.policy, g.endpoint, ca)
+	res, err := registration.Sync(ctx, g.client, g.policy, g.endpoint, ca, g.support(ctx), g.prober())
 	g.metrics.observeSync(res.Result, err)
-	if res.Result.Changed() {
-		g.log.Info("registrations applied", "created", res.Created, "updated", res.Updated, "deleted", res.Deleted, "unchanged", res.Unchanged)
+	if res.Result.Changed() || res.Pending > 0 {
+		g.log.Info("registrations applied", "created", res.Created, "updated", res.Updated, "deleted", res.Deleted, "unchanged", res.Unchanged,
+			"switchPending", res.Pending, "engines", engineNames(res.Engines))
 	}
 	for _, crd := range res.CRDs {
 		g.log.Info("CRD conversion settings applied", "crd", crd)

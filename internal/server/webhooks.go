@@ -25,7 +25,10 @@ type route struct {
 func (g *Gateway) routes(l *webhook.Listener) ([]route, error) {
 	var rs []route
 	for _, w := range admission.Webhooks(g.policy, admission.WithMetrics(g.metrics.admission)) {
-		rs = append(rs, route{w.Feature, admission.Serve(w.Name, w.Handler, admission.ServeOptions{
+		// Each handler also answers the probes of an engine switch sent
+		// through its configuration (registration.Prober).
+		h := admission.AnswerProbes(w.Handler, g.ns, g.policy.Certs.SecretName)
+		rs = append(rs, route{w.Feature, admission.Serve(w.Name, h, admission.ServeOptions{
 			Logger: g.log, Metrics: g.metrics.admission, Listener: l, Operations: w.Operations,
 		})})
 	}

@@ -50,7 +50,7 @@ var (
 
 // websiteGroups are the copies of the Website CRD, one per admission
 // variant of the end-to-end benchmark.
-var websiteGroups = []string{bench.GroupNone, bench.GroupGateway, bench.GroupVAP, bench.GroupFloor}
+var websiteGroups = []string{bench.GroupNone, bench.GroupGateway, bench.GroupVAP, bench.GroupFloor, bench.GroupNative}
 
 func websites(group string) schema.GroupVersionResource {
 	return schema.GroupVersionResource{Group: group, Version: "v1", Resource: "websites"}

@@ -3,7 +3,10 @@
 // ValidatingAdmissionPolicy, the identity conversion) and writes
 // bench/results.json and docs/benchmarks.md.
 //
-//	go run ./bench/cmd/bench [-quick] [-only handlers,webhooks,conversion,e2e,notify,flood,startup,replicas]
+//	go run ./bench/cmd/bench [-quick] [-only handlers,webhooks,conversion,e2e,engines,notify,flood,startup,replicas]
+//
+// With -only, the sections not run keep their figures from the results
+// already in -out (and the report says which run they come from).
 //
 // It needs root (the pod sandbox mounts a tmpfs in a private mount
 // namespace) and KUBEBUILDER_ASSETS (hack/testenv.sh) for kube-apiserver
@@ -45,7 +48,7 @@ func main() {
 }
 
 // sections in the order they run.
-var sections = []string{"handlers", "webhooks", "conversion", "e2e", "notify", "flood", "startup", "replicas"}
+var sections = []string{"handlers", "webhooks", "conversion", "e2e", "engines", "notify", "flood", "startup", "replicas"}
 
 type options struct {
 	out, doc    string
@@ -172,13 +175,13 @@ func run() error {
 			return fmt.Errorf("handler cost: %w", err)
 		}
 	}
-	if o.want("webhooks") || o.want("conversion") || o.want("e2e") || o.want("notify") || o.want("flood") || o.want("startup") {
+	if o.want("webhooks") || o.want("conversion") || o.want("e2e") || o.want("engines") || o.want("notify") || o.want("flood") || o.want("startup") {
 		if err := h.setup(ctx, res); err != nil {
 			return err
 		}
 	}
 
-	needGateway := o.want("webhooks") || o.want("conversion") || o.want("e2e") || o.want("notify") || o.want("flood")
+	needGateway := o.want("webhooks") || o.want("conversion") || o.want("e2e") || o.want("engines") || o.want("notify") || o.want("flood")
 	if needGateway {
 		if err := h.startMain(ctx); err != nil {
 			return err
@@ -195,6 +198,11 @@ func run() error {
 	if o.want("e2e") {
 		if res.EndToEnd, err = h.endToEnd(ctx); err != nil {
 			return fmt.Errorf("end-to-end benchmark: %w", err)
+		}
+	}
+	if o.want("engines") {
+		if res.Engines, err = h.engines(ctx); err != nil {
+			return fmt.Errorf("engines benchmark: %w", err)
 		}
 	}
 	if o.want("notify") {
@@ -223,6 +231,9 @@ func run() error {
 	}
 
 	res.Machine.LoadEnd = bench.LoadAverage()
+	if len(o.only) > 0 {
+		keepOthers(res, o)
+	}
 	res.Goals = goals(res)
 	res.Seconds = bench.Round(time.Since(start).Seconds(), 1)
 	if err := os.MkdirAll(filepath.Dir(o.out), 0o755); err != nil {
@@ -274,6 +285,47 @@ func mergeReplicas(o *options) error {
 	return os.WriteFile(o.doc, []byte(res.Markdown()), 0o644)
 }
 
+// keepOthers fills the sections a -only run did not measure from the
+// results already in o.out, so a partial run updates the report instead of
+// emptying it, and notes where those figures come from.
+func keepOthers(res *bench.Results, o *options) {
+	b, err := os.ReadFile(o.out)
+	if err != nil {
+		return
+	}
+	prev, err := bench.ReadResults(b)
+	if err != nil {
+		return
+	}
+	var kept []string
+	keep := func(section string, copyIt func()) {
+		if !o.want(section) {
+			copyIt()
+			kept = append(kept, section)
+		}
+	}
+	keep("handlers", func() { res.Handlers = prev.Handlers })
+	keep("webhooks", func() { res.Webhooks = prev.Webhooks; res.Memory = prev.Memory })
+	keep("conversion", func() { res.Conversion = prev.Conversion })
+	keep("e2e", func() { res.EndToEnd = prev.EndToEnd })
+	keep("engines", func() { res.Engines = prev.Engines })
+	keep("notify", func() { res.Notify = prev.Notify })
+	keep("flood", func() { res.Flood = prev.Flood })
+	keep("startup", func() { res.Startup = prev.Startup })
+	keep("replicas", func() { res.Replicas = prev.Replicas })
+	for _, n := range prev.Notes {
+		if !strings.HasPrefix(n, "Sections ") {
+			res.Notes = append(res.Notes, n)
+		}
+	}
+	res.KeptFrom = prev.KeptFrom
+	if res.KeptFrom == "" {
+		res.KeptFrom = prev.Started.UTC().Format(time.RFC3339)
+	}
+	res.Notes = append(res.Notes, fmt.Sprintf("Sections %s come from the run of %s (%s); this run (-only %s) measured the rest.",
+		strings.Join(kept, ", "), res.KeptFrom, prev.Machine.APIServer, strings.Join(o.only, ",")))
+}
+
 // render writes the report of an earlier run again, from its results.
 func render(o *options) error {
 	b, err := os.ReadFile(o.out)
@@ -311,6 +363,14 @@ func goals(res *bench.Results) []bench.Goal {
 	}
 	if f := res.Flood; f != nil && f.Status == "measured" {
 		gs = append(gs, bench.Goal{Name: "/validate p99 under a /notify flood vs alone", Target: "<= 1.50x", Value: f.P99Ratio, Unit: "x", Met: f.P99Ratio > 0 && f.P99Ratio <= 1.5})
+	}
+	if e := res.Engines; e != nil {
+		gs = append(gs,
+			bench.Goal{Name: "end to end p50, engine native vs hand-written ValidatingAdmissionPolicy", Target: "<= 1.05x", Value: e.NativeVsVAP.P50, Unit: "x", Met: e.NativeVsVAP.P50 <= 1.05},
+			bench.Goal{Name: "end to end p99, engine native vs hand-written ValidatingAdmissionPolicy", Target: "<= 1.05x", Value: e.NativeVsVAP.P99, Unit: "x", Met: e.NativeVsVAP.P99 <= 1.05},
+			bench.Goal{Name: "end to end p50, engine webhook vs floor webhook", Target: "<= 1.05x", Value: e.WebhookVsFloor.P50, Unit: "x", Met: e.WebhookVsFloor.P50 <= 1.05},
+			bench.Goal{Name: "end to end p99, engine webhook vs floor webhook", Target: "<= 1.05x", Value: e.WebhookVsFloor.P99, Unit: "x", Met: e.WebhookVsFloor.P99 <= 1.05},
+		)
 	}
 	if s := res.Startup; s != nil {
 		m := s.SecretPresent.ReadyMs.Median

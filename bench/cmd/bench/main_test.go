@@ -1,6 +1,7 @@
 package main
 
 import (
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -24,18 +25,26 @@ func TestGoals(t *testing.T) {
 			GatewayVsFloor: bench.PercentileRatios{P50: 0.92},
 		},
 		Startup: &bench.Startup{SecretPresent: bench.StartupRuns{ReadyMs: bench.SpreadOf([]float64{149, 151, 140})}},
+		Engines: &bench.Engines{
+			NativeVsVAP:    bench.PercentileRatios{P50: 1.05, P99: 1.2},
+			WebhookVsFloor: bench.PercentileRatios{P50: 0.98, P99: 1.04},
+		},
 	}
 	got := map[string]bool{}
 	for _, g := range goals(res) {
 		got[g.Name] = g.Met
 	}
 	want := map[string]bool{
-		"/validate max throughput vs floor":                    false,
-		"/validate p99 vs floor at 1000 req/s":                 true,
-		"/validate p99 vs floor at 4000 req/s":                 false,
-		"end to end p50, gateway vs ValidatingAdmissionPolicy": true,
-		"end to end p99, gateway vs ValidatingAdmissionPolicy": false,
-		"start to ready, Secret present (median)":              true,
+		"/validate max throughput vs floor":                                       false,
+		"/validate p99 vs floor at 1000 req/s":                                    true,
+		"/validate p99 vs floor at 4000 req/s":                                    false,
+		"end to end p50, gateway vs ValidatingAdmissionPolicy":                    true,
+		"end to end p99, gateway vs ValidatingAdmissionPolicy":                    false,
+		"start to ready, Secret present (median)":                                 true,
+		"end to end p50, engine native vs hand-written ValidatingAdmissionPolicy": true,
+		"end to end p99, engine native vs hand-written ValidatingAdmissionPolicy": false,
+		"end to end p50, engine webhook vs floor webhook":                         true,
+		"end to end p99, engine webhook vs floor webhook":                         true,
 	}
 	if len(got) != len(want) {
 		t.Errorf("goals %v, want %v (fixed rates only)", got, want)
@@ -88,5 +97,31 @@ func TestFloodReport(t *testing.T) {
 	res.Flood = &bench.Flood{Status: bench.NotMeasured, Reason: "no token"}
 	if md := res.Markdown(); !strings.Contains(md, "not yet measured: no token") {
 		t.Errorf("report does not say why the flood was not measured:\n%s", md)
+	}
+}
+
+// A -only run keeps the other sections of the results it replaces, and
+// says which run measured them, through repeated partial runs.
+func TestKeepOthers(t *testing.T) {
+	dir := t.TempDir()
+	first := &bench.Results{Schema: bench.SchemaVersion, Started: time.Date(2026, 11, 27, 10, 59, 16, 0, time.UTC),
+		EndToEnd: &bench.EndToEnd{Creates: 600}, Startup: &bench.Startup{}}
+	out := filepath.Join(dir, "results.json")
+	if err := first.WriteJSON(out); err != nil {
+		t.Fatal(err)
+	}
+	o := &options{out: out, only: []string{"engines"}}
+	for run := range 2 {
+		res := &bench.Results{Schema: bench.SchemaVersion, Started: first.Started.Add(time.Duration(run+1) * time.Hour), Engines: &bench.Engines{Creates: 1800}}
+		keepOthers(res, o)
+		if res.EndToEnd == nil || res.EndToEnd.Creates != 600 || res.Startup == nil || res.Engines.Creates != 1800 {
+			t.Fatalf("run %d: sections %+v", run, res)
+		}
+		if res.KeptFrom != "2026-11-27T10:59:16Z" || !strings.Contains(strings.Join(res.Notes, "\n"), "come from the run of 2026-11-27T10:59:16Z") {
+			t.Fatalf("run %d: kept from %q, notes %q", run, res.KeptFrom, res.Notes)
+		}
+		if err := res.WriteJSON(out); err != nil {
+			t.Fatal(err)
+		}
 	}
 }

@@ -277,7 +277,7 @@ func TestApplyRestoresEdits(t *testing.T) {
 	if *dp.Webhooks[0].FailurePolicy != admissionregistrationv1.Fail {
 		t.Errorf("failurePolicy not restored")
 	}
-	if _, val = getValidating(t, registration.ConfigName(p.Name, webhook.Validate)); len(val.Webhooks) != 2 {
+	if _, val = getValidating(t, registration.ConfigName(p.Name, webhook.Validate)); len(val.Webhooks) != 3 { // two entries and the probe
 		t.Errorf("validate has %d webhooks after restore", len(val.Webhooks))
 	}
 	mu, _ = env.Dynamic.Resource(mutatingGVR).Get(ctx, registration.ConfigName(p.Name, webhook.Mutate), metav1.GetOptions{})
@@ -769,7 +769,7 @@ func TestSync(t *testing.T) {
 	p := syncPolicy(t, "sync-test")
 	removeAll(t, p.Name)
 	ca := caPEM(t)
-	res, err := registration.Sync(ctx, env.Dynamic, p, endpoint(), ca)
+	res, err := registration.Sync(ctx, env.Dynamic, p, endpoint(), ca, registration.Support{Validating: true, Mutating: true}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -800,7 +800,7 @@ func TestSync(t *testing.T) {
 	}
 	checkBundles("created", res, ca)
 
-	res, err = registration.Sync(ctx, env.Dynamic, p, endpoint(), ca)
+	res, err = registration.Sync(ctx, env.Dynamic, p, endpoint(), ca, registration.Support{Validating: true, Mutating: true}, nil)
 	if err != nil || res.Changed() {
 		t.Fatalf("second Sync wrote: %+v, CRDs %v, %v", res.Result, res.CRDs, err)
 	}
@@ -808,7 +808,7 @@ func TestSync(t *testing.T) {
 
 	// External certificates: no caBundle given, the live ones are kept and
 	// reported.
-	res, err = registration.Sync(ctx, env.Dynamic, p, endpoint(), nil)
+	res, err = registration.Sync(ctx, env.Dynamic, p, endpoint(), nil, registration.Support{Validating: true, Mutating: true}, nil)
 	if err != nil || res.Changed() {
 		t.Fatalf("Sync without a caBundle wrote: %+v, CRDs %v, %v", res.Result, res.CRDs, err)
 	}
@@ -816,7 +816,7 @@ func TestSync(t *testing.T) {
 
 	// A CRD that does not exist: the step is named, the configurations stand.
 	p.CRDs[len(p.CRDs)-1].Plural = "missings"
-	if _, err := registration.Sync(ctx, env.Dynamic, p, endpoint(), ca); err == nil || !strings.Contains(err.Error(), "conversion settings: CRD missings.sync.example.com does not exist") {
+	if _, err := registration.Sync(ctx, env.Dynamic, p, endpoint(), ca, registration.Support{Validating: true, Mutating: true}, nil); err == nil || !strings.Contains(err.Error(), "conversion settings: CRD missings.sync.example.com does not exist") {
 		t.Errorf("missing CRD: %v", err)
 	}
 }

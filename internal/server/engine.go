@@ -1,0 +1,91 @@
+package server
+
+import (
+	"context"
+	"sort"
+	"strings"
+	"sync"
+
+	"k8s.io/client-go/dynamic"
+	"k8s.io/client-go/rest"
+
+	"github.com/orkspace/orkestra-gateway/internal/policy"
+	"github.com/orkspace/orkestra-gateway/internal/registration"
+	"github.com/orkspace/orkestra-gateway/internal/webhook"
+)
+
+// engineState is what the tick needs to choose and switch engines: a
+// client for discovery (engine auto) and the last answer, and the rest
+// configuration the prober of an engine switch is built from.
+type engineState struct {
+	rc        *rest.Config
+	discovery rest.Interface
+
+	mu      sync.Mutex
+	known   bool
+	support registration.Support
+	probe   *registration.SecretProber
+}
+
+func (e *engineState) init(rc *rest.Config) error {
+	e.rc = rc
+	c, err := rest.UnversionedRESTClientFor(dynamic.ConfigFor(rc))
+	if err != nil {
+		return err
+	}
+	e.discovery = c
+	return nil
+}
+
+// support is what the API server serves of the native kinds, read on each
+// tick when the engine is auto. A failed discovery keeps the last answer
+// (a transient error must not switch engines back and forth); before any
+// answer the webhook engine is taken.
+func (g *Gateway) support(ctx context.Context) registration.Support {
+	if g.policy.Admission.Engine != policy.EngineAuto {
+		return registration.Support{Validating: true, Mutating: true}
+	}
+	e := &g.engines
+	s, err := registration.Discover(ctx, e.discovery)
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if err != nil {
+		g.log.Warn("discovery of the admission policy kinds failed; keeping the last answer", "err", err, "known", e.known)
+		return e.support
+	}
+	if !e.known || s != e.support {
+		g.log.Info("admission policy kinds served", "validatingAdmissionPolicy", s.Validating, "mutatingAdmissionPolicy", s.Mutating)
+	}
+	e.known, e.support = true, s
+	return s
+}
+
+// prober probes with the gateway's TLS Secret; nil with external
+// certificates (no Secret), where the plan falls back to waiting a tick.
+func (g *Gateway) prober() registration.Prober {
+	if g.externalCerts || g.engines.rc == nil {
+		return nil
+	}
+	e := &g.engines
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.probe == nil {
+		p, err := registration.NewSecretProber(e.rc, g.ns, g.policy.Certs.SecretName)
+		if err != nil {
+			g.log.Error("probe client", "err", err)
+			return nil
+		}
+		e.probe = p
+	}
+	return e.probe
+}
+
+// engineNames renders the engine per feature for logs: "deletion-protection=native ...".
+func engineNames(m map[webhook.Feature]policy.Engine) string {
+	var out []string
+	for f, e := range m {
+		out = append(out, string(f)+"="+string(e))
+	}
+	sort.Strings(out)
+	return strings.Join(out, " ")
+}
