@@ -155,7 +155,8 @@ func Webhooks(p *policy.Policy, opts ...Option) []Webhook {
 var allOperations = []admissionv1.Operation{admissionv1.Create, admissionv1.Update, admissionv1.Delete, admissionv1.Connect}
 
 // operations are the operations the registration of feature f sends to
-// its webhook for p (package registration): those of its rules.
+// its webhook for p (package registration): those of its rules, and the
+// probe's UPDATE.
 func operations(p *policy.Policy, f webhook.Feature) []admissionv1.Operation {
 	want := map[admissionv1.Operation]bool{}
 	dp, np := p.DeletionProtection, p.NamespaceProtection
@@ -187,6 +188,14 @@ func operations(p *policy.Policy, f webhook.Feature) []admissionv1.Operation {
 					want[op] = true
 				}
 			}
+		}
+	}
+	// Every configuration also holds a probe webhook, which sends the
+	// UPDATEs of the TLS Secret that an engine switch probes with.
+	for _, on := range want {
+		if on {
+			want[admissionv1.Update] = true
+			break
 		}
 	}
 	var out []admissionv1.Operation
