@@ -93,15 +93,21 @@ func TestCRDDeletionKeepsProtectedCRs(t *testing.T) {
 	}
 }
 
-// TestStrictModeGuardsGatewaySecret: strict mode's webhook leaves the
+// TestStrictModeGuardsGatewaySecret: strict mode (both engines) leaves the
 // gateway's namespace and kube-system alone (nothing there may depend on
 // the gateway), but the gateway's own TLS Secret is the point: removing or
 // changing its protection label is denied like any protected object's,
 // while other labelled objects of that namespace stay outside strict mode.
 func TestStrictModeGuardsGatewaySecret(t *testing.T) {
+	for _, engine := range []policy.Engine{policy.EngineWebhook, policy.EngineNative} {
+		t.Run(string(engine), func(t *testing.T) { testStrictModeGuardsGatewaySecret(t, engine) })
+	}
+}
+
+func testStrictModeGuardsGatewaySecret(t *testing.T, engine policy.Engine) {
 	ctx := context.Background()
 	cleanKatalog(t, "e2e")
-	g := admissionGateway(t, policy.EngineWebhook)
+	g := admissionGateway(t, engine)
 	cms := env.Clientset.CoreV1().ConfigMaps("default")
 	ensureCM(t, "default", "strict-probe", protected)
 	eventually(t, 20*time.Second, "strict mode active", func() error {

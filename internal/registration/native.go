@@ -464,6 +464,14 @@ func (b nativeBuilder) strictMode(name string, warn bool) *admissionregistration
 	probe := b.isProbe(name)
 	l := celStr(policy.ProtectionLabel)
 	nsSel, conds := b.exclusions(name, b.systemNamespaces())
+	// The gateway's own TLS Secret stays under strict mode in its namespace,
+	// as with the webhook engine: its label is what protects it.
+	for i := range conds {
+		if conds[i].Name == "exclude-gateway-namespace" {
+			conds[i].Expression += fmt.Sprintf(" || (request.resource.group == '' && request.resource.resource == 'secrets' && request.name == %s)",
+				celStr(b.p.Certs.SecretName))
+		}
+	}
 	conds = append(conds,
 		admissionregistrationv1.MatchCondition{
 			Name: "protection-label-lifted",
