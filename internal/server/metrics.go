@@ -31,9 +31,10 @@ type metrics struct {
 	notify     *notify.Metrics
 	dedup      *dedup.Metrics // the notification claims (leases.go)
 
-	build    *prometheus.GaugeVec
-	ready    prometheus.Gauge
-	inFlight *prometheus.GaugeVec // by listener
+	build      *prometheus.GaugeVec
+	ready      prometheus.Gauge
+	unenforced prometheus.Gauge     // CEL rules no engine enforces
+	inFlight   *prometheus.GaugeVec // by listener
 
 	syncs       *prometheus.CounterVec
 	syncOK      prometheus.Counter
@@ -59,6 +60,10 @@ func newMetrics(build buildinfo.Info) *metrics {
 		ready: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "orkestra_gateway_ready",
 			Help: "1 while /readyz answers 200 (registrations applied, the served certificate trusted, not shutting down), else 0.",
+		}),
+		unenforced: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "orkestra_gateway_admission_cel_rules_unenforced",
+			Help: "CEL rules (expression:) of the Katalog that nothing enforces: engine auto keeps validation on the webhook engine, which never evaluates CEL, because the API server serves no ValidatingAdmissionPolicy. Anything above 0 is a rule the Katalog promises and the cluster does not keep.",
 		}),
 		inFlight: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "orkestra_gateway_requests_in_flight",
@@ -86,7 +91,7 @@ func newMetrics(build buildinfo.Info) *metrics {
 
 func (m *metrics) collectors() []prometheus.Collector {
 	return []prometheus.Collector{m.admission, m.conversion, m.listener, m.certs, m.notify, m.dedup,
-		m.build, m.ready, m.inFlight, m.syncs, m.registWrite}
+		m.build, m.ready, m.unenforced, m.inFlight, m.syncs, m.registWrite}
 }
 
 // Describe implements prometheus.Collector.
