@@ -12,6 +12,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"runtime/debug"
 	"strconv"
 	"time"
 
@@ -103,6 +104,10 @@ func Run(ctx context.Context, cfg Config, logger *slog.Logger, errOut io.Writer)
 	} else {
 		g.log.Info("ready", "katalog", g.policy.Name, "namespace", g.ns, "startup", time.Since(start).String())
 	}
+	// Start-up leaves garbage (the Katalog's YAML, the check pass, CRD
+	// schemas, the first sync) that an idle process would hold until a GC
+	// it has no reason to run: collect it once and return the pages.
+	debug.FreeOSMemory()
 	return g.maintain(ctx, webhooks, serveErr)
 }
 
