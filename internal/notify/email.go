@@ -34,7 +34,7 @@ const (
 
 // mailer sends one message per team over SMTP (net/smtp): STARTTLS
 // required by default, implicit TLS, or plain only with an explicit tls:
-// none; AUTH PLAIN or LOGIN when credentials are set.
+// none; AUTH PLAIN, LOGIN or CRAM-MD5 when credentials are set.
 type mailer struct {
 	cfg      policy.SMTP
 	user     *secret
@@ -146,17 +146,12 @@ func (m *mailer) deliver(ctx context.Context, tlsConf *tls.Config, user, pass, f
 	}
 	if user != "" {
 		ok, mechs := c.Extension("AUTH")
-		offered := strings.Fields(strings.ToUpper(mechs))
-		var auth smtp.Auth
-		switch {
-		case !ok:
+		if !ok {
 			return &errPolicy{"credentials are set but the server offers no AUTH"}
-		case slices.Contains(offered, "PLAIN"):
-			auth = &plainAuth{user: user, pass: pass}
-		case slices.Contains(offered, "LOGIN"):
-			auth = &loginAuth{user: user, pass: pass}
-		default:
-			return &errPolicy{fmt.Sprintf("the server offers AUTH %s, not PLAIN or LOGIN", mechs)}
+		}
+		auth := chooseAuth(m.cfg.TLS, strings.Fields(strings.ToUpper(mechs)), user, pass)
+		if auth == nil {
+			return &errPolicy{fmt.Sprintf("the server offers AUTH %s, none of PLAIN, LOGIN or CRAM-MD5", mechs)}
 		}
 		if err := c.Auth(auth); err != nil {
 			return err
@@ -182,6 +177,31 @@ func (m *mailer) deliver(ctx context.Context, tlsConf *tls.Config, user, pass, f
 	}
 	// The message is accepted: a failed QUIT must not make it sent twice.
 	_ = c.Quit()
+	return nil
+}
+
+// chooseAuth picks the mechanism for the credentials among those offered,
+// nil when none will do. Over TLS, PLAIN (else LOGIN) is what servers
+// expect; in clear text (tls: none, the Katalog's opt-in) CRAM-MD5 comes
+// first, as it does not send the password itself.
+func chooseAuth(tlsMode string, offered []string, user, pass string) smtp.Auth {
+	prefer := []string{"PLAIN", "LOGIN", "CRAM-MD5"}
+	if tlsMode == "none" {
+		prefer = []string{"CRAM-MD5", "PLAIN", "LOGIN"}
+	}
+	for _, mech := range prefer {
+		if !slices.Contains(offered, mech) {
+			continue
+		}
+		switch mech {
+		case "PLAIN":
+			return &plainAuth{user: user, pass: pass}
+		case "LOGIN":
+			return &loginAuth{user: user, pass: pass}
+		default:
+			return smtp.CRAMMD5Auth(user, pass)
+		}
+	}
 	return nil
 }
 

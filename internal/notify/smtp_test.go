@@ -2,8 +2,12 @@ package notify
 
 import (
 	"context"
+	"crypto/hmac"
+	"crypto/md5"
 	"encoding/base64"
+	"encoding/hex"
 	"net"
+	"net/smtp"
 	"net/textproto"
 	"strings"
 	"sync"
@@ -105,6 +109,18 @@ func (s *scriptedSMTP) serve(conn net.Conn) {
 				b, _ := base64.StdEncoding.DecodeString(f[2])
 				s.record("PLAIN " + strings.ReplaceAll(string(b), "\x00", "|"))
 				reply("235 2.7.0 authenticated")
+			case "CRAM-MD5":
+				const challenge = "<1896.697170952@scripted>"
+				reply("334 " + base64.StdEncoding.EncodeToString([]byte(challenge)))
+				answer := decoded()
+				mac := hmac.New(md5.New, []byte("pa:ss word"))
+				mac.Write([]byte(challenge))
+				if answer != "relay "+hex.EncodeToString(mac.Sum(nil)) {
+					reply("535 5.7.8 bad CRAM-MD5 answer")
+					continue
+				}
+				s.record("CRAM-MD5 relay")
+				reply("235 2.7.0 authenticated")
 			default:
 				reply("504 unsupported")
 			}
@@ -152,8 +168,8 @@ var testEmail = &email{
 }
 
 func TestSMTPAuthMechanisms(t *testing.T) {
-	t.Run("LOGIN when PLAIN is not offered", func(t *testing.T) {
-		s := startScriptedSMTP(t, []string{"AUTH CRAM-MD5 LOGIN"}, nil)
+	t.Run("LOGIN when it is all the server offers", func(t *testing.T) {
+		s := startScriptedSMTP(t, []string{"AUTH LOGIN"}, nil)
 		if err := scriptedMailer(t, s, true).send(context.Background(), testEmail); err != nil {
 			t.Fatal(err)
 		}
@@ -161,13 +177,33 @@ func TestSMTPAuthMechanisms(t *testing.T) {
 			t.Errorf("no AUTH LOGIN with the credentials:\n%s", cmds)
 		}
 	})
-	t.Run("PLAIN preferred", func(t *testing.T) {
+	t.Run("PLAIN before LOGIN", func(t *testing.T) {
 		s := startScriptedSMTP(t, []string{"AUTH LOGIN PLAIN"}, nil)
 		if err := scriptedMailer(t, s, true).send(context.Background(), testEmail); err != nil {
 			t.Fatal(err)
 		}
 		if cmds := strings.Join(s.commands(), "\n"); !strings.Contains(cmds, "PLAIN |relay|pa:ss word") {
 			t.Errorf("no AUTH PLAIN with the credentials:\n%s", cmds)
+		}
+	})
+	t.Run("CRAM-MD5 when it is all the server offers", func(t *testing.T) {
+		s := startScriptedSMTP(t, []string{"AUTH CRAM-MD5"}, nil)
+		if err := scriptedMailer(t, s, true).send(context.Background(), testEmail); err != nil {
+			t.Fatal(err)
+		}
+		if cmds := strings.Join(s.commands(), "\n"); !strings.Contains(cmds, "CRAM-MD5 relay") {
+			t.Errorf("no AUTH CRAM-MD5:\n%s", cmds)
+		}
+	})
+	// In clear text (tls: none) the password itself is not sent when the
+	// server can take CRAM-MD5.
+	t.Run("CRAM-MD5 preferred in clear text", func(t *testing.T) {
+		s := startScriptedSMTP(t, []string{"AUTH PLAIN LOGIN CRAM-MD5"}, nil)
+		if err := scriptedMailer(t, s, true).send(context.Background(), testEmail); err != nil {
+			t.Fatal(err)
+		}
+		if cmds := strings.Join(s.commands(), "\n"); !strings.Contains(cmds, "CRAM-MD5 relay") || strings.Contains(cmds, "pa:ss word") {
+			t.Errorf("AUTH in clear text:\n%s", cmds)
 		}
 	})
 	t.Run("no AUTH without credentials", func(t *testing.T) {
@@ -183,7 +219,7 @@ func TestSMTPAuthMechanisms(t *testing.T) {
 	})
 	// Credentials the server cannot take are a configuration error: final,
 	// and nothing is sent.
-	for name, ehlo := range map[string][]string{"only CRAM-MD5": {"AUTH CRAM-MD5"}, "no AUTH": nil} {
+	for name, ehlo := range map[string][]string{"only SCRAM": {"AUTH SCRAM-SHA-256"}, "no AUTH": nil} {
 		t.Run(name, func(t *testing.T) {
 			s := startScriptedSMTP(t, ehlo, nil)
 			err := scriptedMailer(t, s, true).send(context.Background(), testEmail)
@@ -196,6 +232,31 @@ func TestSMTPAuthMechanisms(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// Over TLS the password goes in PLAIN (else LOGIN, else CRAM-MD5); in
+// clear text CRAM-MD5 comes first.
+func TestChooseAuth(t *testing.T) {
+	for _, c := range []struct {
+		tls, offered, want string
+	}{
+		{"starttls", "CRAM-MD5 LOGIN PLAIN", "PLAIN"},
+		{"implicit", "CRAM-MD5 LOGIN", "LOGIN"},
+		{"starttls", "CRAM-MD5 SCRAM-SHA-256", "CRAM-MD5"},
+		{"none", "PLAIN LOGIN CRAM-MD5", "CRAM-MD5"},
+		{"none", "LOGIN PLAIN", "PLAIN"},
+		{"starttls", "SCRAM-SHA-256 XOAUTH2", ""},
+		{"starttls", "", ""},
+	} {
+		a := chooseAuth(c.tls, strings.Fields(c.offered), "u", "p")
+		got := ""
+		if a != nil {
+			got, _, _ = a.Start(&smtp.ServerInfo{Name: "127.0.0.1", TLS: true, Auth: strings.Fields(c.offered)})
+		}
+		if got != c.want {
+			t.Errorf("tls %s, offered %q: %q, want %q", c.tls, c.offered, got, c.want)
+		}
 	}
 }
 
@@ -265,4 +326,3 @@ func TestSMTPDotStuffing(t *testing.T) {
 		t.Error("a body line was read as a command")
 	}
 }
-
