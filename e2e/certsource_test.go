@@ -258,7 +258,9 @@ func testCertSource(t *testing.T, source policy.CertSource) {
 	}
 	// Not ready while no caBundle trusts what it serves.
 	eventually(t, 10*time.Second, "not ready before the caBundles are set", func() error {
-		if code, body := g.probe("/readyz"); code != http.StatusServiceUnavailable || !strings.Contains(body, "does not trust the served certificate") {
+		// /readyz names the reason; the log says which caBundle.
+		if code, body := g.probe("/readyz"); code != http.StatusServiceUnavailable || !strings.Contains(body, "certificate trust not confirmed") ||
+			!strings.Contains(g.proc.Logs(), "does not trust the served certificate") {
 			return fmt.Errorf("/readyz %d %s", code, body)
 		}
 		return nil
