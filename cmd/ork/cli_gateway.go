@@ -1,5 +1,3 @@
-//go:build gateway
-
 package main
 
 import (
@@ -13,16 +11,12 @@ import (
 	"github.com/orkspace/orkestra-gateway/internal/server"
 )
 
-// buildName names this build in `ork version`.
-const buildName = "gateway"
-
-const rootExample = `  ork gateway -f /etc/orkestra/katalog.yaml
-  ork version -o json`
-
 // The gateway build parses its two commands itself, on pflag: the same
 // flags, help, errors and exit codes as the toolchain's cobra commands, but
 // no help templates, so the image links no template engine (whose
-// reflection keeps every exported method of every type alive).
+// reflection keeps every exported method of every type alive). This file
+// has no build tag so that its parser is tested and fuzzed in-process;
+// main_gateway.go makes it the gateway build's command line.
 
 // command is one command of the gateway build.
 type command struct {
@@ -31,7 +25,8 @@ type command struct {
 	run                        func(fs *pflag.FlagSet, stdout io.Writer) error
 }
 
-var commands = []command{
+// gatewayCommands are the commands of the gateway build.
+var gatewayCommands = []command{
 	{
 		name: "gateway", short: gatewayShort, long: gatewayLong, example: gatewayExample,
 		flags: server.AddFlags,
@@ -47,9 +42,12 @@ var commands = []command{
 	},
 }
 
+// commandLine is a set of commands and the parser of their command line.
+type commandLine []command
+
 // run executes the command line and returns the process exit code.
-func run(args []string, stdout, stderr io.Writer) int {
-	path, err := dispatch(args, stdout)
+func (commands commandLine) run(args []string, stdout, stderr io.Writer) int {
+	path, err := commands.dispatch(args, stdout)
 	if err == nil {
 		return exitOK
 	}
@@ -71,28 +69,31 @@ func run(args []string, stdout, stderr io.Writer) int {
 // dispatch runs the command args name and returns its path (for the usage
 // hint) and error. Errors before a command runs are usage errors; errors of
 // a running command exit 1 unless they carry their own code.
-func dispatch(args []string, stdout io.Writer) (string, error) {
+func (commands commandLine) dispatch(args []string, stdout io.Writer) (string, error) {
 	if len(args) == 0 {
-		return "ork", writeRootHelp(stdout, true)
+		return "ork", commands.writeRootHelp(stdout, true)
 	}
 	switch name := args[0]; {
 	case strings.HasPrefix(name, "-"):
 		// Flags before a command: only -h/--help, which shows the root help
-		// whatever follows.
+		// whatever follows. So do no command, "-" and "--" (as cobra does).
 		fs := newFlagSet("ork", nil)
+		fs.SetInterspersed(false) // the command's own flags follow it
 		if err := fs.Parse(args); err != nil {
 			return "ork", usage(err)
 		}
-		if help, _ := fs.GetBool("help"); help {
-			return "ork", writeRootHelp(stdout, true)
+		rest := fs.Args()
+		dashes := len(rest) < len(args) && args[len(args)-len(rest)-1] == "--"
+		if help, _ := fs.GetBool("help"); help || dashes || len(rest) == 0 || strings.HasPrefix(rest[0], "-") {
+			return "ork", commands.writeRootHelp(stdout, true)
 		}
-		return dispatch(fs.Args(), stdout)
+		return commands.dispatch(rest, stdout)
 	case name == "help":
-		return "ork help", help(args[1:], stdout)
+		return "ork help", commands.help(args[1:], stdout)
 	default:
-		c := find(name)
+		c := commands.find(name)
 		if c == nil {
-			return "ork", usage(errors.New(unknownCommand(name)))
+			return "ork", usage(errors.New(commands.unknownCommand(name)))
 		}
 		path := "ork " + c.name
 		fs := newFlagSet(c.name, c.flags)
@@ -116,7 +117,7 @@ func dispatch(args []string, stdout io.Writer) (string, error) {
 
 func usage(err error) error { return exitError{code: exitUsage, err: err} }
 
-func find(name string) *command {
+func (commands commandLine) find(name string) *command {
 	for i := range commands {
 		if commands[i].name == name {
 			return &commands[i]
@@ -140,7 +141,7 @@ func newFlagSet(name string, add func(*pflag.FlagSet)) *pflag.FlagSet {
 
 // unknownCommand is the error for a command this build does not have, with
 // the commands it might mean (a prefix of one, or at most two edits away).
-func unknownCommand(name string) string {
+func (commands commandLine) unknownCommand(name string) string {
 	msg := fmt.Sprintf("unknown command %q for \"ork\"", name)
 	var maybe []string
 	for _, c := range commands {
@@ -179,9 +180,9 @@ func editDistance(a, b string) int {
 }
 
 // help is `ork help [command]`.
-func help(args []string, stdout io.Writer) error {
+func (commands commandLine) help(args []string, stdout io.Writer) error {
 	if len(args) == 0 {
-		return writeRootHelp(stdout, true)
+		return commands.writeRootHelp(stdout, true)
 	}
 	if args[0] == "help" {
 		_, err := io.WriteString(stdout, `Help provides help for any command in the application.
@@ -195,18 +196,18 @@ Flags:
 `)
 		return err
 	}
-	if c := find(args[0]); c != nil {
+	if c := commands.find(args[0]); c != nil {
 		return writeHelp(stdout, c, newFlagSet(c.name, c.flags))
 	}
 	if _, err := fmt.Fprintf(stdout, "Unknown help topic %#q\n", args); err != nil {
 		return err
 	}
-	return writeRootHelp(stdout, false)
+	return commands.writeRootHelp(stdout, false)
 }
 
 // writeRootHelp prints the help of `ork`; full adds the description and
 // the flags.
-func writeRootHelp(w io.Writer, full bool) error {
+func (commands commandLine) writeRootHelp(w io.Writer, full bool) error {
 	var b strings.Builder
 	if full {
 		b.WriteString(rootLong + "\n\n")

@@ -2,9 +2,10 @@
 // (`go build ./cmd/ork`: validate, generate, gateway, test, audit, version,
 // a cobra command tree in files tagged !gateway) and the gateway image (`go
 // build -tags gateway ./cmd/ork`: gateway and version only, parsed by a
-// small command line of its own in cli_gateway.go, which links no template
-// engine). The commands both builds share (gateway.go, version.go) and this
-// file carry no build tag; each build defines run.
+// small command line of its own, cli_gateway.go, which links no template
+// engine). The commands both builds share (gateway.go, version.go), that
+// parser (tested in both) and this file carry no build tag; each build
+// defines run (root.go, main_gateway.go).
 package main
 
 import (
