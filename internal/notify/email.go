@@ -5,10 +5,10 @@ import (
 	"context"
 	"crypto/tls"
 	"crypto/x509"
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"io"
-	"mime"
 	"mime/quotedprintable"
 	"net"
 	"net/mail"
@@ -294,18 +294,44 @@ func headerText(s string) string {
 	}, strings.ToValidUTF8(s, "\uFFFD"))
 }
 
-// encodeHeader returns s as a header value: plain when it is short ASCII,
-// else RFC 2047 encoded words, each on its own folded line.
+// encodeHeader returns s as a header value: plain when it is ASCII (folded
+// at spaces when long), else RFC 2047 encoded words, each on its own folded
+// line. ASCII that a reader would take for an encoded word ("=?") is
+// encoded too, so it reads as written.
 func encodeHeader(s string) string {
 	s = headerText(s)
-	if isASCII(s) && len(s) <= 76 {
-		return s
+	if isASCII(s) && !strings.Contains(s, "=?") {
+		if len(s) <= 76 {
+			return s
+		}
+		if longestWord(s) <= 900 {
+			return foldASCII(s)
+		}
 	}
-	words := mime.QEncoding.Encode("UTF-8", s)
-	if words == s { // ASCII without characters to encode: fold at spaces
-		return foldASCII(s)
+	return encodedWords(s)
+}
+
+// encodedWords is s as base64 encoded words of at most 45 bytes of UTF-8
+// each (75 characters), never splitting a character, one per line.
+func encodedWords(s string) string {
+	var words []string
+	for len(s) > 0 {
+		n := min(45, len(s))
+		for n < len(s) && !utf8.RuneStart(s[n]) {
+			n--
+		}
+		words = append(words, "=?UTF-8?b?"+base64.StdEncoding.EncodeToString([]byte(s[:n]))+"?=")
+		s = s[n:]
 	}
-	return strings.ReplaceAll(words, "?= =?", "?=\r\n =?")
+	return strings.Join(words, "\r\n ")
+}
+
+func longestWord(s string) int {
+	longest := 0
+	for _, w := range strings.Split(s, " ") {
+		longest = max(longest, len(w))
+	}
+	return longest
 }
 
 // foldASCII folds a long ASCII value at spaces so no line exceeds 78

@@ -6,6 +6,7 @@ import (
 	"crypto/md5"
 	"encoding/base64"
 	"encoding/hex"
+	"mime"
 	"net"
 	"net/smtp"
 	"net/textproto"
@@ -325,4 +326,36 @@ func TestSMTPDotStuffing(t *testing.T) {
 	if strings.Contains(strings.Join(s.commands(), "\n"), ".hidden") {
 		t.Error("a body line was read as a command")
 	}
+}
+
+// A header value from event text: one logical line (folds are CRLF then a
+// space), 7-bit, lines of at most 998 characters, and decoding the encoded
+// words gives back the text with control characters as spaces.
+func FuzzEncodeHeader(f *testing.F) {
+	for _, s := range []string{"", "plain", "Größe ✓", "a\r\nBcc: x@example.com", strings.Repeat("word ", 40), "=?UTF-8?q?x?=", "\xff\xfe", strings.Repeat("ü", 300)} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		v := encodeHeader(s)
+		for i, line := range strings.Split(v, "\r\n") {
+			if i > 0 && !strings.HasPrefix(line, " ") {
+				t.Fatalf("%q: line %d of %q is not a fold", s, i, v)
+			}
+			if len(line) > 998 {
+				t.Fatalf("%q: a line of %d characters", s, len(line))
+			}
+			for _, c := range []byte(line) {
+				if c >= 0x80 || c == '\r' || c == '\n' || c == 0 {
+					t.Fatalf("%q: byte %#x in %q", s, c, v)
+				}
+			}
+		}
+		got, err := new(mime.WordDecoder).DecodeHeader(strings.ReplaceAll(v, "\r\n", ""))
+		if err != nil {
+			t.Fatalf("%q: %q does not decode: %v", s, v, err)
+		}
+		if want := headerText(s); got != want {
+			t.Fatalf("%q: decodes to %q, want %q", s, got, want)
+		}
+	})
 }
