@@ -5,7 +5,6 @@ import (
 	"crypto/sha256"
 	"errors"
 	"fmt"
-	"net"
 	"net/http"
 	"slices"
 	"strings"
@@ -18,7 +17,8 @@ import (
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/client-go/dynamic"
-	"k8s.io/client-go/rest"
+
+	"github.com/orkspace/orkestra-gateway/internal/kubeclient"
 )
 
 // TokenStatus is the answer of a TokenReview.
@@ -314,17 +314,15 @@ const (
 	reviewClientBurst = 100
 )
 
-// ReviewClient returns a client for TokenReviews built from the gateway's
-// in-cluster config but sharing nothing with it: its own rate limiter and
-// its own connections (a dialer of its own keeps client-go from reusing the
-// cached transport), so a flood of tokens to review can neither delay the
+// ReviewClient returns a client for TokenReviews on the gateway's cluster
+// that shares nothing with its other clients: its own rate limiter and its
+// own connections, so a flood of tokens to review can neither delay the
 // maintenance tick nor be delayed by it.
-func ReviewClient(base *rest.Config) (dynamic.Interface, error) {
-	rc := rest.CopyConfig(base)
-	rc.QPS, rc.Burst = reviewClientQPS, reviewClientBurst
-	rc.RateLimiter = nil
-	rc.Timeout = reviewTimeout
-	rc.UserAgent = base.UserAgent + " (notify TokenReviews)"
-	rc.Dial = (&net.Dialer{Timeout: 5 * time.Second, KeepAlive: 30 * time.Second}).DialContext
-	return dynamic.NewForConfig(rc)
+func ReviewClient(cluster *kubeclient.Cluster, userAgent string) (dynamic.Interface, error) {
+	return cluster.Dynamic(kubeclient.Options{
+		UserAgent: userAgent + " (notify TokenReviews)",
+		QPS:       reviewClientQPS,
+		Burst:     reviewClientBurst,
+		Timeout:   reviewTimeout,
+	})
 }

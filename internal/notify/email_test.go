@@ -211,3 +211,55 @@ func TestSlackDownWhileEmailWorks(t *testing.T) {
 		t.Errorf("email deliveries = %v", got)
 	}
 }
+
+// The message as a real SMTP server receives it: event text cannot add a
+// header (CR and LF in the subject become spaces), non-ASCII text arrives
+// intact (encoded words in headers, quoted-printable in the body), lines
+// starting with a dot survive SMTP's dot-stuffing, a line longer than SMTP's
+// 998 characters arrives whole, and both recipients get the one message.
+func TestEmailMessageFormat(t *testing.T) {
+	mp := notifytest.StartMailpit(t, notifytest.MailpitOptions{TLS: notifytest.TLSStartTLS})
+	h := newHarness(t, smtpKatalog(t, smtpConfig{mp: mp, tls: "starttls", caFile: true}))
+	long := strings.Repeat("0123456789", 150)
+	subject := "Größe ✓ überschritten\r\nBcc: victim@example.com\r\n\r\nforged body " + strings.Repeat("word ", 20) + "end"
+	message := ".a leading dot\n..two dots\n.\n" + long + "\nlast line: naïve = ok"
+	h.post(runtimeToken, event("platform", "subject", subject, "message", message), "?wait=true").want(t, http.StatusOK)
+
+	m := mp.WaitMessages(t, 1, 5*time.Second)[0]
+	wantSubject := "[WARNING] web-1: Größe ✓ überschritten  Bcc: victim@example.com    forged body " + strings.Repeat("word ", 20) + "end"
+	if m.Subject != wantSubject {
+		t.Errorf("Subject = %q\nwant      %q", m.Subject, wantSubject)
+	}
+	wantText := "web/web-1 (web.example.com/v1/Website) is Ready=False.\n" + message
+	if got := strings.TrimRight(strings.ReplaceAll(m.Text, "\r\n", "\n"), "\n"); got != wantText {
+		t.Errorf("Text = %q\nwant   %q", got, wantText)
+	}
+	if len(m.To) != 2 {
+		t.Errorf("To = %v", m.To)
+	}
+	for name := range m.Headers {
+		if strings.EqualFold(name, "Bcc") {
+			t.Errorf("the subject added a header: %s: %v", name, m.Headers[name])
+		}
+	}
+	for hdr, want := range map[string]string{"Auto-Submitted": "auto-generated", "X-Auto-Response-Suppress": "All", "Mime-Version": "1.0"} {
+		if got := m.Headers[hdr]; len(got) != 1 || got[0] != want {
+			t.Errorf("%s = %v, want %q", hdr, got, want)
+		}
+	}
+	raw, err := mp.Raw(m.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, line := range strings.Split(raw, "\r\n") {
+		if len(line) > 998 {
+			t.Errorf("line %d of the message has %d characters", i+1, len(line))
+		}
+		for _, c := range []byte(line) {
+			if c >= 0x80 {
+				t.Errorf("line %d is not 7-bit: %q", i+1, line)
+				break
+			}
+		}
+	}
+}

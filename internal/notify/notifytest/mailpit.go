@@ -12,6 +12,7 @@ import (
 	"encoding/json"
 	"encoding/pem"
 	"fmt"
+	"io"
 	"math/big"
 	"net"
 	"net/http"
@@ -217,6 +218,22 @@ func (m *Mailpit) WaitMessages(t testing.TB, n int, timeout time.Duration) []Mes
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
+}
+
+// Raw returns the message with mailpit's ID as it was received (headers
+// and body as sent, after SMTP's dot-unstuffing).
+func (m *Mailpit) Raw(id string) (string, error) {
+	c := http.Client{Timeout: 5 * time.Second}
+	resp, err := c.Get(m.api() + "/api/v1/message/" + id + "/raw")
+	if err != nil {
+		return "", err
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err == nil && resp.StatusCode != http.StatusOK {
+		err = fmt.Errorf("mailpit GET raw %s: %s", id, resp.Status)
+	}
+	return string(b), err
 }
 
 func (m *Mailpit) get(path string, v any) error {
