@@ -33,6 +33,7 @@ type Handler interface {
 // HandlerFunc adapts a function to Handler.
 type HandlerFunc func(ctx context.Context, req *admissionv1.AdmissionRequest) *admissionv1.AdmissionResponse
 
+// Handle calls f(ctx, req).
 func (f HandlerFunc) Handle(ctx context.Context, req *admissionv1.AdmissionRequest) *admissionv1.AdmissionResponse {
 	return f(ctx, req)
 }

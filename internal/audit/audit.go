@@ -59,6 +59,7 @@ type Object struct {
 	UID        string `json:"uid,omitempty"`
 }
 
+// String is namespace/name, or name for a cluster-scoped object.
 func (o Object) String() string {
 	if o.Namespace == "" {
 		return o.Name

@@ -41,6 +41,8 @@ type InvalidError struct {
 	Err    error // the underlying error, if any
 }
 
+// Error formats e as key: reason: detail: underlying error, leaving out
+// what is empty.
 func (e *InvalidError) Error() string {
 	var b strings.Builder
 	if e.Key != "" {
@@ -56,6 +58,8 @@ func (e *InvalidError) Error() string {
 	return b.String()
 }
 
+// Unwrap returns the reason and the underlying error, so errors.Is matches
+// either.
 func (e *InvalidError) Unwrap() []error {
 	if e.Err == nil {
 		return []error{e.Reason}

@@ -66,6 +66,7 @@ type Input struct {
 // refuse before admission (an undeclared version, an UPDATE that renames).
 type InputError struct{ Msg string }
 
+// Error returns the message.
 func (e *InputError) Error() string { return e.Msg }
 
 func inputErrorf(format string, a ...any) error { return &InputError{Msg: fmt.Sprintf(format, a...)} }

@@ -49,6 +49,7 @@ type FieldError struct {
 	Message string `json:"message"`
 }
 
+// String formats e as field: message.
 func (e FieldError) String() string { return e.Field + ": " + e.Message }
 
 // DecodeError is a request body that is not a valid event: either not a
@@ -59,6 +60,7 @@ type DecodeError struct {
 	Fields []FieldError
 }
 
+// Error is the message, then every field error.
 func (e *DecodeError) Error() string {
 	if len(e.Fields) == 0 {
 		return e.Msg

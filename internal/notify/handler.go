@@ -67,6 +67,7 @@ const (
 	StatusFailed     = "failed"
 )
 
+// ServeHTTP answers one /notify request and counts it by status code.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	code, ans, retry := s.serve(w, r)
 	s.m.requests.WithLabelValues(strconv.Itoa(code)).Inc()

@@ -46,6 +46,7 @@ import (
 // is a flag error.
 type Format string
 
+// The formats: one line per finding, or one JSON Document.
 const (
 	Text Format = "text"
 	JSON Format = "json"
@@ -64,8 +65,11 @@ func ParseFormat(s string) (Format, error) {
 	return "", fmt.Errorf("unknown output format %q: want text or json", s)
 }
 
+// String returns the format's name.
 func (f *Format) String() string { return string(*f) }
-func (f *Format) Type() string   { return "text|json" }
+
+// Type names the flag's values in help.
+func (f *Format) Type() string { return "text|json" }
 
 // Set parses s; its error is short because flag errors already quote s.
 func (f *Format) Set(s string) error {
@@ -181,6 +185,7 @@ type Document struct {
 // SchemaVersion is the version of Document.
 const SchemaVersion = 1
 
+// FileReport is one Katalog file in a Document: its totals and findings.
 type FileReport struct {
 	File     string          `json:"file"`
 	Valid    bool            `json:"valid"`
@@ -191,6 +196,7 @@ type FileReport struct {
 	Findings []FindingReport `json:"findings"`
 }
 
+// FindingReport is one finding in a FileReport.
 type FindingReport struct {
 	File     string `json:"file"`
 	Line     int    `json:"line"`

@@ -137,10 +137,12 @@ type ExecError struct {
 	Err  error  // Pre-formatted error.
 }
 
+// Error returns the pre-formatted error.
 func (e ExecError) Error() string {
 	return e.Err.Error()
 }
 
+// Unwrap returns the pre-formatted error.
 func (e ExecError) Unwrap() error {
 	return e.Err
 }

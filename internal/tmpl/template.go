@@ -63,6 +63,7 @@ type BudgetError struct {
 	Limit int
 }
 
+// Error names the budget exceeded and its limit.
 func (e *BudgetError) Error() string {
 	return "the template exceeded its budget of " + strconv.Itoa(e.Limit) + " " + e.What
 }
