@@ -22,7 +22,7 @@ import (
 // Every failing deny rule becomes one cause of a 422 Invalid status, in the
 // style of the API server's own validation; warn rules become warnings.
 // Rules in audit mode never deny or warn: each failure is logged, counted
-// (AuditMetric, in the Metrics given by WithMetrics) and written as an audit
+// (auditMetric, in the Metrics given by WithMetrics) and written as an audit
 // annotation. Each deny rule that fails a request is counted once
 // (denialsMetric).
 func NewValidation(p *policy.Policy, opts ...Option) Handler {

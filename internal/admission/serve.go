@@ -30,18 +30,18 @@ type Handler interface {
 	Handle(ctx context.Context, req *admissionv1.AdmissionRequest) *admissionv1.AdmissionResponse
 }
 
-// HandlerFunc adapts a function to Handler.
-type HandlerFunc func(ctx context.Context, req *admissionv1.AdmissionRequest) *admissionv1.AdmissionResponse
+// handlerFunc adapts a function to Handler.
+type handlerFunc func(ctx context.Context, req *admissionv1.AdmissionRequest) *admissionv1.AdmissionResponse
 
 // Handle calls f(ctx, req).
-func (f HandlerFunc) Handle(ctx context.Context, req *admissionv1.AdmissionRequest) *admissionv1.AdmissionResponse {
+func (f handlerFunc) Handle(ctx context.Context, req *admissionv1.AdmissionRequest) *admissionv1.AdmissionResponse {
 	return f(ctx, req)
 }
 
-// DefaultMaxBodyBytes bounds an AdmissionReview body: the API server accepts
+// defaultMaxBodyBytes bounds an AdmissionReview body: the API server accepts
 // objects up to 3 MiB and an UPDATE carries two of them, plus the envelope
 // (userInfo, options) and slack for JSON re-encoding.
-const DefaultMaxBodyBytes = 8 << 20
+const defaultMaxBodyBytes = 8 << 20
 
 // ServeOptions are the dependencies of Serve; every field is optional.
 type ServeOptions struct {
@@ -55,7 +55,7 @@ type ServeOptions struct {
 	// bytes in flight and the bad-request log limiter. Nil: a private one
 	// without a budget.
 	Listener *webhook.Listener
-	// MaxBodyBytes overrides DefaultMaxBodyBytes.
+	// MaxBodyBytes overrides defaultMaxBodyBytes.
 	MaxBodyBytes int64
 	// Operations are the operations the API server sends the webhook
 	// (Webhook.Operations): their series are created at zero.
@@ -79,7 +79,7 @@ func Serve(name string, h Handler, opts ServeOptions) http.Handler {
 	}
 	limit := opts.MaxBodyBytes
 	if limit <= 0 {
-		limit = DefaultMaxBodyBytes
+		limit = defaultMaxBodyBytes
 	}
 	m := opts.Metrics
 	if m == nil {

@@ -363,8 +363,8 @@ func (a *auditor) namespace(ctx context.Context, name string) *corev1.Namespace 
 	return ns
 }
 
-// Totals counts findings and passes over every rule.
-func (r *Report) Totals() (pass, fail, warn, errs int) {
+// totals counts findings and passes over every rule.
+func (r *Report) totals() (pass, fail, warn, errs int) {
 	for _, e := range r.Entries {
 		for _, rule := range e.Rules {
 			pass += len(rule.Passed)

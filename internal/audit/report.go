@@ -46,7 +46,7 @@ func (r *Report) WriteText(w io.Writer) error {
 			}
 		}
 	}
-	pass, fail, warn, errs := r.Totals()
+	pass, fail, warn, errs := r.totals()
 	fmt.Fprintf(&b, "%d would be denied, %d warned, %d errors, %d passed (rule and object pairs)\n", fail, warn, errs, pass)
 	_, err := io.WriteString(w, b.String())
 	return err
@@ -104,24 +104,24 @@ type Timestamp struct {
 	Nanos   int32 `json:"nanos"`
 }
 
-// List holds the reports, as `kubectl get -o yaml` prints several objects.
-type List struct {
+// reportList holds the reports, as `kubectl get -o yaml` prints several objects.
+type reportList struct {
 	APIVersion string         `json:"apiVersion"`
 	Kind       string         `json:"kind"`
 	Items      []PolicyReport `json:"items"`
 }
 
-// Source names the gateway in every result.
-const Source = "orkestra-gateway"
+// reportSource names the gateway in every result.
+const reportSource = "orkestra-gateway"
 
-// PolicyReports builds one PolicyReport per namespace with results and a
+// policyReports builds one PolicyReport per namespace with results and a
 // ClusterPolicyReport for cluster-scoped objects: a result per failing
 // rule and object, and per rule one pass result listing the objects it
 // passed. They are for reading (or storing as the user chooses); the
 // audit applies nothing.
-func (r *Report) PolicyReports(now time.Time) List {
+func (r *Report) policyReports(now time.Time) reportList {
 	ts := Timestamp{Seconds: now.Unix()}
-	out := List{APIVersion: "v1", Kind: "List", Items: []PolicyReport{}}
+	out := reportList{APIVersion: "v1", Kind: "List", Items: []PolicyReport{}}
 	for _, ns := range r.namespacesOf() {
 		pr := PolicyReport{
 			APIVersion: "wgpolicyk8s.io/v1alpha2", Kind: "PolicyReport",
@@ -150,7 +150,7 @@ func (r *Report) PolicyReports(now time.Time) List {
 					for k, v := range props {
 						p[k] = v
 					}
-					pr.Results = append(pr.Results, Result{Source: Source, Policy: r.Katalog, Rule: rule.ID, Result: f.Result,
+					pr.Results = append(pr.Results, Result{Source: reportSource, Policy: r.Katalog, Rule: rule.ID, Result: f.Result,
 						Message: f.Message, Scored: true, Resources: []Object{f.Object}, Properties: p, Timestamp: ts})
 					switch f.Result {
 					case "fail":
@@ -168,7 +168,7 @@ func (r *Report) PolicyReports(now time.Time) List {
 					}
 				}
 				if len(passed) > 0 {
-					pr.Results = append(pr.Results, Result{Source: Source, Policy: r.Katalog, Rule: rule.ID, Result: "pass",
+					pr.Results = append(pr.Results, Result{Source: reportSource, Policy: r.Katalog, Rule: rule.ID, Result: "pass",
 						Scored: true, Resources: passed, Properties: props, Timestamp: ts})
 					pr.Summary.Pass += len(passed)
 				}
@@ -183,12 +183,12 @@ func (r *Report) PolicyReports(now time.Time) List {
 func (r *Report) WriteJSON(w io.Writer, now time.Time) error {
 	enc := json.NewEncoder(w)
 	enc.SetIndent("", "  ")
-	return enc.Encode(r.PolicyReports(now))
+	return enc.Encode(r.policyReports(now))
 }
 
 // WriteYAML prints the reports as a YAML List.
 func (r *Report) WriteYAML(w io.Writer, now time.Time) error {
-	b, err := yaml.Marshal(r.PolicyReports(now))
+	b, err := yaml.Marshal(r.policyReports(now))
 	if err != nil {
 		return err
 	}

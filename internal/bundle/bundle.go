@@ -52,13 +52,13 @@ func Load(name string) (*Source, *check.Result, error) {
 	if err != nil {
 		return nil, nil, err
 	}
-	src, res, err := Parse(name, data)
+	src, res, err := parse(name, data)
 	return src, res, err
 }
 
-// Parse is Load for a Katalog already read from the file name (crdFiles are
+// parse is Load for a Katalog already read from the file name (crdFiles are
 // still read relative to it). The Result is never nil.
-func Parse(name string, data []byte) (*Source, *check.Result, error) {
+func parse(name string, data []byte) (*Source, *check.Result, error) {
 	f, errs := katalog.Parse(name, data)
 	res := check.Run(f, errs)
 	if res.File == "" {
@@ -207,7 +207,7 @@ func (b *Bundle) WriteDir(dir string) ([]string, error) {
 		written = append(written, p)
 	}
 	p := filepath.Join(dir, KustomizationFile)
-	if err := os.WriteFile(p, b.Kustomization(), 0o644); err != nil {
+	if err := os.WriteFile(p, b.kustomization(), 0o644); err != nil {
 		return written, fmt.Errorf("writing %s: %w", p, err)
 	}
 	return append(written, p), nil

@@ -26,15 +26,15 @@ import (
 const (
 	KatalogDir  = "/etc/orkestra"
 	KatalogKey  = "katalog.yaml"
-	KatalogPath = KatalogDir + "/" + KatalogKey
+	katalogPath = KatalogDir + "/" + KatalogKey
 )
 
 // Ports of the gateway process (server.AddFlags defaults) and of the Service.
 const (
-	WebhookPort = 8443
-	NotifyPort  = 8444
-	ProbePort   = 8080
-	ServicePort = 443 // registration.Endpoint.Port 0 means 443
+	webhookPort = 8443
+	notifyPort  = 8444
+	probePort   = 8080
+	servicePort = 443 // registration.Endpoint.Port 0 means 443
 )
 
 // The non-root user of gcr.io/distroless/static:nonroot (and of the image
@@ -233,7 +233,7 @@ func (s *settings) katalogConfigMap() (document, []corev1.KeyToPath, error) {
 		ObjectMeta: s.meta(s.configMap, true),
 		Data:       data,
 	}
-	head := "The Katalog, exactly as checked, mounted at " + KatalogPath + "."
+	head := "The Katalog, exactly as checked, mounted at " + katalogPath + "."
 	if len(shipped) > 0 {
 		head += "\nAlso the CRD files it names, at the same paths relative to it: " + strings.Join(shipped, ", ") + "."
 	}
@@ -356,11 +356,11 @@ func (s *settings) deploymentDoc(items []corev1.KeyToPath, sum string) document 
 		// The image's entrypoint is /ork gateway; naming the command keeps
 		// these arguments right whatever the entrypoint of a custom image.
 		Command: []string{"/ork"},
-		Args:    []string{"gateway", "-f", KatalogPath},
+		Args:    []string{"gateway", "-f", katalogPath},
 		Ports: []corev1.ContainerPort{
-			{Name: "webhook", ContainerPort: WebhookPort, Protocol: corev1.ProtocolTCP},
-			{Name: "notify", ContainerPort: NotifyPort, Protocol: corev1.ProtocolTCP},
-			{Name: "probes", ContainerPort: ProbePort, Protocol: corev1.ProtocolTCP},
+			{Name: "webhook", ContainerPort: webhookPort, Protocol: corev1.ProtocolTCP},
+			{Name: "notify", ContainerPort: notifyPort, Protocol: corev1.ProtocolTCP},
+			{Name: "probes", ContainerPort: probePort, Protocol: corev1.ProtocolTCP},
 		},
 		Env:            env,
 		LivenessProbe:  probe("/livez", 10, 3),
@@ -507,16 +507,16 @@ func (s *settings) serviceDoc() document {
 			Type:     corev1.ServiceTypeClusterIP,
 			Selector: s.selector(),
 			Ports: []corev1.ServicePort{
-				{Name: "webhook", Port: ServicePort, TargetPort: intstr.FromString("webhook"), Protocol: corev1.ProtocolTCP},
-				{Name: "notify", Port: NotifyPort, TargetPort: intstr.FromString("notify"), Protocol: corev1.ProtocolTCP},
+				{Name: "webhook", Port: servicePort, TargetPort: intstr.FromString("webhook"), Protocol: corev1.ProtocolTCP},
+				{Name: "notify", Port: notifyPort, TargetPort: intstr.FromString("notify"), Protocol: corev1.ProtocolTCP},
 			},
 		},
 	}
 	head := "In front of the replicas: the API server calls the webhooks on port 443"
 	if s.p.Gateway.URL != nil {
-		head = "In front of the replicas (the webhooks are registered by gateway.url, so the API\nserver reaches them there, not through this Service); callers POST /notify to port " + fmt.Sprint(NotifyPort) + "."
+		head = "In front of the replicas (the webhooks are registered by gateway.url, so the API\nserver reaches them there, not through this Service); callers POST /notify to port " + fmt.Sprint(notifyPort) + "."
 	} else {
-		head += ",\ncallers POST /notify to port " + fmt.Sprint(NotifyPort) + "."
+		head += ",\ncallers POST /notify to port " + fmt.Sprint(notifyPort) + "."
 	}
 	return document{apiVersion: "v1", kind: "Service", namespace: s.namespace, name: s.app, obj: svc, head: head, orders: []order{
 		{[]any{"spec"}, []string{"type", "selector", "ports"}},
@@ -589,7 +589,7 @@ func (s *settings) networkPolicyDoc() document {
 	head := `Admits only what must reach each port of the gateway's pods (enforced where
 the cluster's network plugin supports NetworkPolicy).`
 	if s.p.Notification == nil {
-		head += "\nNo notification block: port " + fmt.Sprint(NotifyPort) + " admits nothing."
+		head += "\nNo notification block: port " + fmt.Sprint(notifyPort) + " admits nothing."
 	}
 	return document{apiVersion: "networking.k8s.io/v1", kind: "NetworkPolicy", namespace: s.namespace, name: s.app, obj: np, head: head, notes: notes, orders: []order{
 		{[]any{"spec"}, []string{"podSelector", "policyTypes", "ingress"}},

@@ -18,8 +18,8 @@ type Bundle struct {
 	PEM []byte
 }
 
-// ErrNotTrusted is matched (errors.Is) by the errors of Trusted.
-var ErrNotTrusted = errors.New("does not trust the served certificate")
+// errNotTrusted is matched (errors.Is) by the errors of Trusted.
+var errNotTrusted = errors.New("does not trust the served certificate")
 
 // Trusted checks that every bundle trusts the serving certificate of m at
 // now: it chains, through the intermediates in tls.crt, to a certificate of
@@ -46,7 +46,7 @@ func Trusted(m *Material, bundles []Bundle, now time.Time) error {
 			if roots, ok = pools[string(b.PEM)]; !ok {
 				roots = x509.NewCertPool()
 				if !roots.AppendCertsFromPEM(b.PEM) {
-					return fmt.Errorf("the caBundle of %s holds no PEM certificate, so it %w", b.Source, ErrNotTrusted)
+					return fmt.Errorf("the caBundle of %s holds no PEM certificate, so it %w", b.Source, errNotTrusted)
 				}
 				pools[string(b.PEM)] = roots
 			}
@@ -62,7 +62,7 @@ func Trusted(m *Material, bundles []Bundle, now time.Time) error {
 			if len(b.PEM) == 0 {
 				what = "empty caBundle (system roots)"
 			}
-			return fmt.Errorf("the %s of %s %w (%s): %v", what, b.Source, ErrNotTrusted, describe(leaf), err)
+			return fmt.Errorf("the %s of %s %w (%s): %v", what, b.Source, errNotTrusted, describe(leaf), err)
 		}
 	}
 	return nil

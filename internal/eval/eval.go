@@ -224,7 +224,7 @@ func (e *Evaluator) Run(ctx context.Context, in Input) (*Result, error) {
 		return nil, inputErrorf("the namespace object is Namespace %q but the request is in namespace %q", in.NamespaceObject.Name, req.Namespace)
 	}
 
-	ds, final, err := admission.ReviewFinal(ctx, e.p, req, applyPatch)
+	ds, final, err := admission.Review(ctx, e.p, req, applyPatch)
 	if err != nil {
 		return nil, err
 	}

@@ -563,8 +563,8 @@ func DecodeObject(data []byte) (m map[string]any, ok bool) {
 	return m, true
 }
 
-// Valid reports whether data is one valid JSON value, as json.Valid does.
-func Valid(data []byte) bool {
+// valid reports whether data is one valid JSON value, as json.Valid does.
+func valid(data []byte) bool {
 	d := NewDecoder(data)
 	d.skip()
 	return d.End()

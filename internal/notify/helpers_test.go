@@ -69,8 +69,8 @@ type fakeReviewer struct {
 
 func newFakeReviewer() *fakeReviewer {
 	return &fakeReviewer{users: map[string]string{
-		runtimeToken:  ServiceAccountUser("orkestra-system", "orkestra-runtime"),
-		strangerToken: ServiceAccountUser("default", "stranger"),
+		runtimeToken:  serviceAccountUser("orkestra-system", "orkestra-runtime"),
+		strangerToken: serviceAccountUser("default", "stranger"),
 	}}
 }
 
@@ -211,7 +211,7 @@ func newHarness(t *testing.T, o harnessOptions) *harness {
 	if !o.NoStart {
 		srv.Start()
 	}
-	h.http = httptest.NewServer(srv.Handler())
+	h.http = httptest.NewServer(srv.handler())
 	t.Cleanup(func() {
 		h.http.Close()
 		ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
@@ -242,8 +242,8 @@ const slackKatalog = `notification:
       interval: 1m
 `
 
-// event returns a valid event for team, with overrides.
-func event(team string, kv ...any) map[string]any {
+// eventBody returns a valid event body for team, with overrides.
+func eventBody(team string, kv ...any) map[string]any {
 	ev := map[string]any{
 		"katalogName": "shop", "crName": "web-1", "crNamespace": "web",
 		"gvk": "web.example.com/v1/Website", "condKey": "Ready=False",
@@ -263,7 +263,7 @@ func event(team string, kv ...any) map[string]any {
 type response struct {
 	code int
 	hdr  http.Header
-	ans  Answer
+	ans  answer
 	raw  string
 }
 

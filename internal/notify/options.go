@@ -12,21 +12,21 @@ import (
 
 // Defaults of Options.
 const (
-	DefaultQueueSize      = 256
-	DefaultWorkers        = 4
-	DefaultMaxAge         = 10 * time.Minute
-	DefaultWaitLimit      = 30 * time.Second
-	DefaultAttemptTimeout = 15 * time.Second
-	// DefaultMaxInFlight bounds the authenticated requests handled at once.
-	DefaultMaxInFlight = 32
-	// DefaultCallerRate and DefaultCallerBurst are each allowed caller's
+	defaultQueueSize      = 256
+	defaultWorkers        = 4
+	defaultMaxAge         = 10 * time.Minute
+	defaultWaitLimit      = 30 * time.Second
+	defaultAttemptTimeout = 15 * time.Second
+	// defaultMaxInFlight bounds the authenticated requests handled at once.
+	defaultMaxInFlight = 32
+	// defaultCallerRate and defaultCallerBurst are each allowed caller's
 	// events per second; beyond them it is answered 429 with Retry-After.
-	DefaultCallerRate  = 50
-	DefaultCallerBurst = 100
-	// DefaultMaxConns and DefaultMaxConnsPerAddress cap the connections of
+	defaultCallerRate  = 50
+	defaultCallerBurst = 100
+	// defaultMaxConns and defaultMaxConnsPerAddress cap the connections of
 	// the notify listener; connections beyond are closed when accepted.
-	DefaultMaxConns           = 256
-	DefaultMaxConnsPerAddress = 64
+	defaultMaxConns           = 256
+	defaultMaxConnsPerAddress = 64
 	defaultInterval           = 15 * time.Minute
 )
 
@@ -117,19 +117,19 @@ func (o *Options) defaults() {
 		}}
 	}
 	if o.QueueSize <= 0 {
-		o.QueueSize = DefaultQueueSize
+		o.QueueSize = defaultQueueSize
 	}
 	if o.Workers <= 0 {
-		o.Workers = DefaultWorkers
+		o.Workers = defaultWorkers
 	}
 	if o.MaxAge <= 0 {
-		o.MaxAge = DefaultMaxAge
+		o.MaxAge = defaultMaxAge
 	}
 	if o.WaitLimit <= 0 {
-		o.WaitLimit = DefaultWaitLimit
+		o.WaitLimit = defaultWaitLimit
 	}
 	if o.AttemptTimeout <= 0 {
-		o.AttemptTimeout = DefaultAttemptTimeout
+		o.AttemptTimeout = defaultAttemptTimeout
 	}
 	if o.Backoff.Base <= 0 {
 		o.Backoff.Base = time.Second
@@ -138,19 +138,19 @@ func (o *Options) defaults() {
 		o.Backoff.Max = max(time.Minute, o.Backoff.Base)
 	}
 	if o.MaxInFlight <= 0 {
-		o.MaxInFlight = DefaultMaxInFlight
+		o.MaxInFlight = defaultMaxInFlight
 	}
 	if o.CallerRate <= 0 {
-		o.CallerRate = DefaultCallerRate
+		o.CallerRate = defaultCallerRate
 	}
 	if o.CallerBurst <= 0 {
-		o.CallerBurst = DefaultCallerBurst
+		o.CallerBurst = defaultCallerBurst
 	}
 	if o.MaxConns <= 0 {
-		o.MaxConns = DefaultMaxConns
+		o.MaxConns = defaultMaxConns
 	}
 	if o.MaxConnsPerAddress <= 0 {
-		o.MaxConnsPerAddress = DefaultMaxConnsPerAddress
+		o.MaxConnsPerAddress = defaultMaxConnsPerAddress
 	}
 	if o.Auth.CacheTTL <= 0 {
 		o.Auth.CacheTTL = o.AuthCacheTTL

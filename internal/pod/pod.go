@@ -8,16 +8,16 @@ import (
 	"strings"
 )
 
-// ServiceAccountDir is where the kubelet mounts the service-account token.
-const ServiceAccountDir = "/var/run/secrets/kubernetes.io/serviceaccount"
+// serviceAccountDir is where the kubelet mounts the service-account token.
+const serviceAccountDir = "/var/run/secrets/kubernetes.io/serviceaccount"
 
 // Guard returns an error when the process is not inside a pod: the
 // service-account token is missing or KUBERNETES_SERVICE_HOST is unset. It
 // reads nothing else, so it can run before any configuration is loaded.
 func Guard() error {
 	var missing []string
-	if st, err := os.Stat(ServiceAccountDir + "/token"); err != nil || st.IsDir() {
-		missing = append(missing, "no service-account token at "+ServiceAccountDir+"/token")
+	if st, err := os.Stat(serviceAccountDir + "/token"); err != nil || st.IsDir() {
+		missing = append(missing, "no service-account token at "+serviceAccountDir+"/token")
 	}
 	if os.Getenv("KUBERNETES_SERVICE_HOST") == "" {
 		missing = append(missing, "KUBERNETES_SERVICE_HOST is not set")
@@ -42,7 +42,7 @@ type Info struct {
 func Self() (Info, error) {
 	info := Info{Namespace: os.Getenv("POD_NAMESPACE"), Name: os.Getenv("POD_NAME"), IP: os.Getenv("POD_IP")}
 	if info.Namespace == "" {
-		b, err := os.ReadFile(ServiceAccountDir + "/namespace")
+		b, err := os.ReadFile(serviceAccountDir + "/namespace")
 		if err != nil {
 			return info, fmt.Errorf("pod namespace unknown: POD_NAMESPACE is unset and %v", err)
 		}

@@ -9,8 +9,8 @@ import (
 // The tests run on a host, not in a pod: the guard must say so, naming what
 // is missing and what to use instead.
 func TestGuardOutsidePod(t *testing.T) {
-	if _, err := os.Stat(ServiceAccountDir + "/token"); err == nil {
-		t.Fatalf("%s/token exists on this host: tests must never create it", ServiceAccountDir)
+	if _, err := os.Stat(serviceAccountDir + "/token"); err == nil {
+		t.Fatalf("%s/token exists on this host: tests must never create it", serviceAccountDir)
 	}
 	t.Setenv("KUBERNETES_SERVICE_HOST", "")
 	err := Guard()

@@ -270,9 +270,9 @@ func removeDirs(dirs []string) {
 	}
 }
 
-// TokenConfig returns a client config that authenticates with a bearer token
+// tokenConfig returns a client config that authenticates with a bearer token
 // (e.g. from ServiceAccountToken) and trusts the API server's CA.
-func (e *Env) TokenConfig(token string) *rest.Config {
+func (e *Env) tokenConfig(token string) *rest.Config {
 	return &rest.Config{
 		Host:            e.Config.Host,
 		TLSClientConfig: rest.TLSClientConfig{CAData: e.CAPEM},

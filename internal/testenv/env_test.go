@@ -25,7 +25,7 @@ func TestMain(m *testing.M) { Main(m, &env) }
 
 func tokenClientset(t *testing.T, token string) *kubernetes.Clientset {
 	t.Helper()
-	cs, err := kubernetes.NewForConfig(env.TokenConfig(token))
+	cs, err := kubernetes.NewForConfig(env.tokenConfig(token))
 	if err != nil {
 		t.Fatal(err)
 	}

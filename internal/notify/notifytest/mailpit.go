@@ -25,9 +25,9 @@ import (
 	"time"
 )
 
-// MailpitEnv names the variable holding the mailpit binary (the output of
+// mailpitEnv names the variable holding the mailpit binary (the output of
 // hack/mailpit.sh; `make test` sets it).
-const MailpitEnv = "ORK_MAILPIT"
+const mailpitEnv = "ORK_MAILPIT"
 
 // Mailpit TLS modes, as in notification.email.smtp.tls.
 const (
@@ -67,12 +67,12 @@ type Mailpit struct {
 // SMTP server must not look like a green run.
 func StartMailpit(t testing.TB, o MailpitOptions) *Mailpit {
 	t.Helper()
-	bin := os.Getenv(MailpitEnv)
+	bin := os.Getenv(mailpitEnv)
 	if bin == "" {
-		t.Fatalf("%s is not set: run `make test`, or `export %s=$(bash hack/mailpit.sh)` before `go test`", MailpitEnv, MailpitEnv)
+		t.Fatalf("%s is not set: run `make test`, or `export %s=$(bash hack/mailpit.sh)` before `go test`", mailpitEnv, mailpitEnv)
 	}
 	if _, err := os.Stat(bin); err != nil {
-		t.Fatalf("%s=%s: %v (run `bash hack/mailpit.sh` to build it)", MailpitEnv, bin, err)
+		t.Fatalf("%s=%s: %v (run `bash hack/mailpit.sh` to build it)", mailpitEnv, bin, err)
 	}
 	if o.TLS == "" {
 		o.TLS = TLSStartTLS
