@@ -119,27 +119,13 @@ type AuthLimits struct {
 }
 
 func (l *AuthLimits) defaults() {
-	if l.CacheTTL <= 0 {
-		l.CacheTTL = defaultAuthCacheTTL
-	}
-	if l.CacheSize <= 0 {
-		l.CacheSize = defaultAuthCacheSize
-	}
-	if l.ReviewRate <= 0 {
-		l.ReviewRate = defaultReviewRate
-	}
-	if l.ReviewBurst <= 0 {
-		l.ReviewBurst = defaultReviewBurst
-	}
-	if l.MaxReviews <= 0 {
-		l.MaxReviews = defaultMaxReviews
-	}
-	if l.FailureRate <= 0 {
-		l.FailureRate = defaultFailureRate
-	}
-	if l.FailureBurst <= 0 {
-		l.FailureBurst = defaultFailureBurst
-	}
+	orDefault(&l.CacheTTL, defaultAuthCacheTTL)
+	orDefault(&l.CacheSize, defaultAuthCacheSize)
+	orDefault(&l.ReviewRate, defaultReviewRate)
+	orDefault(&l.ReviewBurst, defaultReviewBurst)
+	orDefault(&l.MaxReviews, defaultMaxReviews)
+	orDefault(&l.FailureRate, defaultFailureRate)
+	orDefault(&l.FailureBurst, defaultFailureBurst)
 }
 
 // authenticator checks the bearer token of a request. Verdicts are cached by

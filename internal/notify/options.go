@@ -116,47 +116,30 @@ func (o *Options) defaults() {
 			IdleConnTimeout:     90 * time.Second,
 		}}
 	}
-	if o.QueueSize <= 0 {
-		o.QueueSize = defaultQueueSize
-	}
-	if o.Workers <= 0 {
-		o.Workers = defaultWorkers
-	}
-	if o.MaxAge <= 0 {
-		o.MaxAge = defaultMaxAge
-	}
-	if o.WaitLimit <= 0 {
-		o.WaitLimit = defaultWaitLimit
-	}
-	if o.AttemptTimeout <= 0 {
-		o.AttemptTimeout = defaultAttemptTimeout
-	}
-	if o.Backoff.Base <= 0 {
-		o.Backoff.Base = time.Second
-	}
+	orDefault(&o.QueueSize, defaultQueueSize)
+	orDefault(&o.Workers, defaultWorkers)
+	orDefault(&o.MaxAge, defaultMaxAge)
+	orDefault(&o.WaitLimit, defaultWaitLimit)
+	orDefault(&o.AttemptTimeout, defaultAttemptTimeout)
+	orDefault(&o.Backoff.Base, time.Second)
 	if o.Backoff.Max < o.Backoff.Base {
 		o.Backoff.Max = max(time.Minute, o.Backoff.Base)
 	}
-	if o.MaxInFlight <= 0 {
-		o.MaxInFlight = defaultMaxInFlight
-	}
-	if o.CallerRate <= 0 {
-		o.CallerRate = defaultCallerRate
-	}
-	if o.CallerBurst <= 0 {
-		o.CallerBurst = defaultCallerBurst
-	}
-	if o.MaxConns <= 0 {
-		o.MaxConns = defaultMaxConns
-	}
-	if o.MaxConnsPerAddress <= 0 {
-		o.MaxConnsPerAddress = defaultMaxConnsPerAddress
-	}
-	if o.Auth.CacheTTL <= 0 {
-		o.Auth.CacheTTL = o.AuthCacheTTL
-	}
+	orDefault(&o.MaxInFlight, defaultMaxInFlight)
+	orDefault(&o.CallerRate, defaultCallerRate)
+	orDefault(&o.CallerBurst, defaultCallerBurst)
+	orDefault(&o.MaxConns, defaultMaxConns)
+	orDefault(&o.MaxConnsPerAddress, defaultMaxConnsPerAddress)
+	orDefault(&o.Auth.CacheTTL, o.AuthCacheTTL)
 	o.Auth.defaults()
 	if o.Now == nil {
 		o.Now = time.Now
+	}
+}
+
+// orDefault sets a setting that is zero or less (unset) to its default d.
+func orDefault[T int | float64 | time.Duration](v *T, d T) {
+	if *v <= 0 {
+		*v = d
 	}
 }
