@@ -292,7 +292,7 @@ func decodeObject(raw []byte, what string) (map[string]any, error) {
 	}
 	var obj map[string]any
 	if err := json.Unmarshal(raw, &obj); err != nil {
-		return nil, jsonError(what, err)
+		return nil, fastjson.UnmarshalError(what, err)
 	}
 	if obj == nil {
 		return nil, errors.New(what + " is null")

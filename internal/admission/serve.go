@@ -21,6 +21,7 @@ import (
 
 	admissionv1 "k8s.io/api/admission/v1"
 
+	"github.com/orkspace/orkestra-gateway/internal/fastjson"
 	"github.com/orkspace/orkestra-gateway/internal/webhook"
 )
 
@@ -175,7 +176,7 @@ func decodeReview(body []byte) (*admissionv1.AdmissionReview, error) {
 	if !ok {
 		review = &admissionv1.AdmissionReview{}
 		if err := json.Unmarshal(body, review); err != nil {
-			return nil, jsonError("AdmissionReview", err)
+			return nil, fastjson.UnmarshalError("AdmissionReview", err)
 		}
 	}
 	if review.APIVersion != reviewAPIVersion || review.Kind != reviewKind {
@@ -195,24 +196,6 @@ func decodeReview(body []byte) (*admissionv1.AdmissionReview, error) {
 		return nil, fmt.Errorf("request.operation %q is not one of CREATE, UPDATE, DELETE, CONNECT", req.Operation)
 	}
 	return review, nil
-}
-
-// jsonError makes a JSON decoding error precise: where, and which field.
-func jsonError(what string, err error) error {
-	var syn *json.SyntaxError
-	var typ *json.UnmarshalTypeError
-	switch {
-	case errors.As(err, &syn):
-		return fmt.Errorf("malformed %s: %v at byte %d", what, syn, syn.Offset) // Offset counts the bad byte
-	case errors.As(err, &typ):
-		field := typ.Field
-		if field == "" {
-			field = "(root)"
-		}
-		return fmt.Errorf("malformed %s: field %s: cannot use JSON %s as %s at byte %d", what, field, typ.Value, typ.Type, typ.Offset)
-	default:
-		return fmt.Errorf("malformed %s: %v", what, err)
-	}
 }
 
 // requestAttrs are the log attributes that identify a request.
