@@ -325,19 +325,7 @@ func (m *Material) Verify(now time.Time, hosts []string) error {
 	for _, c := range m.CAs {
 		roots.AddCert(c)
 	}
-	inter := x509.NewCertPool()
-	for _, der := range m.Certificate.Certificate[1:] {
-		if c, err := x509.ParseCertificate(der); err == nil {
-			inter.AddCert(c)
-		}
-	}
-	_, err := leaf.Verify(x509.VerifyOptions{
-		Roots:         roots,
-		Intermediates: inter,
-		CurrentTime:   now,
-		KeyUsages:     []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
-	})
-	if err != nil {
+	if err := verifyServing(leaf, roots, m.intermediates(), now); err != nil {
 		var ce x509.CertificateInvalidError
 		if errors.As(err, &ce) && ce.Reason == x509.Expired {
 			return &invalidError{Key: KeyCA, Reason: ErrExpired, Detail: "the chain of " + describe(leaf), Err: err}

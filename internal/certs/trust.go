@@ -32,12 +32,7 @@ func Trusted(m *Material, bundles []Bundle, now time.Time) error {
 	if leaf == nil {
 		return errors.New("no certificate is served")
 	}
-	inter := x509.NewCertPool()
-	for _, der := range m.Certificate.Certificate[1:] {
-		if c, err := x509.ParseCertificate(der); err == nil {
-			inter.AddCert(c)
-		}
-	}
+	inter := m.intermediates()
 	pools := map[string]*x509.CertPool{} // bundles repeat across webhooks: parse each once
 	for _, b := range bundles {
 		var roots *x509.CertPool // nil: the system pool
@@ -51,13 +46,7 @@ func Trusted(m *Material, bundles []Bundle, now time.Time) error {
 				pools[string(b.PEM)] = roots
 			}
 		}
-		_, err := leaf.Verify(x509.VerifyOptions{
-			Roots:         roots,
-			Intermediates: inter,
-			CurrentTime:   now,
-			KeyUsages:     []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
-		})
-		if err != nil {
+		if err := verifyServing(leaf, roots, inter, now); err != nil {
 			what := "caBundle"
 			if len(b.PEM) == 0 {
 				what = "empty caBundle (system roots)"
@@ -66,4 +55,27 @@ func Trusted(m *Material, bundles []Bundle, now time.Time) error {
 		}
 	}
 	return nil
+}
+
+// intermediates are the certificates of tls.crt after the serving one.
+func (m *Material) intermediates() *x509.CertPool {
+	inter := x509.NewCertPool()
+	for _, der := range m.Certificate.Certificate[1:] {
+		if c, err := x509.ParseCertificate(der); err == nil {
+			inter.AddCert(c)
+		}
+	}
+	return inter
+}
+
+// verifyServing checks that leaf chains to roots (nil: the system pool)
+// through inter, for server authentication, at now.
+func verifyServing(leaf *x509.Certificate, roots, inter *x509.CertPool, now time.Time) error {
+	_, err := leaf.Verify(x509.VerifyOptions{
+		Roots:         roots,
+		Intermediates: inter,
+		CurrentTime:   now,
+		KeyUsages:     []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+	})
+	return err
 }

@@ -171,7 +171,7 @@ func (e *Evaluator) Run(ctx context.Context, in Input) (*Result, error) {
 	if err := CheckObject(in.Object); err != nil {
 		return nil, inputErrorf("object: %v", err)
 	}
-	obj, old := copyObject(in.Object), copyObject(in.OldObject)
+	obj, old := conversion.CopyObject(in.Object), conversion.CopyObject(in.OldObject)
 	if old != nil {
 		if err := CheckObject(old); err != nil {
 			return nil, inputErrorf("old object: %v", err)
@@ -308,7 +308,7 @@ func joinAPIVersion(group, version string) string {
 // only (a CRD's conversion strategy None).
 func (e *Evaluator) convert(c *policy.CRD, obj map[string]any, to string) (map[string]any, error) {
 	if c.Conversion == nil {
-		out := copyObject(obj)
+		out := conversion.CopyObject(obj)
 		out["apiVersion"] = to
 		return out, nil
 	}
