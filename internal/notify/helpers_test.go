@@ -95,24 +95,6 @@ func (f *fakeReviewer) count() int {
 	return f.calls
 }
 
-// clock is the throttle clock of a test.
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *clock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = c.t.Add(d)
-}
-
 // compile runs the check pass on a Katalog and returns its notification
 // policy, failing on any error finding.
 func compile(t testing.TB, katalog string) *policy.Notification {
@@ -149,9 +131,9 @@ type harness struct {
 	http     *httptest.Server
 	slack    *notifytest.Slack
 	reviewer *fakeReviewer
-	clock    *clock
+	clock    *testenv.Clock // throttling
 	reg      *prometheus.Registry
-	logs     *logBuffer
+	logs     *testenv.Buffer
 	env      map[string]string
 }
 
@@ -177,7 +159,7 @@ func (h *harness) metrics() *Metrics {
 func newHarness(t *testing.T, o harnessOptions) *harness {
 	t.Helper()
 	h := &harness{t: t, slack: notifytest.NewSlack(t, "xoxb-test-token"), reviewer: newFakeReviewer(),
-		clock: &clock{t: t0}, reg: prometheus.NewRegistry(), logs: &logBuffer{}}
+		clock: testenv.NewClock(t0), reg: prometheus.NewRegistry(), logs: &testenv.Buffer{}}
 	h.env = map[string]string{
 		"SLACK_BOT_TOKEN": "xoxb-test-token",
 		"PLATFORM_HOOK":   h.slack.WebhookURL("platform-secret-path"),
@@ -329,23 +311,6 @@ func (h *harness) waitIdle(timeout time.Duration) {
 		}
 		time.Sleep(5 * time.Millisecond)
 	}
-}
-
-type logBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *logBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *logBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
 }
 
 var errAPIDown = errors.New("connection refused")

@@ -1,27 +1,22 @@
 package notify
 
 import (
-	"context"
 	"fmt"
 	"log/slog"
 	"net/http"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
-	corev1 "k8s.io/api/core/v1"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/rest"
 
 	"github.com/orkspace/orkestra-gateway/internal/dedup"
 	"github.com/orkspace/orkestra-gateway/internal/notify/notifytest"
+	"github.com/orkspace/orkestra-gateway/internal/testenv"
 )
-
-var sharedNS atomic.Int32
 
 // replicas are n notify servers sharing one namespace's Leases in a real
 // API server, as n gateway replicas do. client nil means the control
@@ -32,10 +27,7 @@ func replicas(t *testing.T, n int, client dynamic.Interface) []*harness {
 	if client == nil {
 		client = env.Dynamic
 	}
-	ns := fmt.Sprintf("notify-shared-%d", sharedNS.Add(1))
-	if _, err := env.Clientset.CoreV1().Namespaces().Create(context.Background(), &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}, metav1.CreateOptions{}); err != nil {
-		t.Fatal(err)
-	}
+	ns := env.Namespace(t, "notify-shared")
 	var hs []*harness
 	for i := range n {
 		hs = append(hs, newHarness(t, harnessOptions{Katalog: slackKatalog, Shared: func(reg prometheus.Registerer, log *slog.Logger) SharedThrottle {
@@ -195,20 +187,5 @@ func TestSharedThrottleUnavailable(t *testing.T) {
 // claims reads orkestra_gateway_notify_claims_total{result} of a replica.
 func claims(t *testing.T, h *harness, result string) float64 {
 	t.Helper()
-	mfs, err := h.reg.Gather()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, mf := range mfs {
-		if mf.GetName() != "orkestra_gateway_notify_claims_total" {
-			continue
-		}
-		for _, m := range mf.GetMetric() {
-			if m.GetLabel()[0].GetValue() == result {
-				return m.GetCounter().GetValue()
-			}
-		}
-	}
-	t.Fatalf("no orkestra_gateway_notify_claims_total{result=%q}", result)
-	return 0
+	return testenv.CounterValue(t, h.reg, "orkestra_gateway_notify_claims_total", "result", result)
 }

@@ -1,7 +1,6 @@
 package notifytest
 
 import (
-	"bytes"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
@@ -19,10 +18,11 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strconv"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/orkspace/orkestra-gateway/internal/testenv"
 )
 
 // mailpitEnv names the variable holding the mailpit binary (the output of
@@ -58,7 +58,7 @@ type Mailpit struct {
 	CAPEM  []byte
 
 	cmd  *exec.Cmd
-	out  *lockedBuffer
+	out  *testenv.Buffer
 	done chan struct{}
 }
 
@@ -78,7 +78,7 @@ func StartMailpit(t testing.TB, o MailpitOptions) *Mailpit {
 		o.TLS = TLSStartTLS
 	}
 	dir := t.TempDir()
-	m := &Mailpit{Host: "127.0.0.1", SMTPPort: freePort(t), HTTPPort: freePort(t), out: &lockedBuffer{}, done: make(chan struct{})}
+	m := &Mailpit{Host: "127.0.0.1", SMTPPort: freePort(t), HTTPPort: freePort(t), out: &testenv.Buffer{}, done: make(chan struct{})}
 	args := []string{
 		"--smtp", net.JoinHostPort(m.Host, strconv.Itoa(m.SMTPPort)),
 		"--listen", net.JoinHostPort(m.Host, strconv.Itoa(m.HTTPPort)),
@@ -279,21 +279,4 @@ func freePort(t testing.TB) int {
 	}
 	defer l.Close()
 	return l.Addr().(*net.TCPAddr).Port
-}
-
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
 }
