@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
-	"io"
 	"os"
 	"path"
 	"path/filepath"
@@ -75,15 +74,12 @@ func parse(name string, data []byte) (*Source, *check.Result, error) {
 	return src, res, nil
 }
 
+// readFile reads a file the bundle ships, refusing one larger than a
+// Katalog may be.
 func readFile(name string) ([]byte, error) {
-	fh, err := os.Open(name)
+	data, err := katalog.ReadFile(name)
 	if err != nil {
 		return nil, err
-	}
-	defer fh.Close()
-	data, err := io.ReadAll(io.LimitReader(fh, katalog.MaxFileSize+1))
-	if err != nil {
-		return nil, fmt.Errorf("reading %s: %w", name, err)
 	}
 	if len(data) > katalog.MaxFileSize {
 		return nil, fmt.Errorf("%s is larger than %d MiB", name, katalog.MaxFileSize>>20)

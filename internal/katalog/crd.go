@@ -25,7 +25,7 @@ func LoadCRD(katalogPath, crdFile string) (*apiextv1.CustomResourceDefinition, s
 	if !filepath.IsAbs(crdFile) {
 		resolved = filepath.Join(filepath.Dir(katalogPath), crdFile)
 	}
-	data, err := readCapped(resolved)
+	data, err := ReadFile(resolved)
 	if err != nil {
 		return nil, resolved, err
 	}

@@ -22,7 +22,7 @@ const MaxFileSize = 4 << 20
 // file cannot be read; every schema problem is returned in errs (all of them,
 // not the first), and f is as complete as the input allows.
 func Load(path string) (f *File, errs []*SchemaError, err error) {
-	data, err := readCapped(path)
+	data, err := ReadFile(path)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -30,9 +30,10 @@ func Load(path string) (f *File, errs []*SchemaError, err error) {
 	return f, errs, nil
 }
 
-// readCapped reads at most MaxFileSize+1 bytes, enough for the caller to
-// tell that a file is too large without reading all of it.
-func readCapped(path string) ([]byte, error) {
+// ReadFile reads at most MaxFileSize+1 bytes of a Katalog or crdFile,
+// enough for the caller to tell that it is too large without reading all
+// of it.
+func ReadFile(path string) ([]byte, error) {
 	fh, err := os.Open(path)
 	if err != nil {
 		return nil, err
