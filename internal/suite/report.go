@@ -49,19 +49,19 @@ func WriteText(w io.Writer, results []*Result) error {
 type jsonReport struct {
 	Passed int         `json:"passed"`
 	Failed int         `json:"failed"`
-	Suites []JSONSuite `json:"suites"`
+	Suites []jsonSuite `json:"suites"`
 }
 
-// JSONSuite is one suite in JSON.
-type JSONSuite struct {
+// jsonSuite is one suite in JSON.
+type jsonSuite struct {
 	File    string     `json:"file"`
 	Name    string     `json:"name"`
 	Katalog string     `json:"katalog"`
-	Cases   []JSONCase `json:"cases"`
+	Cases   []jsonCase `json:"cases"`
 }
 
-// JSONCase is one case in JSON.
-type JSONCase struct {
+// jsonCase is one case in JSON.
+type jsonCase struct {
 	Name     string   `json:"name"`
 	File     string   `json:"file"`
 	Line     int      `json:"line"`
@@ -72,16 +72,16 @@ type JSONCase struct {
 
 // WriteJSON prints the -o json document.
 func WriteJSON(w io.Writer, results []*Result) error {
-	doc := jsonReport{Suites: []JSONSuite{}}
+	doc := jsonReport{Suites: []jsonSuite{}}
 	doc.Passed, doc.Failed = Totals(results)
 	for _, r := range results {
-		s := JSONSuite{File: r.Suite.Path, Name: r.Suite.Name, Katalog: r.Suite.Katalog, Cases: []JSONCase{}}
+		s := jsonSuite{File: r.Suite.Path, Name: r.Suite.Name, Katalog: r.Suite.Katalog, Cases: []jsonCase{}}
 		for _, c := range r.Cases {
 			f := c.Failures
 			if f == nil {
 				f = []string{}
 			}
-			s.Cases = append(s.Cases, JSONCase{Name: c.Case.Name, File: r.Suite.Path, Line: c.Case.Pos.Line, Column: c.Case.Pos.Column,
+			s.Cases = append(s.Cases, jsonCase{Name: c.Case.Name, File: r.Suite.Path, Line: c.Case.Pos.Line, Column: c.Case.Pos.Column,
 				Passed: c.passed(), Failures: f})
 		}
 		doc.Suites = append(doc.Suites, s)

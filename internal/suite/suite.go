@@ -34,16 +34,16 @@ const (
 
 // suiteFile is the source model of a suite file.
 type suiteFile struct {
-	APIVersion string   `yaml:"apiVersion"`
-	Kind       string   `yaml:"kind"`
-	Metadata   Metadata `yaml:"metadata"`
+	APIVersion string        `yaml:"apiVersion"`
+	Kind       string        `yaml:"kind"`
+	Metadata   suiteMetadata `yaml:"metadata"`
 	// Katalog is the Katalog under test, relative to the suite file.
 	Katalog string `yaml:"katalog"`
 	Cases   []Case `yaml:"cases"`
 }
 
-// Metadata names the suite.
-type Metadata struct {
+// suiteMetadata names the suite.
+type suiteMetadata struct {
 	Name string `yaml:"name"`
 }
 
