@@ -45,7 +45,7 @@ func TestAuditMode(t *testing.T) {
 			t.Errorf("%s = %v at start-up, want 0", rule, v)
 		}
 	}
-	if _, body := g.probe("/metrics"); strings.Contains(body, `rule="configmap/no-forbidden"`) {
+	if _, body := g.probe("/metrics"); strings.Contains(body, `orkestra_gateway_admission_audit_total{rule="configmap/no-forbidden"}`) {
 		t.Error("an enforced rule has an audit series")
 	}
 

@@ -21,7 +21,6 @@ import (
 	"net/http"
 	"slices"
 	"sort"
-	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -39,6 +38,7 @@ import (
 	"k8s.io/client-go/rest"
 
 	"github.com/orkspace/orkestra-gateway/internal/certs"
+	"github.com/orkspace/orkestra-gateway/internal/testenv"
 )
 
 const (
@@ -631,19 +631,7 @@ func metric(t *testing.T, g *gateway, name string) float64 {
 	if code != http.StatusOK {
 		t.Fatalf("/metrics: %d", code)
 	}
-	var sum float64
-	found := false
-	for _, l := range strings.Split(body, "\n") {
-		if rest, ok := strings.CutPrefix(l, name); ok && (strings.HasPrefix(rest, " ") || strings.HasPrefix(rest, "{")) {
-			f := strings.Fields(l)
-			v, err := strconv.ParseFloat(f[len(f)-1], 64)
-			if err != nil {
-				t.Fatalf("metric line %q: %v", l, err)
-			}
-			sum += v
-			found = true
-		}
-	}
+	sum, found := testenv.SumMetric(t, body, name)
 	if !found {
 		t.Fatalf("no metric %s in /metrics", name)
 	}

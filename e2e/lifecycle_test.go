@@ -229,6 +229,9 @@ func (p *proxy) close() {
 func TestHandlersWithoutAPIServer(t *testing.T) {
 	ctx := context.Background()
 	ensureNamespace(t, "team-cut", nil)
+	// Cut off, the gateway cannot remove its registrations when it is
+	// killed; they would send later tests' requests to a closed port.
+	t.Cleanup(func() { removeExampleRegistrations(t, "e2e") })
 	px := startProxy(t, net.JoinHostPort(env.Host, itoa(env.Port)))
 	g := startGateway(t, gatewayOptions{
 		Katalog:       readTestdata(t, "admission-katalog.yaml"),

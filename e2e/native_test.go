@@ -268,7 +268,7 @@ func removeAndWait(t *testing.T, katalog, namespace string) {
 		t.Errorf("removing the registrations of %s: %v", katalog, err)
 		return
 	}
-	prober, err := registration.NewSecretProber(env.Config, namespace, secretName)
+	prober, err := registration.NewSecretProber(env.Config, env.HTTPClient(), namespace, secretName)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -282,7 +282,7 @@ spec:
 	if err != nil {
 		t.Fatal(err)
 	}
-	prober, err := registration.NewSecretProber(env.Config, gatewayNamespace, res.Policy.Certs.SecretName)
+	prober, err := registration.NewSecretProber(env.Config, env.HTTPClient(), gatewayNamespace, res.Policy.Certs.SecretName)
 	if err != nil {
 		t.Fatal(err)
 	}

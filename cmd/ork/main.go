@@ -1,19 +1,16 @@
-// Command ork is the Orkestra Gateway CLI. It has two builds of one command
-// tree: the toolchain (`go build ./cmd/ork`: validate, generate, gateway,
-// version) and the gateway image (`go build -tags gateway ./cmd/ork`: gateway
-// and version only). Toolchain-only commands live in files tagged !gateway and
-// are added through toolchainCommands, so this file carries no build tag.
+// Command ork is the Orkestra Gateway CLI. It has two builds: the toolchain
+// (`go build ./cmd/ork`: validate, generate, gateway, test, audit, version,
+// a cobra command tree in files tagged !gateway) and the gateway image (`go
+// build -tags gateway ./cmd/ork`: gateway and version only, parsed by a
+// small command line of its own, cli_gateway.go, which links no template
+// engine). The commands both builds share (gateway.go, version.go), that
+// parser (tested in both) and this file carry no build tag; each build
+// defines run (root.go, main_gateway.go).
 package main
 
 import (
 	"errors"
-	"fmt"
-	"io"
 	"os"
-
-	"github.com/spf13/cobra"
-
-	"github.com/orkspace/orkestra-gateway/internal/server"
 )
 
 // Exit codes shared by every command.
@@ -21,6 +18,14 @@ const (
 	exitOK      = 0
 	exitFailure = 1 // the command ran and found a problem (invalid Katalog, runtime error)
 	exitUsage   = 2 // bad flags, arguments or input files
+)
+
+// The help of `ork` itself; rootExample lists the commands of each build.
+const (
+	rootShort = "Orkestra Gateway: admission, conversion and notifications from a Katalog"
+	rootLong  = `ork is the Orkestra Gateway command line. The gateway is a stateless
+Kubernetes admission and conversion webhook server and notification relay,
+configured by a YAML Katalog.`
 )
 
 // errReported marks a failure whose details the command already printed;
@@ -31,103 +36,11 @@ func main() {
 	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
 }
 
-// run executes the command line and returns the process exit code.
-func run(args []string, stdout, stderr io.Writer) int {
-	return execute(newRootCmd(), args, stdout, stderr)
+// exitError carries a process exit code up to main.
+type exitError struct {
+	code int
+	err  error
 }
 
-// execute runs root with args, prints the error if any and returns the exit code.
-func execute(root *cobra.Command, args []string, stdout, stderr io.Writer) int {
-	root.SetArgs(args)
-	root.SetOut(stdout)
-	root.SetErr(stderr)
-
-	cmd, err := root.ExecuteC()
-	if err == nil {
-		return exitOK
-	}
-	code := exitUsage // errors cobra returns before a RunE starts are usage errors
-	var ee exitError
-	if errors.As(err, &ee) {
-		code = ee.code
-	}
-	if errors.Is(err, errReported) {
-		return code
-	}
-	fmt.Fprintf(stderr, "Error: %v\n", err)
-	if code == exitUsage && cmd != nil {
-		fmt.Fprintf(stderr, "Run '%s --help' for usage.\n", cmd.CommandPath())
-	}
-	return code
-}
-
-func newRootCmd() *cobra.Command {
-	root := &cobra.Command{
-		Use:   "ork",
-		Short: "Orkestra Gateway: admission, conversion and notifications from a Katalog",
-		Long: `ork is the Orkestra Gateway command line. The gateway is a stateless
-Kubernetes admission and conversion webhook server and notification relay,
-configured by a YAML Katalog.`,
-		Example: rootExample,
-		// main prints errors once, with a usage hint only for usage errors.
-		SilenceErrors: true,
-		SilenceUsage:  true,
-		CompletionOptions: cobra.CompletionOptions{
-			DisableDefaultCmd: true,
-		},
-	}
-	root.SetUsageTemplate(usageTemplate)
-	// -f/--file names the Katalog in every command; --katalog is accepted too.
-	root.SetGlobalNormalizationFunc(server.KatalogAlias)
-	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error {
-		return exitError{code: exitUsage, err: err}
-	})
-	root.AddCommand(newGatewayCmd(), newVersionCmd())
-	root.AddCommand(toolchainCommands()...)
-	classifyRunErrors(root)
-	return root
-}
-
-// classifyRunErrors wraps every RunE in the tree so that an error returned
-// once a command runs exits 1 unless it carries its own code: cobra's errors
-// (unknown flag or command, bad arguments) happen before and stay usage errors.
-func classifyRunErrors(c *cobra.Command) {
-	if runE := c.RunE; runE != nil {
-		c.RunE = func(cmd *cobra.Command, args []string) error {
-			err := runE(cmd, args)
-			var ee exitError
-			if err != nil && !errors.As(err, &ee) {
-				err = exitError{code: exitFailure, err: err}
-			}
-			return err
-		}
-	}
-	for _, sub := range c.Commands() {
-		classifyRunErrors(sub)
-	}
-}
-
-// usageTemplate is cobra's default without its special case that always
-// lists the "help" command: `--help` and `ork help CMD` still work, and the
-// command list shows exactly the commands of the build.
-const usageTemplate = `Usage:{{if .Runnable}}
-  {{.UseLine}}{{end}}{{if .HasAvailableSubCommands}}
-  {{.CommandPath}} [command]{{end}}{{if gt (len .Aliases) 0}}
-
-Aliases:
-  {{.NameAndAliases}}{{end}}{{if .HasExample}}
-
-Examples:
-{{.Example}}{{end}}{{if .HasAvailableSubCommands}}
-
-Available Commands:{{range .Commands}}{{if .IsAvailableCommand}}
-  {{rpad .Name .NamePadding }} {{.Short}}{{end}}{{end}}{{end}}{{if .HasAvailableLocalFlags}}
-
-Flags:
-{{.LocalFlags.FlagUsages | trimTrailingWhitespaces}}{{end}}{{if .HasAvailableInheritedFlags}}
-
-Global Flags:
-{{.InheritedFlags.FlagUsages | trimTrailingWhitespaces}}{{end}}{{if .HasAvailableSubCommands}}
-
-Use "{{.CommandPath}} [command] --help" for more information about a command.{{end}}
-`
+func (e exitError) Error() string { return e.err.Error() }
+func (e exitError) Unwrap() error { return e.err }

@@ -7,7 +7,6 @@ import (
 	"runtime/debug"
 	"strings"
 
-	"github.com/spf13/cobra"
 	"sigs.k8s.io/yaml"
 
 	"github.com/orkspace/orkestra-gateway/internal/buildinfo"
@@ -31,39 +30,35 @@ type buildInfo struct {
 	Arch    string `json:"arch"`
 }
 
-func newVersionCmd() *cobra.Command {
-	var output string
-	cmd := &cobra.Command{
-		Use:   "version",
-		Short: "Print the version, commit, build tags and Go version",
-		Example: `  ork version
-  ork version -o json | jq -r .version`,
-		Args: cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			bi, _ := debug.ReadBuildInfo()
-			info := readBuildInfo(bi, version, commit)
-			info.Build = buildName
-			switch output {
-			case "text":
-				return info.write(cmd.OutOrStdout())
-			case "json", "yaml":
-				b, err := json.MarshalIndent(info, "", "  ")
-				if err == nil && output == "yaml" {
-					b, err = yaml.JSONToYAML(b)
-				} else {
-					b = append(b, '\n')
-				}
-				if err != nil {
-					return err
-				}
-				_, err = cmd.OutOrStdout().Write(b)
-				return err
-			}
-			return exitError{code: exitUsage, err: fmt.Errorf("--output %q: want text, json or yaml", output)}
-		},
+// The help of `ork version`.
+const (
+	versionShort   = "Print the version, commit, build tags and Go version"
+	versionExample = `  ork version
+  ork version -o json | jq -r .version`
+)
+
+// printVersion writes what `ork version -o output` prints.
+func printVersion(w io.Writer, output string) error {
+	bi, _ := debug.ReadBuildInfo()
+	info := readBuildInfo(bi, version, commit)
+	info.Build = buildName
+	switch output {
+	case "text":
+		return info.write(w)
+	case "json", "yaml":
+		b, err := json.MarshalIndent(info, "", "  ")
+		if err == nil && output == "yaml" {
+			b, err = yaml.JSONToYAML(b)
+		} else {
+			b = append(b, '\n')
+		}
+		if err != nil {
+			return err
+		}
+		_, err = w.Write(b)
+		return err
 	}
-	cmd.Flags().StringVarP(&output, "output", "o", "text", "text, json or yaml")
-	return cmd
+	return exitError{code: exitUsage, err: fmt.Errorf("--output %q: want text, json or yaml", output)}
 }
 
 // readBuildInfo fills the values the linker did not set from bi (which may

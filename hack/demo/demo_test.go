@@ -77,7 +77,7 @@ func requireRoot(t *testing.T) {
 // demoRun is one demo process with its output captured.
 type demoRun struct {
 	cmd  *exec.Cmd
-	out  *syncBuffer
+	out  *testenv.Buffer
 	done chan struct{}
 	code int
 }
@@ -85,7 +85,7 @@ type demoRun struct {
 func startDemo(t *testing.T, env ...string) *demoRun {
 	t.Helper()
 	demo, ork, gateway := binaries(t)
-	r := &demoRun{out: &syncBuffer{}, done: make(chan struct{})}
+	r := &demoRun{out: &testenv.Buffer{}, done: make(chan struct{})}
 	r.cmd = exec.Command(demo, "--ork", ork, "--gateway", gateway)
 	r.cmd.Dir = filepath.Join("..", "..")
 	r.cmd.Env = append(os.Environ(), env...)
@@ -398,21 +398,4 @@ func TestBadEnvironment(t *testing.T) {
 	if code := run([]string{"extra"}, &out, &out); code != exitUsage || !strings.Contains(out.String(), `unexpected argument "extra"`) {
 		t.Errorf("exit code %d, message %s", code, out.String())
 	}
-}
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }

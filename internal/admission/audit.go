@@ -25,20 +25,20 @@ func WithMetrics(m *Metrics) Option {
 	return func(o *options) { o.m = m }
 }
 
-// AuditMetric counts the failures of rules in audit mode.
-const AuditMetric = "orkestra_gateway_admission_audit_total"
+// auditMetric counts the failures of rules in audit mode.
+const auditMetric = "orkestra_gateway_admission_audit_total"
 
 // denialsMetric counts the denials by each validation rule.
 const denialsMetric = "orkestra_gateway_admission_denials_total"
 
-// AuditRuleLabel is the value of the rule label of the audit and denials
+// auditRuleLabel is the value of the rule label of the audit and denials
 // counters for rule of entry: "<entry>/<rule name or index>". The values
 // are bounded by the Katalog.
-func AuditRuleLabel(entry string, r rules.RuleInfo) string { return entry + "/" + r.ID() }
+func auditRuleLabel(entry string, r rules.RuleInfo) string { return entry + "/" + r.ID() }
 
 func newAuditVec() *prometheus.CounterVec {
 	return prometheus.NewCounterVec(prometheus.CounterOpts{
-		Name: AuditMetric,
+		Name: auditMetric,
 		Help: "Failures of validation rules in audit mode (action: audit, or enforcement: audit): requests they would deny or warn, by rule (<entry>/<rule name or index>).",
 	}, []string{"rule"})
 }
@@ -73,9 +73,9 @@ func newRuleCounters(p *policy.Policy, o options) (audits, denials ruleCounters)
 			switch {
 			case r.Expression:
 			case r.Audit:
-				audits[ruleKey{c.Name, r.Index}] = auditVec.WithLabelValues(AuditRuleLabel(c.Name, r))
+				audits[ruleKey{c.Name, r.Index}] = auditVec.WithLabelValues(auditRuleLabel(c.Name, r))
 			case !r.Warn:
-				denials[ruleKey{c.Name, r.Index}] = denialsVec.WithLabelValues(AuditRuleLabel(c.Name, r))
+				denials[ruleKey{c.Name, r.Index}] = denialsVec.WithLabelValues(auditRuleLabel(c.Name, r))
 			}
 		}
 	}

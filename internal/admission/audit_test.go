@@ -49,8 +49,8 @@ func TestValidationAudit(t *testing.T) {
 
 	// Created at zero at start-up, one series per audited field rule, the
 	// label bounded by the Katalog.
-	if n := testutil.CollectAndCount(reg, AuditMetric); n != 3 {
-		t.Fatalf("%s has %d series at start-up, want 3 (website/max-five, database/0, database/1)", AuditMetric, n)
+	if n := testutil.CollectAndCount(reg, auditMetric); n != 3 {
+		t.Fatalf("%s has %d series at start-up, want 3 (website/max-five, database/0, database/1)", auditMetric, n)
 	}
 	for _, rule := range []string{"website/max-five", "database/0", "database/1"} {
 		if c := count(rule); c != 0 {
@@ -156,7 +156,7 @@ func ruleIndex(t *testing.T, p *policy.Policy, id string) int {
 func TestReviewReportsRuleFailures(t *testing.T) {
 	p := auditPolicy(t)
 	site := newObj("web.example.com/v1", "Website", "web-a", "shop").spec("replicas", 8, "image", "docker.io/x", "tier", "gold")
-	ds, err := Review(context.Background(), p, request(admissionv1.Create, website, site, nil), applyPatch)
+	ds, _, err := Review(context.Background(), p, request(admissionv1.Create, website, site, nil), applyPatch)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -28,6 +28,7 @@ var results = []string{resultAllowed, resultDenied, resultWarned, resultPatched,
 // operation a webhook receives, and of each rule, when its Serve and
 // handler are built.
 type Metrics struct {
+	webhook.Collectors
 	envelope  *webhook.Metrics
 	decisions *prometheus.CounterVec
 	denials   *prometheus.CounterVec // rule; series created by the validation handler (audit.go)
@@ -56,23 +57,8 @@ func NewMetrics() *Metrics {
 		audit:   newAuditVec(),
 	}
 	m.envelope.Endpoints(webhookNames...)
+	m.Collectors = webhook.Collectors{m.envelope, m.decisions, m.denials, m.audit}
 	return m
-}
-
-// Describe implements prometheus.Collector.
-func (m *Metrics) Describe(ch chan<- *prometheus.Desc) {
-	m.envelope.Describe(ch)
-	m.decisions.Describe(ch)
-	m.denials.Describe(ch)
-	m.audit.Describe(ch)
-}
-
-// Collect implements prometheus.Collector.
-func (m *Metrics) Collect(ch chan<- prometheus.Metric) {
-	m.envelope.Collect(ch)
-	m.decisions.Collect(ch)
-	m.denials.Collect(ch)
-	m.audit.Collect(ch)
 }
 
 // decisions are the decision counters of one webhook, by operation and

@@ -8,6 +8,7 @@ import (
 	admissionv1 "k8s.io/api/admission/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
+	"github.com/orkspace/orkestra-gateway/internal/fastjson"
 	"github.com/orkspace/orkestra-gateway/internal/policy"
 )
 
@@ -63,7 +64,7 @@ func decodeMeta(raw []byte, what string) (*meta, error) {
 		Metadata meta `json:"metadata"`
 	}
 	if err := json.Unmarshal(raw, &obj); err != nil {
-		return nil, jsonError(what, err)
+		return nil, fastjson.UnmarshalError(what, err)
 	}
 	return &obj.Metadata, nil
 }

@@ -260,18 +260,12 @@ type PatchFunc func(doc, patch []byte) ([]byte, error)
 // validating webhook on the mutated object. It serves `ork gateway eval`,
 // so a dry run takes the server's code path; the server itself never
 // applies patches, so the patch library is the caller's (the gateway build
-// does not link one). The error is a patch that cannot be applied (the API
-// server would fail the request).
-func Review(ctx context.Context, p *policy.Policy, req *admissionv1.AdmissionRequest, apply PatchFunc) ([]Decision, error) {
-	ds, _, err := ReviewFinal(ctx, p, req, apply)
-	return ds, err
-}
-
-// ReviewFinal is Review that also returns the request the validating
-// webhooks saw: req with the object every mutating webhook patched. It is
-// also what the API server's ValidatingAdmissionPolicies see, so `ork
-// gateway eval` evaluates CEL rules on it. req is not modified.
-func ReviewFinal(ctx context.Context, p *policy.Policy, req *admissionv1.AdmissionRequest, apply PatchFunc) ([]Decision, *admissionv1.AdmissionRequest, error) {
+// does not link one). It also returns the request the validating webhooks
+// saw: req with the object every mutating webhook patched, which is what
+// the API server's ValidatingAdmissionPolicies see, so `ork gateway eval`
+// evaluates CEL rules on it. req is not modified. The error is a patch that
+// cannot be applied (the API server would fail the request).
+func Review(ctx context.Context, p *policy.Policy, req *admissionv1.AdmissionRequest, apply PatchFunc) ([]Decision, *admissionv1.AdmissionRequest, error) {
 	cur := *req
 	ds, err := review(ctx, p, &cur, apply)
 	return ds, &cur, err

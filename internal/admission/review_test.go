@@ -114,7 +114,7 @@ func TestReview(t *testing.T) {
 	p.CRDs[0].ProtectCRs = false // database
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			ds, err := Review(context.Background(), p, tc.req, applyPatch)
+			ds, _, err := Review(context.Background(), p, tc.req, applyPatch)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -138,7 +138,7 @@ func TestReviewPatchReachesValidation(t *testing.T) {
 	p := testPolicy(t)
 	req := request(admissionv1.Create, website, newObj("web.example.com/v1", "Website", "web-a", "shop").spec("replicas", 2), nil)
 	before := string(req.Object.Raw)
-	ds, err := Review(context.Background(), p, req, applyPatch)
+	ds, _, err := Review(context.Background(), p, req, applyPatch)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -22,7 +22,7 @@ import (
 // Every failing deny rule becomes one cause of a 422 Invalid status, in the
 // style of the API server's own validation; warn rules become warnings.
 // Rules in audit mode never deny or warn: each failure is logged, counted
-// (AuditMetric, in the Metrics given by WithMetrics) and written as an audit
+// (auditMetric, in the Metrics given by WithMetrics) and written as an audit
 // annotation. Each deny rule that fails a request is counted once
 // (denialsMetric).
 func NewValidation(p *policy.Policy, opts ...Option) Handler {
@@ -292,7 +292,7 @@ func decodeObject(raw []byte, what string) (map[string]any, error) {
 	}
 	var obj map[string]any
 	if err := json.Unmarshal(raw, &obj); err != nil {
-		return nil, jsonError(what, err)
+		return nil, fastjson.UnmarshalError(what, err)
 	}
 	if obj == nil {
 		return nil, errors.New(what + " is null")

@@ -21,6 +21,7 @@ import (
 
 	admissionv1 "k8s.io/api/admission/v1"
 
+	"github.com/orkspace/orkestra-gateway/internal/fastjson"
 	"github.com/orkspace/orkestra-gateway/internal/webhook"
 )
 
@@ -30,17 +31,18 @@ type Handler interface {
 	Handle(ctx context.Context, req *admissionv1.AdmissionRequest) *admissionv1.AdmissionResponse
 }
 
-// HandlerFunc adapts a function to Handler.
-type HandlerFunc func(ctx context.Context, req *admissionv1.AdmissionRequest) *admissionv1.AdmissionResponse
+// handlerFunc adapts a function to Handler.
+type handlerFunc func(ctx context.Context, req *admissionv1.AdmissionRequest) *admissionv1.AdmissionResponse
 
-func (f HandlerFunc) Handle(ctx context.Context, req *admissionv1.AdmissionRequest) *admissionv1.AdmissionResponse {
+// Handle calls f(ctx, req).
+func (f handlerFunc) Handle(ctx context.Context, req *admissionv1.AdmissionRequest) *admissionv1.AdmissionResponse {
 	return f(ctx, req)
 }
 
-// DefaultMaxBodyBytes bounds an AdmissionReview body: the API server accepts
+// defaultMaxBodyBytes bounds an AdmissionReview body: the API server accepts
 // objects up to 3 MiB and an UPDATE carries two of them, plus the envelope
 // (userInfo, options) and slack for JSON re-encoding.
-const DefaultMaxBodyBytes = 8 << 20
+const defaultMaxBodyBytes = 8 << 20
 
 // ServeOptions are the dependencies of Serve; every field is optional.
 type ServeOptions struct {
@@ -54,7 +56,7 @@ type ServeOptions struct {
 	// bytes in flight and the bad-request log limiter. Nil: a private one
 	// without a budget.
 	Listener *webhook.Listener
-	// MaxBodyBytes overrides DefaultMaxBodyBytes.
+	// MaxBodyBytes overrides defaultMaxBodyBytes.
 	MaxBodyBytes int64
 	// Operations are the operations the API server sends the webhook
 	// (Webhook.Operations): their series are created at zero.
@@ -78,7 +80,7 @@ func Serve(name string, h Handler, opts ServeOptions) http.Handler {
 	}
 	limit := opts.MaxBodyBytes
 	if limit <= 0 {
-		limit = DefaultMaxBodyBytes
+		limit = defaultMaxBodyBytes
 	}
 	m := opts.Metrics
 	if m == nil {
@@ -174,7 +176,7 @@ func decodeReview(body []byte) (*admissionv1.AdmissionReview, error) {
 	if !ok {
 		review = &admissionv1.AdmissionReview{}
 		if err := json.Unmarshal(body, review); err != nil {
-			return nil, jsonError("AdmissionReview", err)
+			return nil, fastjson.UnmarshalError("AdmissionReview", err)
 		}
 	}
 	if review.APIVersion != reviewAPIVersion || review.Kind != reviewKind {
@@ -194,24 +196,6 @@ func decodeReview(body []byte) (*admissionv1.AdmissionReview, error) {
 		return nil, fmt.Errorf("request.operation %q is not one of CREATE, UPDATE, DELETE, CONNECT", req.Operation)
 	}
 	return review, nil
-}
-
-// jsonError makes a JSON decoding error precise: where, and which field.
-func jsonError(what string, err error) error {
-	var syn *json.SyntaxError
-	var typ *json.UnmarshalTypeError
-	switch {
-	case errors.As(err, &syn):
-		return fmt.Errorf("malformed %s: %v at byte %d", what, syn, syn.Offset) // Offset counts the bad byte
-	case errors.As(err, &typ):
-		field := typ.Field
-		if field == "" {
-			field = "(root)"
-		}
-		return fmt.Errorf("malformed %s: field %s: cannot use JSON %s as %s at byte %d", what, field, typ.Value, typ.Type, typ.Offset)
-	default:
-		return fmt.Errorf("malformed %s: %v", what, err)
-	}
 }
 
 // requestAttrs are the log attributes that identify a request.

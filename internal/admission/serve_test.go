@@ -36,7 +36,7 @@ func post(h http.Handler, body []byte, contentType string) *httptest.ResponseRec
 	return w
 }
 
-var allowAll = HandlerFunc(func(context.Context, *admissionv1.AdmissionRequest) *admissionv1.AdmissionResponse {
+var allowAll = handlerFunc(func(context.Context, *admissionv1.AdmissionRequest) *admissionv1.AdmissionResponse {
 	return allow()
 })
 
@@ -111,7 +111,7 @@ func TestServeRefusesBadRequests(t *testing.T) {
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			called := false
-			h := Serve("test", HandlerFunc(func(context.Context, *admissionv1.AdmissionRequest) *admissionv1.AdmissionResponse {
+			h := Serve("test", handlerFunc(func(context.Context, *admissionv1.AdmissionRequest) *admissionv1.AdmissionResponse {
 				called = true
 				return allow()
 			}), ServeOptions{})
@@ -185,7 +185,7 @@ func TestServeDefaultLimitFitsTwoLargeObjects(t *testing.T) {
 func TestServeRecoversPanics(t *testing.T) {
 	var logs bytes.Buffer
 	m := NewMetrics()
-	h := Serve("boom", HandlerFunc(func(context.Context, *admissionv1.AdmissionRequest) *admissionv1.AdmissionResponse {
+	h := Serve("boom", handlerFunc(func(context.Context, *admissionv1.AdmissionRequest) *admissionv1.AdmissionResponse {
 		panic("handler bug")
 	}), ServeOptions{Logger: slog.New(slog.NewJSONHandler(&logs, nil)), Metrics: m})
 	body := reviewBody(t, request(admissionv1.Create, configMap, newObj("v1", "ConfigMap", "a", "b"), nil))
@@ -204,7 +204,7 @@ func TestServeRecoversPanics(t *testing.T) {
 		t.Errorf("500 requests = %v, want 1", got)
 	}
 
-	nilResp := Serve("nil", HandlerFunc(func(context.Context, *admissionv1.AdmissionRequest) *admissionv1.AdmissionResponse { return nil }), ServeOptions{})
+	nilResp := Serve("nil", handlerFunc(func(context.Context, *admissionv1.AdmissionRequest) *admissionv1.AdmissionResponse { return nil }), ServeOptions{})
 	if w := post(nilResp, body, "application/json"); w.Code != 500 || !strings.Contains(w.Body.String(), "no response") {
 		t.Errorf("nil response: code %d %q", w.Code, w.Body)
 	}

@@ -59,6 +59,7 @@ type Object struct {
 	UID        string `json:"uid,omitempty"`
 }
 
+// String is namespace/name, or name for a cluster-scoped object.
 func (o Object) String() string {
 	if o.Namespace == "" {
 		return o.Name
@@ -362,8 +363,8 @@ func (a *auditor) namespace(ctx context.Context, name string) *corev1.Namespace 
 	return ns
 }
 
-// Totals counts findings and passes over every rule.
-func (r *Report) Totals() (pass, fail, warn, errs int) {
+// totals counts findings and passes over every rule.
+func (r *Report) totals() (pass, fail, warn, errs int) {
 	for _, e := range r.Entries {
 		for _, rule := range e.Rules {
 			pass += len(rule.Passed)

@@ -46,7 +46,7 @@ func (r *Report) WriteText(w io.Writer) error {
 			}
 		}
 	}
-	pass, fail, warn, errs := r.Totals()
+	pass, fail, warn, errs := r.totals()
 	fmt.Fprintf(&b, "%d would be denied, %d warned, %d errors, %d passed (rule and object pairs)\n", fail, warn, errs, pass)
 	_, err := io.WriteString(w, b.String())
 	return err
@@ -59,25 +59,25 @@ func plural(n int, one, many string) string {
 	return many
 }
 
-// PolicyReport is the wgpolicyk8s.io/v1alpha2 PolicyReport (namespaced)
+// policyReport is the wgpolicyk8s.io/v1alpha2 PolicyReport (namespaced)
 // or ClusterPolicyReport.
-type PolicyReport struct {
+type policyReport struct {
 	APIVersion string         `json:"apiVersion"`
 	Kind       string         `json:"kind"`
-	Metadata   ReportMetadata `json:"metadata"`
-	Summary    Summary        `json:"summary"`
-	Results    []Result       `json:"results"`
+	Metadata   reportMetadata `json:"metadata"`
+	Summary    reportSummary  `json:"summary"`
+	Results    []policyResult `json:"results"`
 }
 
-// ReportMetadata is the report's object metadata.
-type ReportMetadata struct {
+// reportMetadata is the report's object metadata.
+type reportMetadata struct {
 	Name      string            `json:"name"`
 	Namespace string            `json:"namespace,omitempty"`
 	Labels    map[string]string `json:"labels,omitempty"`
 }
 
-// Summary counts results.
-type Summary struct {
+// reportSummary counts results.
+type reportSummary struct {
 	Pass  int `json:"pass"`
 	Fail  int `json:"fail"`
 	Warn  int `json:"warn"`
@@ -85,8 +85,8 @@ type Summary struct {
 	Skip  int `json:"skip"`
 }
 
-// Result is one policy result.
-type Result struct {
+// policyResult is one policy result.
+type policyResult struct {
 	Source     string            `json:"source"`
 	Policy     string            `json:"policy"`
 	Rule       string            `json:"rule"`
@@ -95,39 +95,39 @@ type Result struct {
 	Scored     bool              `json:"scored"`
 	Resources  []Object          `json:"resources"`
 	Properties map[string]string `json:"properties,omitempty"`
-	Timestamp  Timestamp         `json:"timestamp"`
+	Timestamp  timestamp         `json:"timestamp"`
 }
 
-// Timestamp is the protobuf-style time of a result.
-type Timestamp struct {
+// timestamp is the protobuf-style time of a result.
+type timestamp struct {
 	Seconds int64 `json:"seconds"`
 	Nanos   int32 `json:"nanos"`
 }
 
-// List holds the reports, as `kubectl get -o yaml` prints several objects.
-type List struct {
+// reportList holds the reports, as `kubectl get -o yaml` prints several objects.
+type reportList struct {
 	APIVersion string         `json:"apiVersion"`
 	Kind       string         `json:"kind"`
-	Items      []PolicyReport `json:"items"`
+	Items      []policyReport `json:"items"`
 }
 
-// Source names the gateway in every result.
-const Source = "orkestra-gateway"
+// reportSource names the gateway in every result.
+const reportSource = "orkestra-gateway"
 
-// PolicyReports builds one PolicyReport per namespace with results and a
+// policyReports builds one PolicyReport per namespace with results and a
 // ClusterPolicyReport for cluster-scoped objects: a result per failing
 // rule and object, and per rule one pass result listing the objects it
 // passed. They are for reading (or storing as the user chooses); the
 // audit applies nothing.
-func (r *Report) PolicyReports(now time.Time) List {
-	ts := Timestamp{Seconds: now.Unix()}
-	out := List{APIVersion: "v1", Kind: "List", Items: []PolicyReport{}}
+func (r *Report) policyReports(now time.Time) reportList {
+	ts := timestamp{Seconds: now.Unix()}
+	out := reportList{APIVersion: "v1", Kind: "List", Items: []policyReport{}}
 	for _, ns := range r.namespacesOf() {
-		pr := PolicyReport{
+		pr := policyReport{
 			APIVersion: "wgpolicyk8s.io/v1alpha2", Kind: "PolicyReport",
-			Metadata: ReportMetadata{Name: "ork-audit-" + r.Katalog, Namespace: ns,
+			Metadata: reportMetadata{Name: "ork-audit-" + r.Katalog, Namespace: ns,
 				Labels: map[string]string{"app.kubernetes.io/managed-by": "ork-audit", "orkestra.orkspace.io/katalog": r.Katalog}},
-			Results: []Result{},
+			Results: []policyResult{},
 		}
 		if ns == "" {
 			pr.Kind = "ClusterPolicyReport"
@@ -150,7 +150,7 @@ func (r *Report) PolicyReports(now time.Time) List {
 					for k, v := range props {
 						p[k] = v
 					}
-					pr.Results = append(pr.Results, Result{Source: Source, Policy: r.Katalog, Rule: rule.ID, Result: f.Result,
+					pr.Results = append(pr.Results, policyResult{Source: reportSource, Policy: r.Katalog, Rule: rule.ID, Result: f.Result,
 						Message: f.Message, Scored: true, Resources: []Object{f.Object}, Properties: p, Timestamp: ts})
 					switch f.Result {
 					case "fail":
@@ -168,7 +168,7 @@ func (r *Report) PolicyReports(now time.Time) List {
 					}
 				}
 				if len(passed) > 0 {
-					pr.Results = append(pr.Results, Result{Source: Source, Policy: r.Katalog, Rule: rule.ID, Result: "pass",
+					pr.Results = append(pr.Results, policyResult{Source: reportSource, Policy: r.Katalog, Rule: rule.ID, Result: "pass",
 						Scored: true, Resources: passed, Properties: props, Timestamp: ts})
 					pr.Summary.Pass += len(passed)
 				}
@@ -183,12 +183,12 @@ func (r *Report) PolicyReports(now time.Time) List {
 func (r *Report) WriteJSON(w io.Writer, now time.Time) error {
 	enc := json.NewEncoder(w)
 	enc.SetIndent("", "  ")
-	return enc.Encode(r.PolicyReports(now))
+	return enc.Encode(r.policyReports(now))
 }
 
 // WriteYAML prints the reports as a YAML List.
 func (r *Report) WriteYAML(w io.Writer, now time.Time) error {
-	b, err := yaml.Marshal(r.PolicyReports(now))
+	b, err := yaml.Marshal(r.policyReports(now))
 	if err != nil {
 		return err
 	}

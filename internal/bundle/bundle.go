@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
-	"io"
 	"os"
 	"path"
 	"path/filepath"
@@ -52,13 +51,13 @@ func Load(name string) (*Source, *check.Result, error) {
 	if err != nil {
 		return nil, nil, err
 	}
-	src, res, err := Parse(name, data)
+	src, res, err := parse(name, data)
 	return src, res, err
 }
 
-// Parse is Load for a Katalog already read from the file name (crdFiles are
+// parse is Load for a Katalog already read from the file name (crdFiles are
 // still read relative to it). The Result is never nil.
-func Parse(name string, data []byte) (*Source, *check.Result, error) {
+func parse(name string, data []byte) (*Source, *check.Result, error) {
 	f, errs := katalog.Parse(name, data)
 	res := check.Run(f, errs)
 	if res.File == "" {
@@ -75,15 +74,12 @@ func Parse(name string, data []byte) (*Source, *check.Result, error) {
 	return src, res, nil
 }
 
+// readFile reads a file the bundle ships, refusing one larger than a
+// Katalog may be.
 func readFile(name string) ([]byte, error) {
-	fh, err := os.Open(name)
+	data, err := katalog.ReadFile(name)
 	if err != nil {
 		return nil, err
-	}
-	defer fh.Close()
-	data, err := io.ReadAll(io.LimitReader(fh, katalog.MaxFileSize+1))
-	if err != nil {
-		return nil, fmt.Errorf("reading %s: %w", name, err)
 	}
 	if len(data) > katalog.MaxFileSize {
 		return nil, fmt.Errorf("%s is larger than %d MiB", name, katalog.MaxFileSize>>20)
@@ -207,7 +203,7 @@ func (b *Bundle) WriteDir(dir string) ([]string, error) {
 		written = append(written, p)
 	}
 	p := filepath.Join(dir, KustomizationFile)
-	if err := os.WriteFile(p, b.Kustomization(), 0o644); err != nil {
+	if err := os.WriteFile(p, b.kustomization(), 0o644); err != nil {
 		return written, fmt.Errorf("writing %s: %w", p, err)
 	}
 	return append(written, p), nil

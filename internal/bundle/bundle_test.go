@@ -301,7 +301,7 @@ func TestConfigMapVerbatim(t *testing.T) {
 func TestYAML11Strings(t *testing.T) {
 	for _, name := range []string{"yes", "no", "on", "off", "y", "n", "true", "null", "123", "1e3"} {
 		text := header + "metadata:\n  name: \"" + name + "\"\nsecurity:\n  deletionProtection: {}\n"
-		src, res, err := Parse(filepath.Join(t.TempDir(), "katalog.yaml"), []byte(text))
+		src, res, err := parse(filepath.Join(t.TempDir(), "katalog.yaml"), []byte(text))
 		if err != nil || src == nil {
 			if res != nil && res.Errors() > 0 {
 				continue // not a valid Katalog name; nothing to render

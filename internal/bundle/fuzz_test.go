@@ -20,7 +20,7 @@ func FuzzGenerate(f *testing.F) {
 		// A directory that does not exist: crdFiles cannot be read (K06),
 		// and no file system work slows the fuzzer down.
 		name := filepath.Join(string(filepath.Separator), "nonexistent-orkestra-fuzz", "katalog.yaml")
-		src, res, err := Parse(name, data)
+		src, res, err := parse(name, data)
 		if res == nil {
 			t.Fatal("Parse returned no result")
 		}
@@ -111,7 +111,7 @@ func FuzzDefaultImage(f *testing.F) {
 		if CheckImage(ref) != nil || strings.HasSuffix(ref, ":latest") && built == "" {
 			t.Fatalf("DefaultImage(%q, %q) = %q", version, built, ref)
 		}
-		if built == "" && !ReleaseVersion(version) {
+		if built == "" && !releaseVersion(version) {
 			t.Fatalf("a default image for development version %q", version)
 		}
 		if v := ChartVersion(version); !semverRE.MatchString(v) {

@@ -178,7 +178,7 @@ func valuesYAML(s *settings) ([]byte, error) {
 		{"priorityClassName", "", "e.g. system-cluster-critical: a webhook with failurePolicy Fail blocks what it protects while no replica runs."},
 		{"podLabels", map[string]string{}, "Added to the pods' labels (the selector's labels cannot be changed)."},
 		{"podAnnotations", map[string]string{}, "Added to the pods' annotations."},
-		{"katalog", string(s.src.Katalog), "The Katalog (mounted at " + KatalogPath + "). The RBAC of this chart was computed from the Katalog it was generated from: edit rules and messages here, but regenerate the chart when the Katalog turns features on or adds CRDs, or the gateway lacks the permissions (its /readyz says which)."},
+		{"katalog", string(s.src.Katalog), "The Katalog (mounted at " + katalogPath + "). The RBAC of this chart was computed from the Katalog it was generated from: edit rules and messages here, but regenerate the chart when the Katalog turns features on or adds CRDs, or the gateway lacks the permissions (its /readyz says which)."},
 	} {
 		if err := add(e.key, e.v, e.comment); err != nil {
 			return nil, err

@@ -21,16 +21,16 @@ func DefaultImage(version, built string) (string, error) {
 			return "", fmt.Errorf("the image this ork was built with: %w", err)
 		}
 		return built, nil
-	case ReleaseVersion(version):
+	case releaseVersion(version):
 		return ImageRepository + ":" + version, nil
 	}
 	return "", fmt.Errorf("this ork build (version %s) is not a release and names no gateway image: pass --image, e.g. --image %s:v1.2.3 or the image `make image` built (REPOSITORY@sha256:DIGEST)", version, ImageRepository)
 }
 
-// ReleaseVersion reports whether version is a release's: vMAJOR.MINOR.PATCH
+// releaseVersion reports whether version is a release's: vMAJOR.MINOR.PATCH
 // with an optional pre-release, and not what git describe or Go give a
 // development build (v1.2.3-4-gabcdef0, -dirty, a pseudo-version).
-func ReleaseVersion(version string) bool {
+func releaseVersion(version string) bool {
 	return releaseRE.MatchString(version) && !describeRE.MatchString(version) && !pseudoRE.MatchString(version) &&
 		!strings.HasSuffix(version, "-dirty")
 }

@@ -30,12 +30,12 @@ func (s *settings) metricsServiceDoc() document {
 			Type:     corev1.ServiceTypeClusterIP,
 			Selector: s.selector(),
 			Ports: []corev1.ServicePort{
-				{Name: "metrics", Port: ProbePort, TargetPort: intstr.FromString("probes"), Protocol: corev1.ProtocolTCP},
+				{Name: "metrics", Port: probePort, TargetPort: intstr.FromString("probes"), Protocol: corev1.ProtocolTCP},
 			},
 		},
 	}
 	svc.Labels[componentLabel] = "metrics"
-	head := "Exposes /metrics (plain HTTP, port " + fmt.Sprint(ProbePort) + ") to the ServiceMonitor; the webhook Service\ndoes not carry the probe port."
+	head := "Exposes /metrics (plain HTTP, port " + fmt.Sprint(probePort) + ") to the ServiceMonitor; the webhook Service\ndoes not carry the probe port."
 	return document{apiVersion: "v1", kind: "Service", namespace: s.namespace, name: name, obj: svc, head: head, orders: []order{
 		{[]any{"spec"}, []string{"type", "selector", "ports"}},
 		{[]any{"spec", "ports", anyItem{}}, []string{"name", "port", "targetPort", "protocol"}},

@@ -26,15 +26,15 @@ import (
 const (
 	KatalogDir  = "/etc/orkestra"
 	KatalogKey  = "katalog.yaml"
-	KatalogPath = KatalogDir + "/" + KatalogKey
+	katalogPath = KatalogDir + "/" + KatalogKey
 )
 
 // Ports of the gateway process (server.AddFlags defaults) and of the Service.
 const (
-	WebhookPort = 8443
-	NotifyPort  = 8444
-	ProbePort   = 8080
-	ServicePort = 443 // registration.Endpoint.Port 0 means 443
+	webhookPort = 8443
+	notifyPort  = 8444
+	probePort   = 8080
+	servicePort = 443 // registration.Endpoint.Port 0 means 443
 )
 
 // The non-root user of gcr.io/distroless/static:nonroot (and of the image
@@ -233,7 +233,7 @@ func (s *settings) katalogConfigMap() (document, []corev1.KeyToPath, error) {
 		ObjectMeta: s.meta(s.configMap, true),
 		Data:       data,
 	}
-	head := "The Katalog, exactly as checked, mounted at " + KatalogPath + "."
+	head := "The Katalog, exactly as checked, mounted at " + katalogPath + "."
 	if len(shipped) > 0 {
 		head += "\nAlso the CRD files it names, at the same paths relative to it: " + strings.Join(shipped, ", ") + "."
 	}
@@ -323,7 +323,33 @@ func secretSources(n *policy.Notification) (envs, files []string) {
 	return envs, files
 }
 
+// deploymentDoc is the gateway's Deployment: its container, the Katalog
+// and TLS volumes, the pod spec, and the notes that explain them.
 func (s *settings) deploymentDoc(items []corev1.KeyToPath, sum string) document {
+	envs, files := secretSources(s.p.Notification)
+	container := s.gatewayContainer(envs)
+	volumes := []corev1.Volume{{
+		Name: "katalog",
+		VolumeSource: corev1.VolumeSource{ConfigMap: &corev1.ConfigMapVolumeSource{
+			LocalObjectReference: corev1.LocalObjectReference{Name: s.configMap},
+			Items:                items,
+		}},
+	}}
+	volumes = append(volumes, s.tlsVolume(&container)...) // certmanager.go
+	d := s.deployment(container, volumes, sum)
+
+	head := fmt.Sprintf(`The gateway: %d identical, stateless replicas (gateway.replicas, or --replicas).`, s.replicas)
+	if s.replicas == 1 {
+		head += "\nOne replica is not highly available: use 2 or more in production."
+	}
+	return document{apiVersion: "apps/v1", kind: "Deployment", namespace: s.namespace, name: s.app, obj: d, head: head,
+		notes: s.deploymentNotes(envs, files), orders: deploymentOrder}
+}
+
+// gatewayEnv is the container's environment: the pod's identity from the
+// downward API, GOMEMLIMIT, and the secret values the Katalog reads from
+// variables (envs), each from the optional Secret.
+func (s *settings) gatewayEnv(envs []string) []corev1.EnvVar {
 	downward := func(name, field string) corev1.EnvVar {
 		return corev1.EnvVar{Name: name, ValueFrom: &corev1.EnvVarSource{FieldRef: &corev1.ObjectFieldSelector{FieldPath: field}}}
 	}
@@ -333,7 +359,6 @@ func (s *settings) deploymentDoc(items []corev1.KeyToPath, sum string) document 
 		downward("POD_IP", "status.podIP"),
 		{Name: "GOMEMLIMIT", Value: goMemLimit(resources.Limits[corev1.ResourceMemory])},
 	}
-	envs, files := secretSources(s.p.Notification)
 	for _, name := range envs {
 		env = append(env, corev1.EnvVar{Name: name, ValueFrom: &corev1.EnvVarSource{SecretKeyRef: &corev1.SecretKeySelector{
 			LocalObjectReference: corev1.LocalObjectReference{Name: s.secret},
@@ -341,30 +366,38 @@ func (s *settings) deploymentDoc(items []corev1.KeyToPath, sum string) document 
 			Optional:             new(true),
 		}}})
 	}
-	probe := func(path string, period, failures int32) *corev1.Probe {
-		return &corev1.Probe{
-			ProbeHandler:     corev1.ProbeHandler{HTTPGet: &corev1.HTTPGetAction{Path: path, Port: intstr.FromString("probes")}},
-			PeriodSeconds:    period,
-			TimeoutSeconds:   2,
-			FailureThreshold: failures,
-		}
+	return env
+}
+
+// httpProbe is a probe of path on the probes port.
+func httpProbe(path string, period, failures int32) *corev1.Probe {
+	return &corev1.Probe{
+		ProbeHandler:     corev1.ProbeHandler{HTTPGet: &corev1.HTTPGetAction{Path: path, Port: intstr.FromString("probes")}},
+		PeriodSeconds:    period,
+		TimeoutSeconds:   2,
+		FailureThreshold: failures,
 	}
-	container := corev1.Container{
+}
+
+// gatewayContainer is the gateway's container, locked down, with the
+// Katalog mounted; envs are the secret variables of gatewayEnv.
+func (s *settings) gatewayContainer(envs []string) corev1.Container {
+	return corev1.Container{
 		Name:            "gateway",
 		Image:           s.image,
 		ImagePullPolicy: corev1.PullIfNotPresent,
 		// The image's entrypoint is /ork gateway; naming the command keeps
 		// these arguments right whatever the entrypoint of a custom image.
 		Command: []string{"/ork"},
-		Args:    []string{"gateway", "-f", KatalogPath},
+		Args:    []string{"gateway", "-f", katalogPath},
 		Ports: []corev1.ContainerPort{
-			{Name: "webhook", ContainerPort: WebhookPort, Protocol: corev1.ProtocolTCP},
-			{Name: "notify", ContainerPort: NotifyPort, Protocol: corev1.ProtocolTCP},
-			{Name: "probes", ContainerPort: ProbePort, Protocol: corev1.ProtocolTCP},
+			{Name: "webhook", ContainerPort: webhookPort, Protocol: corev1.ProtocolTCP},
+			{Name: "notify", ContainerPort: notifyPort, Protocol: corev1.ProtocolTCP},
+			{Name: "probes", ContainerPort: probePort, Protocol: corev1.ProtocolTCP},
 		},
-		Env:            env,
-		LivenessProbe:  probe("/livez", 10, 3),
-		ReadinessProbe: probe("/readyz", 5, 2),
+		Env:            s.gatewayEnv(envs),
+		LivenessProbe:  httpProbe("/livez", 10, 3),
+		ReadinessProbe: httpProbe("/readyz", 5, 2),
 		Resources:      resources,
 		SecurityContext: &corev1.SecurityContext{
 			AllowPrivilegeEscalation: new(false),
@@ -377,16 +410,13 @@ func (s *settings) deploymentDoc(items []corev1.KeyToPath, sum string) document 
 		},
 		TerminationMessagePolicy: corev1.TerminationMessageFallbackToLogsOnError,
 	}
-	volumes := []corev1.Volume{{
-		Name: "katalog",
-		VolumeSource: corev1.VolumeSource{ConfigMap: &corev1.ConfigMapVolumeSource{
-			LocalObjectReference: corev1.LocalObjectReference{Name: s.configMap},
-			Items:                items,
-		}},
-	}}
-	volumes = append(volumes, s.tlsVolume(&container)...) // certmanager.go
-	podLabels := s.labels()
-	d := &appsv1.Deployment{
+}
+
+// deployment is the Deployment of the replicas running container: rolling
+// updates that never lower the ready count, a non-root pod spread over
+// nodes, and sum (the ConfigMap's checksum) so a new Katalog rolls the pods.
+func (s *settings) deployment(container corev1.Container, volumes []corev1.Volume, sum string) *appsv1.Deployment {
+	return &appsv1.Deployment{
 		TypeMeta:   metav1.TypeMeta{APIVersion: "apps/v1", Kind: "Deployment"},
 		ObjectMeta: s.meta(s.app, true),
 		Spec: appsv1.DeploymentSpec{
@@ -401,7 +431,7 @@ func (s *settings) deploymentDoc(items []corev1.KeyToPath, sum string) document 
 			},
 			Template: corev1.PodTemplateSpec{
 				ObjectMeta: metav1.ObjectMeta{
-					Labels:      podLabels,
+					Labels:      s.labels(),
 					Annotations: map[string]string{ChecksumAnnotation: sum},
 				},
 				Spec: corev1.PodSpec{
@@ -428,11 +458,12 @@ func (s *settings) deploymentDoc(items []corev1.KeyToPath, sum string) document 
 			},
 		},
 	}
+}
 
-	head := fmt.Sprintf(`The gateway: %d identical, stateless replicas (gateway.replicas, or --replicas).`, s.replicas)
-	if s.replicas == 1 {
-		head += "\nOne replica is not highly available: use 2 or more in production."
-	}
+// deploymentNotes are the comments of the Deployment's fields: why each
+// setting is there, how callers of /notify authenticate, and the Secret
+// (envs) and files the Katalog's secret references need.
+func (s *settings) deploymentNotes(envs, files []string) []note {
 	spec := []any{"spec", "template", "spec"}
 	ctr := append(slices.Clone(spec), "containers", 0)
 	notes := []note{
@@ -466,7 +497,7 @@ func (s *settings) deploymentDoc(items []corev1.KeyToPath, sum string) document 
 		notes = append(notes, note{path: vol, text: "The Katalog also reads these files, which this bundle does not provide:\n  " +
 			strings.Join(files, "\n  ") + "\nMount them (e.g. from a Secret volume) before the notifications that use them are sent."})
 	}
-	return document{apiVersion: "apps/v1", kind: "Deployment", namespace: s.namespace, name: s.app, obj: d, head: head, notes: notes, orders: deploymentOrder}
+	return notes
 }
 
 var deploymentOrder = func() []order {
@@ -507,16 +538,16 @@ func (s *settings) serviceDoc() document {
 			Type:     corev1.ServiceTypeClusterIP,
 			Selector: s.selector(),
 			Ports: []corev1.ServicePort{
-				{Name: "webhook", Port: ServicePort, TargetPort: intstr.FromString("webhook"), Protocol: corev1.ProtocolTCP},
-				{Name: "notify", Port: NotifyPort, TargetPort: intstr.FromString("notify"), Protocol: corev1.ProtocolTCP},
+				{Name: "webhook", Port: servicePort, TargetPort: intstr.FromString("webhook"), Protocol: corev1.ProtocolTCP},
+				{Name: "notify", Port: notifyPort, TargetPort: intstr.FromString("notify"), Protocol: corev1.ProtocolTCP},
 			},
 		},
 	}
 	head := "In front of the replicas: the API server calls the webhooks on port 443"
 	if s.p.Gateway.URL != nil {
-		head = "In front of the replicas (the webhooks are registered by gateway.url, so the API\nserver reaches them there, not through this Service); callers POST /notify to port " + fmt.Sprint(NotifyPort) + "."
+		head = "In front of the replicas (the webhooks are registered by gateway.url, so the API\nserver reaches them there, not through this Service); callers POST /notify to port " + fmt.Sprint(notifyPort) + "."
 	} else {
-		head += ",\ncallers POST /notify to port " + fmt.Sprint(NotifyPort) + "."
+		head += ",\ncallers POST /notify to port " + fmt.Sprint(notifyPort) + "."
 	}
 	return document{apiVersion: "v1", kind: "Service", namespace: s.namespace, name: s.app, obj: svc, head: head, orders: []order{
 		{[]any{"spec"}, []string{"type", "selector", "ports"}},
@@ -589,7 +620,7 @@ func (s *settings) networkPolicyDoc() document {
 	head := `Admits only what must reach each port of the gateway's pods (enforced where
 the cluster's network plugin supports NetworkPolicy).`
 	if s.p.Notification == nil {
-		head += "\nNo notification block: port " + fmt.Sprint(NotifyPort) + " admits nothing."
+		head += "\nNo notification block: port " + fmt.Sprint(notifyPort) + " admits nothing."
 	}
 	return document{apiVersion: "networking.k8s.io/v1", kind: "NetworkPolicy", namespace: s.namespace, name: s.app, obj: np, head: head, notes: notes, orders: []order{
 		{[]any{"spec"}, []string{"podSelector", "policyTypes", "ingress"}},

@@ -31,7 +31,7 @@
 // material at start-up; a Rotator then keeps it in step on every maintenance
 // tick: it repairs and rotates the Secret, and serves a rotated certificate
 // only once every caBundle has trusted its CA for a grace period (Confirm,
-// Trusted), while ca.crt keeps the older CAs still needed (Retained). The
+// Trusted), while ca.crt keeps the older CAs still needed (retained). The
 // protocol is described step by step in docs/certificates.md. The API server is
 // reached through k8s.io/client-go/dynamic alone, to keep the gateway binary
 // free of typed clientsets.

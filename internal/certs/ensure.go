@@ -28,7 +28,7 @@ type Options struct {
 	// TrustGrace is how long every caBundle must have trusted a rotated
 	// certificate before a Rotator serves it.
 	TrustGrace time.Duration
-	// Retain is how long a superseded CA stays in ca.crt (see Retained):
+	// Retain is how long a superseded CA stays in ca.crt (see retained):
 	// longer than any replica takes to swap; zero keeps every valid CA.
 	Retain time.Duration
 	// Now returns the current time; nil means time.Now.
@@ -142,7 +142,7 @@ func Ensure(ctx context.Context, client dynamic.Interface, opts Options) (*Mater
 				action = "adding the conversion key to"
 			case err == nil: // valid, but someone removed the protection
 				action = "restoring the labels of"
-			case IsInvalid(err):
+			case isInvalid(err):
 				action, reason, m = "replacing", err, nil
 			default: // e.g. the wrong type: no update can fix it
 				return nil, err
@@ -182,7 +182,7 @@ func Ensure(ctx context.Context, client dynamic.Interface, opts Options) (*Mater
 }
 
 // replacement makes new material. When it replaces an invalid Secret, the CAs
-// that Secret's ca.crt still holds stay in the new ca.crt (see Retained):
+// that Secret's ca.crt still holds stay in the new ca.crt (see retained):
 // other replicas may be serving certificates of them; and so does its
 // conversion key, if usable, so that stored annotations keep verifying.
 func replacement(opts Options, replaced *Secret) (*Material, error) {
@@ -194,7 +194,7 @@ func replacement(opts Options, replaced *Secret) (*Material, error) {
 	if k := replaced.Data[KeyConversion]; checkConversionKey(k) == nil {
 		m.ConversionKey = k
 	}
-	old := Retained(salvageCAs(replaced.Data[KeyCA], now), m.CAs[0], now, opts.Retain)
+	old := retained(salvageCAs(replaced.Data[KeyCA], now), m.CAs[0], now, opts.Retain)
 	if len(old) == 0 {
 		return m, nil
 	}

@@ -29,16 +29,16 @@ type Files struct {
 // in keyFile.
 func FromFiles(certFile, keyFile string) (*Files, error) {
 	f := &Files{Holder: &Holder{}, CertFile: certFile, KeyFile: keyFile}
-	if _, err := f.Reload(); err != nil {
+	if _, err := f.reload(); err != nil {
 		return nil, err
 	}
 	return f, nil
 }
 
-// Reload loads the pair again if either file changed (another inode, size
+// reload loads the pair again if either file changed (another inode, size
 // or modification time, as when the kubelet swaps a mounted Secret) and its
 // content differs. On error the served certificate is kept.
-func (f *Files) Reload() (changed bool, err error) {
+func (f *Files) reload() (changed bool, err error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	var stats [2]os.FileInfo
@@ -65,13 +65,13 @@ func (f *Files) Reload() (changed bool, err error) {
 	cert, err := parseKeyPair(certPEM, keyPEM)
 	if err != nil {
 		// Not recording stats: a half-written pair is retried at the next call.
-		var ie *InvalidError
+		var ie *invalidError
 		if errors.As(err, &ie) {
 			ie.Key = map[string]string{KeyCert: f.CertFile, KeyKey: f.KeyFile}[ie.Key]
 		}
 		return false, fmt.Errorf("loading the TLS certificate from files: %w", err)
 	}
-	if err := f.Set(&Material{CertPEM: certPEM, KeyPEM: keyPEM, Certificate: cert}); err != nil {
+	if err := f.set(&Material{CertPEM: certPEM, KeyPEM: keyPEM, Certificate: cert}); err != nil {
 		return false, err
 	}
 	f.stats = stats
@@ -82,14 +82,14 @@ func sameFile(a, b os.FileInfo) bool {
 	return os.SameFile(a, b) && a.Size() == b.Size() && a.ModTime().Equal(b.ModTime())
 }
 
-// DefaultWatchInterval is Watch's polling interval when given none.
-const DefaultWatchInterval = 10 * time.Second
+// defaultWatchInterval is Watch's polling interval when given none.
+const defaultWatchInterval = 10 * time.Second
 
-// Watch calls Reload every interval (DefaultWatchInterval if interval <= 0)
+// Watch calls Reload every interval (defaultWatchInterval if interval <= 0)
 // until ctx is done, logging reloads and errors.
 func (f *Files) Watch(ctx context.Context, interval time.Duration) {
 	if interval <= 0 {
-		interval = DefaultWatchInterval
+		interval = defaultWatchInterval
 	}
 	log := f.Logger
 	if log == nil {
@@ -103,7 +103,7 @@ func (f *Files) Watch(ctx context.Context, interval time.Duration) {
 			return
 		case <-t.C:
 		}
-		changed, err := f.Reload()
+		changed, err := f.reload()
 		switch {
 		case err != nil:
 			log.Error("keeping the current TLS certificate", "err", err)

@@ -58,18 +58,18 @@ func TestFiles(t *testing.T) {
 	if f.CABundle() != nil {
 		t.Error("external certificates have a caBundle: the user owns it")
 	}
-	if changed, err := f.Reload(); changed || err != nil {
+	if changed, err := f.reload(); changed || err != nil {
 		t.Fatalf("Reload of unchanged files = %v, %v", changed, err)
 	}
 
 	// Rewritten with the same content: not a change.
 	writePair(t, dir, a.CertPEM, a.KeyPEM)
-	if changed, err := f.Reload(); changed || err != nil {
+	if changed, err := f.reload(); changed || err != nil {
 		t.Fatalf("Reload of rewritten, identical files = %v, %v", changed, err)
 	}
 
 	writePair(t, dir, b.CertPEM, b.KeyPEM)
-	if changed, err := f.Reload(); !changed || err != nil {
+	if changed, err := f.reload(); !changed || err != nil {
 		t.Fatalf("Reload after a change = %v, %v", changed, err)
 	}
 	if !serving(t, f.Holder).Leaf().Equal(b.Leaf()) {
@@ -79,7 +79,7 @@ func TestFiles(t *testing.T) {
 	// Half-way through an update (new certificate, old key): keep b, and
 	// pick the pair up once the key follows.
 	writeAtomic(t, certFile, c.CertPEM)
-	_, err = f.Reload()
+	_, err = f.reload()
 	if err == nil || !strings.Contains(err.Error(), keyFile+": malformed: does not match the serving certificate") {
 		t.Fatalf("Reload of a mismatched pair: %v", err)
 	}
@@ -87,7 +87,7 @@ func TestFiles(t *testing.T) {
 		t.Fatal("a failed reload replaced the served certificate")
 	}
 	writeAtomic(t, keyFile, c.KeyPEM)
-	if changed, err := f.Reload(); !changed || err != nil {
+	if changed, err := f.reload(); !changed || err != nil {
 		t.Fatalf("Reload after the key followed = %v, %v", changed, err)
 	}
 	if !serving(t, f.Holder).Leaf().Equal(c.Leaf()) {
@@ -104,7 +104,7 @@ func TestFiles(t *testing.T) {
 	later := time.Now().Add(time.Minute)
 	_ = os.Chtimes(certFile, later, later)
 	_ = os.Chtimes(keyFile, later, later)
-	if changed, err := f.Reload(); !changed || err != nil {
+	if changed, err := f.reload(); !changed || err != nil {
 		t.Fatalf("Reload after an in-place rewrite = %v, %v", changed, err)
 	}
 }

@@ -35,10 +35,10 @@ func FuzzParse(f *testing.F) {
 	})
 }
 
-// checkReason asserts err is an *InvalidError with one of the known reasons.
+// checkReason asserts err is an *invalidError with one of the known reasons.
 func checkReason(t *testing.T, err error) {
 	t.Helper()
-	if !IsInvalid(err) || err.Error() == "" {
+	if !isInvalid(err) || err.Error() == "" {
 		t.Fatalf("error %v (%T) is not an *InvalidError", err, err)
 	}
 	for _, r := range []error{ErrIncomplete, ErrMalformed, ErrExpired, ErrUntrusted, ErrWrongHosts} {

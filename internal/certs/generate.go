@@ -16,14 +16,14 @@ import (
 	"time"
 )
 
-// ClockSkew is how far NotBefore is backdated, so that a replica (or an API
+// clockSkew is how far NotBefore is backdated, so that a replica (or an API
 // server) whose clock runs a little behind the generator's accepts a fresh
 // certificate.
-const ClockSkew = 5 * time.Minute
+const clockSkew = 5 * time.Minute
 
-// CACommonName prefixes the CommonName of generated CAs; the generation time
+// caCommonName prefixes the CommonName of generated CAs; the generation time
 // is appended so the CAs of a rotation bundle can be told apart.
-const CACommonName = "orkestra-gateway-ca"
+const caCommonName = "orkestra-gateway-ca"
 
 // Hosts returns the names the serving certificate must cover: the Service
 // names <svc>, <svc>.<ns>, <svc>.<ns>.svc and <svc>.<ns>.svc.cluster.local,
@@ -68,7 +68,7 @@ func splitHosts(hosts []string) (dns []string, ips []net.IP, err error) {
 }
 
 // Generate creates a new CA and a serving certificate for hosts signed by
-// it, both valid from now-ClockSkew for validFor. The result has no
+// it, both valid from now-clockSkew for validFor. The result has no
 // resourceVersion: it is not in a Secret yet.
 func Generate(hosts []string, now time.Time, validFor time.Duration) (*Material, error) {
 	ca, err := newCA(now, validFor)
@@ -110,8 +110,8 @@ func newCA(now time.Time, validFor time.Duration) (*ca, error) {
 	}
 	tmpl := &x509.Certificate{
 		SerialNumber:          serial,
-		Subject:               pkix.Name{CommonName: CACommonName + "@" + strconv.FormatInt(now.Unix(), 10)},
-		NotBefore:             now.Add(-ClockSkew),
+		Subject:               pkix.Name{CommonName: caCommonName + "@" + strconv.FormatInt(now.Unix(), 10)},
+		NotBefore:             now.Add(-clockSkew),
 		NotAfter:              now.Add(validFor),
 		KeyUsage:              x509.KeyUsageCertSign | x509.KeyUsageDigitalSignature | x509.KeyUsageCRLSign,
 		BasicConstraintsValid: true,
@@ -160,7 +160,7 @@ func (c *ca) issue(hosts []string, now time.Time, validFor time.Duration) (certP
 	tmpl := &x509.Certificate{
 		SerialNumber: serial,
 		Subject:      pkix.Name{CommonName: hosts[0]},
-		NotBefore:    now.Add(-ClockSkew),
+		NotBefore:    now.Add(-clockSkew),
 		NotAfter:     notAfter,
 		KeyUsage:     x509.KeyUsageDigitalSignature,
 		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},

@@ -76,15 +76,15 @@ func TestGenerate(t *testing.T) {
 	if !ca.IsCA || !ca.BasicConstraintsValid || ca.KeyUsage&x509.KeyUsageCertSign == 0 {
 		t.Errorf("CA: IsCA %v, key usage %b", ca.IsCA, ca.KeyUsage)
 	}
-	if !strings.HasPrefix(ca.Subject.CommonName, CACommonName) {
+	if !strings.HasPrefix(ca.Subject.CommonName, caCommonName) {
 		t.Errorf("CA CommonName %q", ca.Subject.CommonName)
 	}
 	if leaf.IsCA || !slices.Equal(leaf.ExtKeyUsage, []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}) {
 		t.Errorf("serving certificate: IsCA %v, ext key usage %v", leaf.IsCA, leaf.ExtKeyUsage)
 	}
 	for _, c := range []*x509.Certificate{ca, leaf} {
-		if !c.NotBefore.Equal(testNow.Add(-ClockSkew)) || !c.NotAfter.Equal(testNow.Add(validFor)) {
-			t.Errorf("%s valid %s to %s, want %s to %s", c.Subject.CommonName, c.NotBefore, c.NotAfter, testNow.Add(-ClockSkew), testNow.Add(validFor))
+		if !c.NotBefore.Equal(testNow.Add(-clockSkew)) || !c.NotAfter.Equal(testNow.Add(validFor)) {
+			t.Errorf("%s valid %s to %s, want %s to %s", c.Subject.CommonName, c.NotBefore, c.NotAfter, testNow.Add(-clockSkew), testNow.Add(validFor))
 		}
 	}
 	if want := hosts[:4]; !slices.Equal(leaf.DNSNames, want) {
@@ -112,7 +112,7 @@ func TestGenerate(t *testing.T) {
 		t.Error("verifies for a host it was not issued for")
 	}
 	// Backdated for clock skew, expired after validFor.
-	if err := verify(hosts[0], testNow.Add(-ClockSkew+time.Second)); err != nil {
+	if err := verify(hosts[0], testNow.Add(-clockSkew+time.Second)); err != nil {
 		t.Errorf("not valid within the clock skew: %v", err)
 	}
 	if err := verify(hosts[0], testNow.Add(validFor+time.Second)); err == nil {
@@ -149,7 +149,7 @@ func TestGenerateErrors(t *testing.T) {
 			if err == nil || !strings.Contains(err.Error(), tc.want) {
 				t.Fatalf("error %v, want one containing %q", err, tc.want)
 			}
-			if IsInvalid(err) {
+			if isInvalid(err) {
 				t.Errorf("a generation error is not an invalid-Secret error: %v", err)
 			}
 		})

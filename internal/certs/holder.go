@@ -17,14 +17,14 @@ type Holder struct {
 // NewHolder returns a Holder serving m.
 func NewHolder(m *Material) (*Holder, error) {
 	h := &Holder{}
-	if err := h.Set(m); err != nil {
+	if err := h.set(m); err != nil {
 		return nil, err
 	}
 	return h, nil
 }
 
-// Set makes m the served material for every later handshake.
-func (h *Holder) Set(m *Material) error {
+// set makes m the served material for every later handshake.
+func (h *Holder) set(m *Material) error {
 	if m == nil || m.Certificate == nil || m.Certificate.Leaf == nil || len(m.Certificate.Certificate) == 0 {
 		return errors.New("certs: no certificate to serve")
 	}
@@ -63,12 +63,12 @@ func (h *Holder) NotAfter() time.Time {
 	return m.NotAfter()
 }
 
-// CipherSuites are the TLS 1.2 suites the gateway accepts: ECDHE key
+// cipherSuites are the TLS 1.2 suites the gateway accepts: ECDHE key
 // exchange and AEAD ciphers only (AES-GCM, ChaCha20-Poly1305), for ECDSA
 // (the gateway's own certificates) and RSA keys (external ones). CBC
 // suites, with their padding-oracle history, are refused. TLS 1.3 suites
 // are all AEAD and not configurable.
-var CipherSuites = []uint16{
+var cipherSuites = []uint16{
 	tls.TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256,
 	tls.TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384,
 	tls.TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256,
@@ -79,13 +79,13 @@ var CipherSuites = []uint16{
 
 // TLSConfig returns the server configuration every TLS listener of the
 // gateway shares, serving the held certificate: TLS 1.2 at least with
-// CipherSuites, HTTP/1.1 only (the API server calls webhooks over HTTP/1.1;
+// cipherSuites, HTTP/1.1 only (the API server calls webhooks over HTTP/1.1;
 // an http.Server must also leave TLSNextProto empty or set Protocols, or
 // it adds h2 itself).
 func (h *Holder) TLSConfig() *tls.Config {
 	return &tls.Config{
 		MinVersion:     tls.VersionTLS12,
-		CipherSuites:   CipherSuites,
+		CipherSuites:   cipherSuites,
 		NextProtos:     []string{"http/1.1"},
 		GetCertificate: h.GetCertificate,
 	}

@@ -20,7 +20,7 @@ func TestHolderEmpty(t *testing.T) {
 		t.Error("an empty Holder reports material")
 	}
 	for _, m := range []*Material{nil, {}, {CertPEM: []byte("x")}} {
-		if err := h.Set(m); err == nil {
+		if err := h.set(m); err == nil {
 			t.Errorf("Set(%v) accepted material without a certificate", m)
 		}
 	}
@@ -47,7 +47,7 @@ func TestHolderSwap(t *testing.T) {
 		}
 	}
 	check(a)
-	if err := h.Set(b); err != nil {
+	if err := h.set(b); err != nil {
 		t.Fatal(err)
 	}
 	check(b)
@@ -140,7 +140,7 @@ func TestTLSConfigServesHeldCertificate(t *testing.T) {
 	if st, err := handshake(t, addr, h.CABundle(), "gw", nil); err != nil || st.Version != tls.VersionTLS13 {
 		t.Errorf("a default client: version %x, %v; want TLS 1.3", st.Version, err)
 	}
-	for _, id := range CipherSuites {
+	for _, id := range cipherSuites {
 		if c := cipherSuite(id); c == nil || c.Insecure || !strings.Contains(c.Name, "_GCM_") && !strings.Contains(c.Name, "CHACHA20_POLY1305") {
 			t.Errorf("CipherSuites holds %s, not a secure AEAD suite", tls.CipherSuiteName(id))
 		}
@@ -148,7 +148,7 @@ func TestTLSConfigServesHeldCertificate(t *testing.T) {
 
 	// Swapped in memory: the next handshake serves b, which a's CA does not trust.
 	oldCA := h.CABundle()
-	if err := h.Set(b); err != nil {
+	if err := h.set(b); err != nil {
 		t.Fatal(err)
 	}
 	st, err = handshake(t, addr, h.CABundle(), "gw.ns.svc.cluster.local", nil)
@@ -184,7 +184,7 @@ func TestHolderConcurrentSet(t *testing.T) {
 			case <-stop:
 				return
 			default:
-				_ = h.Set(ms[i%2])
+				_ = h.set(ms[i%2])
 			}
 		}
 	})

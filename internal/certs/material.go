@@ -33,15 +33,17 @@ var (
 	ErrWrongHosts = errors.New("wrong hosts")
 )
 
-// InvalidError says why TLS material cannot be served.
-type InvalidError struct {
+// invalidError says why TLS material cannot be served.
+type invalidError struct {
 	Key    string // the Secret data key at fault; "" when not one key's
 	Reason error  // one of ErrIncomplete, ErrMalformed, ErrExpired, ErrUntrusted, ErrWrongHosts
 	Detail string
 	Err    error // the underlying error, if any
 }
 
-func (e *InvalidError) Error() string {
+// Error formats e as key: reason: detail: underlying error, leaving out
+// what is empty.
+func (e *invalidError) Error() string {
 	var b strings.Builder
 	if e.Key != "" {
 		b.WriteString(e.Key + ": ")
@@ -56,22 +58,24 @@ func (e *InvalidError) Error() string {
 	return b.String()
 }
 
-func (e *InvalidError) Unwrap() []error {
+// Unwrap returns the reason and the underlying error, so errors.Is matches
+// either.
+func (e *invalidError) Unwrap() []error {
 	if e.Err == nil {
 		return []error{e.Reason}
 	}
 	return []error{e.Reason, e.Err}
 }
 
-// IsInvalid reports whether err says the material itself is unusable (as
+// isInvalid reports whether err says the material itself is unusable (as
 // opposed to, say, an API error).
-func IsInvalid(err error) bool {
-	var ie *InvalidError
+func isInvalid(err error) bool {
+	var ie *invalidError
 	return errors.As(err, &ie)
 }
 
-func invalid(key string, reason error, format string, args ...any) *InvalidError {
-	return &InvalidError{Key: key, Reason: reason, Detail: fmt.Sprintf(format, args...)}
+func invalid(key string, reason error, format string, args ...any) *invalidError {
+	return &invalidError{Key: key, Reason: reason, Detail: fmt.Sprintf(format, args...)}
 }
 
 // Material is one parsed set of TLS material, as made by Parse, ParseSecret,
@@ -199,9 +203,9 @@ func parseKeyPair(certPEM, keyPEM []byte) (*tls.Certificate, error) {
 	return cert, nil
 }
 
-// withKey sets the Secret key of an *InvalidError.
+// withKey sets the Secret key of an *invalidError.
 func withKey(key string, err error) error {
-	var ie *InvalidError
+	var ie *invalidError
 	if errors.As(err, &ie) {
 		ie.Key = key
 	}
@@ -244,7 +248,7 @@ func parseCerts(data []byte) ([]*x509.Certificate, error) {
 		}
 		c, err := x509.ParseCertificate(b.Bytes)
 		if err != nil {
-			return nil, &InvalidError{Reason: ErrMalformed, Detail: fmt.Sprintf("certificate %d", i+1), Err: err}
+			return nil, &invalidError{Reason: ErrMalformed, Detail: fmt.Sprintf("certificate %d", i+1), Err: err}
 		}
 		certs = append(certs, c)
 	}
@@ -273,7 +277,7 @@ func parseKey(data []byte) (crypto.Signer, error) {
 		return nil, invalid("", ErrMalformed, "PEM block has type %q, want PRIVATE KEY, EC PRIVATE KEY or RSA PRIVATE KEY", b.Type)
 	}
 	if err != nil {
-		return nil, &InvalidError{Reason: ErrMalformed, Detail: "private key", Err: err}
+		return nil, &invalidError{Reason: ErrMalformed, Detail: "private key", Err: err}
 	}
 	switch k := key.(type) {
 	case *ecdsa.PrivateKey:
@@ -321,24 +325,12 @@ func (m *Material) Verify(now time.Time, hosts []string) error {
 	for _, c := range m.CAs {
 		roots.AddCert(c)
 	}
-	inter := x509.NewCertPool()
-	for _, der := range m.Certificate.Certificate[1:] {
-		if c, err := x509.ParseCertificate(der); err == nil {
-			inter.AddCert(c)
-		}
-	}
-	_, err := leaf.Verify(x509.VerifyOptions{
-		Roots:         roots,
-		Intermediates: inter,
-		CurrentTime:   now,
-		KeyUsages:     []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
-	})
-	if err != nil {
+	if err := verifyServing(leaf, roots, m.intermediates(), now); err != nil {
 		var ce x509.CertificateInvalidError
 		if errors.As(err, &ce) && ce.Reason == x509.Expired {
-			return &InvalidError{Key: KeyCA, Reason: ErrExpired, Detail: "the chain of " + describe(leaf), Err: err}
+			return &invalidError{Key: KeyCA, Reason: ErrExpired, Detail: "the chain of " + describe(leaf), Err: err}
 		}
-		return &InvalidError{Key: KeyCert, Reason: ErrUntrusted, Detail: describe(leaf) + " does not chain to a CA in " + KeyCA, Err: err}
+		return &invalidError{Key: KeyCert, Reason: ErrUntrusted, Detail: describe(leaf) + " does not chain to a CA in " + KeyCA, Err: err}
 	}
 	var uncovered []string
 	for _, h := range hosts {

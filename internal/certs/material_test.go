@@ -22,14 +22,14 @@ var testHosts = []string{"gw", "gw.ns", "gw.ns.svc", "gw.ns.svc.cluster.local", 
 
 func checkInvalid(t *testing.T, err error, reason error, key, detail string) {
 	t.Helper()
-	var ie *InvalidError
+	var ie *invalidError
 	if !errors.As(err, &ie) {
 		t.Fatalf("error %v (%T), want an *InvalidError", err, err)
 	}
 	if !errors.Is(err, reason) || ie.Key != key || !strings.Contains(err.Error(), detail) {
 		t.Fatalf("error %q: want reason %q, key %q and text %q", err, reason, key, detail)
 	}
-	if !IsInvalid(err) {
+	if !isInvalid(err) {
 		t.Fatal("IsInvalid is false")
 	}
 }
@@ -108,14 +108,14 @@ func TestVerify(t *testing.T) {
 	if err := m.Verify(testNow, testHosts); err != nil {
 		t.Fatalf("fresh material: %v", err)
 	}
-	if err := m.Verify(testNow.Add(-ClockSkew), testHosts); err != nil {
+	if err := m.Verify(testNow.Add(-clockSkew), testHosts); err != nil {
 		t.Fatalf("within the clock skew: %v", err)
 	}
 	t.Run("expired", func(t *testing.T) {
 		checkInvalid(t, m.Verify(testNow.Add(time.Hour), testHosts), ErrExpired, KeyCert, "CN=gw expired at 2026-11-27T11:00:00Z")
 	})
 	t.Run("not yet valid", func(t *testing.T) {
-		checkInvalid(t, m.Verify(testNow.Add(-ClockSkew-time.Second), testHosts), ErrExpired, KeyCert, "CN=gw is not valid before 2026-11-27T09:55:00Z")
+		checkInvalid(t, m.Verify(testNow.Add(-clockSkew-time.Second), testHosts), ErrExpired, KeyCert, "CN=gw is not valid before 2026-11-27T09:55:00Z")
 	})
 	t.Run("wrong hosts", func(t *testing.T) {
 		hosts := append(testHosts, "gw.example.com", "10.0.0.1")
@@ -183,7 +183,7 @@ func TestParseSecret(t *testing.T) {
 	m := generate(t, testHosts, testNow, time.Hour)
 	s := &Secret{
 		ObjectMeta: metav1.ObjectMeta{Namespace: "ns", Name: "tls", ResourceVersion: "42"},
-		Type:       SecretTypeTLS,
+		Type:       secretTypeTLS,
 		Data:       m.Data(),
 	}
 	got, err := ParseSecret(s)
@@ -196,7 +196,7 @@ func TestParseSecret(t *testing.T) {
 
 	s.Type = "Opaque"
 	_, err = ParseSecret(s)
-	if err == nil || IsInvalid(err) || !strings.Contains(err.Error(), `secret ns/tls has type "Opaque", want "kubernetes.io/tls"`) {
+	if err == nil || isInvalid(err) || !strings.Contains(err.Error(), `secret ns/tls has type "Opaque", want "kubernetes.io/tls"`) {
 		t.Fatalf("error %v, want a wrong-type error that is not replaceable", err)
 	}
 }

@@ -8,21 +8,21 @@ import (
 	"time"
 )
 
-// MaxCAs bounds ca.crt. Retention (see Rotate) normally keeps two or three
+// maxCAs bounds ca.crt. Retention (see Rotate) normally keeps two or three
 // CAs; the bound only matters for settings that rotate faster than replicas
 // can swap, where it keeps the Secret and every caBundle far below the API
 // server's object size limit.
-const MaxCAs = 32
+const maxCAs = 32
 
-// Due reports whether the serving certificate has less than threshold left
+// due reports whether the serving certificate has less than threshold left
 // at now. A threshold of zero or less never makes material due.
-func (m *Material) Due(now time.Time, threshold time.Duration) bool {
+func (m *Material) due(now time.Time, threshold time.Duration) bool {
 	return threshold > 0 && m.NotAfter().Sub(now) < threshold
 }
 
 // Rotate returns new material: a new CA, a serving certificate for hosts
 // signed by it, and ca.crt holding the new CA first, then the CAs of m that
-// are still needed (see Retained). The conversion key is m's: a rotation
+// are still needed (see retained). The conversion key is m's: a rotation
 // never invalidates what it authenticated. m is left unchanged.
 func (m *Material) Rotate(hosts []string, now time.Time, validFor, retain time.Duration) (*Material, error) {
 	fresh, err := Generate(hosts, now, validFor)
@@ -30,19 +30,19 @@ func (m *Material) Rotate(hosts []string, now time.Time, validFor, retain time.D
 		return nil, err
 	}
 	fresh.ConversionKey = m.ConversionKey
-	return fresh.withCAs(append([]*x509.Certificate{fresh.CAs[0]}, Retained(m.CAs, fresh.CAs[0], now, retain)...))
+	return fresh.withCAs(append([]*x509.Certificate{fresh.CAs[0]}, retained(m.CAs, fresh.CAs[0], now, retain)...))
 }
 
-// Retained returns the CAs of old that ca.crt keeps next to the signing CA
-// newest, newest first, at most MaxCAs-1 of them. A CA is kept while it is
+// retained returns the CAs of old that ca.crt keeps next to the signing CA
+// newest, newest first, at most maxCAs-1 of them. A CA is kept while it is
 // valid and, when retain > 0, until retain has passed since a newer CA
 // superseded it: by then every replica has swapped to a certificate of the
 // newer CA, so nothing served still chains to it. retain <= 0 keeps every
 // valid CA.
 //
 // The time a CA was superseded is the generation time (NotBefore +
-// ClockSkew) of the oldest CA generated after it, among old and newest.
-func Retained(old []*x509.Certificate, newest *x509.Certificate, now time.Time, retain time.Duration) []*x509.Certificate {
+// clockSkew) of the oldest CA generated after it, among old and newest.
+func retained(old []*x509.Certificate, newest *x509.Certificate, now time.Time, retain time.Duration) []*x509.Certificate {
 	all := append(slices.Clone(old), newest)
 	var keep []*x509.Certificate
 	for _, c := range old {
@@ -55,8 +55,8 @@ func Retained(old []*x509.Certificate, newest *x509.Certificate, now time.Time, 
 		keep = append(keep, c)
 	}
 	slices.SortStableFunc(keep, func(a, b *x509.Certificate) int { return b.NotBefore.Compare(a.NotBefore) })
-	if len(keep) > MaxCAs-1 {
-		keep = keep[:MaxCAs-1]
+	if len(keep) > maxCAs-1 {
+		keep = keep[:maxCAs-1]
 	}
 	return keep
 }
@@ -69,12 +69,12 @@ func supersededAt(c *x509.Certificate, all []*x509.Certificate) (time.Time, bool
 			first = o.NotBefore
 		}
 	}
-	return first.Add(ClockSkew), !first.IsZero()
+	return first.Add(clockSkew), !first.IsZero()
 }
 
-// Issuer returns the CA of m.CAs that signed the serving certificate, nil if
+// issuer returns the CA of m.CAs that signed the serving certificate, nil if
 // none did (or m holds no CAs, as external certificates).
-func (m *Material) Issuer() *x509.Certificate {
+func (m *Material) issuer() *x509.Certificate {
 	leaf := m.Leaf()
 	if leaf == nil {
 		return nil
@@ -87,14 +87,14 @@ func (m *Material) Issuer() *x509.Certificate {
 	return nil
 }
 
-// WithCA returns m with ca appended to ca.crt (m itself if ca.crt already
+// withCA returns m with ca appended to ca.crt (m itself if ca.crt already
 // holds it), so that certificates of ca stay trusted. The signing CA and its
 // key do not change.
-func (m *Material) WithCA(ca *x509.Certificate) (*Material, error) {
+func (m *Material) withCA(ca *x509.Certificate) (*Material, error) {
 	if slices.ContainsFunc(m.CAs, func(c *x509.Certificate) bool { return bytes.Equal(c.Raw, ca.Raw) }) {
 		return m, nil
 	}
-	if len(m.CAs) >= MaxCAs {
+	if len(m.CAs) >= maxCAs {
 		return nil, fmt.Errorf("ca.crt already holds %d CAs, the most it may", len(m.CAs))
 	}
 	return m.withCAs(append(slices.Clone(m.CAs), ca))

@@ -23,7 +23,7 @@ func TestDue(t *testing.T) {
 		{11 * time.Second, 2*time.Hour - 10*time.Second, true},
 		{3 * time.Hour, 0, false}, // zero never rotates
 	} {
-		if got := m.Due(testNow.Add(tc.at), tc.threshold); got != tc.want {
+		if got := m.due(testNow.Add(tc.at), tc.threshold); got != tc.want {
 			t.Errorf("Due(+%s, %s) = %v, want %v", tc.at, tc.threshold, got, tc.want)
 		}
 	}
@@ -39,7 +39,7 @@ func cas(m *Material) string {
 }
 
 func caName(at time.Time) string {
-	return CACommonName + "@" + strconv.FormatInt(at.Unix(), 10)
+	return caCommonName + "@" + strconv.FormatInt(at.Unix(), 10)
 }
 
 // Rotations every 10 s, as with validFor 2h and rotationThreshold 1h59m50s:
@@ -91,7 +91,7 @@ func TestRotateRetention(t *testing.T) {
 
 func TestRetainedOrderAndBound(t *testing.T) {
 	var old []*x509.Certificate
-	for i := range MaxCAs + 5 {
+	for i := range maxCAs + 5 {
 		c, err := newCA(testNow.Add(time.Duration(i)*time.Second), time.Hour)
 		if err != nil {
 			t.Fatal(err)
@@ -103,9 +103,9 @@ func TestRetainedOrderAndBound(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	got := Retained(append(old, newest.cert), newest.cert, testNow.Add(2*time.Minute), 0)
-	if len(got) != MaxCAs-1 {
-		t.Fatalf("%d CAs retained, want the bound %d", len(got), MaxCAs-1)
+	got := retained(append(old, newest.cert), newest.cert, testNow.Add(2*time.Minute), 0)
+	if len(got) != maxCAs-1 {
+		t.Fatalf("%d CAs retained, want the bound %d", len(got), maxCAs-1)
 	}
 	for i, c := range got {
 		if bytes.Equal(c.Raw, newest.cert.Raw) {
@@ -120,18 +120,18 @@ func TestRetainedOrderAndBound(t *testing.T) {
 func TestIssuerAndWithCA(t *testing.T) {
 	m := generate(t, testHosts, testNow, time.Hour)
 	other := generate(t, testHosts, testNow, time.Hour)
-	if got := m.Issuer(); got == nil || !bytes.Equal(got.Raw, m.CAs[0].Raw) {
+	if got := m.issuer(); got == nil || !bytes.Equal(got.Raw, m.CAs[0].Raw) {
 		t.Fatal("Issuer is not the CA that signed the certificate")
 	}
-	if (&Material{}).Issuer() != nil || (&Material{Certificate: other.Certificate}).Issuer() != nil {
+	if (&Material{}).issuer() != nil || (&Material{Certificate: other.Certificate}).issuer() != nil {
 		t.Fatal("Issuer of material without CAs is not nil")
 	}
 
-	same, err := m.WithCA(m.CAs[0])
+	same, err := m.withCA(m.CAs[0])
 	if err != nil || same != m {
 		t.Fatalf("WithCA of a CA already there: %v", err)
 	}
-	both, err := other.WithCA(m.Issuer())
+	both, err := other.withCA(m.issuer())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -143,16 +143,16 @@ func TestIssuerAndWithCA(t *testing.T) {
 	}
 
 	full := other
-	for len(full.CAs) < MaxCAs {
+	for len(full.CAs) < maxCAs {
 		c, err := newCA(testNow, time.Hour)
 		if err != nil {
 			t.Fatal(err)
 		}
-		if full, err = full.WithCA(c.cert); err != nil {
+		if full, err = full.withCA(c.cert); err != nil {
 			t.Fatal(err)
 		}
 	}
-	if _, err := full.WithCA(m.CAs[0]); err == nil || !strings.Contains(err.Error(), "already holds 32 CAs") {
+	if _, err := full.withCA(m.CAs[0]); err == nil || !strings.Contains(err.Error(), "already holds 32 CAs") {
 		t.Fatalf("WithCA past the bound: %v", err)
 	}
 }

@@ -32,7 +32,7 @@ import (
 //     Promote does the same from a timer, so a swap need not wait for the
 //     next tick.
 //
-// Because ca.crt keeps the older CAs (see Retained), every replica's served
+// Because ca.crt keeps the older CAs (see retained), every replica's served
 // certificate stays trusted while the replicas swap one by one.
 type Rotator struct {
 	opts   Options
@@ -180,7 +180,7 @@ func (r *Rotator) Sync(ctx context.Context) (SyncResult, error) {
 					delete(cp.Annotations, RotateAnnotation)
 					base = &cp
 				}
-			case IsInvalid(err):
+			case isInvalid(err):
 				want, action, reason, err = r.repair(now, err.Error())
 			default: // the wrong type: no update can fix it
 				return res, err
@@ -215,7 +215,7 @@ func (r *Rotator) Sync(ctx context.Context) (SyncResult, error) {
 
 // plan decides what to write over a valid Secret holding m; nil if nothing.
 func (r *Rotator) plan(m *Material, sec *Secret, now time.Time) (*Material, Action, string, error) {
-	if m.Due(now, r.opts.RotationThreshold) || sec.Annotations[RotateAnnotation] != "" {
+	if m.due(now, r.opts.RotationThreshold) || sec.Annotations[RotateAnnotation] != "" {
 		reason := fmt.Sprintf("the certificate expires at %s, less than %s from now", m.NotAfter().UTC().Format(time.RFC3339), r.opts.RotationThreshold)
 		if v := sec.Annotations[RotateAnnotation]; v != "" {
 			reason = fmt.Sprintf("requested by the annotation %s=%s", RotateAnnotation, v)
@@ -224,8 +224,8 @@ func (r *Rotator) plan(m *Material, sec *Secret, now time.Time) (*Material, Acti
 		return r.keyed(next, Rotated, reason, err)
 	}
 	served := r.holder.Current()
-	if ca := served.Issuer(); ca != nil && now.Before(served.NotAfter()) && Trusted(served, []Bundle{{Source: KeyCA, PEM: m.CABundle}}, now) != nil {
-		next, err := m.WithCA(ca)
+	if ca := served.issuer(); ca != nil && now.Before(served.NotAfter()) && Trusted(served, []Bundle{{Source: KeyCA, PEM: m.CABundle}}, now) != nil {
+		next, err := m.withCA(ca)
 		return r.keyed(next, AddedCA, "ca.crt lacks the CA of the served certificate "+describe(ca), err)
 	}
 	if m.ConversionKey == nil {
@@ -263,7 +263,7 @@ func (r *Rotator) repair(now time.Time, why string) (*Material, Action, string, 
 	r.mu.Lock()
 	l := r.latest
 	r.mu.Unlock()
-	if err := l.Verify(now, r.opts.Hosts); err != nil || l.Due(now, r.opts.RotationThreshold) {
+	if err := l.Verify(now, r.opts.Hosts); err != nil || l.due(now, r.opts.RotationThreshold) {
 		next, err := l.Rotate(r.opts.Hosts, now, r.opts.ValidFor, r.opts.Retain)
 		return r.keyed(next, Replaced, why, err)
 	}
@@ -281,7 +281,7 @@ func (r *Rotator) adopt(m *Material) bool {
 	switch {
 	case cur.Equal(m):
 		r.pending, r.since = nil, time.Time{}
-	case bytes.Equal(cur.CertPEM, m.CertPEM) && bytes.Equal(cur.KeyPEM, m.KeyPEM) && r.holder.Set(m) == nil:
+	case bytes.Equal(cur.CertPEM, m.CertPEM) && bytes.Equal(cur.KeyPEM, m.KeyPEM) && r.holder.set(m) == nil:
 		// Only ca.crt changed: clients see the same certificate, so there
 		// is nothing to wait for.
 		r.pending, r.since = nil, time.Time{}
@@ -348,7 +348,7 @@ func (r *Rotator) Promote(now time.Time) bool {
 
 // swap serves the pending material; r.mu is held.
 func (r *Rotator) swap() bool {
-	if err := r.holder.Set(r.pending); err != nil {
+	if err := r.holder.set(r.pending); err != nil {
 		r.log.Error("cannot serve the rotated certificate", "err", err)
 		return false
 	}

@@ -159,7 +159,7 @@ func TestRotatorSwapsAtOnceWhenServedUntrusted(t *testing.T) {
 	}
 	// And the reverse: nothing pending, the served certificate untrusted.
 	conf = r.Confirm(c.now, []Bundle{{Source: "edited", PEM: first.CABundle}})
-	if conf.Untrusted == nil || !errors.Is(conf.Untrusted, ErrNotTrusted) || !strings.Contains(conf.Untrusted.Error(), "caBundle of edited") {
+	if conf.Untrusted == nil || !errors.Is(conf.Untrusted, errNotTrusted) || !strings.Contains(conf.Untrusted.Error(), "caBundle of edited") {
 		t.Fatalf("Untrusted = %v", conf.Untrusted)
 	}
 }
@@ -248,7 +248,7 @@ func TestRotatorBundleOnlyChange(t *testing.T) {
 	client := fakeClient(t)
 	r := newRotator(t, client, rotatorOptions(c))
 	other := generate(t, testHosts, c.now, time.Hour)
-	wider, err := served(r).WithCA(other.CAs[0])
+	wider, err := served(r).withCA(other.CAs[0])
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -336,7 +336,7 @@ func TestEnsureKeepsCAsOfReplaced(t *testing.T) {
 	data := old.Data()
 	data[KeyKey] = []byte("garbage")
 	client := fakeClient(t)
-	u, _ := toUnstructured(&Secret{ObjectMeta: metav1.ObjectMeta{Namespace: "ns", Name: "tls", Labels: Labels()}, Type: SecretTypeTLS, Data: data})
+	u, _ := toUnstructured(&Secret{ObjectMeta: metav1.ObjectMeta{Namespace: "ns", Name: "tls", Labels: Labels()}, Type: secretTypeTLS, Data: data})
 	u.SetAPIVersion("v1")
 	u.SetKind("Secret")
 	if _, err := client.Resource(secretsGVR).Namespace("ns").Create(context.Background(), u, metav1.CreateOptions{}); err != nil {

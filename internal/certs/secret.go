@@ -41,9 +41,9 @@ func hasLabels(labels map[string]string) bool {
 // ParseSecret checks the Secret's type and parses its data (see Parse). The
 // material records the Secret's resourceVersion.
 func ParseSecret(s *Secret) (*Material, error) {
-	if s.Type != SecretTypeTLS {
-		// Not an *InvalidError: the type is immutable, so no update can fix it.
-		return nil, fmt.Errorf("secret %s/%s has type %q, want %q; delete it so that the gateway can create its own", s.Namespace, s.Name, s.Type, SecretTypeTLS)
+	if s.Type != secretTypeTLS {
+		// Not an *invalidError: the type is immutable, so no update can fix it.
+		return nil, fmt.Errorf("secret %s/%s has type %q, want %q; delete it so that the gateway can create its own", s.Namespace, s.Name, s.Type, secretTypeTLS)
 	}
 	m, err := Parse(s.Data)
 	if err != nil {
@@ -58,7 +58,7 @@ func newSecret(namespace, name string, m *Material) *Secret {
 	return &Secret{
 		TypeMeta:   metav1.TypeMeta{APIVersion: "v1", Kind: "Secret"},
 		ObjectMeta: metav1.ObjectMeta{Namespace: namespace, Name: name, Labels: Labels()},
-		Type:       SecretTypeTLS,
+		Type:       secretTypeTLS,
 		Data:       m.Data(),
 	}
 }
@@ -153,5 +153,5 @@ type Secret struct {
 	Data              map[string][]byte `json:"data,omitempty"`
 }
 
-// SecretTypeTLS is the type of the gateway's Secret.
-const SecretTypeTLS = "kubernetes.io/tls"
+// secretTypeTLS is the type of the gateway's Secret.
+const secretTypeTLS = "kubernetes.io/tls"

@@ -52,7 +52,7 @@ func TestTrusted(t *testing.T) {
 			if err == nil || !strings.Contains(err.Error(), tc.want) {
 				t.Fatalf("error %v, want one containing %q", err, tc.want)
 			}
-			if tc.m.Leaf() != nil && !errors.Is(err, ErrNotTrusted) {
+			if tc.m.Leaf() != nil && !errors.Is(err, errNotTrusted) {
 				t.Errorf("error %v does not match ErrNotTrusted", err)
 			}
 		})
@@ -75,7 +75,7 @@ func FuzzTrusted(f *testing.F) {
 		if err == nil {
 			return
 		}
-		if !errors.Is(err, ErrNotTrusted) || !strings.Contains(err.Error(), "caBundle") || !strings.Contains(err.Error(), "fuzz") {
+		if !errors.Is(err, errNotTrusted) || !strings.Contains(err.Error(), "caBundle") || !strings.Contains(err.Error(), "fuzz") {
 			t.Fatalf("error %q does not name the bundle or match ErrNotTrusted", err)
 		}
 	})

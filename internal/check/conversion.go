@@ -23,8 +23,25 @@ import (
 // only rewrites apiVersion, which is right for versions that differ in name
 // only.
 func (p *pass) conversion(base string, e *katalog.CRD, c *policy.CRD, def *apiextv1.CustomResourceDefinition) *policy.ConversionSpec {
-	cv := e.Conversion
 	cb := base + ".conversion"
+	out := p.conversionShutdown(cb, e.Conversion)
+	out.Versions = p.conversionVersions(cb, e.Conversion, def)
+	out.StorageVersion = p.conversionStorage(base, e, def, out.Versions)
+	direct := p.conversionPaths(cb, e.Conversion, def, out)
+	if s := out.StorageVersion; slices.Contains(out.Versions, s) {
+		p.missingPaths(cb+".paths", s, out.Versions, direct)
+		c.Version = s
+	}
+	if len(out.Versions) > 0 {
+		c.Versions = out.Versions
+	}
+	return out
+}
+
+// conversionShutdown resolves updateCRD and keepOnShutdown (K22): whether
+// the gateway keeps the CRD's spec.conversion, and what the last replica to
+// stop does with it.
+func (p *pass) conversionShutdown(cb string, cv *katalog.Conversion) *policy.ConversionSpec {
 	out := &policy.ConversionSpec{UpdateCRD: boolOr(cv.UpdateCRD, true), KeepOnShutdown: boolOr(cv.KeepOnShutdown, false)}
 	if cv.KeepOnShutdown != nil && !out.UpdateCRD {
 		p.warnf("K22", cb+".keepOnShutdown", "remove keepOnShutdown, or set updateCRD: true",
@@ -35,79 +52,77 @@ func (p *pass) conversion(base string, e *katalog.CRD, c *policy.CRD, def *apiex
 		p.warnf("K22", p.firstOf(cb+".keepOnShutdown", cb+".updateCRD", cb), "set keepOnShutdown: true and reset spec.conversion yourself when uninstalling, or run one replica",
 			"with gateway.url and %d replicas a stopping replica counts itself as the last and resets the CRD's spec.conversion to strategy None: during a rolling update, until the other replicas restore it (up to --sync-interval), objects are read and written at other versions unconverted", g.Replicas)
 	}
+	return out
+}
 
-	// Versions: declared, else the CRD file's.
+// conversionVersions returns the versions converted between (K16): those
+// declared, else the CRD file's.
+func (p *pass) conversionVersions(cb string, cv *katalog.Conversion, def *apiextv1.CustomResourceDefinition) []string {
 	defVersions := versionNames(def)
-	if len(cv.Versions) > 0 {
-		for i, v := range cv.Versions {
-			f := fmt.Sprintf("%s.versions[%d]", cb, i)
-			switch {
-			case len(validation.IsDNS1035Label(v)) > 0:
-				p.errorf("K16", f, "write versions as the CRD does, e.g. v1 or v1beta1",
-					"version %q is not a DNS-1035 label", v)
-			case slices.Contains(out.Versions, v):
-				p.errorf("K16", f, "remove the duplicate", "version %s is listed twice", v)
-			case def != nil && !slices.Contains(defVersions, v):
-				p.errorf("K16", f, "declare only versions the CRD serves: "+strings.Join(defVersions, ", "),
-					"version %s is not a version of the CRD in crdFile", v)
-			default:
-				out.Versions = append(out.Versions, v)
-			}
+	if len(cv.Versions) == 0 {
+		if def == nil {
+			p.errorf("K16", cb, "list the versions in conversion.versions, or give a crdFile",
+				"conversion declares no versions")
 		}
-	} else if def != nil {
-		out.Versions = defVersions
-	} else {
-		p.errorf("K16", cb, "list the versions in conversion.versions, or give a crdFile",
-			"conversion declares no versions")
+		return defVersions
 	}
+	var out []string
+	for i, v := range cv.Versions {
+		f := fmt.Sprintf("%s.versions[%d]", cb, i)
+		switch {
+		case len(validation.IsDNS1035Label(v)) > 0:
+			p.errorf("K16", f, "write versions as the CRD does, e.g. v1 or v1beta1",
+				"version %q is not a DNS-1035 label", v)
+		case slices.Contains(out, v):
+			p.errorf("K16", f, "remove the duplicate", "version %s is listed twice", v)
+		case def != nil && !slices.Contains(defVersions, v):
+			p.errorf("K16", f, "declare only versions the CRD serves: "+strings.Join(defVersions, ", "),
+				"version %s is not a version of the CRD in crdFile", v)
+		default:
+			out = append(out, v)
+		}
+	}
+	return out
+}
 
-	// Storage version: declared, else the CRD file's.
-	out.StorageVersion = cv.StorageVersion
+// conversionStorage returns the storage version (K16): declared, else the
+// CRD file's. It must be one of versions, and apiTypes.version too.
+func (p *pass) conversionStorage(base string, e *katalog.CRD, def *apiextv1.CustomResourceDefinition, versions []string) string {
+	cv, cb := e.Conversion, base+".conversion"
+	storage := cv.StorageVersion
 	fileStorage := storageVersion(def)
-	if out.StorageVersion == "" {
-		out.StorageVersion = fileStorage
+	if storage == "" {
+		storage = fileStorage
 	}
 	switch {
-	case out.StorageVersion == "":
+	case storage == "":
 		p.errorf("K16", cb, "add conversion.storageVersion", "conversion.storageVersion is missing")
-	case !slices.Contains(out.Versions, out.StorageVersion):
-		p.errorf("K16", p.firstOf(cb+".storageVersion", cb+".versions"), "use one of the declared versions: "+strings.Join(out.Versions, ", "),
-			"storageVersion %s is not a declared version", out.StorageVersion)
-	case fileStorage != "" && out.StorageVersion != fileStorage:
+	case !slices.Contains(versions, storage):
+		p.errorf("K16", p.firstOf(cb+".storageVersion", cb+".versions"), "use one of the declared versions: "+strings.Join(versions, ", "),
+			"storageVersion %s is not a declared version", storage)
+	case fileStorage != "" && storage != fileStorage:
 		p.warnf("K16", cb+".storageVersion", "make storageVersion the version marked storage: true in the CRD",
 			"storageVersion %s differs from the CRD file's storage version %s; rules are written against %s",
 			cv.StorageVersion, fileStorage, cv.StorageVersion)
 	}
-	if len(out.Versions) == 1 {
+	if len(versions) == 1 {
 		p.warnf("K16", cb, "remove the conversion block, or declare the other versions",
-			"conversion declares only version %s; there is nothing to convert", out.Versions[0])
+			"conversion declares only version %s; there is nothing to convert", versions[0])
 	}
-	if v := e.APITypes; v != nil && v.Version != "" && len(out.Versions) > 0 && !slices.Contains(out.Versions, v.Version) {
-		p.errorf("K16", base+".apiTypes.version", "use one of the conversion versions: "+strings.Join(out.Versions, ", "),
+	if v := e.APITypes; v != nil && v.Version != "" && len(versions) > 0 && !slices.Contains(versions, v.Version) {
+		p.errorf("K16", base+".apiTypes.version", "use one of the conversion versions: "+strings.Join(versions, ", "),
 			"apiTypes.version %s is not one of the conversion versions", v.Version)
 	}
+	return storage
+}
 
-	// Paths.
-	declared := func(v string) bool { return slices.Contains(out.Versions, v) }
+// conversionPaths checks the declared paths (K16) and their mappings (K10,
+// K17), adds the valid ones to out.Paths and returns the pairs they join.
+func (p *pass) conversionPaths(cb string, cv *katalog.Conversion, def *apiextv1.CustomResourceDefinition, out *policy.ConversionSpec) map[[2]string]bool {
 	direct := map[[2]string]bool{}
 	for i, path := range cv.Paths {
 		pb := fmt.Sprintf("%s.paths[%d]", cb, i)
-		ok := true
-		for _, end := range []struct{ key, v string }{{"from", path.From}, {"to", path.To}} {
-			switch {
-			case end.v == "":
-				p.errorf("K16", pb, "add "+end.key+": a declared version", "conversion path has no %s", end.key)
-				ok = false
-			case !declared(end.v) && len(out.Versions) > 0:
-				p.errorf("K16", pb+"."+end.key, "use one of the declared versions: "+strings.Join(out.Versions, ", "),
-					"path %s version %s is not a declared version", end.key, end.v)
-				ok = false
-			}
-		}
-		if ok && path.From == path.To {
-			p.errorf("K16", pb+".to", "a path joins two different versions", "path converts %s to itself", path.From)
-			ok = false
-		}
+		ok := p.pathEnds(pb, path, out.Versions)
 		key := [2]string{path.From, path.To}
 		if ok && direct[key] {
 			p.errorf("K16", pb, "merge the two paths", "path %s -> %s is declared twice", path.From, path.To)
@@ -119,25 +134,45 @@ func (p *pass) conversion(base string, e *katalog.CRD, c *policy.CRD, def *apiex
 			out.Paths = append(out.Paths, cp)
 		}
 	}
-	if s := out.StorageVersion; declared(s) {
-		at := cb + ".paths"
-		for _, v := range out.Versions {
-			if v == s {
-				continue
-			}
-			for _, leg := range [][2]string{{v, s}, {s, v}} {
-				if !direct[leg] {
-					p.warnf("K16", at, fmt.Sprintf("add a path from %s to %s if the versions differ", leg[0], leg[1]),
-						"%s -> %s has no path; fields are carried over unchanged", leg[0], leg[1])
-				}
+	return direct
+}
+
+// pathEnds reports whether a path joins two different declared versions
+// (K16).
+func (p *pass) pathEnds(pb string, path katalog.ConversionPath, versions []string) bool {
+	ok := true
+	for _, end := range []struct{ key, v string }{{"from", path.From}, {"to", path.To}} {
+		switch {
+		case end.v == "":
+			p.errorf("K16", pb, "add "+end.key+": a declared version", "conversion path has no %s", end.key)
+			ok = false
+		case !slices.Contains(versions, end.v) && len(versions) > 0:
+			p.errorf("K16", pb+"."+end.key, "use one of the declared versions: "+strings.Join(versions, ", "),
+				"path %s version %s is not a declared version", end.key, end.v)
+			ok = false
+		}
+	}
+	if ok && path.From == path.To {
+		p.errorf("K16", pb+".to", "a path joins two different versions", "path converts %s to itself", path.From)
+		ok = false
+	}
+	return ok
+}
+
+// missingPaths warns about each version that has no direct path to or
+// from the storage version (K16): its fields are carried over unchanged.
+func (p *pass) missingPaths(at, storage string, versions []string, direct map[[2]string]bool) {
+	for _, v := range versions {
+		if v == storage {
+			continue
+		}
+		for _, leg := range [][2]string{{v, storage}, {storage, v}} {
+			if !direct[leg] {
+				p.warnf("K16", at, fmt.Sprintf("add a path from %s to %s if the versions differ", leg[0], leg[1]),
+					"%s -> %s has no path; fields are carried over unchanged", leg[0], leg[1])
 			}
 		}
-		c.Version = s
 	}
-	if len(out.Versions) > 0 {
-		c.Versions = out.Versions
-	}
-	return out
 }
 
 // versionSchema is the OpenAPI schema of one version in the CRD file, nil

@@ -134,62 +134,90 @@ func (p *pass) firstOf(fields ...string) string {
 // identity resolves group/version/kind/plural/scope from apiTypes and
 // crdFile (K05, K06). It returns the CRD from crdFile, nil without one.
 func (p *pass) identity(base string, e *katalog.CRD, c *policy.CRD) *apiextv1.CustomResourceDefinition {
-	var def *apiextv1.CustomResourceDefinition
-	if e.CRDFile != "" {
-		d, _, err := katalog.LoadCRD(p.f.Path, e.CRDFile)
-		if err != nil {
-			p.errorf("K06", base+".crdFile",
-				"crdFile is relative to the Katalog's directory and must hold one apiextensions.k8s.io/v1 CustomResourceDefinition",
-				"crdFile %q: %v", e.CRDFile, err)
-		} else {
-			def = d
-			c.Definition = d
-		}
-	}
-	at := e.APITypes
-	if at == nil {
-		if e.CRDFile == "" {
-			p.errorf("K05", base, "add apiTypes {group, version, kind, plural} or crdFile",
-				"CRD entry %q names no API type", c.Name)
-		}
-		at = &katalog.APITypes{}
-	}
+	def := p.crdFile(base, e, c)
+	at := p.apiTypes(base, e, c)
+	p.names(base, e, at, def, c)
+	p.apiVersion(base, e, at, def, c)
+	p.apiTypesShape(base, at)
+	p.scope(base, e, def, c)
+	return def
+}
 
-	defVersions := versionNames(def)
-	field := func(key, fromAPITypes, fromFile string) string {
-		f := base + ".apiTypes." + key
-		// group: "" is written, not missing: the core group (Pods, Services).
-		core := key == "group" && fromAPITypes == "" && p.has(f)
-		switch {
-		case fromAPITypes != "" && def != nil && fromAPITypes != fromFile:
-			p.errorf("K06", f, fmt.Sprintf("make apiTypes.%s match the CRD file, or drop it from apiTypes", key),
-				"apiTypes.%s %q disagrees with crdFile's %q", key, fromAPITypes, fromFile)
-		case core && def != nil:
-			p.errorf("K06", f, "drop apiTypes.group, the CRD file gives it", "apiTypes.group \"\" (the core group) disagrees with crdFile's %q", fromFile)
-		case fromAPITypes == "" && def == nil && e.CRDFile == "" && e.APITypes != nil && !core:
-			hint := fmt.Sprintf("add apiTypes.%s, or give a crdFile", key)
-			if key == "group" {
-				hint = `add apiTypes.group (group: "" for the core group of Pods and Services), or give a crdFile`
-			}
-			p.errorf("K05", f, hint, "apiTypes.%s is missing", key)
-		}
-		if fromAPITypes != "" {
-			return fromAPITypes
-		}
-		return fromFile
+// crdFile loads the entry's crdFile into c.Definition (K06); nil without
+// one, or when it cannot be read.
+func (p *pass) crdFile(base string, e *katalog.CRD, c *policy.CRD) *apiextv1.CustomResourceDefinition {
+	if e.CRDFile == "" {
+		return nil
 	}
+	d, _, err := katalog.LoadCRD(p.f.Path, e.CRDFile)
+	if err != nil {
+		p.errorf("K06", base+".crdFile",
+			"crdFile is relative to the Katalog's directory and must hold one apiextensions.k8s.io/v1 CustomResourceDefinition",
+			"crdFile %q: %v", e.CRDFile, err)
+		return nil
+	}
+	c.Definition = d
+	return d
+}
+
+// apiTypes is the entry's apiTypes, empty when not written; an entry with
+// neither apiTypes nor crdFile names no type (K05).
+func (p *pass) apiTypes(base string, e *katalog.CRD, c *policy.CRD) *katalog.APITypes {
+	if e.APITypes != nil {
+		return e.APITypes
+	}
+	if e.CRDFile == "" {
+		p.errorf("K05", base, "add apiTypes {group, version, kind, plural} or crdFile",
+			"CRD entry %q names no API type", c.Name)
+	}
+	return &katalog.APITypes{}
+}
+
+// names resolves the group, kind and plural, each from apiTypes, else the
+// CRD file, and whether the entry is a built-in resource.
+func (p *pass) names(base string, e *katalog.CRD, at *katalog.APITypes, def *apiextv1.CustomResourceDefinition, c *policy.CRD) {
 	var fileGroup, fileKind, filePlural string
 	if def != nil {
 		fileGroup, fileKind, filePlural = def.Spec.Group, def.Spec.Names.Kind, def.Spec.Names.Plural
 	}
-	c.Group = field("group", at.Group, fileGroup)
-	c.Kind = field("kind", at.Kind, fileKind)
-	c.Plural = field("plural", at.Plural, filePlural)
+	c.Group = p.name(base, e, def, "group", at.Group, fileGroup)
+	c.Kind = p.name(base, e, def, "kind", at.Kind, fileKind)
+	c.Plural = p.name(base, e, def, "plural", at.Plural, filePlural)
 	// A resource of the API server's own groups: no CRD of ours.
 	c.BuiltIn = def == nil && e.CRDFile == "" && e.APITypes != nil && policy.BuiltInGroup(c.Group) &&
 		(c.Group != "" || p.has(base+".apiTypes.group"))
+}
 
-	// Version: apiTypes, else the CRD's storage version.
+// name is one of apiTypes' group, kind and plural (key): the value written
+// in apiTypes, else the CRD file's. The two must agree (K06), and one of
+// them must give it (K05).
+func (p *pass) name(base string, e *katalog.CRD, def *apiextv1.CustomResourceDefinition, key, fromAPITypes, fromFile string) string {
+	f := base + ".apiTypes." + key
+	// group: "" is written, not missing: the core group (Pods, Services).
+	core := key == "group" && fromAPITypes == "" && p.has(f)
+	switch {
+	case fromAPITypes != "" && def != nil && fromAPITypes != fromFile:
+		p.errorf("K06", f, fmt.Sprintf("make apiTypes.%s match the CRD file, or drop it from apiTypes", key),
+			"apiTypes.%s %q disagrees with crdFile's %q", key, fromAPITypes, fromFile)
+	case core && def != nil:
+		p.errorf("K06", f, "drop apiTypes.group, the CRD file gives it", "apiTypes.group \"\" (the core group) disagrees with crdFile's %q", fromFile)
+	case fromAPITypes == "" && def == nil && e.CRDFile == "" && e.APITypes != nil && !core:
+		hint := fmt.Sprintf("add apiTypes.%s, or give a crdFile", key)
+		if key == "group" {
+			hint = `add apiTypes.group (group: "" for the core group of Pods and Services), or give a crdFile`
+		}
+		p.errorf("K05", f, hint, "apiTypes.%s is missing", key)
+	}
+	if fromAPITypes != "" {
+		return fromAPITypes
+	}
+	return fromFile
+}
+
+// apiVersion resolves the version rules are written against (apiTypes,
+// else the CRD's storage version) and every version known for the entry.
+func (p *pass) apiVersion(base string, e *katalog.CRD, at *katalog.APITypes, def *apiextv1.CustomResourceDefinition, c *policy.CRD) {
+	defVersions := versionNames(def)
 	c.Version = at.Version
 	switch {
 	case at.Version != "" && def != nil && !slices.Contains(defVersions, at.Version):
@@ -205,9 +233,11 @@ func (p *pass) identity(base string, e *katalog.CRD, c *policy.CRD) *apiextv1.Cu
 	} else if c.Version != "" {
 		c.Versions = []string{c.Version}
 	}
+}
 
-	// The shape of values written in apiTypes (the CRD file's are the API
-	// server's business).
+// apiTypesShape checks the shape of the values written in apiTypes (K05);
+// the CRD file's are the API server's business.
+func (p *pass) apiTypesShape(base string, at *katalog.APITypes) {
 	if at.Group != "" {
 		if msg := dnsSubdomain(at.Group); msg != "" {
 			p.errorf("K05", base+".apiTypes.group", "write the API group as a DNS name, e.g. web.example.com",
@@ -232,8 +262,11 @@ func (p *pass) identity(base string, e *katalog.CRD, c *policy.CRD) *apiextv1.Cu
 				"apiTypes.plural %q is not a DNS-1123 label: %s", at.Plural, msg)
 		}
 	}
+}
 
-	// Scope: the entry, else the CRD file, else namespaced (most CRDs are).
+// scope resolves whether the resource is namespaced: the entry, else the
+// CRD file, else namespaced (most CRDs are); the two must agree (K06).
+func (p *pass) scope(base string, e *katalog.CRD, def *apiextv1.CustomResourceDefinition, c *policy.CRD) {
 	c.Namespaced = true
 	if def != nil {
 		c.Namespaced = def.Spec.Scope != apiextv1.ClusterScoped
@@ -245,7 +278,6 @@ func (p *pass) identity(base string, e *katalog.CRD, c *policy.CRD) *apiextv1.Cu
 		}
 		c.Namespaced = *e.Namespaced
 	}
-	return def
 }
 
 // versionNames lists a CRD's versions, nil without a CRD.

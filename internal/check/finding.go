@@ -9,8 +9,11 @@ import (
 	"github.com/orkspace/orkestra-gateway/internal/katalog"
 )
 
+// Severity says whether a finding fails the Katalog (Error) or only
+// reports (Warning).
 type Severity string
 
+// The severities.
 const (
 	Error   Severity = "error"
 	Warning Severity = "warning"
@@ -28,6 +31,8 @@ type Finding struct {
 	Hint     string      `json:"hint,omitempty"`
 }
 
+// String formats f as `ork validate` prints it:
+// file:line:col: severity ID name: message (hint).
 func (f Finding) String() string {
 	s := fmt.Sprintf("%s:%d:%d: %s %s %s: %s", f.File, f.Pos.Line, f.Pos.Column, f.Severity, f.ID, f.Name, f.Message)
 	if f.Hint != "" {

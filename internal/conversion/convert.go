@@ -29,7 +29,7 @@ type Options struct {
 	// MaxBodyBytes bounds a ConversionReview body (DefaultMaxBodyBytes).
 	MaxBodyBytes int64
 	// MaxPreservedBytes bounds the preserved-fields annotation
-	// (DefaultMaxPreservedBytes).
+	// (defaultMaxPreservedBytes).
 	MaxPreservedBytes int
 	// Key returns the key that seals the preserved-fields annotation (at
 	// least MinKeyBytes; every replica must return the same). It is called
@@ -83,7 +83,7 @@ func New(p *policy.Policy, opts Options) (*Converter, error) {
 		c.maxBody = DefaultMaxBodyBytes
 	}
 	if c.maxPreserved <= 0 {
-		c.maxPreserved = DefaultMaxPreservedBytes
+		c.maxPreserved = defaultMaxPreservedBytes
 	}
 	if c.key = opts.Key; c.key == nil {
 		k, err := randomKey()

@@ -1,7 +1,6 @@
 package conversion
 
 import (
-	"bytes"
 	"fmt"
 	"sort"
 	"strings"
@@ -125,7 +124,7 @@ func (t *target) compile(text string) error {
 	if err != nil {
 		return fmt.Errorf("mapping %s: %w", t.name, err)
 	}
-	act := singleAction(typed)
+	act := rules.SingleAction(typed)
 	if act == nil {
 		return nil
 	}
@@ -150,31 +149,6 @@ func (t *target) compile(text string) error {
 	return nil
 }
 
-// singleAction returns the template's only action when the template is
-// that action and white space; nil otherwise.
-func singleAction(t *tmpl.Template) *parse.ActionNode {
-	if t.Tree == nil || t.Tree.Root == nil {
-		return nil
-	}
-	var act *parse.ActionNode
-	for _, n := range t.Tree.Root.Nodes {
-		switch n := n.(type) {
-		case *parse.TextNode:
-			if len(bytes.TrimSpace(n.Text)) > 0 {
-				return nil
-			}
-		case *parse.ActionNode:
-			if act != nil || len(n.Pipe.Decl) > 0 {
-				return nil
-			}
-			act = n
-		default:
-			return nil
-		}
-	}
-	return act
-}
-
 func isIdent(c *parse.CommandNode, name string) bool {
 	if len(c.Args) != 1 {
 		return false
@@ -190,7 +164,7 @@ var appendsToString = sync.OnceValue(func() bool {
 	if err != nil {
 		return false
 	}
-	act := singleAction(t)
+	act := rules.SingleAction(t)
 	return act != nil && len(act.Pipe.Cmds) == 2 && isIdent(act.Pipe.Cmds[1], "toString")
 })
 

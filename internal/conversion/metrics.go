@@ -24,6 +24,7 @@ const (
 // them to New: every series of the Katalog's conversion CRDs is created at
 // zero when the Converter is built, never while serving.
 type Metrics struct {
+	webhook.Collectors
 	envelope *webhook.Metrics
 	reviews  *prometheus.CounterVec   // result
 	objects  *prometheus.CounterVec   // group, kind, from, to, result
@@ -73,25 +74,8 @@ func NewMetrics() *Metrics {
 	for _, r := range []string{resultSuccess, resultFailure, resultBadRequest, resultError} {
 		m.results[r] = m.reviews.WithLabelValues(r)
 	}
+	m.Collectors = webhook.Collectors{m.envelope, m.reviews, m.objects, m.latency, m.dropped, m.invalid}
 	return m
-}
-
-// Describe implements prometheus.Collector.
-func (m *Metrics) Describe(ch chan<- *prometheus.Desc) {
-	for _, c := range m.collectors() {
-		c.Describe(ch)
-	}
-}
-
-// Collect implements prometheus.Collector.
-func (m *Metrics) Collect(ch chan<- prometheus.Metric) {
-	for _, c := range m.collectors() {
-		c.Collect(ch)
-	}
-}
-
-func (m *Metrics) collectors() []prometheus.Collector {
-	return []prometheus.Collector{m.envelope, m.reviews, m.objects, m.latency, m.dropped, m.invalid}
 }
 
 // metrics is one Converter's view of Metrics: the series of its CRDs,

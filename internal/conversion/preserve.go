@@ -29,9 +29,9 @@ import (
 // (see scope), never in apiVersion, kind or metadata.
 const PreservedAnnotation = "conversion.orkestra.orkspace.io/preserved"
 
-// DefaultMaxPreservedBytes bounds the annotation's value. Kubernetes allows
+// defaultMaxPreservedBytes bounds the annotation's value. Kubernetes allows
 // 256 KiB for all annotations of an object together.
-const DefaultMaxPreservedBytes = 32 << 10
+const defaultMaxPreservedBytes = 32 << 10
 
 // entry is one conversion's preserved fields.
 type entry struct {

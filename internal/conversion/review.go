@@ -53,7 +53,7 @@ func decodeReview(body []byte) (*request, error) {
 	if !ok {
 		w = &wireReview{}
 		if err := json.Unmarshal(body, w); err != nil {
-			return nil, jsonError(err)
+			return nil, fastjson.UnmarshalError("ConversionReview", err)
 		}
 	}
 	if w.APIVersion != reviewAPIVersion || w.Kind != reviewKind {
@@ -125,24 +125,6 @@ var (
 		}},
 	}
 )
-
-// jsonError makes a JSON decoding error precise: where, and which field.
-func jsonError(err error) error {
-	var syn *json.SyntaxError
-	var typ *json.UnmarshalTypeError
-	switch {
-	case errors.As(err, &syn):
-		return fmt.Errorf("malformed ConversionReview: %v at byte %d", syn, syn.Offset)
-	case errors.As(err, &typ):
-		field := typ.Field
-		if field == "" {
-			field = "(root)"
-		}
-		return fmt.Errorf("malformed ConversionReview: field %s: cannot use JSON %s as %s at byte %d", field, typ.Value, typ.Type, typ.Offset)
-	default:
-		return fmt.Errorf("malformed ConversionReview: %v", err)
-	}
-}
 
 // splitAPIVersion splits group/version; CRDs always have a group.
 func splitAPIVersion(av string) (group, version string, err error) {

@@ -57,6 +57,15 @@ func number(n json.Number) (any, error) {
 	return f, nil
 }
 
+// CopyObject returns a deep copy of obj, nil for nil: its maps and lists
+// are new, so editing the copy never changes obj.
+func CopyObject(obj map[string]any) map[string]any {
+	if obj == nil {
+		return nil
+	}
+	return copyMap(obj)
+}
+
 // deepCopy copies maps and lists; scalars are immutable.
 func deepCopy(v any) any {
 	switch x := v.(type) {

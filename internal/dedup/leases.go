@@ -22,13 +22,13 @@ import (
 // LeaseGVR is the resource of the claims.
 var LeaseGVR = schema.GroupVersionResource{Group: "coordination.k8s.io", Version: "v1", Resource: "leases"}
 
-// NamePrefix starts the name of every Lease this package writes.
-const NamePrefix = "orkestra-notify-"
+// namePrefix starts the name of every Lease this package writes.
+const namePrefix = "orkestra-notify-"
 
 // Defaults of Options.
 const (
-	DefaultTimeout  = 2 * time.Second
-	DefaultMaxKnown = 100_000
+	defaultTimeout  = 2 * time.Second
+	defaultMaxKnown = 100_000
 	releaseTimeout  = 5 * time.Second
 	warnEvery       = 10 * time.Second
 )
@@ -100,10 +100,10 @@ func New(client dynamic.Interface, o Options) (*Leases, error) {
 		return nil, errors.New("dedup: the scope (Katalog name) is empty")
 	}
 	if o.Timeout <= 0 {
-		o.Timeout = DefaultTimeout
+		o.Timeout = defaultTimeout
 	}
 	if o.MaxKnown <= 0 {
-		o.MaxKnown = DefaultMaxKnown
+		o.MaxKnown = defaultMaxKnown
 	}
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
@@ -122,7 +122,7 @@ func New(client dynamic.Interface, o Options) (*Leases, error) {
 // and the name reveals nothing of the key.
 func Name(scope, key string) string {
 	h := sha256.Sum256([]byte(scope + "\x00" + key))
-	return NamePrefix + hex.EncodeToString(h[:16])
+	return namePrefix + hex.EncodeToString(h[:16])
 }
 
 // Claim claims key for d (rounded up to whole seconds, the Lease's unit).
@@ -176,7 +176,7 @@ func (l *Leases) claim(ctx context.Context, name string, d time.Duration) (time.
 		if err != nil {
 			return time.Time{}, "", fmt.Errorf("reading Lease %s/%s: %w", l.o.Namespace, name, err)
 		}
-		exp, _ := Expiry(cur.Object) // unreadable: expired, so it is taken over rather than blocking forever
+		exp, _ := leaseExpiry(cur.Object) // unreadable: expired, so it is taken over rather than blocking forever
 		if now = l.o.Now(); now.Before(exp) {
 			l.remember(name, cur.GetResourceVersion(), exp)
 			return exp, "", nil
@@ -235,11 +235,11 @@ func leaseSeconds(d time.Duration) int32 {
 	return int32(s)
 }
 
-// Expiry reads when a Lease expires: spec.renewTime (else acquireTime) plus
+// leaseExpiry reads when a Lease expires: spec.renewTime (else acquireTime) plus
 // spec.leaseDurationSeconds. ok is false when the fields are missing or
 // malformed (a Lease not written by a gateway); such a Lease counts as
 // expired.
-func Expiry(obj map[string]any) (expiry time.Time, ok bool) {
+func leaseExpiry(obj map[string]any) (expiry time.Time, ok bool) {
 	spec, _ := obj["spec"].(map[string]any)
 	if spec == nil {
 		return time.Time{}, false

@@ -46,14 +46,14 @@ func TestExpiry(t *testing.T) {
 	at := time.Date(2026, 3, 1, 12, 0, 0, 123456000, time.UTC)
 	ok := func(spec map[string]any, want time.Time) {
 		t.Helper()
-		got, valid := Expiry(map[string]any{"spec": spec})
+		got, valid := leaseExpiry(map[string]any{"spec": spec})
 		if !valid || !got.Equal(want) {
 			t.Errorf("Expiry(%v) = %v, %v; want %v", spec, got, valid, want)
 		}
 	}
 	bad := func(obj map[string]any) {
 		t.Helper()
-		if got, valid := Expiry(obj); valid {
+		if got, valid := leaseExpiry(obj); valid {
 			t.Errorf("Expiry(%v) = %v, valid; want invalid", obj, got)
 		}
 	}
@@ -80,7 +80,7 @@ func FuzzExpiry(f *testing.F) {
 		if json.Unmarshal(b, &obj) != nil {
 			return
 		}
-		exp, ok := Expiry(obj)
+		exp, ok := leaseExpiry(obj)
 		if !ok {
 			if !exp.IsZero() {
 				t.Fatalf("invalid but non-zero expiry %v", exp)

@@ -68,6 +68,7 @@ type Input struct {
 // refuse before admission (an undeclared version, an UPDATE that renames).
 type InputError struct{ Msg string }
 
+// Error returns the message.
 func (e *InputError) Error() string { return e.Msg }
 
 func inputErrorf(format string, a ...any) error { return &InputError{Msg: fmt.Sprintf(format, a...)} }
@@ -181,7 +182,7 @@ func (e *Evaluator) Run(ctx context.Context, in Input) (*Result, error) {
 	if err := CheckObject(in.Object); err != nil {
 		return nil, inputErrorf("object: %v", err)
 	}
-	obj, old := copyObject(in.Object), copyObject(in.OldObject)
+	obj, old := conversion.CopyObject(in.Object), conversion.CopyObject(in.OldObject)
 	if old != nil {
 		if err := CheckObject(old); err != nil {
 			return nil, inputErrorf("old object: %v", err)
@@ -234,7 +235,7 @@ func (e *Evaluator) Run(ctx context.Context, in Input) (*Result, error) {
 		return nil, inputErrorf("the namespace object is Namespace %q but the request is in namespace %q", in.NamespaceObject.Name, req.Namespace)
 	}
 
-	ds, final, err := admission.ReviewFinal(ctx, e.p, req, applyPatch)
+	ds, final, err := admission.Review(ctx, e.p, req, applyPatch)
 	if err != nil {
 		return nil, err
 	}
@@ -320,7 +321,7 @@ func joinAPIVersion(group, version string) string {
 // only (a CRD's conversion strategy None).
 func (e *Evaluator) convert(c *policy.CRD, obj map[string]any, to string) (map[string]any, error) {
 	if c.Conversion == nil {
-		out := copyObject(obj)
+		out := conversion.CopyObject(obj)
 		out["apiVersion"] = to
 		return out, nil
 	}

@@ -100,29 +100,3 @@ func metaString(obj map[string]any, key string) string {
 	s, _ := md[key].(string)
 	return s
 }
-
-// deepCopy copies decoded JSON.
-func deepCopy(v any) any {
-	switch x := v.(type) {
-	case map[string]any:
-		m := make(map[string]any, len(x))
-		for k, e := range x {
-			m[k] = deepCopy(e)
-		}
-		return m
-	case []any:
-		s := make([]any, len(x))
-		for i, e := range x {
-			s[i] = deepCopy(e)
-		}
-		return s
-	}
-	return v
-}
-
-func copyObject(obj map[string]any) map[string]any {
-	if obj == nil {
-		return nil
-	}
-	return deepCopy(obj).(map[string]any)
-}

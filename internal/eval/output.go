@@ -13,8 +13,8 @@ import (
 	"github.com/orkspace/orkestra-gateway/internal/policy"
 )
 
-// Subject names the request for people: "CREATE Website web-a/shop".
-func Subject(req *admissionv1.AdmissionRequest) string {
+// requestSubject names the request for people: "CREATE Website web-a/shop".
+func requestSubject(req *admissionv1.AdmissionRequest) string {
 	ref := req.Name
 	if req.Namespace != "" && !(req.Kind.Group == "" && req.Kind.Kind == "Namespace") {
 		ref = req.Namespace + "/" + ref
@@ -42,7 +42,7 @@ func (r *Result) WriteText(w io.Writer) error {
 		fmt.Fprintf(&b, "API server warning: %s\n", dep)
 	}
 	if len(r.Decisions) == 0 && r.CEL == nil {
-		fmt.Fprintf(&b, "no webhook of Katalog %s matches %s\n", r.Policy.Name, Subject(req))
+		fmt.Fprintf(&b, "no webhook of Katalog %s matches %s\n", r.Policy.Name, requestSubject(req))
 	}
 	for _, d := range r.Decisions {
 		writeDecision(&b, d)
@@ -58,7 +58,7 @@ func (r *Result) WriteText(w io.Writer) error {
 	if r.Allowed {
 		verdict = "allowed"
 	}
-	fmt.Fprintf(&b, "%s: %s\n", Subject(req), verdict)
+	fmt.Fprintf(&b, "%s: %s\n", requestSubject(req), verdict)
 	_, err := io.WriteString(w, b.String())
 	return err
 }
@@ -218,8 +218,8 @@ type Decision struct {
 	Error            string            `json:"error"`
 }
 
-// JSON is the result as the -o json document.
-func (r *Result) JSON() JSON {
+// jsonDoc is the result as the -o json document.
+func (r *Result) jsonDoc() JSON {
 	req := r.Request
 	doc := JSON{
 		Allowed: r.Allowed, Operation: string(req.Operation), Kind: req.Kind.Kind,
@@ -279,5 +279,5 @@ func (r *Result) JSON() JSON {
 func (r *Result) WriteJSON(w io.Writer) error {
 	enc := json.NewEncoder(w)
 	enc.SetIndent("", "  ")
-	return enc.Encode(r.JSON())
+	return enc.Encode(r.jsonDoc())
 }

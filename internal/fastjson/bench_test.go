@@ -62,7 +62,7 @@ func BenchmarkDecode(b *testing.B) {
 	b.Run("Valid", func(b *testing.B) {
 		b.SetBytes(int64(len(benchObject)))
 		for b.Loop() {
-			if !Valid(benchObject) {
+			if !valid(benchObject) {
 				b.Fatal("invalid")
 			}
 		}

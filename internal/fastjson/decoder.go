@@ -304,16 +304,7 @@ func (d *Decoder) key() []byte {
 
 // Object starts reading an object: it consumes '{'. Read its members with
 // Member, passing the same *bool (false at first) every time.
-func (d *Decoder) Object() bool {
-	if d.Peek() != '{' {
-		return d.Fail()
-	}
-	if d.depth++; d.depth > maxDepth {
-		return d.Fail()
-	}
-	d.pos++
-	return true
-}
+func (d *Decoder) Object() bool { return d.open('{') }
 
 // Member reads the key of the next member of the object being read, and
 // its colon, leaving the value to the caller, who must consume it. It
@@ -330,8 +321,12 @@ func (d *Decoder) Member(started *bool) (key []byte, ok bool) {
 
 // Array starts reading an array: it consumes '['. Read its elements with
 // Element, passing the same *bool (false at first) every time.
-func (d *Decoder) Array() bool {
-	if d.Peek() != '[' {
+func (d *Decoder) Array() bool { return d.open('[') }
+
+// open consumes the opening bracket c of an object or array, one level
+// deeper, within maxDepth.
+func (d *Decoder) open(c byte) bool {
+	if d.Peek() != c {
 		return d.Fail()
 	}
 	if d.depth++; d.depth > maxDepth {
@@ -563,8 +558,8 @@ func DecodeObject(data []byte) (m map[string]any, ok bool) {
 	return m, true
 }
 
-// Valid reports whether data is one valid JSON value, as json.Valid does.
-func Valid(data []byte) bool {
+// valid reports whether data is one valid JSON value, as json.Valid does.
+func valid(data []byte) bool {
 	d := NewDecoder(data)
 	d.skip()
 	return d.End()

@@ -35,8 +35,8 @@ func agree(t *testing.T, data []byte) {
 			t.Fatalf("%q: DecodeObject %#v; encoding/json %#v, %v", data, got, wantMap, mapErr)
 		}
 	}
-	if Valid(data) != json.Valid(data) {
-		t.Fatalf("%q: Valid %v, json.Valid %v", data, Valid(data), json.Valid(data))
+	if valid(data) != json.Valid(data) {
+		t.Fatalf("%q: Valid %v, json.Valid %v", data, valid(data), json.Valid(data))
 	}
 }
 
@@ -82,7 +82,7 @@ func TestRangeChecksOnlySkippedParts(t *testing.T) {
 		}
 	}
 	// Valid is json.Valid: ranges do not matter there.
-	if !Valid([]byte(`{"n":1e400}`)) {
+	if !valid([]byte(`{"n":1e400}`)) {
 		t.Error("Valid rejects a number out of float64 range")
 	}
 }

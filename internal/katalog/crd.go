@@ -1,10 +1,8 @@
 package katalog
 
 import (
-	"bytes"
 	"errors"
 	"fmt"
-	"io"
 	"path/filepath"
 	"strings"
 
@@ -27,7 +25,7 @@ func LoadCRD(katalogPath, crdFile string) (*apiextv1.CustomResourceDefinition, s
 	if !filepath.IsAbs(crdFile) {
 		resolved = filepath.Join(filepath.Dir(katalogPath), crdFile)
 	}
-	data, err := readCapped(resolved)
+	data, err := ReadFile(resolved)
 	if err != nil {
 		return nil, resolved, err
 	}
@@ -81,25 +79,21 @@ func tidy(err error) string {
 // oneDocument checks that data is valid YAML holding exactly one non-empty
 // document; sigs.k8s.io/yaml would silently read only the first.
 func oneDocument(data []byte) error {
-	dec := yaml.NewDecoder(bytes.NewReader(data))
-	n := 0
-	for {
-		var doc yaml.Node
-		err := decodeNode(dec, &doc)
-		if errors.Is(err, io.EOF) {
-			break
+	var first, second *yaml.Node
+	err := documents(data, func(doc *yaml.Node) bool {
+		if first == nil {
+			first = doc
+			return true
 		}
-		if err != nil {
-			return fmt.Errorf("YAML syntax error: %w", err)
-		}
-		if len(doc.Content) > 0 && !isNull(doc.Content[0]) {
-			n++
-		}
-		if n > 1 {
-			return fmt.Errorf("holds more than one YAML document (a second starts at line %d); want exactly one CustomResourceDefinition", doc.Line)
-		}
-	}
-	if n == 0 {
+		second = doc
+		return false
+	})
+	switch {
+	case err != nil:
+		return fmt.Errorf("YAML syntax error: %w", err)
+	case second != nil:
+		return fmt.Errorf("holds more than one YAML document (a second starts at line %d); want exactly one CustomResourceDefinition", second.Line)
+	case first == nil:
 		return errors.New("empty file; want a CustomResourceDefinition")
 	}
 	return nil

@@ -77,8 +77,8 @@ func ParseDuration(s string) (time.Duration, error) {
 	return total, nil
 }
 
-// Parse returns the length of d; see ParseDuration.
-func (d Duration) Parse() (time.Duration, error) { return ParseDuration(string(d)) }
+// parse returns the length of d; see ParseDuration.
+func (d Duration) parse() (time.Duration, error) { return ParseDuration(string(d)) }
 
 // digits returns the index of the first non-digit in s at or after i.
 func digits(s string, i int) int {

@@ -69,10 +69,10 @@ func TestParseDurationErrors(t *testing.T) {
 }
 
 func TestDurationParse(t *testing.T) {
-	if d, err := Duration("2w").Parse(); err != nil || d != 14*24*time.Hour {
+	if d, err := Duration("2w").parse(); err != nil || d != 14*24*time.Hour {
 		t.Errorf(`Duration("2w").Parse() = %v, %v`, d, err)
 	}
-	if _, err := Duration("").Parse(); err == nil {
+	if _, err := Duration("").parse(); err == nil {
 		t.Error(`Duration("").Parse() succeeded`)
 	}
 }

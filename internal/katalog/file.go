@@ -11,6 +11,7 @@ type Pos struct {
 	Column int `json:"column"`
 }
 
+// String formats p as line:column, as messages print it.
 func (p Pos) String() string { return fmt.Sprintf("%d:%d", p.Line, p.Column) }
 
 // File is a loaded Katalog with the position of every key and list item.
@@ -68,6 +69,7 @@ type SchemaError struct {
 	Hint  string // e.g. `did you mean "failurePolicy"?`
 }
 
+// Error formats e as file:line:col: message, then the hint.
 func (e *SchemaError) Error() string {
 	s := fmt.Sprintf("%s:%s: %s", e.File, e.Pos, e.Msg)
 	if e.Hint != "" {
@@ -80,7 +82,7 @@ func (e *SchemaError) Error() string {
 // decoded as strictly as a Katalog, with the position of every key and
 // list item.
 type Document struct {
-	Path      string
+	Path      string // the file name as given, for messages
 	positions map[string]Pos
 }
 

@@ -22,7 +22,7 @@ const MaxFileSize = 4 << 20
 // file cannot be read; every schema problem is returned in errs (all of them,
 // not the first), and f is as complete as the input allows.
 func Load(path string) (f *File, errs []*SchemaError, err error) {
-	data, err := readCapped(path)
+	data, err := ReadFile(path)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -30,9 +30,10 @@ func Load(path string) (f *File, errs []*SchemaError, err error) {
 	return f, errs, nil
 }
 
-// readCapped reads at most MaxFileSize+1 bytes, enough for the caller to
-// tell that a file is too large without reading all of it.
-func readCapped(path string) ([]byte, error) {
+// ReadFile reads at most MaxFileSize+1 bytes of a Katalog or crdFile,
+// enough for the caller to tell that it is too large without reading all
+// of it.
+func ReadFile(path string) ([]byte, error) {
 	fh, err := os.Open(path)
 	if err != nil {
 		return nil, err
@@ -64,29 +65,24 @@ func Parse(name string, data []byte) (*File, []*SchemaError) {
 // syntax errors, an empty input and any further (non-empty) document.
 // Empty documents (a stray "---") are ignored.
 func (d *decoder) document(data []byte) *yaml.Node {
-	dec := yaml.NewDecoder(bytes.NewReader(data))
-	var root *yaml.Node
-	for {
-		var doc yaml.Node
-		err := decodeNode(dec, &doc)
-		if errors.Is(err, io.EOF) {
-			break
-		}
-		if err != nil {
-			d.syntaxError(err, lineCount(data))
-			return root
-		}
-		if len(doc.Content) == 0 || isNull(doc.Content[0]) {
-			continue
-		}
+	var root, second *yaml.Node
+	err := documents(data, func(doc *yaml.Node) bool {
 		if root != nil {
-			d.failAt(posOf(&doc), "", "split the file: a "+d.docName()+" file holds exactly one YAML document",
-				"a second YAML document starts here")
-			return root
+			second = doc
+			return false
 		}
 		root = doc.Content[0]
-	}
-	if root == nil {
+		return true
+	})
+	switch {
+	case err != nil:
+		d.syntaxError(err, lineCount(data))
+		return root
+	case second != nil:
+		d.failAt(posOf(second), "", "split the file: a "+d.docName()+" file holds exactly one YAML document",
+			"a second YAML document starts here")
+		return root
+	case root == nil:
 		start := d.start
 		if start == "" {
 			start = "start with apiVersion: " + APIVersion + " and kind: " + Kind
@@ -94,6 +90,29 @@ func (d *decoder) document(data []byte) *yaml.Node {
 		d.failAt(Pos{1, 1}, "", start, "empty %s", d.docName())
 	}
 	return root
+}
+
+// documents calls fn with each non-empty document of data, in order, until
+// fn returns false. Empty documents (a stray "---") are skipped. The error
+// is the first YAML syntax error, met before fn asked to stop.
+func documents(data []byte, fn func(doc *yaml.Node) bool) error {
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	for {
+		var doc yaml.Node
+		err := decodeNode(dec, &doc)
+		if errors.Is(err, io.EOF) {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		if len(doc.Content) == 0 || isNull(doc.Content[0]) {
+			continue
+		}
+		if !fn(&doc) {
+			return nil
+		}
+	}
 }
 
 // decodeNode parses the next document, turning a parser panic (a bug in the

@@ -24,12 +24,15 @@ type Katalog struct {
 	Spec         *Spec         `yaml:"spec"`
 }
 
+// Metadata is the Katalog's identity; notifications carry Name as katalogName.
 type Metadata struct {
 	Name        string            `yaml:"name"`
 	Labels      map[string]string `yaml:"labels"`
 	Annotations map[string]string `yaml:"annotations"`
 }
 
+// Gateway is how the gateway is deployed and reached: standalone or beside
+// the Runtime, its Service (or URL), namespace and replica count.
 type Gateway struct {
 	Standalone  *bool  `yaml:"standalone"`
 	ServiceName string `yaml:"serviceName"`
@@ -41,6 +44,8 @@ type Gateway struct {
 	RuntimeEndpoint string `yaml:"runtimeEndpoint"`
 }
 
+// Security switches the gateway's webhooks and configures its certificates;
+// an absent block is off.
 type Security struct {
 	DeletionProtection  *DeletionProtection  `yaml:"deletionProtection"`
 	NamespaceProtection *NamespaceProtection `yaml:"namespaceProtection"`
@@ -49,13 +54,19 @@ type Security struct {
 	CertManager         *CertManager         `yaml:"certManager"`
 }
 
+// DeletionProtection denies the DELETE of labelled objects and, in strict
+// mode, updates that remove the label.
 type DeletionProtection struct {
-	Enabled           *bool     `yaml:"enabled"`
-	FailurePolicy     string    `yaml:"failurePolicy"`
-	TimeoutSeconds    *int      `yaml:"timeoutSeconds"`
-	StrictMode        *bool     `yaml:"strictMode"`
-	BreakGlass        *Subjects `yaml:"breakGlass"`
-	CleanupOnShutdown *bool     `yaml:"cleanupOnShutdown"`
+	Enabled        *bool  `yaml:"enabled"`
+	FailurePolicy  string `yaml:"failurePolicy"`
+	TimeoutSeconds *int   `yaml:"timeoutSeconds"`
+	// StrictMode also denies updates that remove or change the protection label.
+	StrictMode *bool `yaml:"strictMode"`
+	// BreakGlass may lift protection in strict mode (allowed with a warning).
+	BreakGlass *Subjects `yaml:"breakGlass"`
+	// CleanupOnShutdown removes the webhook configuration when the last
+	// ready replica stops (default true).
+	CleanupOnShutdown *bool `yaml:"cleanupOnShutdown"`
 }
 
 // Subjects names users and groups as they appear in an admission request's userInfo.
@@ -64,6 +75,8 @@ type Subjects struct {
 	Users  []string `yaml:"users"`
 }
 
+// NamespaceProtection refuses objects of the Katalog's CRDs in restricted
+// (or not allowed) namespaces, and the deletion of restricted namespaces.
 type NamespaceProtection struct {
 	Enabled              *bool    `yaml:"enabled"`
 	FailurePolicy        string   `yaml:"failurePolicy"`
@@ -73,11 +86,17 @@ type NamespaceProtection struct {
 	CleanupOnShutdown    *bool    `yaml:"cleanupOnShutdown"`
 }
 
+// Webhooks holds the per-CRD validation and mutation webhooks' settings.
 type Webhooks struct {
 	Admission         *Admission `yaml:"admission"`
 	FailurePolicy     string     `yaml:"failurePolicy"`
 	TimeoutSeconds    *int       `yaml:"timeoutSeconds"`
 	CleanupOnShutdown *bool      `yaml:"cleanupOnShutdown"`
+}
+
+// Toggle is a feature block whose only setting is enabled (security.conversion).
+type Toggle struct {
+	Enabled *bool `yaml:"enabled"`
 }
 
 // Admission switches the admission features on and chooses what enforces
@@ -88,19 +107,22 @@ type Admission struct {
 	Engine string `yaml:"engine"`
 }
 
-type Toggle struct {
-	Enabled *bool `yaml:"enabled"`
-}
-
+// CertManager configures the serving certificate: who issues it, its
+// validity and rotation, and the Secret that holds it.
 type CertManager struct {
 	// Source is who issues the serving certificate: self (the gateway),
 	// cert-manager, or files the user mounts.
-	Source            string     `yaml:"source"`
-	IssuerRef         *IssuerRef `yaml:"issuerRef"`
-	AutoRotate        *bool      `yaml:"autoRotate"`
-	RotationThreshold Duration   `yaml:"rotationThreshold"`
-	ValidFor          Duration   `yaml:"validFor"`
-	SecretName        string     `yaml:"secretName"`
+	Source string `yaml:"source"`
+	// IssuerRef (cert-manager only) signs the certificate with an existing
+	// issuer instead of the bundle's own self-signed CA.
+	IssuerRef  *IssuerRef `yaml:"issuerRef"`
+	AutoRotate *bool      `yaml:"autoRotate"`
+	// RotationThreshold renews the certificate when less than this is left.
+	RotationThreshold Duration `yaml:"rotationThreshold"`
+	// ValidFor is the validity of a new CA and certificate.
+	ValidFor Duration `yaml:"validFor"`
+	// SecretName is the kubernetes.io/tls Secret in the gateway's namespace.
+	SecretName string `yaml:"secretName"`
 }
 
 // IssuerRef names an existing cert-manager issuer.
@@ -110,16 +132,22 @@ type IssuerRef struct {
 	Group string `yaml:"group"`
 }
 
+// Notification configures the /notify relay: who may call it, the
+// destinations shared by the teams, and the teams.
 type Notification struct {
-	Enabled        *bool            `yaml:"enabled"`
-	AllowedCallers []string         `yaml:"allowedCallers"`
-	Audience       string           `yaml:"audience"`
-	Defaults       *NotifyDefaults  `yaml:"defaults"`
-	Slack          *Slack           `yaml:"slack"`
-	Email          *Email           `yaml:"email"`
-	Teams          map[string]*Team `yaml:"teams"`
+	Enabled *bool `yaml:"enabled"`
+	// AllowedCallers are namespace/serviceaccount entries allowed to POST.
+	AllowedCallers []string `yaml:"allowedCallers"`
+	// Audience is the audience callers' tokens must carry.
+	Audience string           `yaml:"audience"`
+	Defaults *NotifyDefaults  `yaml:"defaults"`
+	Slack    *Slack           `yaml:"slack"`
+	Email    *Email           `yaml:"email"`
+	Teams    map[string]*Team `yaml:"teams"`
 }
 
+// NotifyDefaults are the throttle interval and templates of teams that set
+// none of their own.
 type NotifyDefaults struct {
 	Interval Duration `yaml:"interval"`
 	Message  string   `yaml:"message"`
@@ -132,6 +160,8 @@ type SecretRef struct {
 	File string `yaml:"file"`
 }
 
+// Slack holds the Slack credentials shared by the teams: an incoming webhook
+// for teams without channels, a bot token for chat.postMessage.
 type Slack struct {
 	WebhookURLFrom *SecretRef `yaml:"webhookURLFrom"`
 	BotTokenFrom   *SecretRef `yaml:"botTokenFrom"`
@@ -139,13 +169,16 @@ type Slack struct {
 	APIURL string `yaml:"apiURL"`
 }
 
+// Email is the email destination: the SMTP relay shared by the teams.
 type Email struct {
 	SMTP *SMTP `yaml:"smtp"`
 }
 
+// SMTP is the mail relay notifications are sent through.
 type SMTP struct {
-	Host         string     `yaml:"host"`
-	Port         *int       `yaml:"port"`
+	Host string `yaml:"host"`
+	Port *int   `yaml:"port"`
+	// TLS is starttls (default), implicit or none.
 	TLS          string     `yaml:"tls"`
 	From         string     `yaml:"from"`
 	UsernameFrom *SecretRef `yaml:"usernameFrom"`
@@ -154,6 +187,8 @@ type SMTP struct {
 	CAFile string `yaml:"caFile"`
 }
 
+// Team is one recipient of notifications: its email addresses, Slack
+// channels or incoming webhook, throttle interval and templates.
 type Team struct {
 	Email               []string   `yaml:"email"`
 	Slack               []string   `yaml:"slack"`
@@ -163,12 +198,17 @@ type Team struct {
 	Subject             string     `yaml:"subject"`
 }
 
+// Spec holds the CRD entries, by entry name.
 type Spec struct {
 	CRDs map[string]*CRD `yaml:"crds"`
 }
 
+// CRD is one spec.crds entry: a resource the gateway guards (a custom
+// resource or a built-in one such as Pods), with its rules, namespaces,
+// protection and conversion.
 type CRD struct {
-	APITypes             *APITypes              `yaml:"apiTypes"`
+	APITypes *APITypes `yaml:"apiTypes"`
+	// CRDFile is the CRD manifest, relative to the Katalog's directory.
 	CRDFile              string                 `yaml:"crdFile"`
 	Namespaced           *bool                  `yaml:"namespaced"`
 	Webhooks             *CRDWebhooks           `yaml:"webhooks"`
@@ -184,6 +224,7 @@ type CRD struct {
 	Enforcement string `yaml:"enforcement"`
 }
 
+// APITypes is a resource's identity; crdFile gives it when absent.
 type APITypes struct {
 	Group   string `yaml:"group"`
 	Version string `yaml:"version"`
@@ -191,12 +232,15 @@ type APITypes struct {
 	Plural  string `yaml:"plural"`
 }
 
+// CRDWebhooks says which admission webhooks an entry registers and for which
+// operations.
 type CRDWebhooks struct {
 	Validation *bool    `yaml:"validation"`
 	Mutation   *bool    `yaml:"mutation"`
 	Operations []string `yaml:"operations"`
 }
 
+// Validation is an entry's validation rules.
 type Validation struct {
 	Rules []Rule `yaml:"rules"`
 }
@@ -261,6 +305,7 @@ func (t *Test) Shorthands() []OperatorValue {
 	return out
 }
 
+// OperatorValue is one operator of a Test with its argument.
 type OperatorValue struct {
 	Operator string
 	Value    *Value
@@ -271,6 +316,8 @@ type Condition struct {
 	Test `yaml:",inline"`
 }
 
+// Rule is one validation rule: a field test (or a CEL expression), the
+// conditions under which it applies, its message and its action.
 type Rule struct {
 	Test `yaml:",inline"`
 	// Name names the rule in metrics, logs and reports (optional; the
@@ -287,10 +334,13 @@ type Rule struct {
 	MessageExpression string `yaml:"messageExpression"`
 }
 
+// Mutation is an entry's mutation rules.
 type Mutation struct {
 	Rules []MutationRule `yaml:"rules"`
 }
 
+// MutationRule sets a field: Default when it is absent, Override always,
+// under optional conditions.
 type MutationRule struct {
 	Field     string      `yaml:"field"`
 	Default   *Value      `yaml:"default"`
@@ -300,21 +350,29 @@ type MutationRule struct {
 	Or        []Condition `yaml:"or"`
 }
 
+// CRDDeletionProtection says whether the CRD object itself and its labelled
+// objects are protected from deletion.
 type CRDDeletionProtection struct {
 	ProtectCRD *bool `yaml:"protectCRD"`
 	ProtectCRs *bool `yaml:"protectCRs"`
 }
 
+// Conversion declares how the gateway converts an entry's objects between
+// versions: the storage version, every version it converts between, and the
+// declared mappings (other pairs go through the storage version).
 type Conversion struct {
 	StorageVersion string           `yaml:"storageVersion"`
 	Versions       []string         `yaml:"versions"`
 	Paths          []ConversionPath `yaml:"paths"`
-	UpdateCRD      *bool            `yaml:"updateCRD"`
+	// UpdateCRD keeps the CRD's spec.conversion pointed at the gateway's
+	// /convert (default true).
+	UpdateCRD *bool `yaml:"updateCRD"`
 	// KeepOnShutdown keeps the CRD's spec.conversion pointed at the gateway
 	// when the last replica stops (default: reset to strategy None).
 	KeepOnShutdown *bool `yaml:"keepOnShutdown"`
 }
 
+// ConversionPath is a declared conversion from one version to another.
 type ConversionPath struct {
 	From string `yaml:"from"`
 	To   string `yaml:"to"`

@@ -23,7 +23,7 @@ type acceptance struct {
 
 // accept renders, throttles and queues ev for each of its teams. full is
 // non-empty (and nothing is queued or held) when a queue has no room.
-func (s *Server) accept(ev *Event, generatedID, wait bool) (acc acceptance, full string) {
+func (s *Server) accept(ev *event, generatedID, wait bool) (acc acceptance, full string) {
 	now := s.o.Now()
 	type plan struct {
 		r    *route
@@ -82,7 +82,7 @@ func (s *Server) accept(ev *Event, generatedID, wait bool) (acc acceptance, full
 	}
 	if len(queued) == 0 {
 		claims.releaseAll()
-		return acceptance{status: StatusSuppressed, reason: strings.Join(notes, "; ")}, ""
+		return acceptance{status: statusSuppressed, reason: strings.Join(notes, "; ")}, ""
 	}
 
 	need := map[string]int{}
@@ -116,12 +116,12 @@ func (s *Server) accept(ev *Event, generatedID, wait bool) (acc acceptance, full
 			s.queues[j.dest].push(j)
 		}
 	}
-	return acceptance{status: StatusQueued, reason: strings.Join(notes, "; "), outcome: out}, ""
+	return acceptance{status: statusQueued, reason: strings.Join(notes, "; "), outcome: out}, ""
 }
 
 // jobs are the deliveries of one event to one team. A failed delivery
 // releases the team's keys, here and across replicas (releaseShared).
-func (s *Server) jobs(ev *Event, r *route, text rendered, deadline time.Time, out *outcome, releaseShared func()) []*job {
+func (s *Server) jobs(ev *event, r *route, text rendered, deadline time.Time, out *outcome, releaseShared func()) []*job {
 	team := r.team.Name
 	keys := []string{eventKey(ev, team), idKey(ev.ID, team)}
 	var once sync.Once

@@ -5,7 +5,6 @@ import (
 	"crypto/sha256"
 	"errors"
 	"fmt"
-	"net"
 	"net/http"
 	"slices"
 	"strings"
@@ -18,7 +17,8 @@ import (
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/client-go/dynamic"
-	"k8s.io/client-go/rest"
+
+	"github.com/orkspace/orkestra-gateway/internal/kubeclient"
 )
 
 // TokenStatus is the answer of a TokenReview.
@@ -76,31 +76,31 @@ func (r *dynamicReviewer) Review(ctx context.Context, token, audience string) (T
 	return st, nil
 }
 
-// ServiceAccountUser is the username a ServiceAccount's token authenticates
+// serviceAccountUser is the username a ServiceAccount's token authenticates
 // as; allowedCallers entries (namespace/name) are compared in this form.
-func ServiceAccountUser(namespace, name string) string {
+func serviceAccountUser(namespace, name string) string {
 	return "system:serviceaccount:" + namespace + ":" + name
 }
 
 // Defaults of the authentication limits (Options.Auth).
 const (
-	// DefaultAuthCacheTTL is how long a verdict is reused: a revoked token
+	// defaultAuthCacheTTL is how long a verdict is reused: a revoked token
 	// keeps working for at most this long.
-	DefaultAuthCacheTTL = 10 * time.Second
-	// DefaultAuthCacheSize bounds the verdicts kept (least recently used
+	defaultAuthCacheTTL = 10 * time.Second
+	// defaultAuthCacheSize bounds the verdicts kept (least recently used
 	// first out), about 200 bytes each.
-	DefaultAuthCacheSize = 8192
-	// DefaultReviewRate and DefaultReviewBurst are the TokenReviews per
+	defaultAuthCacheSize = 8192
+	// defaultReviewRate and defaultReviewBurst are the TokenReviews per
 	// second the gateway makes for tokens it has not seen authenticate.
-	DefaultReviewRate  = 20
-	DefaultReviewBurst = 40
-	// DefaultMaxReviews bounds the TokenReviews in flight.
-	DefaultMaxReviews = 8
-	// DefaultFailureRate and DefaultFailureBurst bound the failed
+	defaultReviewRate  = 20
+	defaultReviewBurst = 40
+	// defaultMaxReviews bounds the TokenReviews in flight.
+	defaultMaxReviews = 8
+	// defaultFailureRate and defaultFailureBurst bound the failed
 	// authentications of one remote address; beyond them it is answered
 	// 429 without a TokenReview.
-	DefaultFailureRate  = 1
-	DefaultFailureBurst = 10
+	defaultFailureRate  = 1
+	defaultFailureBurst = 10
 	// defaultAddresses bounds the remote addresses whose failures are counted.
 	defaultAddresses = 4096
 	reviewTimeout    = 5 * time.Second
@@ -119,27 +119,13 @@ type AuthLimits struct {
 }
 
 func (l *AuthLimits) defaults() {
-	if l.CacheTTL <= 0 {
-		l.CacheTTL = DefaultAuthCacheTTL
-	}
-	if l.CacheSize <= 0 {
-		l.CacheSize = DefaultAuthCacheSize
-	}
-	if l.ReviewRate <= 0 {
-		l.ReviewRate = DefaultReviewRate
-	}
-	if l.ReviewBurst <= 0 {
-		l.ReviewBurst = DefaultReviewBurst
-	}
-	if l.MaxReviews <= 0 {
-		l.MaxReviews = DefaultMaxReviews
-	}
-	if l.FailureRate <= 0 {
-		l.FailureRate = DefaultFailureRate
-	}
-	if l.FailureBurst <= 0 {
-		l.FailureBurst = DefaultFailureBurst
-	}
+	orDefault(&l.CacheTTL, defaultAuthCacheTTL)
+	orDefault(&l.CacheSize, defaultAuthCacheSize)
+	orDefault(&l.ReviewRate, defaultReviewRate)
+	orDefault(&l.ReviewBurst, defaultReviewBurst)
+	orDefault(&l.MaxReviews, defaultMaxReviews)
+	orDefault(&l.FailureRate, defaultFailureRate)
+	orDefault(&l.FailureBurst, defaultFailureBurst)
 }
 
 // authenticator checks the bearer token of a request. Verdicts are cached by
@@ -180,7 +166,7 @@ func newAuthenticator(r TokenReviewer, allowedCallers []string, audience string,
 	}
 	for _, c := range allowedCallers {
 		if ns, sa, ok := strings.Cut(c, "/"); ok {
-			a.allowed[ServiceAccountUser(ns, sa)] = true
+			a.allowed[serviceAccountUser(ns, sa)] = true
 		}
 	}
 	return a
@@ -314,17 +300,15 @@ const (
 	reviewClientBurst = 100
 )
 
-// ReviewClient returns a client for TokenReviews built from the gateway's
-// in-cluster config but sharing nothing with it: its own rate limiter and
-// its own connections (a dialer of its own keeps client-go from reusing the
-// cached transport), so a flood of tokens to review can neither delay the
+// ReviewClient returns a client for TokenReviews on the gateway's cluster
+// that shares nothing with its other clients: its own rate limiter and its
+// own connections, so a flood of tokens to review can neither delay the
 // maintenance tick nor be delayed by it.
-func ReviewClient(base *rest.Config) (dynamic.Interface, error) {
-	rc := rest.CopyConfig(base)
-	rc.QPS, rc.Burst = reviewClientQPS, reviewClientBurst
-	rc.RateLimiter = nil
-	rc.Timeout = reviewTimeout
-	rc.UserAgent = base.UserAgent + " (notify TokenReviews)"
-	rc.Dial = (&net.Dialer{Timeout: 5 * time.Second, KeepAlive: 30 * time.Second}).DialContext
-	return dynamic.NewForConfig(rc)
+func ReviewClient(cluster *kubeclient.Cluster, userAgent string) (dynamic.Interface, error) {
+	return cluster.Dynamic(kubeclient.Options{
+		UserAgent: userAgent + " (notify TokenReviews)",
+		QPS:       reviewClientQPS,
+		Burst:     reviewClientBurst,
+		Timeout:   reviewTimeout,
+	})
 }

@@ -201,13 +201,13 @@ func TestTokenReviewAgainstAPIServer(t *testing.T) {
 	}
 
 	h := newHarness(t, harnessOptions{Katalog: slackKatalog, Modify: func(o *Options) { o.Reviewer = rv }})
-	h.post(allowed, event("platform"), "?wait=true").want(t, http.StatusOK)
-	r := h.post(other, event("platform", "crName", "x"), "").want(t, http.StatusForbidden)
+	h.post(allowed, eventBody("platform"), "?wait=true").want(t, http.StatusOK)
+	r := h.post(other, eventBody("platform", "crName", "x"), "").want(t, http.StatusForbidden)
 	if !strings.Contains(r.ans.Error, "system:serviceaccount:default:intruder") {
 		t.Errorf("403: %q", r.ans.Error)
 	}
-	h.post("eyJhbGciOiJSUzI1NiJ9.e30.c2ln", event("platform", "crName", "y"), "").want(t, http.StatusUnauthorized)
-	r = h.post(noAudience, event("platform", "crName", "z"), "").want(t, http.StatusUnauthorized)
+	h.post("eyJhbGciOiJSUzI1NiJ9.e30.c2ln", eventBody("platform", "crName", "y"), "").want(t, http.StatusUnauthorized)
+	r = h.post(noAudience, eventBody("platform", "crName", "z"), "").want(t, http.StatusUnauthorized)
 	if !strings.Contains(r.ans.Error, "audience") {
 		t.Errorf("401 for a token without the audience: %q", r.ans.Error)
 	}

@@ -13,8 +13,8 @@ import (
 func TestEventReplaceBomb(t *testing.T) {
 	h := newHarness(t, harnessOptions{Katalog: slackKatalog, NoStart: true})
 	msg := `{{ .data.a | replace "a" .data.a | replace "a" .data.a }}`
-	ev := event("ops", "message", msg, "data", map[string]any{"a": strings.Repeat("a", 600)})
-	h.post(runtimeToken, event("ops", "crName", "warm-up"), "").want(t, http.StatusAccepted)
+	ev := eventBody("ops", "message", msg, "data", map[string]any{"a": strings.Repeat("a", 600)})
+	h.post(runtimeToken, eventBody("ops", "crName", "warm-up"), "").want(t, http.StatusAccepted)
 
 	var before, after runtime.MemStats
 	runtime.GC()
@@ -26,7 +26,7 @@ func TestEventReplaceBomb(t *testing.T) {
 	if grew > 16<<20 {
 		t.Errorf("handling a %d-byte message allocated %.1f MiB: the event's text must not run as a template", len(msg), float64(grew)/(1<<20))
 	}
-	if r.ans.Status != StatusQueued {
+	if r.ans.Status != statusQueued {
 		t.Errorf("%+v", r.ans)
 	}
 }
@@ -42,14 +42,14 @@ func TestRangeBomb(t *testing.T) {
 	bomb := `{{ range .data.l }}{{ range $.data.l }}{{ range $.data.l }}{{ end }}{{ end }}{{ end }}`
 	// In the event's text.
 	h := newHarness(t, harnessOptions{Katalog: slackKatalog, NoStart: true})
-	r := h.post(runtimeToken, event("ops", "message", bomb, "data", map[string]any{"l": list}), "").want(t, http.StatusAccepted)
-	if r.ans.Status != StatusQueued || r.ans.Reason != "" {
+	r := h.post(runtimeToken, eventBody("ops", "message", bomb, "data", map[string]any{"l": list}), "").want(t, http.StatusAccepted)
+	if r.ans.Status != statusQueued || r.ans.Reason != "" {
 		t.Errorf("event text: %+v", r.ans)
 	}
 	// In the team's template.
 	h = newHarness(t, harnessOptions{Katalog: strings.Replace(slackKatalog, "      interval: 1m\n", "      interval: 1m\n      message: '"+bomb+"'\n", 1), NoStart: true})
-	r = h.post(runtimeToken, event("ops", "data", map[string]any{"l": list}), "").want(t, http.StatusAccepted)
-	if r.ans.Status != StatusQueued || !strings.Contains(r.ans.Reason, "budget") {
+	r = h.post(runtimeToken, eventBody("ops", "data", map[string]any{"l": list}), "").want(t, http.StatusAccepted)
+	if r.ans.Status != statusQueued || !strings.Contains(r.ans.Reason, "budget") {
 		t.Errorf("team template: %+v", r.ans)
 	}
 }

@@ -7,7 +7,7 @@
 //
 // Lifecycle, as wired by package server:
 //
-//	reviews, _ := notify.ReviewClient(restConfig) // TokenReviews on a client of their own
+//	reviews, _ := notify.ReviewClient(cluster, userAgent) // TokenReviews on a client of their own
 //	n, err := notify.NewServer(notify.Options{
 //		Policy:    pol.Notification, // nil: every request is answered 404
 //		Namespace: podNamespace,      // for the default allowed caller

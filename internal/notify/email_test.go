@@ -72,9 +72,9 @@ func TestEmailSTARTTLSWithAuth(t *testing.T) {
 	mp := notifytest.StartMailpit(t, notifytest.MailpitOptions{TLS: notifytest.TLSStartTLS, User: "relay", Password: "s3cret-pw"})
 	h := newHarness(t, smtpKatalog(t, smtpConfig{mp: mp, tls: "starttls", user: "relay", password: "s3cret-pw", caFile: true}))
 
-	r := h.post(runtimeToken, event("platform", "id", "mail-1", "message", "ready 1/3",
+	r := h.post(runtimeToken, eventBody("platform", "id", "mail-1", "message", "ready 1/3",
 		"data", map[string]any{"ready": 1}), "?wait=true").want(t, http.StatusOK)
-	if r.ans.Status != StatusDelivered {
+	if r.ans.Status != statusDelivered {
 		t.Fatalf("%+v", r.ans)
 	}
 	msgs := mp.WaitMessages(t, 1, 5*time.Second)
@@ -115,7 +115,7 @@ func TestEmailSTARTTLSWithAuth(t *testing.T) {
 func TestEmailImplicitTLS(t *testing.T) {
 	mp := notifytest.StartMailpit(t, notifytest.MailpitOptions{TLS: notifytest.TLSImplicit})
 	h := newHarness(t, smtpKatalog(t, smtpConfig{mp: mp, tls: "implicit", caFile: true}))
-	h.post(runtimeToken, event("platform"), "?wait=true").want(t, http.StatusOK)
+	h.post(runtimeToken, eventBody("platform"), "?wait=true").want(t, http.StatusOK)
 	if m := mp.WaitMessages(t, 1, 5*time.Second)[0]; m.Username != "" {
 		t.Errorf("AUTH without credentials: %q", m.Username)
 	}
@@ -124,7 +124,7 @@ func TestEmailImplicitTLS(t *testing.T) {
 func TestEmailExplicitNone(t *testing.T) {
 	mp := notifytest.StartMailpit(t, notifytest.MailpitOptions{TLS: notifytest.TLSNone})
 	h := newHarness(t, smtpKatalog(t, smtpConfig{mp: mp, tls: "none"}))
-	h.post(runtimeToken, event("platform"), "?wait=true").want(t, http.StatusOK)
+	h.post(runtimeToken, eventBody("platform"), "?wait=true").want(t, http.StatusOK)
 	mp.WaitMessages(t, 1, 5*time.Second)
 }
 
@@ -144,7 +144,7 @@ func TestEmailConfigurationFailuresAreFinal(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			h := newHarness(t, smtpKatalog(t, tt.cfg))
-			r := h.post(runtimeToken, event("platform"), "?wait=true").want(t, http.StatusBadGateway)
+			r := h.post(runtimeToken, eventBody("platform"), "?wait=true").want(t, http.StatusBadGateway)
 			if !strings.Contains(r.ans.Reason, tt.want) {
 				t.Errorf("reason %q does not mention %q", r.ans.Reason, tt.want)
 			}
@@ -168,7 +168,7 @@ func TestEmailServerDownIsRetried(t *testing.T) {
 	o.Katalog = strings.Replace(o.Katalog, "port: "+strconv.Itoa(mp.SMTPPort), "port: "+strconv.Itoa(closedPort(t)), 1)
 	o.Modify = func(o *Options) { o.WaitLimit = 500 * time.Millisecond }
 	h := newHarness(t, o)
-	r := h.post(runtimeToken, event("platform"), "?wait=true").want(t, http.StatusBadGateway)
+	r := h.post(runtimeToken, eventBody("platform"), "?wait=true").want(t, http.StatusBadGateway)
 	if !strings.Contains(r.ans.Reason, "refused") {
 		t.Errorf("reason: %q", r.ans.Reason)
 	}
@@ -187,7 +187,7 @@ func TestSlackDownWhileEmailWorks(t *testing.T) {
 
 	start := time.Now()
 	for i := range 3 {
-		h.post(runtimeToken, event("platform", "crName", "obj-"+strconv.Itoa(i)), "").want(t, http.StatusAccepted)
+		h.post(runtimeToken, eventBody("platform", "crName", "obj-"+strconv.Itoa(i)), "").want(t, http.StatusAccepted)
 	}
 	mp.WaitMessages(t, 3, 5*time.Second)
 	if el := time.Since(start); el > 3*time.Second {
@@ -209,5 +209,57 @@ func TestSlackDownWhileEmailWorks(t *testing.T) {
 	}
 	if got := testutil.ToFloat64(h.srv.m.deliveries.WithLabelValues(destEmail, resultDelivered)); got != 3 {
 		t.Errorf("email deliveries = %v", got)
+	}
+}
+
+// The message as a real SMTP server receives it: event text cannot add a
+// header (CR and LF in the subject become spaces), non-ASCII text arrives
+// intact (encoded words in headers, quoted-printable in the body), lines
+// starting with a dot survive SMTP's dot-stuffing, a line longer than SMTP's
+// 998 characters arrives whole, and both recipients get the one message.
+func TestEmailMessageFormat(t *testing.T) {
+	mp := notifytest.StartMailpit(t, notifytest.MailpitOptions{TLS: notifytest.TLSStartTLS})
+	h := newHarness(t, smtpKatalog(t, smtpConfig{mp: mp, tls: "starttls", caFile: true}))
+	long := strings.Repeat("0123456789", 150)
+	subject := "Größe ✓ überschritten\r\nBcc: victim@example.com\r\n\r\nforged body " + strings.Repeat("word ", 20) + "end"
+	message := ".a leading dot\n..two dots\n.\n" + long + "\nlast line: naïve = ok"
+	h.post(runtimeToken, eventBody("platform", "subject", subject, "message", message), "?wait=true").want(t, http.StatusOK)
+
+	m := mp.WaitMessages(t, 1, 5*time.Second)[0]
+	wantSubject := "[WARNING] web-1: Größe ✓ überschritten  Bcc: victim@example.com    forged body " + strings.Repeat("word ", 20) + "end"
+	if m.Subject != wantSubject {
+		t.Errorf("Subject = %q\nwant      %q", m.Subject, wantSubject)
+	}
+	wantText := "web/web-1 (web.example.com/v1/Website) is Ready=False.\n" + message
+	if got := strings.TrimRight(strings.ReplaceAll(m.Text, "\r\n", "\n"), "\n"); got != wantText {
+		t.Errorf("Text = %q\nwant   %q", got, wantText)
+	}
+	if len(m.To) != 2 {
+		t.Errorf("To = %v", m.To)
+	}
+	for name := range m.Headers {
+		if strings.EqualFold(name, "Bcc") {
+			t.Errorf("the subject added a header: %s: %v", name, m.Headers[name])
+		}
+	}
+	for hdr, want := range map[string]string{"Auto-Submitted": "auto-generated", "X-Auto-Response-Suppress": "All", "Mime-Version": "1.0"} {
+		if got := m.Headers[hdr]; len(got) != 1 || got[0] != want {
+			t.Errorf("%s = %v, want %q", hdr, got, want)
+		}
+	}
+	raw, err := mp.Raw(m.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, line := range strings.Split(raw, "\r\n") {
+		if len(line) > 998 {
+			t.Errorf("line %d of the message has %d characters", i+1, len(line))
+		}
+		for _, c := range []byte(line) {
+			if c >= 0x80 {
+				t.Errorf("line %d is not 7-bit: %q", i+1, line)
+				break
+			}
+		}
 	}
 }

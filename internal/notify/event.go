@@ -14,8 +14,8 @@ import (
 
 // Limits of one request.
 const (
-	// MaxBodyBytes bounds a /notify body; larger bodies are answered 413.
-	MaxBodyBytes = 64 << 10
+	// maxBodyBytes bounds a /notify body; larger bodies are answered 413.
+	maxBodyBytes = 64 << 10
 	// maxSubjectBytes and maxMessageBytes cap the event's own subject and
 	// message (text, never templates).
 	maxSubjectBytes = 2 << 10
@@ -27,8 +27,8 @@ const (
 // Severities an event may carry.
 var severities = []string{"info", "warning", "critical"}
 
-// Event is one /notify request, with the JSON names of its fields.
-type Event struct {
+// event is one /notify request, with the JSON names of its fields.
+type event struct {
 	ID          string // optional idempotency key
 	KatalogName string
 	CRName      string
@@ -43,23 +43,25 @@ type Event struct {
 	Data        map[string]any // free-form, for templates
 }
 
-// FieldError is one problem with one field of a request.
-type FieldError struct {
+// fieldError is one problem with one field of a request.
+type fieldError struct {
 	Field   string `json:"field"`
 	Message string `json:"message"`
 }
 
-func (e FieldError) String() string { return e.Field + ": " + e.Message }
+// String formats e as field: message.
+func (e fieldError) String() string { return e.Field + ": " + e.Message }
 
-// DecodeError is a request body that is not a valid event: either not a
+// decodeError is a request body that is not a valid event: either not a
 // JSON object at all (Fields empty), or an object with field errors, every
 // one of them listed.
-type DecodeError struct {
+type decodeError struct {
 	Msg    string
-	Fields []FieldError
+	Fields []fieldError
 }
 
-func (e *DecodeError) Error() string {
+// Error is the message, then every field error.
+func (e *decodeError) Error() string {
 	if len(e.Fields) == 0 {
 		return e.Msg
 	}
@@ -70,25 +72,25 @@ func (e *DecodeError) Error() string {
 	return e.Msg + ": " + strings.Join(parts, "; ")
 }
 
-// DecodeEvent parses and validates a request body. now fills in a missing
+// decodeEvent parses and validates a request body. now fills in a missing
 // timestamp. Unknown fields are ignored, so a newer Runtime can add fields
-// without breaking an older gateway. Every error is a *DecodeError.
-func DecodeEvent(body []byte, now time.Time) (*Event, error) {
+// without breaking an older gateway. Every error is a *decodeError.
+func decodeEvent(body []byte, now time.Time) (*event, error) {
 	var raw map[string]json.RawMessage
 	dec := json.NewDecoder(bytes.NewReader(body))
 	dec.UseNumber()
 	if err := dec.Decode(&raw); err != nil {
-		return nil, &DecodeError{Msg: "the body is not a JSON object: " + jsonProblem(err, body)}
+		return nil, &decodeError{Msg: "the body is not a JSON object: " + jsonProblem(err, body)}
 	}
 	if raw == nil {
-		return nil, &DecodeError{Msg: "the body is not a JSON object: null"}
+		return nil, &decodeError{Msg: "the body is not a JSON object: null"}
 	}
 	if _, err := dec.Token(); err != io.EOF {
-		return nil, &DecodeError{Msg: "the body has data after the JSON object"}
+		return nil, &decodeError{Msg: "the body has data after the JSON object"}
 	}
 
 	d := fieldDecoder{raw: raw}
-	ev := &Event{
+	ev := &event{
 		ID:          d.str("id"),
 		KatalogName: d.str("katalogName"),
 		CRName:      d.str("crName"),
@@ -164,7 +166,7 @@ func DecodeEvent(body []byte, now time.Time) (*Event, error) {
 	}
 
 	if len(d.errs) > 0 {
-		return nil, &DecodeError{Msg: fmt.Sprintf("the event has %d invalid field(s)", len(d.errs)), Fields: d.errs}
+		return nil, &decodeError{Msg: fmt.Sprintf("the event has %d invalid field(s)", len(d.errs)), Fields: d.errs}
 	}
 	return ev, nil
 }
@@ -187,12 +189,12 @@ func jsonProblem(err error, body []byte) string {
 // fieldDecoder decodes the fields of one object, collecting every error.
 type fieldDecoder struct {
 	raw  map[string]json.RawMessage
-	errs []FieldError
+	errs []fieldError
 	bad  map[string]bool // fields with a type error already reported
 }
 
 func (d *fieldDecoder) add(field, msg string) {
-	d.errs = append(d.errs, FieldError{Field: field, Message: msg})
+	d.errs = append(d.errs, fieldError{Field: field, Message: msg})
 }
 
 // present reports whether the field was given and is not null.

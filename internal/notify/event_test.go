@@ -20,7 +20,7 @@ const validEvent = `{
 }`
 
 func TestDecodeEventValid(t *testing.T) {
-	ev, err := DecodeEvent([]byte(validEvent), t0)
+	ev, err := decodeEvent([]byte(validEvent), t0)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -43,7 +43,7 @@ func TestDecodeEventValid(t *testing.T) {
 func TestDecodeEventDefaultsAndForms(t *testing.T) {
 	body := `{"katalogName":"k","crName":"c","gvk":{"group":"","version":"v1","kind":"ConfigMap"},
 		"condKey":"x","teams":["a","b"],"subject":"s","severity":"info","unknownField":1}`
-	ev, err := DecodeEvent([]byte(body), t0)
+	ev, err := decodeEvent([]byte(body), t0)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -91,8 +91,8 @@ func TestDecodeEventErrors(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			_, err := DecodeEvent([]byte(tt.body), t0)
-			var de *DecodeError
+			_, err := decodeEvent([]byte(tt.body), t0)
+			var de *decodeError
 			if !errors.As(err, &de) {
 				t.Fatalf("err = %v, want a *DecodeError", err)
 			}
@@ -118,16 +118,16 @@ func TestDecodeEventErrors(t *testing.T) {
 	}
 }
 
-// FuzzDecodeEvent: any body gives an event or a *DecodeError, never a
+// FuzzDecodeEvent: any body gives an event or a *decodeError, never a
 // panic, and an accepted event satisfies what the relay relies on.
 func FuzzDecodeEvent(f *testing.F) {
 	f.Add([]byte(validEvent))
 	f.Add([]byte(`{"teams":["a","a"],"gvk":{"version":"v1","kind":"K"}}`))
 	f.Add([]byte(`{"data":{"a":[1,2.5,{"b":null}]},"timestamp":"2026-01-02T03:04:05.123+02:00"}`))
 	f.Fuzz(func(t *testing.T, body []byte) {
-		ev, err := DecodeEvent(body, t0)
+		ev, err := decodeEvent(body, t0)
 		if err != nil {
-			var de *DecodeError
+			var de *decodeError
 			if !errors.As(err, &de) {
 				t.Fatalf("error %T is not a *DecodeError", err)
 			}

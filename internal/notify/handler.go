@@ -17,8 +17,8 @@ import (
 	"time"
 )
 
-// Handler serves POST /notify.
-func (s *Server) Handler() http.Handler {
+// handler serves POST /notify.
+func (s *Server) handler() http.Handler {
 	mux := http.NewServeMux()
 	mux.Handle("/notify", s)
 	return mux
@@ -29,7 +29,7 @@ func (s *Server) Handler() http.Handler {
 // ServeTLS(listener, "", ""). tlsConfig is typically certs.Holder.TLSConfig().
 func (s *Server) HTTPServer(tlsConfig *tls.Config) *http.Server {
 	srv := &http.Server{
-		Handler:           s.Handler(),
+		Handler:           s.handler(),
 		TLSConfig:         tlsConfig,
 		ReadHeaderTimeout: 5 * time.Second,
 		ReadTimeout:       10 * time.Second,
@@ -48,25 +48,26 @@ func (s *Server) HTTPServer(tlsConfig *tls.Config) *http.Server {
 	return srv
 }
 
-// Answer is the JSON body of every /notify response. Accepted events get
+// answer is the JSON body of every /notify response. Accepted events get
 // id, status (queued or suppressed; delivered or failed with ?wait=true)
 // and reason; refused requests get error, and fields for a 400.
-type Answer struct {
+type answer struct {
 	ID     string       `json:"id,omitempty"`
 	Status string       `json:"status,omitempty"`
 	Reason string       `json:"reason"`
 	Error  string       `json:"error,omitempty"`
-	Fields []FieldError `json:"fields,omitempty"`
+	Fields []fieldError `json:"fields,omitempty"`
 }
 
 // Event statuses.
 const (
-	StatusQueued     = "queued"
-	StatusSuppressed = "suppressed"
-	StatusDelivered  = "delivered"
-	StatusFailed     = "failed"
+	statusQueued     = "queued"
+	statusSuppressed = "suppressed"
+	statusDelivered  = "delivered"
+	statusFailed     = "failed"
 )
 
+// ServeHTTP answers one /notify request and counts it by status code.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	code, ans, retry := s.serve(w, r)
 	s.m.requests.WithLabelValues(strconv.Itoa(code)).Inc()
@@ -93,7 +94,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		b, _ = json.Marshal(struct {
 			ID     string       `json:"id,omitempty"`
 			Error  string       `json:"error"`
-			Fields []FieldError `json:"fields,omitempty"`
+			Fields []fieldError `json:"fields,omitempty"`
 		}{ans.ID, ans.Error, ans.Fields})
 	} else {
 		b, _ = json.Marshal(ans)
@@ -101,8 +102,8 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	_, _ = w.Write(append(b, '\n'))
 }
 
-func refuse(code int, format string, args ...any) (int, Answer, int) {
-	return code, Answer{Error: fmt.Sprintf(format, args...)}, 0
+func refuse(code int, format string, args ...any) (int, answer, int) {
+	return code, answer{Error: fmt.Sprintf(format, args...)}, 0
 }
 
 // serve handles one request: the status, the body and a Retry-After in
@@ -111,7 +112,7 @@ func refuse(code int, format string, args ...any) (int, Answer, int) {
 // request, the queues or the gateway's state is told to a stranger.
 // Authentication holds no in-flight slot; an allowed caller then spends its
 // own token bucket (429 beyond it) and one of the bounded slots (503).
-func (s *Server) serve(w http.ResponseWriter, r *http.Request) (int, Answer, int) {
+func (s *Server) serve(w http.ResponseWriter, r *http.Request) (int, answer, int) {
 	if s.pol == nil {
 		return refuse(http.StatusNotFound, "notifications are disabled in this gateway's Katalog (no notification block, or notification.enabled: false)")
 	}
@@ -129,24 +130,24 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) (int, Answer, int
 			}
 			s.log.Log(r.Context(), level, "notify caller refused", "reason", rf.reason, "caller", caller, "remote", remoteIP(r), "err", logErr)
 		}
-		return rf.status, Answer{Error: rf.msg}, rf.retry
+		return rf.status, answer{Error: rf.msg}, rf.retry
 	}
 	if ok, wait := s.callers.allow(caller); !ok {
 		s.m.limited.WithLabelValues(limitCaller).Inc()
-		return http.StatusTooManyRequests, Answer{Error: fmt.Sprintf("%s sends notifications faster than %g per second; retry later", caller, s.o.CallerRate)}, wait
+		return http.StatusTooManyRequests, answer{Error: fmt.Sprintf("%s sends notifications faster than %g per second; retry later", caller, s.o.CallerRate)}, wait
 	}
 	select {
 	case s.busy <- struct{}{}:
 		defer func() { <-s.busy }()
 	default:
 		s.m.limited.WithLabelValues(limitInFlight).Inc()
-		return http.StatusServiceUnavailable, Answer{Error: "too many notifications in progress; retry"}, retryBusy
+		return http.StatusServiceUnavailable, answer{Error: "too many notifications in progress; retry"}, retryBusy
 	}
 	if r.Method != http.MethodPost {
 		return refuse(http.StatusMethodNotAllowed, "method %s is not allowed: POST an event to /notify", r.Method)
 	}
 	if s.draining.Load() {
-		return http.StatusServiceUnavailable, Answer{Error: "the gateway is shutting down; retry, another replica will answer"}, retryDraining
+		return http.StatusServiceUnavailable, answer{Error: "the gateway is shutting down; retry, another replica will answer"}, retryDraining
 	}
 
 	if msg := jsonContentType(r.Header.Get("Content-Type")); msg != "" {
@@ -159,22 +160,22 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) (int, Answer, int
 			return refuse(http.StatusBadRequest, "query parameter wait=%q is not true or false", clip(v, 32))
 		}
 	}
-	if r.ContentLength > MaxBodyBytes {
-		return refuse(http.StatusRequestEntityTooLarge, "the body is %d bytes; the limit is %d", r.ContentLength, MaxBodyBytes)
+	if r.ContentLength > maxBodyBytes {
+		return refuse(http.StatusRequestEntityTooLarge, "the body is %d bytes; the limit is %d", r.ContentLength, maxBodyBytes)
 	}
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, MaxBodyBytes))
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxBodyBytes))
 	if err != nil {
 		var mbe *http.MaxBytesError
 		if errors.As(err, &mbe) {
-			return refuse(http.StatusRequestEntityTooLarge, "the body is larger than the limit of %d bytes", MaxBodyBytes)
+			return refuse(http.StatusRequestEntityTooLarge, "the body is larger than the limit of %d bytes", maxBodyBytes)
 		}
 		return refuse(http.StatusBadRequest, "reading the body: %v", err)
 	}
-	ev, err := DecodeEvent(body, s.o.Now())
+	ev, err := decodeEvent(body, s.o.Now())
 	if err != nil {
-		var de *DecodeError
+		var de *decodeError
 		errors.As(err, &de)
-		return http.StatusBadRequest, Answer{Error: de.Msg, Fields: de.Fields}, 0
+		return http.StatusBadRequest, answer{Error: de.Msg, Fields: de.Fields}, 0
 	}
 
 	var unknown []string
@@ -199,22 +200,22 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) (int, Answer, int
 	}
 	acc, full := s.accept(ev, generated, wait)
 	if full != "" {
-		return http.StatusServiceUnavailable, Answer{ID: ev.ID, Error: full}, retryQueueFull
+		return http.StatusServiceUnavailable, answer{ID: ev.ID, Error: full}, retryQueueFull
 	}
 	s.log.Debug("notification accepted", "id", ev.ID, "caller", caller, "teams", ev.Teams, "status", acc.status, "reason", acc.reason)
 	if !wait || acc.outcome == nil {
-		return http.StatusAccepted, Answer{ID: ev.ID, Status: acc.status, Reason: acc.reason}, 0
+		return http.StatusAccepted, answer{ID: ev.ID, Status: acc.status, Reason: acc.reason}, 0
 	}
 	select {
 	case <-acc.outcome.done:
 	case <-r.Context().Done():
 		// The caller went away; the deliveries go on.
-		return http.StatusServiceUnavailable, Answer{ID: ev.ID, Error: "the request ended before the delivery outcome"}, 0
+		return http.StatusServiceUnavailable, answer{ID: ev.ID, Error: "the request ended before the delivery outcome"}, 0
 	}
 	if fails := acc.outcome.failures(); len(fails) > 0 {
-		return http.StatusBadGateway, Answer{ID: ev.ID, Status: StatusFailed, Reason: joinReasons(acc.reason, strings.Join(fails, "; "))}, 0
+		return http.StatusBadGateway, answer{ID: ev.ID, Status: statusFailed, Reason: joinReasons(acc.reason, strings.Join(fails, "; "))}, 0
 	}
-	return http.StatusOK, Answer{ID: ev.ID, Status: StatusDelivered, Reason: acc.reason}, 0
+	return http.StatusOK, answer{ID: ev.ID, Status: statusDelivered, Reason: acc.reason}, 0
 }
 
 // jsonContentType returns why a Content-Type is not JSON, "" when it is.

@@ -69,8 +69,8 @@ type fakeReviewer struct {
 
 func newFakeReviewer() *fakeReviewer {
 	return &fakeReviewer{users: map[string]string{
-		runtimeToken:  ServiceAccountUser("orkestra-system", "orkestra-runtime"),
-		strangerToken: ServiceAccountUser("default", "stranger"),
+		runtimeToken:  serviceAccountUser("orkestra-system", "orkestra-runtime"),
+		strangerToken: serviceAccountUser("default", "stranger"),
 	}}
 }
 
@@ -93,24 +93,6 @@ func (f *fakeReviewer) count() int {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	return f.calls
-}
-
-// clock is the throttle clock of a test.
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *clock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = c.t.Add(d)
 }
 
 // compile runs the check pass on a Katalog and returns its notification
@@ -149,9 +131,9 @@ type harness struct {
 	http     *httptest.Server
 	slack    *notifytest.Slack
 	reviewer *fakeReviewer
-	clock    *clock
+	clock    *testenv.Clock // throttling
 	reg      *prometheus.Registry
-	logs     *logBuffer
+	logs     *testenv.Buffer
 	env      map[string]string
 }
 
@@ -177,7 +159,7 @@ func (h *harness) metrics() *Metrics {
 func newHarness(t *testing.T, o harnessOptions) *harness {
 	t.Helper()
 	h := &harness{t: t, slack: notifytest.NewSlack(t, "xoxb-test-token"), reviewer: newFakeReviewer(),
-		clock: &clock{t: t0}, reg: prometheus.NewRegistry(), logs: &logBuffer{}}
+		clock: testenv.NewClock(t0), reg: prometheus.NewRegistry(), logs: &testenv.Buffer{}}
 	h.env = map[string]string{
 		"SLACK_BOT_TOKEN": "xoxb-test-token",
 		"PLATFORM_HOOK":   h.slack.WebhookURL("platform-secret-path"),
@@ -211,7 +193,7 @@ func newHarness(t *testing.T, o harnessOptions) *harness {
 	if !o.NoStart {
 		srv.Start()
 	}
-	h.http = httptest.NewServer(srv.Handler())
+	h.http = httptest.NewServer(srv.handler())
 	t.Cleanup(func() {
 		h.http.Close()
 		ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
@@ -242,8 +224,8 @@ const slackKatalog = `notification:
       interval: 1m
 `
 
-// event returns a valid event for team, with overrides.
-func event(team string, kv ...any) map[string]any {
+// eventBody returns a valid event body for team, with overrides.
+func eventBody(team string, kv ...any) map[string]any {
 	ev := map[string]any{
 		"katalogName": "shop", "crName": "web-1", "crNamespace": "web",
 		"gvk": "web.example.com/v1/Website", "condKey": "Ready=False",
@@ -263,7 +245,7 @@ func event(team string, kv ...any) map[string]any {
 type response struct {
 	code int
 	hdr  http.Header
-	ans  Answer
+	ans  answer
 	raw  string
 }
 
@@ -329,23 +311,6 @@ func (h *harness) waitIdle(timeout time.Duration) {
 		}
 		time.Sleep(5 * time.Millisecond)
 	}
-}
-
-type logBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *logBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *logBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
 }
 
 var errAPIDown = errors.New("connection refused")

@@ -73,7 +73,7 @@ func TestListenerCapsConnections(t *testing.T) {
 func TestRefusalLogsAreRateLimited(t *testing.T) {
 	h := newHarness(t, harnessOptions{Katalog: slackKatalog, Modify: func(o *Options) { o.Auth.FailureBurst = 1000 }})
 	for i := range 100 {
-		h.post("bogus-"+strconv.Itoa(i), event("platform"), "").want(t, http.StatusUnauthorized)
+		h.post("bogus-"+strconv.Itoa(i), eventBody("platform"), "").want(t, http.StatusUnauthorized)
 	}
 	lines := strings.Count(h.logs.String(), "notify caller refused")
 	dropped := testutil.ToFloat64(h.srv.m.logsDropped)

@@ -34,6 +34,7 @@ const (
 // (Options.Metrics); every series of the fixed label sets exists from the
 // start, at zero.
 type Metrics struct {
+	webhook.Collectors
 	requests     *prometheus.CounterVec
 	depth        *prometheus.GaugeVec
 	deliveries   *prometheus.CounterVec
@@ -119,24 +120,7 @@ func NewMetrics() *Metrics {
 	for _, r := range []string{resultSuccess, resultError} {
 		m.reviews.WithLabelValues(r)
 	}
-	return m
-}
-
-// Describe implements prometheus.Collector.
-func (m *Metrics) Describe(ch chan<- *prometheus.Desc) {
-	for _, c := range m.collectors() {
-		c.Describe(ch)
-	}
-}
-
-// Collect implements prometheus.Collector.
-func (m *Metrics) Collect(ch chan<- prometheus.Metric) {
-	for _, c := range m.collectors() {
-		c.Collect(ch)
-	}
-}
-
-func (m *Metrics) collectors() []prometheus.Collector {
-	return []prometheus.Collector{m.requests, m.depth, m.deliveries, m.retries, m.suppressed, m.authFailures,
+	m.Collectors = webhook.Collectors{m.requests, m.depth, m.deliveries, m.retries, m.suppressed, m.authFailures,
 		m.limited, m.reviews, m.queueFull, m.renderErrors, m.logsDropped}
+	return m
 }

@@ -12,21 +12,21 @@ import (
 
 // Defaults of Options.
 const (
-	DefaultQueueSize      = 256
-	DefaultWorkers        = 4
-	DefaultMaxAge         = 10 * time.Minute
-	DefaultWaitLimit      = 30 * time.Second
-	DefaultAttemptTimeout = 15 * time.Second
-	// DefaultMaxInFlight bounds the authenticated requests handled at once.
-	DefaultMaxInFlight = 32
-	// DefaultCallerRate and DefaultCallerBurst are each allowed caller's
+	defaultQueueSize      = 256
+	defaultWorkers        = 4
+	defaultMaxAge         = 10 * time.Minute
+	defaultWaitLimit      = 30 * time.Second
+	defaultAttemptTimeout = 15 * time.Second
+	// defaultMaxInFlight bounds the authenticated requests handled at once.
+	defaultMaxInFlight = 32
+	// defaultCallerRate and defaultCallerBurst are each allowed caller's
 	// events per second; beyond them it is answered 429 with Retry-After.
-	DefaultCallerRate  = 50
-	DefaultCallerBurst = 100
-	// DefaultMaxConns and DefaultMaxConnsPerAddress cap the connections of
+	defaultCallerRate  = 50
+	defaultCallerBurst = 100
+	// defaultMaxConns and defaultMaxConnsPerAddress cap the connections of
 	// the notify listener; connections beyond are closed when accepted.
-	DefaultMaxConns           = 256
-	DefaultMaxConnsPerAddress = 64
+	defaultMaxConns           = 256
+	defaultMaxConnsPerAddress = 64
 	defaultInterval           = 15 * time.Minute
 )
 
@@ -116,47 +116,30 @@ func (o *Options) defaults() {
 			IdleConnTimeout:     90 * time.Second,
 		}}
 	}
-	if o.QueueSize <= 0 {
-		o.QueueSize = DefaultQueueSize
-	}
-	if o.Workers <= 0 {
-		o.Workers = DefaultWorkers
-	}
-	if o.MaxAge <= 0 {
-		o.MaxAge = DefaultMaxAge
-	}
-	if o.WaitLimit <= 0 {
-		o.WaitLimit = DefaultWaitLimit
-	}
-	if o.AttemptTimeout <= 0 {
-		o.AttemptTimeout = DefaultAttemptTimeout
-	}
-	if o.Backoff.Base <= 0 {
-		o.Backoff.Base = time.Second
-	}
+	orDefault(&o.QueueSize, defaultQueueSize)
+	orDefault(&o.Workers, defaultWorkers)
+	orDefault(&o.MaxAge, defaultMaxAge)
+	orDefault(&o.WaitLimit, defaultWaitLimit)
+	orDefault(&o.AttemptTimeout, defaultAttemptTimeout)
+	orDefault(&o.Backoff.Base, time.Second)
 	if o.Backoff.Max < o.Backoff.Base {
 		o.Backoff.Max = max(time.Minute, o.Backoff.Base)
 	}
-	if o.MaxInFlight <= 0 {
-		o.MaxInFlight = DefaultMaxInFlight
-	}
-	if o.CallerRate <= 0 {
-		o.CallerRate = DefaultCallerRate
-	}
-	if o.CallerBurst <= 0 {
-		o.CallerBurst = DefaultCallerBurst
-	}
-	if o.MaxConns <= 0 {
-		o.MaxConns = DefaultMaxConns
-	}
-	if o.MaxConnsPerAddress <= 0 {
-		o.MaxConnsPerAddress = DefaultMaxConnsPerAddress
-	}
-	if o.Auth.CacheTTL <= 0 {
-		o.Auth.CacheTTL = o.AuthCacheTTL
-	}
+	orDefault(&o.MaxInFlight, defaultMaxInFlight)
+	orDefault(&o.CallerRate, defaultCallerRate)
+	orDefault(&o.CallerBurst, defaultCallerBurst)
+	orDefault(&o.MaxConns, defaultMaxConns)
+	orDefault(&o.MaxConnsPerAddress, defaultMaxConnsPerAddress)
+	orDefault(&o.Auth.CacheTTL, o.AuthCacheTTL)
 	o.Auth.defaults()
 	if o.Now == nil {
 		o.Now = time.Now
+	}
+}
+
+// orDefault sets a setting that is zero or less (unset) to its default d.
+func orDefault[T int | float64 | time.Duration](v *T, d T) {
+	if *v <= 0 {
+		*v = d
 	}
 }

@@ -36,7 +36,7 @@ type rendered struct {
 // as templates themselves. The Slack text is rendered again over the event
 // with &, < and > escaped in every value, so an event cannot mention
 // <!channel> or plant a link; the template's own text may.
-func render(ev *Event, team *policy.Team, n *policy.Notification) rendered {
+func render(ev *event, team *policy.Team, n *policy.Notification) rendered {
 	var out rendered
 	fail := func(what string, err error) {
 		out.Problems = append(out.Problems, what+": "+err.Error())
@@ -94,7 +94,7 @@ func firstTemplate(ts ...*tmpl.Template) *tmpl.Template {
 // templateData is what templates see: the event's JSON field names, plus
 // team (the team being rendered for). escape, when set, is applied to every
 // string the event brings, map keys of data included.
-func templateData(ev *Event, team string, escape func(string) string) map[string]any {
+func templateData(ev *event, team string, escape func(string) string) map[string]any {
 	if escape == nil {
 		escape = func(s string) string { return s }
 	}
@@ -152,7 +152,7 @@ var slackEscaper = strings.NewReplacer("&", "&amp;", "<", "&lt;", ">", "&gt;")
 func slackEscape(s string) string { return slackEscaper.Replace(s) }
 
 // object names the object an event is about: namespace/name or name.
-func object(ev *Event) string {
+func object(ev *event) string {
 	if ev.CRNamespace == "" {
 		return ev.CRName
 	}
@@ -162,7 +162,7 @@ func object(ev *Event) string {
 // plainSubject and plainMessage are the built-in texts, used when nothing
 // else says what to send and when a template fails. They use no template,
 // so they cannot fail.
-func plainSubject(ev *Event) string {
+func plainSubject(ev *event) string {
 	s := ev.Subject
 	if strings.TrimSpace(s) == "" {
 		s = ev.CondKey
@@ -170,7 +170,7 @@ func plainSubject(ev *Event) string {
 	return fmt.Sprintf("[%s] %s: %s", ev.Severity, object(ev), s)
 }
 
-func plainMessage(ev *Event) string {
+func plainMessage(ev *event) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "[%s] %s\n", ev.Severity, oneLine(ev.Subject))
 	fmt.Fprintf(&b, "object: %s (%s)\n", object(ev), ev.GVK)

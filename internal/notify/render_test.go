@@ -18,8 +18,8 @@ func parseT(t *testing.T, text string) *tmpl.Template {
 	return tp
 }
 
-func testEvent() *Event {
-	return &Event{ID: "e1", KatalogName: "shop", CRName: "web-1", CRNamespace: "web", GVK: "web.example.com/v1/Website",
+func testEvent() *event {
+	return &event{ID: "e1", KatalogName: "shop", CRName: "web-1", CRNamespace: "web", GVK: "web.example.com/v1/Website",
 		CondKey: "Ready=False", Teams: []string{"platform"}, Subject: "not ready", Severity: "critical", Timestamp: t0,
 		Data: map[string]any{"replicas": int64(3), "tags": []any{"a", "b"}}}
 }

@@ -114,15 +114,15 @@ func NewServer(o Options) (*Server, error) {
 	if len(problems) > 0 {
 		return nil, fmt.Errorf("notify: %s", strings.Join(problems, "; "))
 	}
-	for _, e := range s.CheckSecrets() {
+	for _, e := range s.checkSecrets() {
 		s.log.Warn("notification secret not readable now; its deliveries fail until it is", "err", e.Error())
 	}
 	return s, nil
 }
 
-// CheckSecrets reads every secret the policy references and returns one
+// checkSecrets reads every secret the policy references and returns one
 // error per secret that cannot be read; the errors name the source only.
-func (s *Server) CheckSecrets() []error {
+func (s *Server) checkSecrets() []error {
 	if s.pol == nil {
 		return nil
 	}

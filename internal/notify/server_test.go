@@ -16,7 +16,7 @@ import (
 
 func TestAuthentication(t *testing.T) {
 	h := newHarness(t, harnessOptions{Katalog: slackKatalog})
-	ev := event("platform")
+	ev := eventBody("platform")
 
 	r := h.post("", ev, "").want(t, http.StatusUnauthorized)
 	if !strings.Contains(r.hdr.Get("WWW-Authenticate"), "Bearer") || !strings.Contains(r.ans.Error, "bearer token") {
@@ -46,7 +46,7 @@ func TestAuthentication(t *testing.T) {
 	}
 
 	r = h.post(runtimeToken, ev, "").want(t, http.StatusAccepted)
-	if r.ans.Status != StatusQueued || r.ans.ID == "" {
+	if r.ans.Status != statusQueued || r.ans.ID == "" {
 		t.Errorf("202 body: %+v", r.ans)
 	}
 
@@ -67,7 +67,7 @@ func TestAuthentication(t *testing.T) {
 func TestAuthenticationCacheAndOutage(t *testing.T) {
 	h := newHarness(t, harnessOptions{Katalog: slackKatalog})
 	for i := range 3 {
-		h.post(runtimeToken, event("platform", "crName", "obj-"+string(rune('a'+i))), "").want(t, http.StatusAccepted)
+		h.post(runtimeToken, eventBody("platform", "crName", "obj-"+string(rune('a'+i))), "").want(t, http.StatusAccepted)
 	}
 	if n := h.reviewer.count(); n != 1 {
 		t.Errorf("3 requests with one token made %d TokenReviews, want 1 (cached)", n)
@@ -84,20 +84,20 @@ func TestAuthenticationCacheAndOutage(t *testing.T) {
 	h.reviewer.mu.Lock()
 	h.reviewer.err = errAPIDown
 	h.reviewer.mu.Unlock()
-	r := h.post("fresh-token", event("platform"), "").want(t, http.StatusUnauthorized)
+	r := h.post("fresh-token", eventBody("platform"), "").want(t, http.StatusUnauthorized)
 	if r.hdr.Get("Retry-After") == "" || !strings.Contains(r.ans.Error, "cannot be verified now") {
 		t.Errorf("401 for an unverifiable token: %v %+v", r.hdr, r.ans)
 	}
 	h.reviewer.mu.Lock()
 	h.reviewer.err = nil
-	h.reviewer.users["fresh-token"] = ServiceAccountUser("orkestra-system", "orkestra-runtime")
+	h.reviewer.users["fresh-token"] = serviceAccountUser("orkestra-system", "orkestra-runtime")
 	h.reviewer.mu.Unlock()
-	h.post("fresh-token", event("platform", "crName", "other"), "").want(t, http.StatusAccepted)
+	h.post("fresh-token", eventBody("platform", "crName", "other"), "").want(t, http.StatusAccepted)
 }
 
 func TestRequestEnvelope(t *testing.T) {
 	h := newHarness(t, harnessOptions{Katalog: slackKatalog})
-	ev := event("platform")
+	ev := eventBody("platform")
 
 	r := h.do(http.MethodGet, runtimeToken, "", nil, "").want(t, http.StatusMethodNotAllowed)
 	if r.hdr.Get("Allow") != http.MethodPost {
@@ -111,9 +111,9 @@ func TestRequestEnvelope(t *testing.T) {
 			t.Errorf("415 for %q: %q", ct, r.ans.Error)
 		}
 	}
-	h.do(http.MethodPost, runtimeToken, "application/json; charset=UTF-8", event("platform", "crName", "charset"), "").want(t, http.StatusAccepted)
+	h.do(http.MethodPost, runtimeToken, "application/json; charset=UTF-8", eventBody("platform", "crName", "charset"), "").want(t, http.StatusAccepted)
 
-	big := event("platform", "message", strings.Repeat("x", MaxBodyBytes))
+	big := eventBody("platform", "message", strings.Repeat("x", maxBodyBytes))
 	r = h.post(runtimeToken, big, "").want(t, http.StatusRequestEntityTooLarge)
 	if !strings.Contains(r.ans.Error, "65536") {
 		t.Errorf("413 should state the limit: %q", r.ans.Error)
@@ -123,7 +123,7 @@ func TestRequestEnvelope(t *testing.T) {
 	if !strings.Contains(r.ans.Error, "not a JSON object") {
 		t.Errorf("malformed JSON: %+v", r.ans)
 	}
-	r = h.post(runtimeToken, event("platform", "crName", nil, "condKey", nil, "severity", "loud"), "").want(t, http.StatusBadRequest)
+	r = h.post(runtimeToken, eventBody("platform", "crName", nil, "condKey", nil, "severity", "loud"), "").want(t, http.StatusBadRequest)
 	var names []string
 	for _, f := range r.ans.Fields {
 		names = append(names, f.Field)
@@ -135,7 +135,7 @@ func TestRequestEnvelope(t *testing.T) {
 	h.post(runtimeToken, ev, "?wait=maybe").want(t, http.StatusBadRequest)
 
 	// 404 for an unknown team, naming it and the known ones; nothing is sent.
-	r = h.post(runtimeToken, event("", "teamName", nil, "teams", []string{"platform", "nobody"}), "").want(t, http.StatusNotFound)
+	r = h.post(runtimeToken, eventBody("", "teamName", nil, "teams", []string{"platform", "nobody"}), "").want(t, http.StatusNotFound)
 	if !strings.Contains(r.ans.Error, `"nobody"`) || !strings.Contains(r.ans.Error, `"ops"`) {
 		t.Errorf("404: %q", r.ans.Error)
 	}
@@ -150,7 +150,7 @@ func TestRequestEnvelope(t *testing.T) {
 
 func TestRenderingReachesSlack(t *testing.T) {
 	h := newHarness(t, harnessOptions{Katalog: slackKatalog})
-	h.post(runtimeToken, event("", "teamName", nil, "teams", []string{"platform", "ops"},
+	h.post(runtimeToken, eventBody("", "teamName", nil, "teams", []string{"platform", "ops"},
 		"message", "ready 1 of 3", "data", map[string]any{"ready": 1, "want": 3}), "").want(t, http.StatusAccepted)
 	got := h.slack.WaitDelivered(t, 2, 5*time.Second)
 	byKind := map[string]notifytest.SlackRequest{}
@@ -170,8 +170,8 @@ func TestRenderingReachesSlack(t *testing.T) {
 func TestTemplateErrorFallsBack(t *testing.T) {
 	h := newHarness(t, harnessOptions{Katalog: strings.Replace(slackKatalog, "      interval: 1m\n", "      interval: 1m\n      message: \"{{ .data.x.y }}\"\n", 1)})
 	// .data.x is a string: reading .y of it is an execution error.
-	r := h.post(runtimeToken, event("ops", "data", map[string]any{"x": "s"}), "").want(t, http.StatusAccepted)
-	if r.ans.Status != StatusQueued || !strings.Contains(r.ans.Reason, "template error") {
+	r := h.post(runtimeToken, eventBody("ops", "data", map[string]any{"x": "s"}), "").want(t, http.StatusAccepted)
+	if r.ans.Status != statusQueued || !strings.Contains(r.ans.Reason, "template error") {
 		t.Errorf("202 should report the fallback: %+v", r.ans)
 	}
 	got := h.slack.WaitDelivered(t, 1, 5*time.Second)
@@ -182,7 +182,7 @@ func TestTemplateErrorFallsBack(t *testing.T) {
 		t.Error("the template error was not logged")
 	}
 	// An event text that looks like a template is text.
-	h.post(runtimeToken, event("platform", "crName", "web-2", "subject", "{{ .crName"), "").want(t, http.StatusAccepted)
+	h.post(runtimeToken, eventBody("platform", "crName", "web-2", "subject", "{{ .crName"), "").want(t, http.StatusAccepted)
 	got = h.slack.WaitDelivered(t, 2, 5*time.Second)
 	if got[1].Text != "web/web-2: {{ .crName" {
 		t.Errorf("event subject through the team template: %q", got[1].Text)
@@ -194,22 +194,22 @@ func TestTemplateErrorFallsBack(t *testing.T) {
 
 func TestThrottleAndDuplicates(t *testing.T) {
 	h := newHarness(t, harnessOptions{Katalog: slackKatalog})
-	h.post(runtimeToken, event("ops"), "").want(t, http.StatusAccepted)
+	h.post(runtimeToken, eventBody("ops"), "").want(t, http.StatusAccepted)
 
 	// Same key within the team's 1m interval: suppressed, said so.
 	h.clock.Advance(30 * time.Second)
-	r := h.post(runtimeToken, event("ops", "subject", "again"), "").want(t, http.StatusAccepted)
-	if r.ans.Status != StatusSuppressed || !strings.Contains(r.ans.Reason, "throttled") || !strings.Contains(r.ans.Reason, "1m") {
+	r := h.post(runtimeToken, eventBody("ops", "subject", "again"), "").want(t, http.StatusAccepted)
+	if r.ans.Status != statusSuppressed || !strings.Contains(r.ans.Reason, "throttled") || !strings.Contains(r.ans.Reason, "1m") {
 		t.Errorf("second event: %+v", r.ans)
 	}
 	// Any other part of the key is another key.
 	for _, kv := range [][]any{{"crName", "web-2"}, {"crNamespace", "other"}, {"condKey", "Degraded"}, {"katalogName", "other"}} {
-		h.post(runtimeToken, event("ops", kv...), "").want(t, http.StatusAccepted)
+		h.post(runtimeToken, eventBody("ops", kv...), "").want(t, http.StatusAccepted)
 	}
 	// After the interval the same key is delivered again.
 	h.clock.Advance(31 * time.Second)
-	r = h.post(runtimeToken, event("ops", "subject", "third"), "").want(t, http.StatusAccepted)
-	if r.ans.Status != StatusQueued {
+	r = h.post(runtimeToken, eventBody("ops", "subject", "third"), "").want(t, http.StatusAccepted)
+	if r.ans.Status != statusQueued {
 		t.Errorf("after the interval: %+v", r.ans)
 	}
 	h.waitIdle(5 * time.Second)
@@ -219,14 +219,14 @@ func TestThrottleAndDuplicates(t *testing.T) {
 
 	// Duplicate ids: suppressed within the interval even when the key
 	// differs, delivered after it.
-	h.post(runtimeToken, event("ops", "id", "ev-42", "crName", "dup-a"), "").want(t, http.StatusAccepted)
-	r = h.post(runtimeToken, event("ops", "id", "ev-42", "crName", "dup-b"), "").want(t, http.StatusAccepted)
-	if r.ans.Status != StatusSuppressed || r.ans.ID != "ev-42" || !strings.Contains(r.ans.Reason, "duplicate id") {
+	h.post(runtimeToken, eventBody("ops", "id", "ev-42", "crName", "dup-a"), "").want(t, http.StatusAccepted)
+	r = h.post(runtimeToken, eventBody("ops", "id", "ev-42", "crName", "dup-b"), "").want(t, http.StatusAccepted)
+	if r.ans.Status != statusSuppressed || r.ans.ID != "ev-42" || !strings.Contains(r.ans.Reason, "duplicate id") {
 		t.Errorf("duplicate id: %+v", r.ans)
 	}
 	h.clock.Advance(61 * time.Second)
-	r = h.post(runtimeToken, event("ops", "id", "ev-42", "crName", "dup-c"), "").want(t, http.StatusAccepted)
-	if r.ans.Status != StatusQueued {
+	r = h.post(runtimeToken, eventBody("ops", "id", "ev-42", "crName", "dup-c"), "").want(t, http.StatusAccepted)
+	if r.ans.Status != statusQueued {
 		t.Errorf("same id after the interval: %+v", r.ans)
 	}
 	h.waitIdle(5 * time.Second)
@@ -244,13 +244,13 @@ func TestThrottleAndDuplicates(t *testing.T) {
 func TestFailedDeliveryReleasesThrottle(t *testing.T) {
 	h := newHarness(t, harnessOptions{Katalog: slackKatalog})
 	h.slack.Push(notifytest.Answer{Error: "channel_not_found"})
-	r := h.post(runtimeToken, event("ops"), "?wait=true").want(t, http.StatusBadGateway)
-	if r.ans.Status != StatusFailed || !strings.Contains(r.ans.Reason, "channel_not_found") {
+	r := h.post(runtimeToken, eventBody("ops"), "?wait=true").want(t, http.StatusBadGateway)
+	if r.ans.Status != statusFailed || !strings.Contains(r.ans.Reason, "channel_not_found") {
 		t.Errorf("502 body: %+v", r.ans)
 	}
 	// The failed key does not hold back the caller's retry.
-	r = h.post(runtimeToken, event("ops"), "?wait=true").want(t, http.StatusOK)
-	if r.ans.Status != StatusDelivered {
+	r = h.post(runtimeToken, eventBody("ops"), "?wait=true").want(t, http.StatusOK)
+	if r.ans.Status != statusDelivered {
 		t.Errorf("retry: %+v", r.ans)
 	}
 	if got := testutil.ToFloat64(h.srv.m.deliveries.WithLabelValues(destSlackAPI, resultFailed)); got != 1 {
@@ -263,8 +263,8 @@ func TestFailedDeliveryReleasesThrottle(t *testing.T) {
 
 func TestWait(t *testing.T) {
 	h := newHarness(t, harnessOptions{Katalog: slackKatalog})
-	r := h.post(runtimeToken, event("platform", "id", "w-1"), "?wait=true").want(t, http.StatusOK)
-	if r.ans.ID != "w-1" || r.ans.Status != StatusDelivered {
+	r := h.post(runtimeToken, eventBody("platform", "id", "w-1"), "?wait=true").want(t, http.StatusOK)
+	if r.ans.ID != "w-1" || r.ans.Status != statusDelivered {
 		t.Errorf("200 body: %+v", r.ans)
 	}
 	if n := len(h.slack.Delivered()); n != 1 {
@@ -273,7 +273,7 @@ func TestWait(t *testing.T) {
 
 	// A permanent 4xx is not retried, and the caller learns why.
 	h.slack.Push(notifytest.Answer{Status: http.StatusNotFound})
-	r = h.post(runtimeToken, event("platform", "crName", "gone"), "?wait=true").want(t, http.StatusBadGateway)
+	r = h.post(runtimeToken, eventBody("platform", "crName", "gone"), "?wait=true").want(t, http.StatusBadGateway)
 	if !strings.Contains(r.ans.Reason, "404") {
 		t.Errorf("502 reason: %q", r.ans.Reason)
 	}
@@ -286,8 +286,8 @@ func TestWait(t *testing.T) {
 	}
 
 	// Suppressed: nothing to wait for.
-	r = h.post(runtimeToken, event("platform", "id", "w-1"), "?wait=true").want(t, http.StatusAccepted)
-	if r.ans.Status != StatusSuppressed {
+	r = h.post(runtimeToken, eventBody("platform", "id", "w-1"), "?wait=true").want(t, http.StatusAccepted)
+	if r.ans.Status != statusSuppressed {
 		t.Errorf("suppressed with wait: %+v", r.ans)
 	}
 }
@@ -296,7 +296,7 @@ func TestWaitLimit(t *testing.T) {
 	h := newHarness(t, harnessOptions{Katalog: slackKatalog, Modify: func(o *Options) { o.WaitLimit = 300 * time.Millisecond }})
 	h.slack.Down(notifytest.Answer{Status: http.StatusServiceUnavailable})
 	start := time.Now()
-	r := h.post(runtimeToken, event("platform"), "?wait=true").want(t, http.StatusBadGateway)
+	r := h.post(runtimeToken, eventBody("platform"), "?wait=true").want(t, http.StatusBadGateway)
 	if el := time.Since(start); el > 2*time.Second {
 		t.Errorf("wait took %s, limit 300ms", el)
 	}
@@ -314,7 +314,7 @@ func TestWaitLimit(t *testing.T) {
 func TestRetryAfterIsHonoured(t *testing.T) {
 	h := newHarness(t, harnessOptions{Katalog: slackKatalog})
 	h.slack.Push(notifytest.Answer{Status: http.StatusTooManyRequests, RetryAfter: "2"})
-	h.post(runtimeToken, event("platform"), "").want(t, http.StatusAccepted)
+	h.post(runtimeToken, eventBody("platform"), "").want(t, http.StatusAccepted)
 	got := h.slack.WaitDelivered(t, 1, 10*time.Second)
 	reqs := h.slack.Requests()
 	if len(reqs) != 2 || reqs[0].Status != http.StatusTooManyRequests {
@@ -337,7 +337,7 @@ func TestRetryClassification(t *testing.T) {
 		notifytest.Answer{Error: "ratelimited"},
 		notifytest.Answer{Hang: true},
 	)
-	h.post(runtimeToken, event("ops"), "?wait=true").want(t, http.StatusOK)
+	h.post(runtimeToken, eventBody("ops"), "?wait=true").want(t, http.StatusOK)
 	if n := len(h.slack.Requests()); n != 5 {
 		t.Errorf("%d requests, want 5 (4 retried failures, 1 success)", n)
 	}
@@ -345,7 +345,7 @@ func TestRetryClassification(t *testing.T) {
 	for i, a := range []notifytest.Answer{{Status: http.StatusBadRequest}, {Status: http.StatusForbidden}, {Error: "invalid_auth"}} {
 		h.slack.Push(a)
 		before := len(h.slack.Requests())
-		h.post(runtimeToken, event("ops", "crName", "final-"+string(rune('a'+i))), "?wait=true").want(t, http.StatusBadGateway)
+		h.post(runtimeToken, eventBody("ops", "crName", "final-"+string(rune('a'+i))), "?wait=true").want(t, http.StatusBadGateway)
 		if n := len(h.slack.Requests()) - before; n != 1 {
 			t.Errorf("%+v: %d attempts, want 1", a, n)
 		}
@@ -354,14 +354,14 @@ func TestRetryClassification(t *testing.T) {
 
 func TestQueueFull(t *testing.T) {
 	h := newHarness(t, harnessOptions{Katalog: slackKatalog, NoStart: true, Modify: func(o *Options) { o.QueueSize = 2 }})
-	h.post(runtimeToken, event("platform", "crName", "a"), "").want(t, http.StatusAccepted)
-	h.post(runtimeToken, event("platform", "crName", "b"), "").want(t, http.StatusAccepted)
-	r := h.post(runtimeToken, event("platform", "crName", "c"), "").want(t, http.StatusServiceUnavailable)
+	h.post(runtimeToken, eventBody("platform", "crName", "a"), "").want(t, http.StatusAccepted)
+	h.post(runtimeToken, eventBody("platform", "crName", "b"), "").want(t, http.StatusAccepted)
+	r := h.post(runtimeToken, eventBody("platform", "crName", "c"), "").want(t, http.StatusServiceUnavailable)
 	if r.hdr.Get("Retry-After") == "" || !strings.Contains(r.ans.Error, "slack-webhook queue is full") {
 		t.Errorf("503: %v %+v", r.hdr, r.ans)
 	}
 	// Another destination is not affected.
-	h.post(runtimeToken, event("ops", "crName", "c"), "").want(t, http.StatusAccepted)
+	h.post(runtimeToken, eventBody("ops", "crName", "c"), "").want(t, http.StatusAccepted)
 	if got := testutil.ToFloat64(h.srv.m.depth.WithLabelValues(destSlackWebhook)); got != 2 {
 		t.Errorf("queue depth = %v, want 2", got)
 	}
@@ -374,8 +374,8 @@ func TestQueueFull(t *testing.T) {
 	// The refused event held no throttle key: once there is room it goes.
 	h.srv.Start()
 	h.waitIdle(5 * time.Second)
-	r = h.post(runtimeToken, event("platform", "crName", "c"), "").want(t, http.StatusAccepted)
-	if r.ans.Status != StatusQueued {
+	r = h.post(runtimeToken, eventBody("platform", "crName", "c"), "").want(t, http.StatusAccepted)
+	if r.ans.Status != statusQueued {
 		t.Errorf("after the queue drained: %+v", r.ans)
 	}
 }
@@ -383,7 +383,7 @@ func TestQueueFull(t *testing.T) {
 func TestDrainDeliversQueued(t *testing.T) {
 	h := newHarness(t, harnessOptions{Katalog: slackKatalog, NoStart: true})
 	for i := range 5 {
-		h.post(runtimeToken, event("platform", "crName", "obj-"+string(rune('a'+i))), "").want(t, http.StatusAccepted)
+		h.post(runtimeToken, eventBody("platform", "crName", "obj-"+string(rune('a'+i))), "").want(t, http.StatusAccepted)
 	}
 	h.srv.Start()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
@@ -394,7 +394,7 @@ func TestDrainDeliversQueued(t *testing.T) {
 	if n := len(h.slack.Delivered()); n != 5 {
 		t.Errorf("delivered %d of 5 before Drain returned", n)
 	}
-	r := h.post(runtimeToken, event("platform", "crName", "late"), "").want(t, http.StatusServiceUnavailable)
+	r := h.post(runtimeToken, eventBody("platform", "crName", "late"), "").want(t, http.StatusServiceUnavailable)
 	if r.hdr.Get("Retry-After") == "" || !strings.Contains(r.ans.Error, "shutting down") {
 		t.Errorf("during drain: %v %+v", r.hdr, r.ans)
 	}
@@ -404,8 +404,8 @@ func TestDrainDeadlineReportsLeftovers(t *testing.T) {
 	h := newHarness(t, harnessOptions{Katalog: slackKatalog})
 	h.slack.Down(notifytest.Answer{Status: http.StatusServiceUnavailable})
 	waited := make(chan response, 1)
-	go func() { waited <- h.post(runtimeToken, event("platform", "id", "left-1"), "?wait=true") }()
-	h.post(runtimeToken, event("ops", "id", "left-2"), "").want(t, http.StatusAccepted)
+	go func() { waited <- h.post(runtimeToken, eventBody("platform", "id", "left-1"), "?wait=true") }()
+	h.post(runtimeToken, eventBody("ops", "id", "left-2"), "").want(t, http.StatusAccepted)
 	deadline := time.Now().Add(5 * time.Second)
 	for len(h.slack.Requests()) < 2 && time.Now().Before(deadline) {
 		time.Sleep(5 * time.Millisecond)
@@ -438,13 +438,13 @@ func TestConcurrencyLimit(t *testing.T) {
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		h.post(runtimeToken, event("platform"), "?wait=true")
+		h.post(runtimeToken, eventBody("platform"), "?wait=true")
 	}()
 	deadline := time.Now().Add(5 * time.Second)
 	for len(h.slack.Requests()) == 0 && time.Now().Before(deadline) {
 		time.Sleep(5 * time.Millisecond)
 	}
-	r := h.post(runtimeToken, event("ops"), "").want(t, http.StatusServiceUnavailable)
+	r := h.post(runtimeToken, eventBody("ops"), "").want(t, http.StatusServiceUnavailable)
 	if r.hdr.Get("Retry-After") == "" {
 		t.Error("no Retry-After")
 	}
@@ -457,7 +457,7 @@ func TestDisabled(t *testing.T) {
 		t.Fatal(err)
 	}
 	s.Start()
-	ts := httptest.NewServer(s.Handler())
+	ts := httptest.NewServer(s.handler())
 	defer ts.Close()
 	resp, err := ts.Client().Post(ts.URL+"/notify", "application/json", strings.NewReader("{}"))
 	if err != nil {
@@ -483,19 +483,19 @@ func TestNewServerRequiresReviewer(t *testing.T) {
 // the 503s of a draining gateway or a full queue.
 func TestOnly401BeforeAuthentication(t *testing.T) {
 	h := newHarness(t, harnessOptions{Katalog: slackKatalog, NoStart: true, Modify: func(o *Options) { o.QueueSize = 1 }})
-	h.post(runtimeToken, event("platform", "crName", "fills-the-queue"), "").want(t, http.StatusAccepted)
-	h.post(runtimeToken, event("platform", "crName", "full"), "").want(t, http.StatusServiceUnavailable)
+	h.post(runtimeToken, eventBody("platform", "crName", "fills-the-queue"), "").want(t, http.StatusAccepted)
+	h.post(runtimeToken, eventBody("platform", "crName", "full"), "").want(t, http.StatusServiceUnavailable)
 	for _, tok := range []string{"", "not-a-token"} {
 		h.do(http.MethodGet, tok, "", nil, "").want(t, http.StatusUnauthorized)
 		h.do(http.MethodPost, tok, "text/plain", "x", "").want(t, http.StatusUnauthorized)
-		h.post(tok, event("platform", "message", strings.Repeat("x", MaxBodyBytes)), "").want(t, http.StatusUnauthorized)
-		h.post(tok, event("platform", "crName", "full"), "").want(t, http.StatusUnauthorized)
+		h.post(tok, eventBody("platform", "message", strings.Repeat("x", maxBodyBytes)), "").want(t, http.StatusUnauthorized)
+		h.post(tok, eventBody("platform", "crName", "full"), "").want(t, http.StatusUnauthorized)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Millisecond)
 	defer cancel()
 	_ = h.srv.Drain(ctx)
-	h.post("", event("platform"), "").want(t, http.StatusUnauthorized)
-	h.post(runtimeToken, event("platform"), "").want(t, http.StatusServiceUnavailable)
+	h.post("", eventBody("platform"), "").want(t, http.StatusUnauthorized)
+	h.post(runtimeToken, eventBody("platform"), "").want(t, http.StatusServiceUnavailable)
 }
 
 // An allowed caller over its rate gets a cheap 429 with Retry-After; the
@@ -506,13 +506,13 @@ func TestCallerRateLimit(t *testing.T) {
 		o.Policy.AllowedCallers = append(o.Policy.AllowedCallers, "default/stranger")
 	}})
 	for i := range 3 {
-		h.post(runtimeToken, event("platform", "crName", "c-"+strconv.Itoa(i)), "").want(t, http.StatusAccepted)
+		h.post(runtimeToken, eventBody("platform", "crName", "c-"+strconv.Itoa(i)), "").want(t, http.StatusAccepted)
 	}
-	r := h.post(runtimeToken, event("platform", "crName", "c-4"), "").want(t, http.StatusTooManyRequests)
+	r := h.post(runtimeToken, eventBody("platform", "crName", "c-4"), "").want(t, http.StatusTooManyRequests)
 	if ra, err := strconv.Atoi(r.hdr.Get("Retry-After")); err != nil || ra < 1 {
 		t.Errorf("429 Retry-After %q", r.hdr.Get("Retry-After"))
 	}
-	h.post(strangerToken, event("platform", "crName", "other-caller"), "").want(t, http.StatusAccepted)
+	h.post(strangerToken, eventBody("platform", "crName", "other-caller"), "").want(t, http.StatusAccepted)
 	if got := testutil.ToFloat64(h.srv.m.limited.WithLabelValues(limitCaller)); got != 1 {
 		t.Errorf("limited{caller} = %v", got)
 	}
@@ -528,7 +528,7 @@ func TestAuthenticationHoldsNoSlot(t *testing.T) {
 	}})
 	done := make(chan int, 3)
 	for i := range 3 {
-		go func() { done <- h.post("pending-"+strconv.Itoa(i), event("platform"), "").code }()
+		go func() { done <- h.post("pending-"+strconv.Itoa(i), eventBody("platform"), "").code }()
 	}
 	time.Sleep(100 * time.Millisecond)
 	if len(h.srv.busy) != 0 {

@@ -54,7 +54,7 @@ func (cs sharedClaims) releaseAll() {
 // acceptMu: claims are API calls. A team whose key another replica holds is
 // suppressed; an id claimed before a held key is released again, as the
 // local throttle holds no id for a throttled event.
-func (s *Server) claimShared(ev *Event, generatedID bool, now time.Time) sharedClaims {
+func (s *Server) claimShared(ev *event, generatedID bool, now time.Time) sharedClaims {
 	if s.o.Shared == nil {
 		return nil
 	}

@@ -1,27 +1,22 @@
 package notify
 
 import (
-	"context"
 	"fmt"
 	"log/slog"
 	"net/http"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
-	corev1 "k8s.io/api/core/v1"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/rest"
 
 	"github.com/orkspace/orkestra-gateway/internal/dedup"
 	"github.com/orkspace/orkestra-gateway/internal/notify/notifytest"
+	"github.com/orkspace/orkestra-gateway/internal/testenv"
 )
-
-var sharedNS atomic.Int32
 
 // replicas are n notify servers sharing one namespace's Leases in a real
 // API server, as n gateway replicas do. client nil means the control
@@ -32,10 +27,7 @@ func replicas(t *testing.T, n int, client dynamic.Interface) []*harness {
 	if client == nil {
 		client = env.Dynamic
 	}
-	ns := fmt.Sprintf("notify-shared-%d", sharedNS.Add(1))
-	if _, err := env.Clientset.CoreV1().Namespaces().Create(context.Background(), &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}, metav1.CreateOptions{}); err != nil {
-		t.Fatal(err)
-	}
+	ns := env.Namespace(t, "notify-shared")
 	var hs []*harness
 	for i := range n {
 		hs = append(hs, newHarness(t, harnessOptions{Katalog: slackKatalog, Shared: func(reg prometheus.Registerer, log *slog.Logger) SharedThrottle {
@@ -80,9 +72,9 @@ func delivered(hs []*harness) int {
 func statuses(rs []response) (queued, suppressed int, reasons []string) {
 	for _, r := range rs {
 		switch r.ans.Status {
-		case StatusQueued:
+		case statusQueued:
 			queued++
-		case StatusSuppressed:
+		case statusSuppressed:
 			suppressed++
 			reasons = append(reasons, r.ans.Reason)
 		}
@@ -94,7 +86,7 @@ func statuses(rs []response) (queued, suppressed int, reasons []string) {
 // seen with different keys; another key is another delivery.
 func TestSharedThrottleAcrossReplicas(t *testing.T) {
 	hs := replicas(t, 3, nil)
-	rs := postAll(t, hs, event("ops"))
+	rs := postAll(t, hs, eventBody("ops"))
 	q, s, reasons := statuses(rs)
 	if q != 1 || s != 2 {
 		t.Fatalf("same event at 3 replicas: %d queued, %d suppressed (%v), want 1 and 2", q, s, rs)
@@ -111,13 +103,13 @@ func TestSharedThrottleAcrossReplicas(t *testing.T) {
 	// One id, a different key at each replica: one delivery.
 	var dup []response
 	for i, h := range hs {
-		dup = append(dup, h.post(runtimeToken, event("ops", "id", "ev-7", "crName", fmt.Sprintf("dup-%d", i)), "").want(t, http.StatusAccepted))
+		dup = append(dup, h.post(runtimeToken, eventBody("ops", "id", "ev-7", "crName", fmt.Sprintf("dup-%d", i)), "").want(t, http.StatusAccepted))
 	}
 	if q, s, reasons := statuses(dup); q != 1 || s != 2 || !strings.Contains(strings.Join(reasons, " "), `duplicate id "ev-7"`) {
 		t.Errorf("one id at 3 replicas: %d queued, %d suppressed %v", q, s, reasons)
 	}
 	// Another key: delivered.
-	hs[2].post(runtimeToken, event("ops", "crName", "web-9"), "").want(t, http.StatusAccepted)
+	hs[2].post(runtimeToken, eventBody("ops", "crName", "web-9"), "").want(t, http.StatusAccepted)
 	if n := delivered(hs); n != 3 {
 		t.Errorf("%d deliveries, want 3", n)
 	}
@@ -138,22 +130,22 @@ func TestSharedThrottleAcrossReplicas(t *testing.T) {
 func TestSharedClaimReleasedOnFailure(t *testing.T) {
 	hs := replicas(t, 2, nil)
 	hs[0].slack.Push(notifytest.Answer{Error: "channel_not_found"})
-	hs[0].post(runtimeToken, event("ops"), "?wait=true").want(t, http.StatusBadGateway)
+	hs[0].post(runtimeToken, eventBody("ops"), "?wait=true").want(t, http.StatusBadGateway)
 	// The release is asynchronous: the retry may come before it lands.
 	deadline := time.Now().Add(10 * time.Second)
 	for {
-		r := hs[1].post(runtimeToken, event("ops"), "?wait=true")
-		if r.code == http.StatusOK && r.ans.Status == StatusDelivered {
+		r := hs[1].post(runtimeToken, eventBody("ops"), "?wait=true")
+		if r.code == http.StatusOK && r.ans.Status == statusDelivered {
 			break
 		}
-		if r.ans.Status != StatusSuppressed || time.Now().After(deadline) {
+		if r.ans.Status != statusSuppressed || time.Now().After(deadline) {
 			t.Fatalf("retry at the other replica: %d %+v", r.code, r.ans)
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
 	// Now held by the second replica: the first suppresses.
-	r := hs[0].post(runtimeToken, event("ops"), "").want(t, http.StatusAccepted)
-	if r.ans.Status != StatusSuppressed {
+	r := hs[0].post(runtimeToken, eventBody("ops"), "").want(t, http.StatusAccepted)
+	if r.ans.Status != statusSuppressed {
 		t.Errorf("after the retry was delivered: %+v", r.ans)
 	}
 }
@@ -169,8 +161,8 @@ func TestSharedThrottleUnavailable(t *testing.T) {
 	}
 	hs := replicas(t, 2, client)
 	for _, h := range hs {
-		r := h.post(runtimeToken, event("ops", "id", "ev-1"), "").want(t, http.StatusAccepted)
-		if r.ans.Status != StatusQueued {
+		r := h.post(runtimeToken, eventBody("ops", "id", "ev-1"), "").want(t, http.StatusAccepted)
+		if r.ans.Status != statusQueued {
 			t.Errorf("API server down: %+v", r.ans)
 		}
 	}
@@ -185,8 +177,8 @@ func TestSharedThrottleUnavailable(t *testing.T) {
 			t.Errorf("replica %d did not log the unavailable claim:\n%s", i, h.logs.String())
 		}
 		// Locally the key is still throttled.
-		r := h.post(runtimeToken, event("ops", "id", "ev-1"), "").want(t, http.StatusAccepted)
-		if r.ans.Status != StatusSuppressed {
+		r := h.post(runtimeToken, eventBody("ops", "id", "ev-1"), "").want(t, http.StatusAccepted)
+		if r.ans.Status != statusSuppressed {
 			t.Errorf("replica %d repeat: %+v", i, r.ans)
 		}
 	}
@@ -195,20 +187,5 @@ func TestSharedThrottleUnavailable(t *testing.T) {
 // claims reads orkestra_gateway_notify_claims_total{result} of a replica.
 func claims(t *testing.T, h *harness, result string) float64 {
 	t.Helper()
-	mfs, err := h.reg.Gather()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, mf := range mfs {
-		if mf.GetName() != "orkestra_gateway_notify_claims_total" {
-			continue
-		}
-		for _, m := range mf.GetMetric() {
-			if m.GetLabel()[0].GetValue() == result {
-				return m.GetCounter().GetValue()
-			}
-		}
-	}
-	t.Fatalf("no orkestra_gateway_notify_claims_total{result=%q}", result)
-	return 0
+	return testenv.CounterValue(t, h.reg, "orkestra_gateway_notify_claims_total", "result", result)
 }

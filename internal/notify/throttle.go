@@ -128,7 +128,7 @@ func (h *expiryHeap) Pop() any {
 // eventKey is the throttle key of an event for one team: (katalogName,
 // condKey, team, crNamespace, crName). NUL cannot occur in the fields (they are
 // checked for control characters), so the join is unambiguous.
-func eventKey(ev *Event, team string) string {
+func eventKey(ev *event, team string) string {
 	return strings.Join([]string{"event", ev.KatalogName, ev.CondKey, team, ev.CRNamespace, ev.CRName}, "\x00")
 }
 

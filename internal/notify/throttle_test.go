@@ -59,13 +59,13 @@ func TestThrottleMemoryIsBounded(t *testing.T) {
 }
 
 func TestEventKeyFields(t *testing.T) {
-	ev := &Event{KatalogName: "k", CondKey: "c", CRNamespace: "ns", CRName: "n"}
+	ev := &event{KatalogName: "k", CondKey: "c", CRNamespace: "ns", CRName: "n"}
 	base := eventKey(ev, "team")
-	for _, mod := range []func(e *Event){
-		func(e *Event) { e.KatalogName = "k2" },
-		func(e *Event) { e.CondKey = "c2" },
-		func(e *Event) { e.CRNamespace = "ns2" },
-		func(e *Event) { e.CRName = "n2" },
+	for _, mod := range []func(e *event){
+		func(e *event) { e.KatalogName = "k2" },
+		func(e *event) { e.CondKey = "c2" },
+		func(e *event) { e.CRNamespace = "ns2" },
+		func(e *event) { e.CRName = "n2" },
 	} {
 		e := *ev
 		mod(&e)
@@ -77,8 +77,8 @@ func TestEventKeyFields(t *testing.T) {
 		t.Error("the team is not part of the key")
 	}
 	// Fields do not bleed into each other.
-	a := &Event{KatalogName: "a", CondKey: "b", CRNamespace: "", CRName: "c"}
-	b := &Event{KatalogName: "a", CondKey: "b", CRNamespace: "c", CRName: ""}
+	a := &event{KatalogName: "a", CondKey: "b", CRNamespace: "", CRName: "c"}
+	b := &event{KatalogName: "a", CondKey: "b", CRNamespace: "c", CRName: ""}
 	if eventKey(a, "t") == eventKey(b, "t") {
 		t.Error("namespace and name are ambiguous in the key")
 	}
@@ -106,7 +106,7 @@ func TestBackoff(t *testing.T) {
 func TestThrottleMemoryOfMaximalKeys(t *testing.T) {
 	const n = defaultMaxKeys
 	long := func(c byte, size int) string { return strings.Repeat(string(c), size) }
-	ev := &Event{KatalogName: long('k', maxNameBytes), CondKey: long('c', maxKeyBytes),
+	ev := &event{KatalogName: long('k', maxNameBytes), CondKey: long('c', maxKeyBytes),
 		CRNamespace: long('n', 63), CRName: long('r', maxNameBytes)}
 	team := long('t', maxNameBytes)
 	var before, after runtime.MemStats

@@ -44,11 +44,15 @@ func ProbeMessage(target string) string { return "orkestra-gateway probe: " + ta
 // FailurePolicy is "Fail" or "Ignore", as in admissionregistration/v1.
 type FailurePolicy string
 
+// The failure policies: Fail makes the API server refuse a request the
+// gateway cannot answer; Ignore admits it.
 const (
 	Fail   FailurePolicy = "Fail"
 	Ignore FailurePolicy = "Ignore"
 )
 
+// Policy is one compiled Katalog, the only configuration the request paths
+// read.
 type Policy struct {
 	Name   string // metadata.name
 	Source string // the Katalog file path
@@ -64,8 +68,10 @@ type Policy struct {
 	Notification *Notification // nil when notifications are off
 }
 
+// Gateway is how the gateway is deployed and registered: by Service
+// reference (ServiceName in Namespace) or by URL.
 type Gateway struct {
-	Standalone  bool
+	Standalone  bool     // no Orkestra Runtime beside the gateway
 	ServiceName string   // default "orkestra-gateway"
 	Namespace   string   // "" means the pod's namespace
 	URL         *url.URL // nil: register by Service reference
@@ -74,18 +80,25 @@ type Gateway struct {
 
 // Endpoint is the settings of one webhook endpoint.
 type Endpoint struct {
-	Enabled           bool
-	FailurePolicy     FailurePolicy
-	TimeoutSeconds    int32
+	Enabled        bool
+	FailurePolicy  FailurePolicy
+	TimeoutSeconds int32 // how long the API server waits for an answer
+	// CleanupOnShutdown removes the registration when the last ready
+	// replica stops.
 	CleanupOnShutdown bool
 }
 
+// DeletionProtection is the /deletion-protection and /strict-mode
+// endpoints: labelled objects cannot be deleted and, in strict mode, the
+// label cannot be removed except by BreakGlass.
 type DeletionProtection struct {
 	Endpoint
-	StrictMode bool
-	BreakGlass Subjects
+	StrictMode bool     // also guard the label itself on UPDATE
+	BreakGlass Subjects // who may lift protection in strict mode
 }
 
+// Subjects lists users and groups as an admission request's userInfo names
+// them.
 type Subjects struct {
 	Users  []string
 	Groups []string
@@ -108,6 +121,8 @@ func (s Subjects) Allows(user string, groups []string) bool {
 	return false
 }
 
+// NamespaceProtection is the /namespace-protection endpoint: where objects
+// of the Katalog's CRDs may live, and which namespaces cannot be deleted.
 type NamespaceProtection struct {
 	Endpoint
 	// Katalog-level lists: apply to every CRD entry; Restricted namespaces
@@ -163,14 +178,17 @@ const (
 // Engines lists the valid engines.
 var Engines = []Engine{EngineWebhook, EngineNative, EngineAuto}
 
+// Conversion switches the /convert webhook; each CRD entry carries its own
+// ConversionSpec.
 type Conversion struct {
 	Enabled bool
 }
 
+// Certs is how the serving certificate is issued, kept and rotated.
 type Certs struct {
 	// Source issues the serving certificate (default CertsSelf).
 	Source            CertSource
-	AutoRotate        bool
+	AutoRotate        bool          // renew below RotationThreshold (self only)
 	RotationThreshold time.Duration // default 30d
 	ValidFor          time.Duration // default 1y
 	SecretName        string        // default orkestra-internal-tls
@@ -318,8 +336,9 @@ type ConversionSpec struct {
 	KeepOnShutdown bool
 }
 
+// ConversionPath is a declared conversion between two versions.
 type ConversionPath struct {
-	From, To string
+	From, To string // versions
 	// Spec is the target-field mapping: dot paths relative to the target's
 	// spec ("replicas", "template.size"; nested maps in the Katalog are
 	// flattened) to templates (strings holding "{{") or static values.
@@ -338,9 +357,10 @@ type Notification struct {
 	// Audience is the audience callers' tokens must carry (checked through
 	// the TokenReview).
 	Audience string
+	// Interval is the default throttle window; each Team has its own resolved.
 	Interval time.Duration
-	Slack    *Slack
-	SMTP     *SMTP
+	Slack    *Slack // nil without a slack block
+	SMTP     *SMTP  // nil without an email block
 	// Teams in name order.
 	Teams []*Team
 	// Default templates, used when neither the team nor the event has one.
@@ -363,22 +383,25 @@ type SecretRef struct {
 	File string
 }
 
+// Slack is the Slack credentials shared by the teams.
 type Slack struct {
 	WebhookURL *SecretRef // may be nil
 	BotToken   *SecretRef // may be nil
 	APIURL     string     // default https://slack.com/api
 }
 
+// SMTP is the mail relay shared by the teams.
 type SMTP struct {
 	Host     string
 	Port     int    // default 587
 	TLS      string // starttls | implicit | none
 	From     string
-	Username *SecretRef
+	Username *SecretRef // nil: no SMTP AUTH (set together with Password)
 	Password *SecretRef
-	CAFile   string
+	CAFile   string // PEM CA bundle trusted for the relay ("": system roots)
 }
 
+// Team is one recipient of notifications, with every default resolved.
 type Team struct {
 	Name  string
 	Email []string
@@ -387,6 +410,8 @@ type Team struct {
 	// else slack.webhookURLFrom when the team names no email or channel.
 	WebhookURL *SecretRef
 	Interval   time.Duration // resolved: team, then defaults, then 15m
-	Message    *tmpl.Template
-	Subject    *tmpl.Template
+	// Message and Subject are the team's templates; nil falls back to
+	// the Notification's, then to the event's own text.
+	Message *tmpl.Template
+	Subject *tmpl.Template
 }

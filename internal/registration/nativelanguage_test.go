@@ -106,7 +106,7 @@ func languageRequest(t *testing.T, op admissionv1.Operation, resource string, ob
 // final is the request the validating policies see: mutated.
 func webhookVerdict(t *testing.T, p *policy.Policy, req *admissionv1.AdmissionRequest) (v simVerdict, final *admissionv1.AdmissionRequest) {
 	t.Helper()
-	ds, final, err := admission.ReviewFinal(context.Background(), p, req, func(doc, patch []byte) ([]byte, error) {
+	ds, final, err := admission.Review(context.Background(), p, req, func(doc, patch []byte) ([]byte, error) {
 		pt, err := jsonpatch.DecodePatch(patch)
 		if err != nil {
 			return nil, err

@@ -3,6 +3,7 @@ package registration
 import (
 	"context"
 	"fmt"
+	"net/http"
 	"strings"
 	"sync"
 	"time"
@@ -64,11 +65,11 @@ type SecretProber struct {
 
 // NewSecretProber builds a prober with its own client (to read the
 // warnings of its requests) from cfg.
-func NewSecretProber(cfg *rest.Config, namespace, secret string) (*SecretProber, error) {
+func NewSecretProber(cfg *rest.Config, httpClient *http.Client, namespace, secret string) (*SecretProber, error) {
 	w := &warningRecorder{}
 	c := rest.CopyConfig(cfg)
 	c.WarningHandler = w
-	client, err := dynamic.NewForConfig(c)
+	client, err := dynamic.NewForConfigAndClient(c, httpClient)
 	if err != nil {
 		return nil, err
 	}

@@ -27,7 +27,7 @@ func FuzzWrite(f *testing.F) {
 		rs := []*check.Result{{File: file, Findings: []check.Finding{fd, fd}}}
 
 		var text bytes.Buffer
-		if err := WriteText(&text, rs); err != nil {
+		if err := writeText(&text, rs); err != nil {
 			t.Fatal(err)
 		}
 		if n := strings.Count(text.String(), "\n"); n != 3 {
@@ -38,7 +38,7 @@ func FuzzWrite(f *testing.F) {
 		}
 
 		var js bytes.Buffer
-		if err := WriteJSON(&js, rs); err != nil {
+		if err := writeJSON(&js, rs); err != nil {
 			t.Fatal(err)
 		}
 		var doc Document
@@ -66,7 +66,7 @@ func FuzzParseFormat(f *testing.F) {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, s string) {
-		got, err := ParseFormat(s)
+		got, err := parseFormat(s)
 		valid := s == "text" || s == "json"
 		if valid != (err == nil) {
 			t.Fatalf("ParseFormat(%q) = %q, %v", s, got, err)

@@ -46,17 +46,18 @@ import (
 // is a flag error.
 type Format string
 
+// The formats: one line per finding, or one JSON Document.
 const (
 	Text Format = "text"
 	JSON Format = "json"
 )
 
-// Formats lists the accepted formats, in the order help shows them.
-var Formats = []Format{Text, JSON}
+// formats lists the accepted formats, in the order help shows them.
+var formats = []Format{Text, JSON}
 
-// ParseFormat returns the format named s.
-func ParseFormat(s string) (Format, error) {
-	for _, f := range Formats {
+// parseFormat returns the format named s.
+func parseFormat(s string) (Format, error) {
+	for _, f := range formats {
 		if s == string(f) {
 			return f, nil
 		}
@@ -64,12 +65,15 @@ func ParseFormat(s string) (Format, error) {
 	return "", fmt.Errorf("unknown output format %q: want text or json", s)
 }
 
+// String returns the format's name.
 func (f *Format) String() string { return string(*f) }
-func (f *Format) Type() string   { return "text|json" }
+
+// Type names the flag's values in help.
+func (f *Format) Type() string { return "text|json" }
 
 // Set parses s; its error is short because flag errors already quote s.
 func (f *Format) Set(s string) error {
-	v, err := ParseFormat(s)
+	v, err := parseFormat(s)
 	if err != nil {
 		return errors.New("must be text or json")
 	}
@@ -81,15 +85,15 @@ func (f *Format) Set(s string) error {
 func Write(w io.Writer, f Format, results []*check.Result) error {
 	switch f {
 	case Text:
-		return WriteText(w, results)
+		return writeText(w, results)
 	case JSON:
-		return WriteJSON(w, results)
+		return writeJSON(w, results)
 	}
 	return fmt.Errorf("unknown output format %q: want text or json", string(f))
 }
 
-// Summary is the per-file totals shared by both formats.
-type Summary struct {
+// summary is the per-file totals shared by both formats.
+type summary struct {
 	File     string
 	Errors   int
 	Warnings int
@@ -98,12 +102,12 @@ type Summary struct {
 }
 
 // Valid reports whether the file has no error finding.
-func (s Summary) Valid() bool { return s.Errors == 0 }
+func (s summary) Valid() bool { return s.Errors == 0 }
 
-// Summarize counts the findings of r and, when the pass compiled a policy,
+// summarize counts the findings of r and, when the pass compiled a policy,
 // its CRD entries and teams.
-func Summarize(r *check.Result) Summary {
-	s := Summary{File: r.File}
+func summarize(r *check.Result) summary {
+	s := summary{File: r.File}
 	for _, f := range r.Findings {
 		// Anything but a warning fails: CI must not pass on an unknown severity.
 		if f.Severity == check.Warning {
@@ -121,7 +125,7 @@ func Summarize(r *check.Result) Summary {
 	return s
 }
 
-// WriteText prints one line per finding,
+// writeText prints one line per finding,
 //
 //	file:line:col: error|warning ID name: message (hint)
 //
@@ -133,21 +137,21 @@ func Summarize(r *check.Result) Summary {
 //
 // Line breaks inside messages are escaped, so each finding stays one line
 // that editors and grep can use.
-func WriteText(w io.Writer, results []*check.Result) error {
+func writeText(w io.Writer, results []*check.Result) error {
 	var b strings.Builder
 	for _, r := range results {
 		for _, f := range r.Findings {
 			b.WriteString(oneLine(f.String()))
 			b.WriteByte('\n')
 		}
-		b.WriteString(oneLine(summaryLine(Summarize(r))))
+		b.WriteString(oneLine(summaryLine(summarize(r))))
 		b.WriteByte('\n')
 	}
 	_, err := io.WriteString(w, b.String())
 	return err
 }
 
-func summaryLine(s Summary) string {
+func summaryLine(s summary) string {
 	counts := fmt.Sprintf("(%s, %s)", plural(s.CRDs, "CRD"), plural(s.Teams, "team"))
 	switch {
 	case !s.Valid() && s.Warnings > 0:
@@ -181,6 +185,7 @@ type Document struct {
 // SchemaVersion is the version of Document.
 const SchemaVersion = 1
 
+// FileReport is one Katalog file in a Document: its totals and findings.
 type FileReport struct {
 	File     string          `json:"file"`
 	Valid    bool            `json:"valid"`
@@ -191,6 +196,7 @@ type FileReport struct {
 	Findings []FindingReport `json:"findings"`
 }
 
+// FindingReport is one finding in a FileReport.
 type FindingReport struct {
 	File     string `json:"file"`
 	Line     int    `json:"line"`
@@ -203,11 +209,11 @@ type FindingReport struct {
 	Hint     string `json:"hint"`
 }
 
-// NewDocument builds the JSON document for results.
-func NewDocument(results []*check.Result) Document {
+// newDocument builds the JSON document for results.
+func newDocument(results []*check.Result) Document {
 	doc := Document{Version: SchemaVersion, Valid: true, Files: []FileReport{}}
 	for _, r := range results {
-		s := Summarize(r)
+		s := summarize(r)
 		fr := FileReport{
 			File:     s.File,
 			Valid:    s.Valid(),
@@ -236,10 +242,10 @@ func NewDocument(results []*check.Result) Document {
 	return doc
 }
 
-// WriteJSON prints the Document for results, indented, with a final newline.
-func WriteJSON(w io.Writer, results []*check.Result) error {
+// writeJSON prints the Document for results, indented, with a final newline.
+func writeJSON(w io.Writer, results []*check.Result) error {
 	enc := json.NewEncoder(w)
 	enc.SetIndent("", "  ")
 	enc.SetEscapeHTML(false) // messages quote YAML and templates; keep them readable
-	return enc.Encode(NewDocument(results))
+	return enc.Encode(newDocument(results))
 }

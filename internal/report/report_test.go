@@ -63,13 +63,13 @@ ok.yaml: valid (3 CRDs, 2 teams)
 
 func TestSummaryLine(t *testing.T) {
 	cases := []struct {
-		s    Summary
+		s    summary
 		want string
 	}{
-		{Summary{File: "k.yaml", Errors: 1}, "1 error in k.yaml"},
-		{Summary{File: "k.yaml", Errors: 2, Warnings: 2}, "2 errors, 2 warnings in k.yaml"},
-		{Summary{File: "k.yaml"}, "k.yaml: valid (0 CRDs, 0 teams)"},
-		{Summary{File: "k.yaml", Warnings: 3, CRDs: 1, Teams: 1}, "k.yaml: valid with 3 warnings (1 CRD, 1 team)"},
+		{summary{File: "k.yaml", Errors: 1}, "1 error in k.yaml"},
+		{summary{File: "k.yaml", Errors: 2, Warnings: 2}, "2 errors, 2 warnings in k.yaml"},
+		{summary{File: "k.yaml"}, "k.yaml: valid (0 CRDs, 0 teams)"},
+		{summary{File: "k.yaml", Warnings: 3, CRDs: 1, Teams: 1}, "k.yaml: valid with 3 warnings (1 CRD, 1 team)"},
 	}
 	for _, c := range cases {
 		if got := summaryLine(c.s); got != c.want {
@@ -80,7 +80,7 @@ func TestSummaryLine(t *testing.T) {
 
 // A finding of unknown severity counts as an error: CI must not pass on it.
 func TestUnknownSeverityFails(t *testing.T) {
-	s := Summarize(&check.Result{File: "k.yaml", Findings: []check.Finding{{Severity: "fatal"}}})
+	s := summarize(&check.Result{File: "k.yaml", Findings: []check.Finding{{Severity: "fatal"}}})
 	if s.Valid() || s.Errors != 1 {
 		t.Errorf("summary %+v, want one error", s)
 	}
@@ -92,7 +92,7 @@ func TestTextEscapesLineBreaks(t *testing.T) {
 		finding("k.yaml", 2, 3, check.Error, "K10", "templates", "", "template: line 1\nunexpected \"}\"\r\n", "a\rb"),
 	}}
 	var b bytes.Buffer
-	if err := WriteText(&b, []*check.Result{r}); err != nil {
+	if err := writeText(&b, []*check.Result{r}); err != nil {
 		t.Fatal(err)
 	}
 	want := `k.yaml:2:3: error K10 templates: template: line 1\nunexpected "}"\n (a\rb)` + "\n1 error in k.yaml\n"
@@ -149,7 +149,7 @@ func TestWriteJSON(t *testing.T) {
 }
 
 func TestJSONInvalid(t *testing.T) {
-	doc := NewDocument(results())
+	doc := newDocument(results())
 	if doc.Valid || doc.Files[0].Valid || !doc.Files[1].Valid || doc.Files[0].Errors != 2 || doc.Files[0].Warnings != 1 {
 		t.Errorf("document %+v", doc)
 	}
@@ -165,7 +165,7 @@ func TestJSONInvalid(t *testing.T) {
 // No files gives an empty list, never null.
 func TestJSONNoFiles(t *testing.T) {
 	var b bytes.Buffer
-	if err := WriteJSON(&b, nil); err != nil {
+	if err := writeJSON(&b, nil); err != nil {
 		t.Fatal(err)
 	}
 	if !strings.Contains(b.String(), `"files": []`) {
@@ -185,7 +185,7 @@ func TestFormat(t *testing.T) {
 		if err := f.Set(s); err == nil || f != Text {
 			t.Errorf("Set(%q) = nil error or changed the value to %q", s, f)
 		}
-		if _, err := ParseFormat(s); err == nil || !strings.Contains(err.Error(), "want text or json") {
+		if _, err := parseFormat(s); err == nil || !strings.Contains(err.Error(), "want text or json") {
 			t.Errorf("ParseFormat(%q) error %v", s, err)
 		}
 	}
@@ -197,7 +197,7 @@ func TestFormat(t *testing.T) {
 // The JSON document decodes back to the values it was built from.
 func TestJSONRoundTrip(t *testing.T) {
 	var b bytes.Buffer
-	if err := WriteJSON(&b, results()); err != nil {
+	if err := writeJSON(&b, results()); err != nil {
 		t.Fatal(err)
 	}
 	var got Document
@@ -206,7 +206,7 @@ func TestJSONRoundTrip(t *testing.T) {
 	if err := dec.Decode(&got); err != nil {
 		t.Fatal(err)
 	}
-	want := NewDocument(results())
+	want := newDocument(results())
 	gb, _ := json.Marshal(got)
 	wb, _ := json.Marshal(want)
 	if !bytes.Equal(gb, wb) {

@@ -295,10 +295,10 @@ func (c *compiler) compileOperandTemplate(t *test, path, text string) {
 	}
 }
 
-// fieldOnly returns the field chain a template prints when it is one
-// action reading one field ({{ .spec.maxReplicas }}, white space around it
-// aside), nil otherwise.
-func fieldOnly(t *tmpl.Template) []string {
+// SingleAction returns a template's only action when the template is that
+// action and white space ({{ .spec.maxReplicas }}), nil otherwise: such a
+// template's value is the action's, before it is printed.
+func SingleAction(t *tmpl.Template) *parse.ActionNode {
 	if t.Tree == nil || t.Tree.Root == nil {
 		return nil
 	}
@@ -318,6 +318,14 @@ func fieldOnly(t *tmpl.Template) []string {
 			return nil
 		}
 	}
+	return act
+}
+
+// fieldOnly returns the field chain a template prints when it is one
+// action reading one field ({{ .spec.maxReplicas }}, white space around it
+// aside), nil otherwise.
+func fieldOnly(t *tmpl.Template) []string {
+	act := SingleAction(t)
 	if act == nil {
 		return nil
 	}

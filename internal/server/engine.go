@@ -9,6 +9,7 @@ import (
 	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/rest"
 
+	"github.com/orkspace/orkestra-gateway/internal/kubeclient"
 	"github.com/orkspace/orkestra-gateway/internal/policy"
 	"github.com/orkspace/orkestra-gateway/internal/registration"
 	"github.com/orkspace/orkestra-gateway/internal/webhook"
@@ -18,7 +19,7 @@ import (
 // client for discovery (engine auto) and the last answer, and the rest
 // configuration the prober of an engine switch is built from.
 type engineState struct {
-	rc        *rest.Config
+	cluster   *kubeclient.Cluster
 	discovery rest.Interface
 
 	mu      sync.Mutex
@@ -27,15 +28,20 @@ type engineState struct {
 	probe   *registration.SecretProber
 }
 
-func (e *engineState) init(rc *rest.Config) error {
-	e.rc = rc
-	c, err := rest.UnversionedRESTClientFor(dynamic.ConfigFor(rc))
+func (e *engineState) init(c *kubeclient.Cluster) error {
+	e.cluster = c
+	o := engineClient
+	d, err := rest.UnversionedRESTClientForConfigAndClient(dynamic.ConfigFor(c.Config(o)), c.HTTPClient(o))
 	if err != nil {
 		return err
 	}
-	e.discovery = c
+	e.discovery = d
 	return nil
 }
+
+// engineClient is the budget of discovery (engine auto, once a tick) and of
+// the probes of an engine switch (a few a second while one is pending).
+var engineClient = kubeclient.Options{UserAgent: userAgent, QPS: 10, Burst: 20}
 
 // support is what the API server serves of the native kinds, read on each
 // tick when the engine is auto. A failed discovery keeps the last answer
@@ -63,14 +69,14 @@ func (g *Gateway) support(ctx context.Context) registration.Support {
 // prober probes with the gateway's TLS Secret; nil with external
 // certificates (no Secret), where the plan falls back to waiting a tick.
 func (g *Gateway) prober() registration.Prober {
-	if g.externalCerts || g.engines.rc == nil {
+	if g.externalCerts || g.engines.cluster == nil {
 		return nil
 	}
 	e := &g.engines
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	if e.probe == nil {
-		p, err := registration.NewSecretProber(e.rc, g.ns, g.policy.Certs.SecretName)
+		p, err := registration.NewSecretProber(e.cluster.Config(engineClient), e.cluster.HTTPClient(engineClient), g.ns, g.policy.Certs.SecretName)
 		if err != nil {
 			g.log.Error("probe client", "err", err)
 			return nil

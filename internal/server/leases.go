@@ -4,10 +4,8 @@ import (
 	"context"
 	"fmt"
 
-	"k8s.io/client-go/dynamic"
-	"k8s.io/client-go/rest"
-
 	"github.com/orkspace/orkestra-gateway/internal/dedup"
+	"github.com/orkspace/orkestra-gateway/internal/kubeclient"
 	"github.com/orkspace/orkestra-gateway/internal/policy"
 	"github.com/orkspace/orkestra-gateway/internal/registration"
 )
@@ -17,13 +15,7 @@ import (
 // and request budget, so a burst of notifications never delays the
 // registration and certificate work of the maintenance tick.
 func (g *Gateway) newLeases() (*dedup.Leases, error) {
-	rc, err := rest.InClusterConfig()
-	if err != nil {
-		return nil, fmt.Errorf("in-cluster client for notification leases: %w", err)
-	}
-	rc.UserAgent = "orkestra-gateway/notify"
-	rc.QPS, rc.Burst = 50, 100
-	client, err := dynamic.NewForConfig(rc)
+	client, err := g.cluster.Dynamic(kubeclient.Options{UserAgent: userAgent + "/notify", QPS: 50, Burst: 100})
 	if err != nil {
 		return nil, fmt.Errorf("in-cluster client for notification leases: %w", err)
 	}

@@ -24,6 +24,7 @@ const (
 // series with a fixed label set exists at zero from the start (notify's
 // and the claims' too, whether notifications are on or not).
 type metrics struct {
+	webhook.Collectors
 	admission  *admission.Metrics
 	conversion *conversion.Metrics
 	listener   *webhook.ListenerMetrics // the webhook listener's budget, panics, logs
@@ -86,26 +87,9 @@ func newMetrics(build buildinfo.Info) *metrics {
 	m.created = m.registWrite.WithLabelValues("created")
 	m.updated = m.registWrite.WithLabelValues("updated")
 	m.deleted = m.registWrite.WithLabelValues("deleted")
-	return m
-}
-
-func (m *metrics) collectors() []prometheus.Collector {
-	return []prometheus.Collector{m.admission, m.conversion, m.listener, m.certs, m.notify, m.dedup,
+	m.Collectors = webhook.Collectors{m.admission, m.conversion, m.listener, m.certs, m.notify, m.dedup,
 		m.build, m.ready, m.unenforced, m.inFlight, m.syncs, m.registWrite}
-}
-
-// Describe implements prometheus.Collector.
-func (m *metrics) Describe(ch chan<- *prometheus.Desc) {
-	for _, c := range m.collectors() {
-		c.Describe(ch)
-	}
-}
-
-// Collect implements prometheus.Collector.
-func (m *metrics) Collect(ch chan<- prometheus.Metric) {
-	for _, c := range m.collectors() {
-		c.Collect(ch)
-	}
+	return m
 }
 
 func (m *metrics) observeSync(res registration.Result, err error) {

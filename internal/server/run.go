@@ -12,6 +12,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"runtime/debug"
 	"strconv"
 	"time"
 
@@ -19,17 +20,20 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"k8s.io/client-go/dynamic"
-	"k8s.io/client-go/rest"
 
 	"github.com/orkspace/orkestra-gateway/internal/buildinfo"
 	"github.com/orkspace/orkestra-gateway/internal/certs"
 	"github.com/orkspace/orkestra-gateway/internal/check"
 	"github.com/orkspace/orkestra-gateway/internal/dedup"
+	"github.com/orkspace/orkestra-gateway/internal/kubeclient"
 	"github.com/orkspace/orkestra-gateway/internal/notify"
 	"github.com/orkspace/orkestra-gateway/internal/pod"
 	"github.com/orkspace/orkestra-gateway/internal/policy"
 	"github.com/orkspace/orkestra-gateway/internal/registration"
 )
+
+// userAgent names the gateway's API clients in the API server's logs.
+const userAgent = "orkestra-gateway"
 
 // ErrInvalidKatalog is returned when the check pass finds errors; the
 // findings have been printed.
@@ -49,11 +53,11 @@ type Gateway struct {
 	registry *prometheus.Registry
 	metrics  *metrics // every collector but notify's, registered once
 
-	inflight   inflight       // webhook requests being served
-	notifier   *notify.Server // nil when notifications are off
-	notifySrv  *http.Server
-	restConfig *rest.Config  // of the maintenance client
-	leases     *dedup.Leases // notification claims shared by the replicas (leases.go)
+	inflight  inflight       // webhook requests being served
+	notifier  *notify.Server // nil when notifications are off
+	notifySrv *http.Server
+	cluster   *kubeclient.Cluster // every API client is made from it
+	leases    *dedup.Leases       // notification claims shared by the replicas (leases.go)
 
 	endpoint      registration.Endpoint
 	externalCerts bool      // TLS_CERT_FILE/TLS_KEY_FILE: the user owns caBundle
@@ -109,6 +113,10 @@ func Run(ctx context.Context, cfg Config, logger *slog.Logger, errOut io.Writer)
 	} else {
 		g.log.Info("ready", "katalog", g.policy.Name, "namespace", g.ns, "startup", time.Since(start).String())
 	}
+	// Start-up leaves garbage (the Katalog's YAML, the check pass, CRD
+	// schemas, the first sync) that an idle process would hold until a GC
+	// it has no reason to run: collect it once and return the pages.
+	debug.FreeOSMemory()
 	return g.maintain(ctx, webhooks, serveErr)
 }
 
@@ -167,21 +175,18 @@ func (g *Gateway) connect() error {
 	if g.ns == "" {
 		g.ns = g.self.Namespace
 	}
-	rc, err := rest.InClusterConfig()
+	if g.cluster, err = kubeclient.InCluster(); err != nil {
+		return fmt.Errorf("in-cluster client: %w", err)
+	}
+	// A tick reads every managed object; client-go's default of 5 requests/s
+	// would stretch short sync intervals.
+	g.client, err = g.cluster.Dynamic(kubeclient.Options{UserAgent: userAgent, QPS: 20, Burst: 40})
 	if err != nil {
 		return fmt.Errorf("in-cluster client: %w", err)
 	}
-	rc.UserAgent = "orkestra-gateway"
-	// A tick reads every managed object; client-go's default of 5 requests/s
-	// would stretch short sync intervals.
-	rc.QPS, rc.Burst = 20, 40
-	if g.client, err = dynamic.NewForConfig(rc); err != nil {
+	if err := g.engines.init(g.cluster); err != nil {
 		return fmt.Errorf("in-cluster client: %w", err)
 	}
-	if err := g.engines.init(rc); err != nil {
-		return fmt.Errorf("in-cluster client: %w", err)
-	}
-	g.restConfig = rc
 	g.endpoint = registration.Endpoint{Namespace: g.ns, Service: g.policy.Gateway.ServiceName, URL: g.policy.Gateway.URL,
 		CAInjectFrom: registration.CAInjection(g.policy, g.ns)}
 	return nil
@@ -334,7 +339,7 @@ func (g *Gateway) startNotify(serveErr chan<- error) error {
 	if g.policy.Notification == nil {
 		return nil
 	}
-	reviews, err := notify.ReviewClient(g.restConfig)
+	reviews, err := notify.ReviewClient(g.cluster, userAgent)
 	if err != nil {
 		return fmt.Errorf("notifications: %w", err)
 	}

@@ -15,6 +15,7 @@ import (
 	"github.com/orkspace/orkestra-gateway/internal/certs"
 	"github.com/orkspace/orkestra-gateway/internal/policy"
 	"github.com/orkspace/orkestra-gateway/internal/registration"
+	"github.com/orkspace/orkestra-gateway/internal/webhook"
 )
 
 // The certificate side of the gateway (docs/certificates.md): obtaining the
@@ -229,6 +230,7 @@ func (g *Gateway) schedulePromote(at time.Time) {
 // once with the process's other metrics; the expiry gauge reads the Holder
 // being served once loadCertificate has one.
 type certMetrics struct {
+	webhook.Collectors
 	rotations prometheus.Counter
 	writes    *prometheus.CounterVec
 	conflicts prometheus.Counter
@@ -283,29 +285,12 @@ func newCertMetrics() *certMetrics {
 	}
 	m.patchesWebhook = m.patches.WithLabelValues("webhook")
 	m.patchesCRD = m.patches.WithLabelValues("crd")
+	m.Collectors = webhook.Collectors{m.rotations, m.writes, m.conflicts, m.swaps, m.patches, m.trusted, m.expiry}
 	return m
 }
 
 // serve makes the expiry gauge report h's certificate.
 func (m *certMetrics) serve(h *certs.Holder) { m.served.Store(h) }
-
-// Describe implements prometheus.Collector.
-func (m *certMetrics) Describe(ch chan<- *prometheus.Desc) {
-	for _, c := range m.collectors() {
-		c.Describe(ch)
-	}
-}
-
-// Collect implements prometheus.Collector.
-func (m *certMetrics) Collect(ch chan<- prometheus.Metric) {
-	for _, c := range m.collectors() {
-		c.Collect(ch)
-	}
-}
-
-func (m *certMetrics) collectors() []prometheus.Collector {
-	return []prometheus.Collector{m.rotations, m.writes, m.conflicts, m.swaps, m.patches, m.trusted, m.expiry}
-}
 
 func (m *certMetrics) observe(res certs.SyncResult) {
 	m.conflicts.Add(float64(res.Conflicts))

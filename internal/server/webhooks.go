@@ -8,7 +8,6 @@ import (
 
 	"github.com/orkspace/orkestra-gateway/internal/admission"
 	"github.com/orkspace/orkestra-gateway/internal/conversion"
-	"github.com/orkspace/orkestra-gateway/internal/policy"
 	"github.com/orkspace/orkestra-gateway/internal/webhook"
 )
 
@@ -32,7 +31,9 @@ func (g *Gateway) routes(l *webhook.Listener) ([]route, error) {
 			Logger: g.log, Metrics: g.metrics.admission, Listener: l, Operations: w.Operations,
 		})})
 	}
-	if converts(g.policy) {
+	// Without a converting entry /convert answers 404, and nothing of the
+	// converter's memory budget is exposed.
+	if g.policy.Converts() {
 		conv, err := conversion.New(g.policy, conversion.Options{Logger: g.log, Metrics: g.metrics.conversion, Listener: l, Key: g.tls.conversionKey})
 		if err != nil {
 			return nil, fmt.Errorf("conversion: %w", err)
@@ -40,21 +41,6 @@ func (g *Gateway) routes(l *webhook.Listener) ([]route, error) {
 		rs = append(rs, route{webhook.Convert, conv})
 	}
 	return rs, nil
-}
-
-// converts reports whether the gateway serves /convert: conversion is
-// enabled and an entry declares it. Otherwise the path answers 404, and
-// nothing of the converter's memory budget is exposed.
-func converts(p *policy.Policy) bool {
-	if !p.Conversion.Enabled {
-		return false
-	}
-	for _, c := range p.CRDs {
-		if c != nil && c.Conversion != nil {
-			return true
-		}
-	}
-	return false
 }
 
 // webhookHandler mounts the routes on one mux behind one Listener.

@@ -14,7 +14,7 @@ import (
 func FuzzParse(f *testing.F) {
 	name := filepath.Join("testdata", "ork-test.yaml")
 	f.Fuzz(func(t *testing.T, data []byte) {
-		s, errs := Parse(name, data)
+		s, errs := parse(name, data)
 		if (s == nil) == (len(errs) == 0) {
 			t.Fatalf("Parse gave suite %v and %d errors", s, len(errs))
 		}
@@ -33,7 +33,7 @@ func FuzzParse(f *testing.F) {
 				}
 			}
 		}
-		_, again := Parse(name, data)
+		_, again := parse(name, data)
 		if !reflect.DeepEqual(strs(errs), strs(again)) {
 			t.Fatalf("two parses differ:\n%q\n%q", strs(errs), strs(again))
 		}

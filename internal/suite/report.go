@@ -12,7 +12,7 @@ import (
 func Totals(results []*Result) (passed, failed int) {
 	for _, r := range results {
 		for _, c := range r.Cases {
-			if c.Passed() {
+			if c.passed() {
 				passed++
 			} else {
 				failed++
@@ -29,11 +29,11 @@ func WriteText(w io.Writer, results []*Result) error {
 	for _, r := range results {
 		fmt.Fprintf(&b, "%s (Katalog %s)\n", r.Suite.Name, r.Suite.Katalog)
 		for _, c := range r.Cases {
-			if c.Passed() {
+			if c.passed() {
 				fmt.Fprintf(&b, "  PASS %s\n", c.Case.Name)
 				continue
 			}
-			fmt.Fprintf(&b, "  FAIL %s: %s\n", c.Case.Ref(r.Suite.Path), c.Case.Name)
+			fmt.Fprintf(&b, "  FAIL %s: %s\n", c.Case.ref(r.Suite.Path), c.Case.Name)
 			for _, f := range c.Failures {
 				fmt.Fprintf(&b, "       %s\n", f)
 			}
@@ -45,23 +45,23 @@ func WriteText(w io.Writer, results []*Result) error {
 	return err
 }
 
-// JSON is the -o json document.
-type JSON struct {
+// jsonReport is the -o json document.
+type jsonReport struct {
 	Passed int         `json:"passed"`
 	Failed int         `json:"failed"`
-	Suites []JSONSuite `json:"suites"`
+	Suites []jsonSuite `json:"suites"`
 }
 
-// JSONSuite is one suite in JSON.
-type JSONSuite struct {
+// jsonSuite is one suite in JSON.
+type jsonSuite struct {
 	File    string     `json:"file"`
 	Name    string     `json:"name"`
 	Katalog string     `json:"katalog"`
-	Cases   []JSONCase `json:"cases"`
+	Cases   []jsonCase `json:"cases"`
 }
 
-// JSONCase is one case in JSON.
-type JSONCase struct {
+// jsonCase is one case in JSON.
+type jsonCase struct {
 	Name     string   `json:"name"`
 	File     string   `json:"file"`
 	Line     int      `json:"line"`
@@ -72,17 +72,17 @@ type JSONCase struct {
 
 // WriteJSON prints the -o json document.
 func WriteJSON(w io.Writer, results []*Result) error {
-	doc := JSON{Suites: []JSONSuite{}}
+	doc := jsonReport{Suites: []jsonSuite{}}
 	doc.Passed, doc.Failed = Totals(results)
 	for _, r := range results {
-		s := JSONSuite{File: r.Suite.Path, Name: r.Suite.Name, Katalog: r.Suite.Katalog, Cases: []JSONCase{}}
+		s := jsonSuite{File: r.Suite.Path, Name: r.Suite.Name, Katalog: r.Suite.Katalog, Cases: []jsonCase{}}
 		for _, c := range r.Cases {
 			f := c.Failures
 			if f == nil {
 				f = []string{}
 			}
-			s.Cases = append(s.Cases, JSONCase{Name: c.Case.Name, File: r.Suite.Path, Line: c.Case.Pos.Line, Column: c.Case.Pos.Column,
-				Passed: c.Passed(), Failures: f})
+			s.Cases = append(s.Cases, jsonCase{Name: c.Case.Name, File: r.Suite.Path, Line: c.Case.Pos.Line, Column: c.Case.Pos.Column,
+				Passed: c.passed(), Failures: f})
 		}
 		doc.Suites = append(doc.Suites, s)
 	}
@@ -127,11 +127,11 @@ func WriteJUnit(w io.Writer, results []*Result) error {
 	doc.Tests, doc.Failures = Totals(results)
 	doc.Tests += doc.Failures
 	for _, r := range results {
-		s := junitSuite{Name: r.Suite.Name, Tests: len(r.Cases), Failures: r.Failed(), File: r.Suite.Path}
+		s := junitSuite{Name: r.Suite.Name, Tests: len(r.Cases), Failures: r.failed(), File: r.Suite.Path}
 		for _, c := range r.Cases {
 			jc := junitCase{Name: c.Case.Name, ClassName: r.Suite.Name, File: r.Suite.Path, Line: c.Case.Pos.Line}
-			if !c.Passed() {
-				jc.Failure = &junitFailure{Message: c.Case.Ref(r.Suite.Path) + ": " + c.Failures[0], Text: strings.Join(c.Failures, "\n")}
+			if !c.passed() {
+				jc.Failure = &junitFailure{Message: c.Case.ref(r.Suite.Path) + ": " + c.Failures[0], Text: strings.Join(c.Failures, "\n")}
 			}
 			s.Cases = append(s.Cases, jc)
 		}

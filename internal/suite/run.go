@@ -35,14 +35,14 @@ type CaseResult struct {
 	Failures []string
 }
 
-// Passed reports whether the case met its expectation.
-func (r CaseResult) Passed() bool { return len(r.Failures) == 0 }
+// passed reports whether the case met its expectation.
+func (r CaseResult) passed() bool { return len(r.Failures) == 0 }
 
-// Failed counts the failed cases of r.
-func (r *Result) Failed() int {
+// failed counts the failed cases of r.
+func (r *Result) failed() int {
 	n := 0
 	for _, c := range r.Cases {
-		if !c.Passed() {
+		if !c.passed() {
 			n++
 		}
 	}

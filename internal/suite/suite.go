@@ -24,26 +24,26 @@ import (
 	"github.com/orkspace/orkestra-gateway/internal/katalog"
 )
 
-// APIVersion and Kind head every suite file.
+// suiteAPIVersion and suiteKind head every suite file.
 const (
-	APIVersion = "orkestra.orkspace.io/v1"
-	Kind       = "Test"
+	suiteAPIVersion = "orkestra.orkspace.io/v1"
+	suiteKind       = "Test"
 	// FileName is the name `ork test DIR` looks for in DIR and below.
 	FileName = "ork-test.yaml"
 )
 
-// File is the source model of a suite file.
-type File struct {
-	APIVersion string   `yaml:"apiVersion"`
-	Kind       string   `yaml:"kind"`
-	Metadata   Metadata `yaml:"metadata"`
+// suiteFile is the source model of a suite file.
+type suiteFile struct {
+	APIVersion string        `yaml:"apiVersion"`
+	Kind       string        `yaml:"kind"`
+	Metadata   suiteMetadata `yaml:"metadata"`
 	// Katalog is the Katalog under test, relative to the suite file.
 	Katalog string `yaml:"katalog"`
 	Cases   []Case `yaml:"cases"`
 }
 
-// Metadata names the suite.
-type Metadata struct {
+// suiteMetadata names the suite.
+type suiteMetadata struct {
 	Name string `yaml:"name"`
 }
 
@@ -128,8 +128,8 @@ type LoadedCase struct {
 	Convert map[string]any
 }
 
-// Ref is "file:line:column" of the case, for messages.
-func (c *LoadedCase) Ref(file string) string { return fmt.Sprintf("%s:%s", file, c.Pos) }
+// ref is "file:line:column" of the case, for messages.
+func (c *LoadedCase) ref(file string) string { return fmt.Sprintf("%s:%s", file, c.Pos) }
 
 // Error is a problem in a suite file, with its position.
 type Error = katalog.SchemaError
@@ -177,16 +177,16 @@ func Load(path string) (s *Suite, errs []*Error, err error) {
 	if err != nil {
 		return nil, nil, err
 	}
-	s, errs = Parse(path, data)
+	s, errs = parse(path, data)
 	return s, errs, nil
 }
 
-// Parse decodes and checks a suite; files it names are read relative to
+// parse decodes and checks a suite; files it names are read relative to
 // name's directory. s is nil when errs is not empty.
-func Parse(name string, data []byte) (s *Suite, errs []*Error) {
-	var f File
+func parse(name string, data []byte) (s *Suite, errs []*Error) {
+	var f suiteFile
 	doc, errs := katalog.DecodeDocument(name, data, &f, "test suite",
-		"start with apiVersion: "+APIVersion+" and kind: "+Kind)
+		"start with apiVersion: "+suiteAPIVersion+" and kind: "+suiteKind)
 	if len(errs) > 0 {
 		return nil, errs
 	}
@@ -216,12 +216,12 @@ func (c *checker) path(p string) string {
 	return filepath.Join(c.dir, p)
 }
 
-func (c *checker) suite(f *File) *Suite {
-	if f.APIVersion != APIVersion {
-		c.fail("apiVersion", "write apiVersion: "+APIVersion, "apiVersion %q is not %s", f.APIVersion, APIVersion)
+func (c *checker) suite(f *suiteFile) *Suite {
+	if f.APIVersion != suiteAPIVersion {
+		c.fail("apiVersion", "write apiVersion: "+suiteAPIVersion, "apiVersion %q is not %s", f.APIVersion, suiteAPIVersion)
 	}
-	if f.Kind != Kind {
-		c.fail("kind", "write kind: "+Kind, "kind %q is not %s", f.Kind, Kind)
+	if f.Kind != suiteKind {
+		c.fail("kind", "write kind: "+suiteKind, "kind %q is not %s", f.Kind, suiteKind)
 	}
 	s := &Suite{Path: c.doc.Path, Name: f.Metadata.Name}
 	if s.Name == "" {

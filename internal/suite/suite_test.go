@@ -92,7 +92,7 @@ func TestParseErrors(t *testing.T) {
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			name := filepath.Join(dir, "ork-test.yaml")
-			s, errs := Parse(name, []byte(tc.src))
+			s, errs := parse(name, []byte(tc.src))
 			if s != nil || len(errs) == 0 {
 				t.Fatalf("parsed without errors: %+v", s)
 			}
@@ -148,7 +148,7 @@ func TestRunReportsEveryDifference(t *testing.T) {
     object:
 ` + v1site + `    expect: {allowed: true}
 `)
-	s, errs := Parse(filepath.Join(t.TempDir(), "ork-test.yaml"), []byte(src))
+	s, errs := parse(filepath.Join(t.TempDir(), "ork-test.yaml"), []byte(src))
 	if len(errs) > 0 {
 		t.Fatal(errs)
 	}
@@ -170,7 +170,7 @@ func TestRunReportsEveryDifference(t *testing.T) {
 	}
 	for i, c := range r.Cases {
 		all := strings.Join(c.Failures, "\n")
-		if c.Passed() {
+		if c.passed() {
 			t.Errorf("%s passed", c.Case.Name)
 		}
 		for _, w := range want[i] {
@@ -194,7 +194,7 @@ func TestRunReportsEveryDifference(t *testing.T) {
 	if err := WriteJSON(&js, results); err != nil {
 		t.Fatal(err)
 	}
-	var doc JSON
+	var doc jsonReport
 	if err := json.Unmarshal(js.Bytes(), &doc); err != nil || doc.Failed != 5 || doc.Suites[0].Cases[1].Line != 18 {
 		t.Errorf("json %v: %s", err, js.String())
 	}
@@ -216,12 +216,12 @@ func TestRunInvalidKatalog(t *testing.T) {
 		t.Fatal(err)
 	}
 	src := strings.ReplaceAll(head, "KATALOG", bad) + "cases:\n  - name: a\n    object: {apiVersion: v1, kind: ConfigMap, metadata: {name: c}}\n    expect: {allowed: true}\n"
-	s, errs := Parse(filepath.Join(dir, "ork-test.yaml"), []byte(src))
+	s, errs := parse(filepath.Join(dir, "ork-test.yaml"), []byte(src))
 	if len(errs) > 0 {
 		t.Fatal(errs)
 	}
 	r := (&Runner{}).Run(context.Background(), s)
-	if r.Katalog == nil || r.Katalog.Policy != nil || r.Failed() != 1 || !strings.Contains(r.Cases[0].Failures[0], "has errors (1); no case runs") {
+	if r.Katalog == nil || r.Katalog.Policy != nil || r.failed() != 1 || !strings.Contains(r.Cases[0].Failures[0], "has errors (1); no case runs") {
 		t.Errorf("result %+v", r.Cases)
 	}
 }

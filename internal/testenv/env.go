@@ -22,6 +22,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"net/http"
 	"net/url"
 	"os"
 	"os/exec"
@@ -347,4 +348,14 @@ func (e *Env) BindClusterAdmin(ctx context.Context, namespace, sa string) error 
 // for kubectl and other tools, readable by the owner only.
 func (e *Env) WriteKubeconfig(path string) error {
 	return os.WriteFile(path, e.Environment.KubeConfig, 0o600)
+}
+
+// HTTPClient is an HTTP client for Config (admin credentials), for the
+// constructors that take a rest.Config and its client separately.
+func (e *Env) HTTPClient() *http.Client {
+	c, err := rest.HTTPClientFor(e.Config)
+	if err != nil {
+		panic(fmt.Sprintf("testenv: HTTP client for the admin config: %v", err))
+	}
+	return c
 }

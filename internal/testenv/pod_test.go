@@ -1,34 +1,15 @@
 package testenv
 
 import (
-	"bytes"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 )
 
-type lockedBuf struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuf) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuf) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
-
 // StartPod without a test: Log receives the output as it is written, Stop
 // delivers SIGTERM and returns the program's own exit code, Done closes.
 func TestStartPodStop(t *testing.T) {
-	var log lockedBuf
+	var log Buffer
 	p, err := env.StartPod(PodOptions{
 		Path: "/bin/sh",
 		Args: []string{"-c", `trap 'echo TERMINATED; exit 3' TERM; test -s /run/secrets/kubernetes.io/serviceaccount/token && echo READY; while :; do sleep 0.05; done`},

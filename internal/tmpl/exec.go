@@ -107,7 +107,7 @@ func (s *state) at(node parse.Node) {
 func (s *state) step() {
 	s.steps--
 	if s.steps < 0 {
-		s.errorf("%w", &BudgetError{What: "steps", Limit: s.b.Steps})
+		s.errorf("%w", &budgetError{What: "steps", Limit: s.b.Steps})
 	}
 }
 
@@ -115,7 +115,7 @@ func (s *state) step() {
 func (s *state) spend(n int) {
 	s.alloc -= n
 	if s.alloc < 0 {
-		s.errorf("%w", &BudgetError{What: "bytes of function results", Limit: s.b.Alloc})
+		s.errorf("%w", &budgetError{What: "bytes of function results", Limit: s.b.Alloc})
 	}
 }
 
@@ -125,27 +125,29 @@ func doublePercent(str string) string {
 	return strings.ReplaceAll(str, "%", "%%")
 }
 
-// TODO: It would be nice if ExecError was more broken down, but
+// TODO: It would be nice if execError was more broken down, but
 // the way ErrorContext embeds the template name makes the
 // processing too clumsy.
 
-// ExecError is the custom error type returned when Execute has an
+// execError is the custom error type returned when Execute has an
 // error evaluating its template. (If a write error occurs, the actual
-// error is returned; it will not be of type ExecError.)
-type ExecError struct {
+// error is returned; it will not be of type execError.)
+type execError struct {
 	Name string // Name of template.
 	Err  error  // Pre-formatted error.
 }
 
-func (e ExecError) Error() string {
+// Error returns the pre-formatted error.
+func (e execError) Error() string {
 	return e.Err.Error()
 }
 
-func (e ExecError) Unwrap() error {
+// Unwrap returns the pre-formatted error.
+func (e execError) Unwrap() error {
 	return e.Err
 }
 
-// errorf records an ExecError and terminates processing.
+// errorf records an execError and terminates processing.
 func (s *state) errorf(format string, args ...any) {
 	name := doublePercent(s.tmpl.Name())
 	if s.node == nil {
@@ -154,7 +156,7 @@ func (s *state) errorf(format string, args ...any) {
 		location, context := s.tmpl.Tree.ErrorContext(s.node)
 		format = fmt.Sprintf("template: %s: executing %q at <%s>: %s", location, name, doublePercent(context), format)
 	}
-	panic(ExecError{
+	panic(execError{
 		Name: s.tmpl.Name(),
 		Err:  fmt.Errorf(format, args...),
 	})
@@ -184,7 +186,7 @@ func errRecover(errp *error) {
 			panic(e)
 		case writeError:
 			*errp = err.Err // Strip the wrapper.
-		case ExecError:
+		case execError:
 			*errp = err // Keep the wrapper.
 		default:
 			panic(e)
@@ -276,13 +278,9 @@ func (s *state) walkIfOrWith(typ parse.NodeType, dot reflect.Value, pipe *parse.
 	}
 }
 
-// IsTrue reports whether the value is 'true', in the sense of not the zero of its type,
+// isTrue reports whether the value is 'true', in the sense of not the zero of its type,
 // and whether the value has a meaningful truth value. This is the definition of
 // truth used by if and other such actions.
-func IsTrue(val any) (truth, ok bool) {
-	return isTrue(reflect.ValueOf(val))
-}
-
 func isTrue(val reflect.Value) (truth, ok bool) {
 	if !val.IsValid() {
 		// Something like var x interface{}, never set. It's a form of nil.
@@ -403,7 +401,7 @@ func (s *state) walkRange(dot reflect.Value, r *parse.RangeNode) {
 
 func (s *state) walkTemplate(dot reflect.Value, t *parse.TemplateNode) {
 	s.at(t)
-	tmpl := s.tmpl.Lookup(t.Name)
+	tmpl := s.tmpl.lookup(t.Name)
 	if tmpl == nil || tmpl.Tree == nil {
 		s.errorf("template %q not defined", t.Name)
 	}

@@ -57,13 +57,14 @@ func (b Budget) withDefaults() Budget {
 	return b
 }
 
-// BudgetError is an execution stopped by its budget.
-type BudgetError struct {
+// budgetError is an execution stopped by its budget.
+type budgetError struct {
 	What  string // "steps", "bytes of output", "bytes of function results"
 	Limit int
 }
 
-func (e *BudgetError) Error() string {
+// Error names the budget exceeded and its limit.
+func (e *budgetError) Error() string {
 	return "the template exceeded its budget of " + strconv.Itoa(e.Limit) + " " + e.What
 }
 
@@ -110,8 +111,8 @@ func Parse(name, text string, funcs FuncMap) (*Template, error) {
 // Name is the template's name.
 func (t *Template) Name() string { return t.name }
 
-// Lookup returns the template name defines or is, nil when there is none.
-func (t *Template) Lookup(name string) *Template {
+// lookup returns the template name defines or is, nil when there is none.
+func (t *Template) lookup(name string) *Template {
 	if t.common == nil {
 		return nil
 	}
@@ -161,7 +162,7 @@ type limitWriter struct {
 
 func (l *limitWriter) Write(p []byte) (int, error) {
 	if len(p) > l.left {
-		return 0, &BudgetError{What: "bytes of output", Limit: l.limit}
+		return 0, &budgetError{What: "bytes of output", Limit: l.limit}
 	}
 	l.left -= len(p)
 	return l.w.Write(p)

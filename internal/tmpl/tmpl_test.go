@@ -106,7 +106,7 @@ func TestBudgets(t *testing.T) {
 			t.Errorf("%s: no error", c.name)
 			continue
 		}
-		var be *BudgetError
+		var be *budgetError
 		if c.what != "" && (!errors.As(err, &be) || be.What != c.what) {
 			t.Errorf("%s: %v, want a budget of %s", c.name, err, c.what)
 		}
@@ -162,7 +162,7 @@ func FuzzAgainstTextTemplate(f *testing.F) {
 			return
 		}
 		got, err := ours.Render(testData, Budget{Steps: 10_000, Output: 1 << 16, Alloc: 1 << 20})
-		var be *BudgetError
+		var be *budgetError
 		if errors.As(err, &be) {
 			return // within budget only
 		}

@@ -220,5 +220,5 @@ func tooLarge(kind string, limit int64) *failure {
 func (l *Listener) busy() *failure {
 	l.rejected()
 	return &failure{http.StatusServiceUnavailable, fmt.Sprintf(
-		"the webhook listener holds its limit of %d bytes of request bodies; retry after %s s", l.limit, RetryAfterSeconds)}
+		"the webhook listener holds its limit of %d bytes of request bodies; retry after %s s", l.limit, retryAfterSeconds)}
 }

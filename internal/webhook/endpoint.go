@@ -60,14 +60,14 @@ type Options struct {
 	OnFailure func(code int, operation string)
 }
 
-// DefaultMaxBodyBytes is the body limit when Options.MaxBodyBytes is unset.
-const DefaultMaxBodyBytes = 1 << 20
+// defaultMaxBodyBytes is the body limit when Options.MaxBodyBytes is unset.
+const defaultMaxBodyBytes = 1 << 20
 
 // New returns the http.Handler of the webhook called name, answering
 // reviews of type r. It never panics.
 func New[Req any](name string, r Review[Req], o Options) http.Handler {
 	if o.MaxBodyBytes <= 0 {
-		o.MaxBodyBytes = DefaultMaxBodyBytes
+		o.MaxBodyBytes = defaultMaxBodyBytes
 	}
 	if o.Metrics == nil {
 		o.Metrics = NewMetrics(MetricsOptions{RequestsName: "webhook_requests_total", DurationName: "webhook_duration_seconds"})
@@ -162,7 +162,7 @@ func (e *endpoint[Req]) serve(w http.ResponseWriter, r *http.Request) (code int,
 // answer but 200 as a failed call and applies the failure policy.
 func (e *endpoint[Req]) refuse(w http.ResponseWriter, r *http.Request, f *failure) int {
 	if f.code == http.StatusServiceUnavailable {
-		w.Header().Set("Retry-After", RetryAfterSeconds)
+		w.Header().Set("Retry-After", retryAfterSeconds)
 	}
 	e.o.Listener.badRequest("bad webhook request", "webhook", e.name, "code", f.code, "err", f.msg, "remote", r.RemoteAddr)
 	http.Error(w, f.msg, f.code)

@@ -5,6 +5,7 @@ package webhook
 // registration); Convert is what the CRDs' spec.conversion points at.
 type Feature string
 
+// The features with a webhook configuration.
 const (
 	DeletionProtection  Feature = "deletion-protection"
 	StrictMode          Feature = "strict-mode"

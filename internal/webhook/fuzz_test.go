@@ -104,7 +104,7 @@ func FuzzReadBody(f *testing.F) {
 		if want == http.StatusBadRequest && !strings.Contains(w.body.String(), "body") {
 			t.Fatalf("400 without saying what is wrong with the body: %q", w.body.String())
 		}
-		if n := l.InFlight(); n != 0 {
+		if n := l.inFlight(); n != 0 {
 			t.Fatalf("%d bytes still charged", n)
 		}
 	})

@@ -19,8 +19,8 @@ type ListenerOptions struct {
 	MaxBytesInFlight int64
 	// BadRequestLogs is how many lines about malformed requests are logged
 	// per second at most, after a burst of BadRequestBurst. Lines beyond
-	// are counted, not written. Defaults: DefaultBadRequestLogs and
-	// DefaultBadRequestBurst.
+	// are counted, not written. Defaults: defaultBadRequestLogs and
+	// defaultBadRequestBurst.
 	BadRequestLogs  float64
 	BadRequestBurst int
 	// Metrics receives the listener's counters (NewListenerMetrics). Nil:
@@ -31,14 +31,14 @@ type ListenerOptions struct {
 // Defaults of the bad-request log limiter: a flood of malformed requests
 // writes a burst, then a line every other second.
 const (
-	DefaultBadRequestLogs  = 0.5
-	DefaultBadRequestBurst = 10
+	defaultBadRequestLogs  = 0.5
+	defaultBadRequestBurst = 10
 )
 
-// RetryAfterSeconds is the Retry-After of a request refused because the
+// retryAfterSeconds is the Retry-After of a request refused because the
 // listener's budget was spent: bodies in flight are read and answered
 // within a second or two (or dropped by the read timeout).
-const RetryAfterSeconds = "1"
+const retryAfterSeconds = "1"
 
 // Listener holds what every endpoint of one listener shares: the budget of
 // body bytes in flight, the bad-request log limiter and their metrics. It
@@ -67,17 +67,17 @@ func NewListener(o ListenerOptions) *Listener {
 	}
 	r, b := o.BadRequestLogs, o.BadRequestBurst
 	if r <= 0 {
-		r = DefaultBadRequestLogs
+		r = defaultBadRequestLogs
 	}
 	if b <= 0 {
-		b = DefaultBadRequestBurst
+		b = defaultBadRequestBurst
 	}
 	l.bad = rate.NewLimiter(rate.Limit(r), b)
 	return l
 }
 
-// InFlight is the capacity of the body buffers the endpoints hold now.
-func (l *Listener) InFlight() int64 {
+// inFlight is the capacity of the body buffers the endpoints hold now.
+func (l *Listener) inFlight() int64 {
 	if l == nil {
 		return 0
 	}

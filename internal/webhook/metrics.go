@@ -43,11 +43,32 @@ type MetricsOptions struct {
 	Operations bool
 }
 
+// Collectors is a fixed list of collectors that is itself one
+// prometheus.Collector. A package's metrics embed the list of their
+// families, built once with them, so registering the package's metrics
+// registers every family, once.
+type Collectors []prometheus.Collector
+
+// Describe implements prometheus.Collector.
+func (cs Collectors) Describe(ch chan<- *prometheus.Desc) {
+	for _, c := range cs {
+		c.Describe(ch)
+	}
+}
+
+// Collect implements prometheus.Collector.
+func (cs Collectors) Collect(ch chan<- prometheus.Metric) {
+	for _, c := range cs {
+		c.Collect(ch)
+	}
+}
+
 // Metrics are the request counter and the latency histogram of a set of
 // endpoints. They are a prometheus.Collector: register them once. Each
 // endpoint's series are created, at zero, when the endpoint is built
 // (Endpoints or New), never while serving.
 type Metrics struct {
+	Collectors
 	requests   *prometheus.CounterVec
 	duration   *prometheus.HistogramVec
 	operations bool
@@ -62,24 +83,14 @@ func NewMetrics(o MetricsOptions) *Metrics {
 	if o.Operations {
 		labels = []string{"webhook", "operation", "code"}
 	}
-	return &Metrics{
+	m := &Metrics{
 		requests:   prometheus.NewCounterVec(prometheus.CounterOpts{Name: o.RequestsName, Help: o.RequestsHelp}, labels),
 		duration:   prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: o.DurationName, Help: o.DurationHelp, Buckets: o.Buckets}, []string{"webhook"}),
 		operations: o.Operations,
 		byName:     map[string]*series{},
 	}
-}
-
-// Describe implements prometheus.Collector.
-func (m *Metrics) Describe(ch chan<- *prometheus.Desc) {
-	m.requests.Describe(ch)
-	m.duration.Describe(ch)
-}
-
-// Collect implements prometheus.Collector.
-func (m *Metrics) Collect(ch chan<- prometheus.Metric) {
-	m.requests.Collect(ch)
-	m.duration.Collect(ch)
+	m.Collectors = Collectors{m.requests, m.duration}
+	return m
 }
 
 // Endpoints creates the series of the named endpoints at zero, so that
@@ -164,6 +175,7 @@ func (m *Metrics) endpoint(name string, ops []string) *series {
 // recovered panics and its suppressed log lines. They are a
 // prometheus.Collector: register them once.
 type ListenerMetrics struct {
+	Collectors
 	inFlight   prometheus.Gauge
 	rejected   prometheus.Counter
 	panics     prometheus.Counter
@@ -172,7 +184,7 @@ type ListenerMetrics struct {
 
 // NewListenerMetrics returns the listener's collectors at zero.
 func NewListenerMetrics() *ListenerMetrics {
-	return &ListenerMetrics{
+	m := &ListenerMetrics{
 		inFlight: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "orkestra_gateway_webhook_body_bytes_in_flight",
 			Help: "Capacity of the request body buffers the webhook listener holds now (bounded by its budget).",
@@ -187,6 +199,8 @@ func NewListenerMetrics() *ListenerMetrics {
 		}),
 		suppressed: NewLogLinesSuppressed("webhook"),
 	}
+	m.Collectors = Collectors{m.inFlight, m.rejected, m.panics, m.suppressed}
+	return m
 }
 
 // NewLogLinesSuppressed is the counter of the log lines about refused or
@@ -199,22 +213,4 @@ func NewLogLinesSuppressed(listener string) prometheus.Counter {
 		Help:        "Log lines about refused or malformed requests not written because of the listener's log rate limit, by listener.",
 		ConstLabels: prometheus.Labels{"listener": listener},
 	})
-}
-
-// Describe implements prometheus.Collector.
-func (m *ListenerMetrics) Describe(ch chan<- *prometheus.Desc) {
-	for _, c := range m.collectors() {
-		c.Describe(ch)
-	}
-}
-
-// Collect implements prometheus.Collector.
-func (m *ListenerMetrics) Collect(ch chan<- prometheus.Metric) {
-	for _, c := range m.collectors() {
-		c.Collect(ch)
-	}
-}
-
-func (m *ListenerMetrics) collectors() []prometheus.Collector {
-	return []prometheus.Collector{m.inFlight, m.rejected, m.panics, m.suppressed}
 }

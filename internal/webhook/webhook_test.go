@@ -263,7 +263,7 @@ func TestBudget(t *testing.T) {
 	done := make(chan *httptest.ResponseRecorder)
 	go func() { done <- do(a, http.MethodPost, "application/json", slow, -1) }()
 	<-slow.sent
-	held := l.InFlight()
+	held := l.inFlight()
 	if held < int64(len(head)) || held > 3*int64(len(head)) {
 		t.Fatalf("in flight %d bytes while %d are held", held, len(head))
 	}
@@ -271,7 +271,7 @@ func TestBudget(t *testing.T) {
 	// One byte more than is free: refused, before reading when declared.
 	big := `{"uid":"b","word":"` + strings.Repeat("y", int(limit-held)+1-len(`{"uid":"b","word":""}`)) + `"}`
 	w := post(b, big)
-	if w.Code != 503 || w.Header().Get("Retry-After") != RetryAfterSeconds || !strings.Contains(w.Body.String(), "limit of 262144 bytes") {
+	if w.Code != 503 || w.Header().Get("Retry-After") != retryAfterSeconds || !strings.Contains(w.Body.String(), "limit of 262144 bytes") {
 		t.Errorf("a declared body over the budget: %d %q Retry-After %q", w.Code, w.Body, w.Header().Get("Retry-After"))
 	}
 	// Chunked, the same body is refused when its chunks would pass it.
@@ -291,7 +291,7 @@ func TestBudget(t *testing.T) {
 	if w := <-done; w.Code != 200 {
 		t.Errorf("the slow request: %d %q", w.Code, w.Body)
 	}
-	if n := l.InFlight(); n != 0 {
+	if n := l.inFlight(); n != 0 {
 		t.Errorf("%d bytes still charged after every request finished", n)
 	}
 	if got := testutil.ToFloat64(lm.inFlight); got != 0 {
@@ -329,7 +329,7 @@ func TestBudgetConcurrent(t *testing.T) {
 	if codes[200]+codes[503] != 320 {
 		t.Errorf("codes %v", codes)
 	}
-	if n := l.InFlight(); n != 0 {
+	if n := l.inFlight(); n != 0 {
 		t.Errorf("%d bytes charged after all requests", n)
 	}
 }
@@ -397,11 +397,11 @@ func TestLargeBodyAllocatesTwice(t *testing.T) {
 	if got := after.TotalAlloc - before.TotalAlloc; got > 2*uint64(len(data))+maxChunk+64<<10 {
 		t.Errorf("a %d-byte body allocated %d bytes", len(data), got)
 	}
-	if got := l.InFlight(); got != int64(len(data)) {
+	if got := l.inFlight(); got != int64(len(data)) {
 		t.Errorf("%d bytes charged for a %d-byte body", got, len(data))
 	}
 	b.free()
-	if got := l.InFlight(); got != 0 {
+	if got := l.inFlight(); got != 0 {
 		t.Errorf("%d bytes charged after free", got)
 	}
 }

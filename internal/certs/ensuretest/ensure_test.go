@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"errors"
-	"fmt"
 	"maps"
 	"net/url"
 	"strings"
@@ -30,18 +29,8 @@ func TestMain(m *testing.M) { testenv.Main(m, &env) }
 
 const secretName = "orkestra-internal-tls"
 
-var nsCount atomic.Int32
-
 // newNamespace creates an empty namespace for one test.
-func newNamespace(t *testing.T) string {
-	t.Helper()
-	name := fmt.Sprintf("certs-%d", nsCount.Add(1))
-	ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: name}}
-	if _, err := env.Clientset.CoreV1().Namespaces().Create(context.Background(), ns, metav1.CreateOptions{}); err != nil {
-		t.Fatal(err)
-	}
-	return name
-}
+func newNamespace(t *testing.T) string { return env.Namespace(t, "certs") }
 
 func options(ns string) certs.Options {
 	u, _ := url.Parse("https://127.0.0.1:9443")

@@ -13,7 +13,6 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
-	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/dynamic"
@@ -27,43 +26,14 @@ var env *testenv.Env
 
 func TestMain(m *testing.M) { testenv.Main(m, &env) }
 
-var nsCount atomic.Int32
-
-func newNamespace(t *testing.T) string {
-	t.Helper()
-	name := fmt.Sprintf("dedup-%d", nsCount.Add(1))
-	ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: name}}
-	if _, err := env.Clientset.CoreV1().Namespaces().Create(context.Background(), ns, metav1.CreateOptions{}); err != nil {
-		t.Fatal(err)
-	}
-	return name
-}
-
-// clock is a settable clock shared by the replicas of a test: Lease times
-// are compared with it, so expiry is tested without sleeping.
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *clock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = c.t.Add(d)
-}
+func newNamespace(t *testing.T) string { return env.Namespace(t, "dedup") }
 
 type replica struct {
 	*dedup.Leases
 	reg *prometheus.Registry
 }
 
-func newReplica(t *testing.T, client dynamic.Interface, ns, holder string, c *clock) replica {
+func newReplica(t *testing.T, client dynamic.Interface, ns, holder string, c *testenv.Clock) replica {
 	t.Helper()
 	reg := prometheus.NewRegistry()
 	m := dedup.NewMetrics()
@@ -86,22 +56,7 @@ func (r replica) count(t *testing.T, result string) float64 {
 	if err != nil || n != 3 {
 		t.Fatalf("claims metric: %d series, %v", n, err)
 	}
-	mfs, err := r.reg.Gather()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, mf := range mfs {
-		if mf.GetName() != "orkestra_gateway_notify_claims_total" {
-			continue
-		}
-		for _, m := range mf.GetMetric() {
-			if m.GetLabel()[0].GetValue() == result {
-				return m.GetCounter().GetValue()
-			}
-		}
-	}
-	t.Fatalf("no claims_total{result=%q}", result)
-	return 0
+	return testenv.CounterValue(t, r.reg, "orkestra_gateway_notify_claims_total", "result", result)
 }
 
 func getLease(t *testing.T, ns, name string) (map[string]any, bool) {
@@ -121,7 +76,7 @@ func getLease(t *testing.T, ns, name string) (map[string]any, bool) {
 // the holder, the duration and the labels.
 func TestOneClaimantAmongReplicas(t *testing.T) {
 	ns := newNamespace(t)
-	c := &clock{t: time.Now()}
+	c := testenv.NewClock(time.Now())
 	var rs []replica
 	for i := range 3 {
 		rs = append(rs, newReplica(t, env.Dynamic, ns, fmt.Sprintf("gateway-%d", i), c))
@@ -189,7 +144,7 @@ func TestOneClaimantAmongReplicas(t *testing.T) {
 // interval rounded up to whole seconds.
 func TestExpiredLeaseTakenOverOnce(t *testing.T) {
 	ns := newNamespace(t)
-	c := &clock{t: time.Now()}
+	c := testenv.NewClock(time.Now())
 	a := newReplica(t, env.Dynamic, ns, "gateway-a", c)
 	key := "id\x00ev-1\x00ops"
 	if held, _, err := a.Claim(context.Background(), key, 1500*time.Millisecond); err != nil || !held.IsZero() {
@@ -231,7 +186,7 @@ func TestExpiredLeaseTakenOverOnce(t *testing.T) {
 // once), but never a Lease another replica wrote since.
 func TestRelease(t *testing.T) {
 	ns := newNamespace(t)
-	c := &clock{t: time.Now()}
+	c := testenv.NewClock(time.Now())
 	a := newReplica(t, env.Dynamic, ns, "gateway-a", c)
 	b := newReplica(t, env.Dynamic, ns, "gateway-b", c)
 	_, rel, err := a.Claim(context.Background(), "k1", time.Minute)
@@ -280,7 +235,7 @@ func waitGone(t *testing.T, ns, name string) {
 // found held), and nothing unexpired or rewritten since.
 func TestSweep(t *testing.T) {
 	ns := newNamespace(t)
-	c := &clock{t: time.Now()}
+	c := testenv.NewClock(time.Now())
 	a := newReplica(t, env.Dynamic, ns, "gateway-a", c)
 	b := newReplica(t, env.Dynamic, ns, "gateway-b", c)
 	ctx := context.Background()

@@ -1,7 +1,6 @@
 package notifytest
 
 import (
-	"bytes"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
@@ -12,6 +11,7 @@ import (
 	"encoding/json"
 	"encoding/pem"
 	"fmt"
+	"io"
 	"math/big"
 	"net"
 	"net/http"
@@ -19,15 +19,16 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strconv"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/orkspace/orkestra-gateway/internal/testenv"
 )
 
-// MailpitEnv names the variable holding the mailpit binary (the output of
+// mailpitEnv names the variable holding the mailpit binary (the output of
 // hack/mailpit.sh; `make test` sets it).
-const MailpitEnv = "ORK_MAILPIT"
+const mailpitEnv = "ORK_MAILPIT"
 
 // Mailpit TLS modes, as in notification.email.smtp.tls.
 const (
@@ -58,7 +59,7 @@ type Mailpit struct {
 	CAPEM  []byte
 
 	cmd  *exec.Cmd
-	out  *lockedBuffer
+	out  *testenv.Buffer
 	done chan struct{}
 }
 
@@ -67,18 +68,18 @@ type Mailpit struct {
 // SMTP server must not look like a green run.
 func StartMailpit(t testing.TB, o MailpitOptions) *Mailpit {
 	t.Helper()
-	bin := os.Getenv(MailpitEnv)
+	bin := os.Getenv(mailpitEnv)
 	if bin == "" {
-		t.Fatalf("%s is not set: run `make test`, or `export %s=$(bash hack/mailpit.sh)` before `go test`", MailpitEnv, MailpitEnv)
+		t.Fatalf("%s is not set: run `make test`, or `export %s=$(bash hack/mailpit.sh)` before `go test`", mailpitEnv, mailpitEnv)
 	}
 	if _, err := os.Stat(bin); err != nil {
-		t.Fatalf("%s=%s: %v (run `bash hack/mailpit.sh` to build it)", MailpitEnv, bin, err)
+		t.Fatalf("%s=%s: %v (run `bash hack/mailpit.sh` to build it)", mailpitEnv, bin, err)
 	}
 	if o.TLS == "" {
 		o.TLS = TLSStartTLS
 	}
 	dir := t.TempDir()
-	m := &Mailpit{Host: "127.0.0.1", SMTPPort: freePort(t), HTTPPort: freePort(t), out: &lockedBuffer{}, done: make(chan struct{})}
+	m := &Mailpit{Host: "127.0.0.1", SMTPPort: freePort(t), HTTPPort: freePort(t), out: &testenv.Buffer{}, done: make(chan struct{})}
 	args := []string{
 		"--smtp", net.JoinHostPort(m.Host, strconv.Itoa(m.SMTPPort)),
 		"--listen", net.JoinHostPort(m.Host, strconv.Itoa(m.HTTPPort)),
@@ -219,6 +220,22 @@ func (m *Mailpit) WaitMessages(t testing.TB, n int, timeout time.Duration) []Mes
 	}
 }
 
+// Raw returns the message with mailpit's ID as it was received (headers
+// and body as sent, after SMTP's dot-unstuffing).
+func (m *Mailpit) Raw(id string) (string, error) {
+	c := http.Client{Timeout: 5 * time.Second}
+	resp, err := c.Get(m.api() + "/api/v1/message/" + id + "/raw")
+	if err != nil {
+		return "", err
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err == nil && resp.StatusCode != http.StatusOK {
+		err = fmt.Errorf("mailpit GET raw %s: %s", id, resp.Status)
+	}
+	return string(b), err
+}
+
 func (m *Mailpit) get(path string, v any) error {
 	c := http.Client{Timeout: 5 * time.Second}
 	resp, err := c.Get(m.api() + path)
@@ -279,21 +296,4 @@ func freePort(t testing.TB) int {
 	}
 	defer l.Close()
 	return l.Addr().(*net.TCPAddr).Port
-}
-
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
 }

@@ -64,9 +64,6 @@ func NewSlack(t testing.TB, token string) *Slack {
 	return s
 }
 
-// URL is the fake's base URL (http://127.0.0.1:PORT).
-func (s *Slack) URL() string { return s.srv.URL }
-
 // WebhookURL is an incoming webhook URL; name tells hooks apart.
 func (s *Slack) WebhookURL(name string) string { return s.srv.URL + "/hooks/" + name }
 

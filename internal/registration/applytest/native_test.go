@@ -158,7 +158,7 @@ func TestProbes(t *testing.T) {
 	ensureProbeSecret(t, p)
 	removeAll(t, p.Name)
 	ctx := context.Background()
-	prober, err := registration.NewSecretProber(env.Config, "orkestra-system", p.Certs.SecretName)
+	prober, err := registration.NewSecretProber(env.Config, env.HTTPClient(), "orkestra-system", p.Certs.SecretName)
 	if err != nil {
 		t.Fatal(err)
 	}

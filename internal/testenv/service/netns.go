@@ -40,8 +40,8 @@ const netnsEnv = "ORK_TESTENV_NETNS_FROM"
 // addressBase is the first replica address: 10.77.0.11, .12, ...
 const addressBase = 11
 
-// MaxAddresses bounds Main's address count.
-const MaxAddresses = 100
+// maxAddresses bounds Main's address count.
+const maxAddresses = 100
 
 // Address is the i-th replica address (0-based) on lo.
 func Address(i int) string { return fmt.Sprintf("10.77.0.%d", addressBase+i) }
@@ -67,8 +67,8 @@ func Main(m *testing.M, env **testenv.Env, n int) {
 // enter re-executes the binary in new namespaces (and does not return) or,
 // in the re-executed binary, checks the namespace and sets up lo.
 func enter(n int) error {
-	if n < 1 || n > MaxAddresses {
-		return fmt.Errorf("%d addresses: want 1 to %d", n, MaxAddresses)
+	if n < 1 || n > maxAddresses {
+		return fmt.Errorf("%d addresses: want 1 to %d", n, maxAddresses)
 	}
 	self, err := os.Readlink("/proc/self/ns/net")
 	if err != nil {

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	"slices"
 	"sync"
 	"syscall"
 	"time"
@@ -78,14 +77,6 @@ type Replica struct {
 	ready, terminating, gone bool
 	held                     bool // HoldEndpoint: not probed any more
 	failures                 int
-	transitions              []Transition
-}
-
-// Transition is a change of a replica's endpoint, with when the harness
-// wrote it.
-type Transition struct {
-	At    time.Time
-	State string // ready, not ready, terminating, removed
 }
 
 // New creates the Service (and its namespace) and starts the endpoints
@@ -145,13 +136,12 @@ func (s *Service) Add(r *Replica) error {
 	}
 	s.mu.Lock()
 	s.replicas = append(s.replicas, r)
-	r.transitions = append(r.transitions, Transition{time.Now(), "not ready"})
 	s.mu.Unlock()
 	return s.write(r)
 }
 
-// Replicas are those added and not removed.
-func (s *Service) Replicas() []*Replica {
+// snapshot returns the replicas added and not removed.
+func (s *Service) snapshot() []*Replica {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	var out []*Replica
@@ -163,24 +153,17 @@ func (s *Service) Replicas() []*Replica {
 	return out
 }
 
-// Ready reports whether r's endpoint is written as ready.
-func (s *Service) Ready(r *Replica) bool {
+// ready reports whether r's endpoint is written as ready.
+func (s *Service) ready(r *Replica) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return r.ready && !r.terminating && !r.gone
 }
 
-// Transitions of r so far.
-func (s *Service) Transitions(r *Replica) []Transition {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return slices.Clone(r.transitions)
-}
-
 // WaitReady waits until r's endpoint is written as ready.
 func (s *Service) WaitReady(r *Replica, timeout time.Duration) error {
 	deadline := time.Now().Add(timeout)
-	for !s.Ready(r) {
+	for !s.ready(r) {
 		if time.Now().After(deadline) {
 			return fmt.Errorf("replica %s not ready in the EndpointSlice after %s", r.Name, timeout)
 		}
@@ -201,7 +184,6 @@ func (s *Service) WaitReady(r *Replica, timeout time.Duration) error {
 func (s *Service) Terminate(r *Replica, preStop, grace time.Duration) (int, error) {
 	s.mu.Lock()
 	r.terminating = true
-	r.transitions = append(r.transitions, Transition{time.Now(), "terminating"})
 	s.mu.Unlock()
 	if err := s.write(r); err != nil {
 		return -1, err
@@ -242,7 +224,6 @@ func (s *Service) Kill(r *Replica, detect time.Duration) (killed time.Time, err 
 func (s *Service) Remove(r *Replica) error {
 	s.mu.Lock()
 	r.gone, r.ready = true, false
-	r.transitions = append(r.transitions, Transition{time.Now(), "removed"})
 	s.mu.Unlock()
 	s.wmu.Lock()
 	defer s.wmu.Unlock()
@@ -318,7 +299,7 @@ func (s *Service) run() {
 		case <-tick.C:
 		}
 		var wg sync.WaitGroup
-		for _, r := range s.Replicas() {
+		for _, r := range s.snapshot() {
 			s.mu.Lock()
 			skip := r.terminating || r.held
 			s.mu.Unlock()
@@ -351,15 +332,8 @@ func (s *Service) probe(client *http.Client, r *Replica) {
 			r.ready = false
 		}
 	}
-	if changed && !r.terminating && !r.gone {
-		state := "not ready"
-		if r.ready {
-			state = "ready"
-		}
-		r.transitions = append(r.transitions, Transition{time.Now(), state})
-	} else {
-		changed = false
-	}
+	// The probe never rewrites the endpoint of a terminating or removed replica.
+	changed = changed && !r.terminating && !r.gone
 	s.mu.Unlock()
 	if changed {
 		_ = s.write(r) // recorded in s.errs
