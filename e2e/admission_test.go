@@ -457,6 +457,110 @@ func admissionScenarios(t *testing.T, engine policy.Engine) *verdicts {
 		}
 	})
 
+	wantCauses := func(t *testing.T, err error, webhookCauses int) {
+		t.Helper()
+		// The webhook engine answers with one cause per failing field; a
+		// policy's denial carries the API server's single cause.
+		want := webhookCauses
+		if engine == policy.EngineNative {
+			want = 1
+		}
+		if st, ok := err.(apierrors.APIStatus); !ok || st.Status().Details == nil || len(st.Status().Details.Causes) != want {
+			t.Errorf("want %d causes: %v", want, err)
+		}
+	}
+
+	t.Run("[*]: one cause and one warning per failing element", func(t *testing.T) {
+		w := widget(u("ports"), map[string]any{"replicas": int64(2), "image": "registry.example.com/w:1",
+			"ports": []any{map[string]any{"port": int64(80)}, map[string]any{"port": int64(0)}, map[string]any{"port": int64(22)},
+				map[string]any{"port": int64(70000)}, map[string]any{"port": int64(23)}}})
+		_, err := dyn.Resource(widgets).Namespace("team-a").Create(ctx, w, metav1.CreateOptions{})
+		record("[*] ports", err)
+		if !apierrors.IsInvalid(err) {
+			t.Fatalf("widget with ports 0 and 70000: want Invalid, got %v", err)
+		}
+		for _, want := range []string{
+			`[spec.ports[1].port: Invalid value: 0: ports are between 1 and 65535, spec.ports[3].port: Invalid value: 70000: ports are between 1 and 65535]`,
+		} {
+			if !strings.Contains(err.Error(), want) {
+				t.Errorf("denial %q does not contain %q", err, want)
+			}
+		}
+		for _, want := range []string{"warning: spec.ports[2].port: ssh and telnet ports are discouraged", "warning: spec.ports[4].port: ssh and telnet ports are discouraged"} {
+			if !strings.Contains(seen.seen["[*] ports"], want) {
+				t.Errorf("outcome %q lacks %q", seen.seen["[*] ports"], want)
+			}
+		}
+		wantCauses(t, err, 2)
+		ok := widget(u("ports-ok"), map[string]any{"replicas": int64(2), "image": "registry.example.com/w:1", "ports": []any{map[string]any{"port": int64(443)}}})
+		_, err = dyn.Resource(widgets).Namespace("team-a").Create(ctx, ok, metav1.CreateOptions{})
+		record("[*] ports ok", err)
+		if err != nil {
+			t.Errorf("widget with port 443: %v", err)
+		}
+	})
+
+	t.Run("template value: another field of the object", func(t *testing.T) {
+		w := widget(u("max"), map[string]any{"replicas": int64(5), "maxReplicas": int64(3), "image": "registry.example.com/w:1"})
+		_, err := dyn.Resource(widgets).Namespace("team-a").Create(ctx, w, metav1.CreateOptions{})
+		record("template operand", err)
+		if !apierrors.IsInvalid(err) || !strings.Contains(err.Error(), "spec.replicas: Invalid value: 5: replicas above maxReplicas 3") {
+			t.Errorf("replicas 5 with maxReplicas 3: %v", err)
+		}
+		w = widget(u("max-ok"), map[string]any{"replicas": int64(3), "maxReplicas": int64(3), "image": "registry.example.com/w:1"})
+		_, err = dyn.Resource(widgets).Namespace("team-a").Create(ctx, w, metav1.CreateOptions{})
+		record("template operand ok", err)
+		if err != nil {
+			t.Errorf("replicas 3 with maxReplicas 3: %v", err)
+		}
+	})
+
+	t.Run("condition on the user's groups", func(t *testing.T) {
+		w := func(name string) *unstructured.Unstructured {
+			return widget(name, map[string]any{"replicas": int64(1), "image": "registry.example.com/w:1", "privileged": true})
+		}
+		_, err := dyn.Resource(widgets).Namespace("team-a").Create(ctx, w(u("priv")), metav1.CreateOptions{})
+		record("userInfo: not a platform admin", err)
+		if !apierrors.IsInvalid(err) || !strings.Contains(err.Error(), "spec.privileged: Invalid value: true: only platform admins create privileged widgets") {
+			t.Errorf("privileged widget by a cluster admin outside platform:admins: %v", err)
+		}
+		bindGroup(t, "platform:admins")
+		_, adyn, awarns := clientsFor(t, env.ImpersonatedConfig("pat", "platform:admins", "system:authenticated"))
+		eventually(t, 10*time.Second, "pat may read widgets", func() error {
+			_, err := adyn.Resource(widgets).Namespace("team-a").List(ctx, metav1.ListOptions{})
+			return err
+		})
+		_, err = adyn.Resource(widgets).Namespace("team-a").Create(ctx, w(u("priv-admin")), metav1.CreateOptions{})
+		seen.record("userInfo: a platform admin", err, awarns.take())
+		if err != nil {
+			t.Errorf("privileged widget by a platform admin: %v", err)
+		}
+	})
+
+	t.Run("a rule in audit mode neither denies nor warns", func(t *testing.T) {
+		w := widget(u("latest"), map[string]any{"replicas": int64(1), "image": "registry.example.com/w:latest"})
+		_, err := dyn.Resource(widgets).Namespace("team-a").Create(ctx, w, metav1.CreateOptions{})
+		record("audit rule", err)
+		if err != nil || strings.Contains(seen.seen["audit rule"], "warning") {
+			t.Errorf("a widget failing only an audited rule: %s", seen.seen["audit rule"])
+		}
+		if engine == policy.EngineWebhook {
+			if n := metric(t, g, `orkestra_gateway_admission_audit_total{rule="widget/pinned-image"}`); n < 1 {
+				t.Errorf("the audited failure was not counted: %v", n)
+			}
+			return
+		}
+		// Native: a policy of its own, bound with validationActions [Audit].
+		b, err := env.Dynamic.Resource(schema.GroupVersionResource{Group: "admissionregistration.k8s.io", Version: "v1", Resource: "validatingadmissionpolicybindings"}).
+			Get(ctx, "orkestra-gateway-e2e-validate-audit", metav1.GetOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if actions, _, _ := unstructured.NestedStringSlice(b.Object, "spec", "validationActions"); fmt.Sprint(actions) != "[Audit]" {
+			t.Errorf("the audit binding's actions: %v", actions)
+		}
+	})
+
 	t.Run("mutation default and override on an annotation key with /", func(t *testing.T) {
 		w := widget(u("mutated"), map[string]any{"replicas": int64(1), "image": "registry.example.com/w:1"})
 		w.SetAnnotations(map[string]string{"app.kubernetes.io/managed-by": "someone-else", u("keep"): "me"})

@@ -227,9 +227,10 @@ type evalDoc struct {
 		Status  *metav1.Status  `json:"status"`
 		Patch   json.RawMessage `json:"patch"`
 	} `json:"decisions"`
-	Warnings        []string       `json:"warnings"`
-	Object          map[string]any `json:"object"`
-	ValidatedObject map[string]any `json:"validatedObject"`
+	PolicyDenials   []metav1.Status `json:"policyDenials"`
+	Warnings        []string        `json:"warnings"`
+	Object          map[string]any  `json:"object"`
+	ValidatedObject map[string]any  `json:"validatedObject"`
 }
 
 // TestEvalMatchesAPIServer runs the same requests through `ork gateway
@@ -381,8 +382,8 @@ func compareEval(t *testing.T, bin, katalog, key string, c evalCase) {
 }
 
 // compareDenial checks that the API server's denial is one of the
-// denials eval printed (validating webhooks run in parallel: the API
-// server returns the first to answer), word for word.
+// denials eval printed (validating webhooks and policies run in parallel:
+// the API server returns the first to answer), word for word.
 func compareDenial(t *testing.T, err error, doc evalDoc, out []byte) {
 	t.Helper()
 	var se *apierrors.StatusError
@@ -390,9 +391,13 @@ func compareDenial(t *testing.T, err error, doc evalDoc, out []byte) {
 		t.Fatalf("the API server's error is not a Status: %v", err)
 	}
 	st := se.ErrStatus
+	if strings.Contains(st.Message, "ValidatingAdmissionPolicy '") {
+		comparePolicyDenial(t, st, doc, out)
+		return
+	}
 	prefix, msg, ok := strings.Cut(st.Message, " denied the request: ")
 	if !ok || !strings.HasPrefix(prefix, "admission webhook ") {
-		t.Fatalf("the API server's denial does not come from an admission webhook: %v", err)
+		t.Fatalf("the API server's denial comes from neither an admission webhook nor a policy: %v", err)
 	}
 	var denials []string
 	for _, d := range doc.Decisions {
@@ -417,6 +422,25 @@ func compareDenial(t *testing.T, err error, doc evalDoc, out []byte) {
 		return
 	}
 	t.Errorf("the API server's denial (%d %s %q) is none of eval's:\n  %s\neval: %s", st.Code, st.Reason, msg, strings.Join(denials, "\n  "), out)
+}
+
+// comparePolicyDenial checks that a ValidatingAdmissionPolicy's denial
+// (the native engine's) is one of eval's policy denials: the whole Status,
+// message, code, reason, details and causes.
+func comparePolicyDenial(t *testing.T, st metav1.Status, doc evalDoc, out []byte) {
+	t.Helper()
+	var denials []string
+	for _, e := range doc.PolicyDenials {
+		denials = append(denials, fmt.Sprintf("%d %s %q", e.Code, e.Reason, e.Message))
+		if e.Code != st.Code || e.Reason != st.Reason || e.Message != st.Message {
+			continue
+		}
+		if !reflect.DeepEqual(e.Details, st.Details) {
+			t.Errorf("details: API server %+v, eval %+v", st.Details, e.Details)
+		}
+		return
+	}
+	t.Errorf("the API server's policy denial (%d %s %q) is none of eval's:\n  %s\neval: %s", st.Code, st.Reason, st.Message, strings.Join(denials, "\n  "), out)
 }
 
 // compareMutation compares the object the API server admitted with

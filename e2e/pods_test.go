@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strings"
 	"testing"
@@ -47,7 +48,10 @@ func podContainer(name, image string, limits bool) corev1.Container {
 	return c
 }
 
-// causes returns the fields of an Invalid denial's causes.
+// causes returns the failing fields of an Invalid denial, in order: the
+// fields of its causes (webhook engine), or those its message lists (a
+// ValidatingAdmissionPolicy's denial has one cause, the whole message; the
+// message lists every failing field the same way).
 func causes(t *testing.T, err error) []string {
 	t.Helper()
 	var se *apierrors.StatusError
@@ -56,10 +60,20 @@ func causes(t *testing.T, err error) []string {
 	}
 	var out []string
 	for _, c := range se.ErrStatus.Details.Causes {
+		if c.Field == "" && strings.Contains(c.Message, "ValidatingAdmissionPolicy") {
+			_, list, _ := strings.Cut(c.Message, " is invalid: ")
+			for _, m := range denialField.FindAllStringSubmatch(list, -1) {
+				out = append(out, m[1])
+			}
+			continue
+		}
 		out = append(out, c.Field)
 	}
 	return out
 }
+
+// denialField finds the fields an Invalid denial's message lists.
+var denialField = regexp.MustCompile(`(?:^\[?|, )((?:spec|metadata)\.[^:, ]+): `)
 
 // examples/pods: [*] rules with one cause per failing container, an empty
 // list that passes, a condition on the user's groups, a template value and
@@ -175,6 +189,25 @@ func exercisePodsExample(t *testing.T, ex *example) {
 		right.Labels = map[string]string{"team": ns}
 		if _, err := pods.Create(ctx, right, metav1.CreateOptions{}); err != nil {
 			t.Errorf("team label of its namespace: %v", err)
+		}
+	})
+
+	t.Run("the CEL rule: the API server denies privileged containers", func(t *testing.T) {
+		priv := podContainer("side", "registry.example.com/side:2", true)
+		yes := true
+		priv.SecurityContext = &corev1.SecurityContext{Privileged: &yes}
+		_, err := pods.Create(ctx, examplePod("privileged", good, priv), metav1.CreateOptions{})
+		// engine auto: on this API server (ValidatingAdmissionPolicy
+		// served) the rules are the native engine's, the CEL rule among them.
+		want := "ValidatingAdmissionPolicy 'orkestra-gateway-" + ex.katalog + "-validate' with binding 'orkestra-gateway-" + ex.katalog +
+			"-validate' denied request: privileged containers are not allowed: side"
+		if !apierrors.IsInvalid(err) || !strings.Contains(err.Error(), want) {
+			t.Errorf("a privileged container: want %q, got %v", want, err)
+		}
+		off := false
+		priv.SecurityContext.Privileged = &off
+		if _, err := pods.Create(ctx, examplePod("unprivileged", good, priv), metav1.CreateOptions{}); err != nil {
+			t.Errorf("privileged: false: %v", err)
 		}
 	})
 

@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -143,5 +144,69 @@ func TestGatewayEvalCEL(t *testing.T) {
 	code, out, _ = runIn(t, dir, "-f", "katalog.yaml", "--object", "bare.yaml")
 	if code != 0 || !strings.Contains(out, "CEL rules of pod (evaluated by the API server, failurePolicy Ignore): allowed") {
 		t.Errorf("mutated pod: exit %d\n%s", code, out)
+	}
+}
+
+// With engine auto on a current cluster the rules are the native engine's:
+// eval gives the denials and warnings of its policies in the API server's
+// words, as the client sees them.
+func TestGatewayEvalPolicyWording(t *testing.T) {
+	dir := t.TempDir()
+	for name, text := range map[string]string{
+		"katalog.yaml": podKatalog,
+		"good.yaml":    podYAML("    - {name: a, image: registry.example.com/a:1, resources: {limits: {cpu: 100m}}}\n"),
+		"bad.yaml":     podYAML("    - {name: a, image: registry.example.com/a:1}\n    - {name: b, image: docker.io/b:1}\n"),
+		"frozen.yaml":  "apiVersion: v1\nkind: Namespace\nmetadata:\n  name: team\n  labels: {frozen: \"true\"}\n",
+	} {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(text), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	doc := func(args ...string) (int, evalJSON) {
+		t.Helper()
+		code, out, errOut := runIn(t, dir, append([]string{"-f", "katalog.yaml", "-o", "json"}, args...)...)
+		var d evalJSON
+		if err := json.Unmarshal([]byte(out), &d); err != nil {
+			t.Fatalf("%v\n%s%s", err, out, errOut)
+		}
+		return code, d
+	}
+	const validate = "orkestra-gateway-pods-validate"
+	prefix := `pods "p" is forbidden: ValidatingAdmissionPolicy '` + validate + `' with binding '` + validate + `' denied request: `
+	for _, tc := range []struct {
+		name    string
+		args    []string
+		denial  string
+		warning string
+	}{
+		{"field rules", []string{"--object", "bad.yaml"},
+			prefix + `Pod "p" is invalid: spec.containers[1].image: Invalid value: "docker.io/b:1": images come from registry.example.com`, ""},
+		{"a CEL rule", []string{"--object", "good.yaml", "--namespace-object", "frozen.yaml"}, prefix + "the namespace is frozen", ""},
+		{"a CEL warn rule", []string{"--object", "good.yaml", "--user", "intern"}, "",
+			"Validation failed for ValidatingAdmissionPolicy '" + validate + "-warn' with binding '" + validate + "-warn': interns only watch"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			code, d := doc(tc.args...)
+			if d.Engines["validate"] != "native" || d.Engines["mutate"] != "native" {
+				t.Errorf("engines %v", d.Engines)
+			}
+			if tc.denial == "" {
+				if code != 0 || len(d.PolicyDenials) != 0 {
+					t.Errorf("exit %d, policy denials %+v", code, d.PolicyDenials)
+				}
+			} else {
+				if code != 1 || len(d.PolicyDenials) != 1 {
+					t.Fatalf("exit %d, policy denials %+v", code, d.PolicyDenials)
+				}
+				st := d.PolicyDenials[0]
+				if st.Message != tc.denial || st.Code != 422 || st.Reason != "Invalid" || st.Details == nil || len(st.Details.Causes) != 1 ||
+					st.Details.Causes[0].Message != strings.TrimPrefix(tc.denial, `pods "p" is forbidden: `) {
+					t.Errorf("policy denial %+v\nwant message %q", st, tc.denial)
+				}
+			}
+			if tc.warning != "" && !slices.Contains(d.Warnings, tc.warning) {
+				t.Errorf("warnings %q lack %q", d.Warnings, tc.warning)
+			}
+		})
 	}
 }

@@ -139,6 +139,14 @@ func (s *settings) alerts() []alert {
 			description: "Replica {{ $labels.pod }} answers /readyz with 503 and is out of the Service. /readyz names the condition (registrations not applied, " +
 				"certificate trust not confirmed, shutting down); the log gives the error behind it. When no replica is ready, the webhooks' failure policies apply.",
 			anchor: "orkestragatewaynotready"},
+		{name: "OrkestraGatewayCELRulesUnenforced",
+			expr:     fmt.Sprintf(`max by (pod) (orkestra_gateway_admission_cel_rules_unenforced{%s}) > 0`, sel),
+			after:    "15m",
+			severity: "warning",
+			summary:  "CEL rules of the Katalog are enforced by nothing: the API server serves no ValidatingAdmissionPolicy.",
+			description: "Replica {{ $labels.pod }} keeps {{ $value }} CEL rules (expression:) that nothing evaluates: with engine auto on this API server, validation " +
+				"runs on the webhook engine, which never evaluates CEL. The log's \"CEL rules are not enforced\" lines name the entries.",
+			anchor: "orkestragatewaycelrulesunenforced"},
 	}
 	if s.p.Notification != nil {
 		as = append(as, alert{name: "OrkestraGatewayNotifyQueueFull",

@@ -94,12 +94,13 @@ func TestPrometheusRuleAlerts(t *testing.T) {
 		"OrkestraGatewayRegistrationsNotApplied": "orkestra_gateway_registration_syncs_total",
 		"OrkestraGatewayNotReady":                "orkestra_gateway_ready",
 		"OrkestraGatewayNotifyQueueFull":         "orkestra_gateway_notify_queue_full_total",
+		"OrkestraGatewayCELRulesUnenforced":      "orkestra_gateway_admission_cel_rules_unenforced",
 	} {
 		if !strings.Contains(got[alert], want) {
 			t.Errorf("alert %s: expr %q, want it to contain %q", alert, got[alert], want)
 		}
 	}
-	if len(got) != 7 {
-		t.Errorf("%d alerts, want 7: %v", len(got), got)
+	if len(got) != 8 {
+		t.Errorf("%d alerts, want 8: %v", len(got), got)
 	}
 }

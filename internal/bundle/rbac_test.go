@@ -92,7 +92,7 @@ func TestRules(t *testing.T) {
 	const vap, vapb, mapol, mapb = "admissionregistration.k8s.io/validatingadmissionpolicies", "admissionregistration.k8s.io/validatingadmissionpolicybindings",
 		"admissionregistration.k8s.io/mutatingadmissionpolicies", "admissionregistration.k8s.io/mutatingadmissionpolicybindings"
 	validatingParts := []string{"deletion-protection", "deletion-protection-crds", "strict-mode", "strict-mode-break-glass",
-		"namespace-protection", "namespace-protection-deletion", "validate", "validate-warn"}
+		"namespace-protection", "namespace-protection-deletion", "validate", "validate-warn", "validate-audit"}
 	// readNative: every engine reads and deletes the other engine's objects.
 	readNative := func(katalog string) []string {
 		return []string{

@@ -334,6 +334,7 @@ func (p *pass) rules(base string, e *katalog.CRD, c *policy.CRD) {
 			}
 			c.Validation = set
 			p.native(base+".validation.rules", "validation", set.NativeProblems())
+			p.celEngine(base+".validation.rules", set)
 		}
 	}
 	if e.Mutation != nil && len(e.Mutation.Rules) > 0 {
@@ -358,6 +359,35 @@ func (p *pass) native(field, feature string, problems []rules.Problem) {
 			p.warnf("K22", field+pr.Path, pr.Hint, "engine auto keeps %s on the webhook engine: %s", feature, pr.Msg)
 		}
 	}
+}
+
+// celEngine checks, with engine auto, where an entry's CEL rules run: only
+// the native engine evaluates them, so an entry whose field rules keep its
+// validation on the webhook engine would never enforce them (an error),
+// and on a cluster that serves no ValidatingAdmissionPolicy nothing does
+// (a warning: the gateway then logs an error on every tick).
+func (p *pass) celEngine(field string, set *rules.ValidationSet) {
+	if p.pol.Admission.Engine != policy.EngineAuto {
+		return
+	}
+	var first = -1
+	for _, r := range set.Rules() {
+		if r.Expression {
+			first = r.Index
+			break
+		}
+	}
+	if first < 0 {
+		return
+	}
+	f := fmt.Sprintf("%s[%d].expression", field, first)
+	if probs := set.NativeProblems(); len(probs) > 0 {
+		p.errorf("K08", f, "make every rule of the entry compile for the native engine (see "+field+probs[0].Path+"), or set engine: native",
+			"CEL rules run only on the native engine, and engine auto keeps this entry's validation on the webhook engine (%s), which would never evaluate them", probs[0].Msg)
+		return
+	}
+	p.warnf("K22", f, "set engine: native to refuse clusters without ValidatingAdmissionPolicy",
+		"engine auto enforces CEL rules only where the API server serves ValidatingAdmissionPolicy (Kubernetes 1.30 and later); on an older cluster they are not enforced")
 }
 
 // problems turns rule-compile problems into findings under field.

@@ -17,6 +17,13 @@ const auto = header + `security:
       engine: auto
 `
 
+// native turns admission on with the native engine.
+const native = header + `security:
+  webhooks:
+    admission:
+      engine: native
+`
+
 const pod = `{group: "", version: v1, kind: Pod, plural: pods}`
 
 func init() {
@@ -98,11 +105,51 @@ spec:
       apiTypes: ` + pod + `
       validation:
         rules:
-          - expression: "object.spec.containers.all(c, has(c.resources.limits))"
+          - expression: "object.spec.containers.all(c, has(c.resources.limits))" # want: K22 warning
             message: every container has limits
           - expression: "request.userInfo.username != 'root'"
             messageExpression: "'user ' + request.userInfo.username + ' may not'"
             action: warn
+`},
+		{"K08 CEL rules of an entry auto keeps on the webhook engine", auto + `spec:
+  crds:
+    pod:
+      apiTypes: ` + pod + `
+      validation:
+        rules:
+          - field: "{{ .spec.which }}" # want: K22 warning
+            exists: true
+            message: m
+          - expression: "object.spec.containers.size() < 10" # want: K08 error
+            message: fewer than 10 containers
+`},
+		{"K10 a value template the native engine cannot compile", native + `spec:
+  crds:
+    website:
+      apiTypes: ` + website + `
+      validation:
+        rules:
+          - field: spec.replicas
+            lte: "{{ range .spec.l }}{{ . }}{{ end }}" # want: K10 error
+            message: m
+          - field: spec.replicas
+            lte: "{{ .spec.max }}"
+            message: m
+          - field: "spec.containers[*].image"
+            prefix: "{{ .metadata.namespace }}/"
+            when:
+              - {field: oldObject.spec.x, exists: true}
+              - {field: request.userInfo.groups, contains: "{{ printf \"%s\" .metadata.namespace }}"} # want: K10 error
+            message: m
+`},
+		{"K08 CEL rules with engine native", native + `spec:
+  crds:
+    pod:
+      apiTypes: ` + pod + `
+      validation:
+        rules:
+          - expression: "object.spec.containers.size() < 10"
+            message: fewer than 10 containers
 `},
 		{"K08 CEL rules need the native or auto engine", admission + `spec:
   crds:
@@ -139,7 +186,7 @@ spec:
       crdFile: crds/website.yaml
       validation:
         rules:
-          - expression: "object.spec.replicas <" # want: K09 error
+          - expression: "object.spec.replicas <" # want: K09 error, K22 warning
             message: m
           - expression: "object.spec.size <= 10" # want: K09 error
             message: v2 has replicas, not size

@@ -37,7 +37,9 @@ import (
 	"github.com/orkspace/orkestra-gateway/internal/celeval"
 	"github.com/orkspace/orkestra-gateway/internal/conversion"
 	"github.com/orkspace/orkestra-gateway/internal/policy"
+	"github.com/orkspace/orkestra-gateway/internal/registration"
 	"github.com/orkspace/orkestra-gateway/internal/rules"
+	"github.com/orkspace/orkestra-gateway/internal/webhook"
 )
 
 // DefaultUser is the requesting user when Input.User is empty.
@@ -73,8 +75,9 @@ func inputErrorf(format string, a ...any) error { return &InputError{Msg: fmt.Sp
 
 // Evaluator is a compiled Katalog ready to answer requests.
 type Evaluator struct {
-	p    *policy.Policy
-	conv *conversion.Converter
+	p       *policy.Policy
+	conv    *conversion.Converter
+	engines map[webhook.Feature]policy.Engine // on a current cluster (native.go)
 }
 
 // Options tune an Evaluator; every field is optional.
@@ -114,7 +117,7 @@ func New(p *policy.Policy, o Options) (*Evaluator, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Evaluator{p: p, conv: conv}, nil
+	return &Evaluator{p: p, conv: conv, engines: clusterEngines(p)}, nil
 }
 
 // Policy is the compiled Katalog.
@@ -145,6 +148,14 @@ type Result struct {
 	Decisions []admission.Decision
 	// CEL is the verdict of the entry's CEL rules; nil when none applies.
 	CEL *CELVerdict
+	// Engines is the engine of each feature on a cluster that serves both
+	// admission policy kinds (Kubernetes 1.36 and later).
+	Engines map[webhook.Feature]policy.Engine
+	// PolicyDenials are the denials of the features the native engine
+	// enforces (CEL rules included), as the API server words them: one
+	// per denying policy, and the client gets one of them. The denials of
+	// the webhook engine are in Decisions.
+	PolicyDenials []metav1.Status
 	// Allowed is the verdict.
 	Allowed bool
 	// Warnings are the warnings the client sees, once each: the API
@@ -252,7 +263,9 @@ func (e *Evaluator) Run(ctx context.Context, in Input) (*Result, error) {
 			}
 		}
 	}
-	res.Warnings = warnings(entry, ver, ds, res.CEL)
+	res.Engines = e.engines
+	res.PolicyDenials = nativeDenials(e.p, e.engines, final, ds, res.CEL)
+	res.Warnings = warnings(e.p, e.engines, final, entry, ver, ds, res.CEL)
 	return res, nil
 }
 
@@ -421,8 +434,9 @@ func mutationRejected(ds []admission.Decision) bool {
 }
 
 // warnings are the warnings the client sees, each once (the API server
-// drops repeats).
-func warnings(entry *policy.CRD, version string, ds []admission.Decision, cel *CELVerdict) []string {
+// drops repeats): a native feature's (CEL rules' too) in the API server's
+// words.
+func warnings(p *policy.Policy, engines map[webhook.Feature]policy.Engine, req *admissionv1.AdmissionRequest, entry *policy.CRD, version string, ds []admission.Decision, cel *CELVerdict) []string {
 	var out []string
 	add := func(w string) {
 		if w != "" && !slices.Contains(out, w) {
@@ -431,16 +445,22 @@ func warnings(entry *policy.CRD, version string, ds []admission.Decision, cel *C
 	}
 	add(deprecationWarning(entry, version))
 	for _, d := range ds {
-		if d.Response != nil {
-			for _, w := range d.Response.Warnings {
-				add(w)
+		if d.Response == nil {
+			continue
+		}
+		native := engines[webhook.Feature(d.Webhook)] == policy.EngineNative && !d.Mutating
+		for _, w := range d.Response.Warnings {
+			if native {
+				w = policyWarning(nativePolicy(p, req, d, true), w)
 			}
+			add(w)
 		}
 	}
 	if cel != nil {
+		warnPolicy := registration.ConfigName(p.Name, webhook.Validate) + "-warn"
 		for _, r := range cel.Results {
 			if r.Err == nil && !r.Valid && r.Rule.Warn && !r.Rule.Audit {
-				add(r.Message)
+				add(policyWarning(warnPolicy, r.Message))
 			}
 		}
 	}

@@ -50,6 +50,10 @@ func (r *Result) WriteText(w io.Writer) error {
 	if r.CEL != nil {
 		writeCELText(&b, r.CEL)
 	}
+	// What the native engine's policies answer, in the API server's words.
+	for _, st := range r.PolicyDenials {
+		fmt.Fprintf(&b, "API server (native engine): denied (%d %s)\n  %s\n", st.Code, st.Reason, st.Message)
+	}
 	verdict := "denied"
 	if r.Allowed {
 		verdict = "allowed"
@@ -169,6 +173,14 @@ type JSON struct {
 	// Expressions are the CEL rules the API server evaluates (empty when
 	// none applies).
 	Expressions []Expression `json:"expressions"`
+	// Engines is the engine of each feature on a cluster that serves both
+	// admission policy kinds.
+	Engines map[string]string `json:"engines"`
+	// PolicyDenials are the denials of the features the native engine
+	// enforces, CEL rules included, as the API server words them (the
+	// client gets one of them); those of the webhook engine are in
+	// Decisions.
+	PolicyDenials []metav1.Status `json:"policyDenials"`
 	// Rules are the failing validation rules, audited ones included.
 	Rules []RuleOutcome `json:"rules"`
 	// Warnings are every warning the client sees.
@@ -214,10 +226,17 @@ func (r *Result) jsonDoc() JSON {
 		Namespace: req.Namespace, Name: req.Name,
 		RequestAPIVersion: r.RequestAPIVersion, APIVersion: joinAPIVersion(req.Kind.Group, req.Kind.Version),
 		Conversion: r.Conversion, Decisions: []Decision{}, Expressions: []Expression{},
+		Engines: map[string]string{}, PolicyDenials: r.PolicyDenials,
 		Rules: r.Rules(), Warnings: r.Warnings, Object: r.Object, ValidatedObject: r.ValidatedObject,
 	}
 	if doc.Rules == nil {
 		doc.Rules = []RuleOutcome{}
+	}
+	if doc.PolicyDenials == nil {
+		doc.PolicyDenials = []metav1.Status{}
+	}
+	for f, e := range r.Engines {
+		doc.Engines[string(f)] = string(e)
 	}
 	if doc.Warnings == nil {
 		doc.Warnings = []string{}

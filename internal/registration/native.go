@@ -26,8 +26,9 @@ import (
 //	orkestra-gateway-<katalog>-strict-mode-break-glass      warn (Warn binding) and audit break-glass uses
 //	orkestra-gateway-<katalog>-namespace-protection         Katalog CRD objects in refused namespaces
 //	orkestra-gateway-<katalog>-namespace-protection-deletion  DELETE of restricted namespaces
-//	orkestra-gateway-<katalog>-validate                     deny rules
+//	orkestra-gateway-<katalog>-validate                     deny rules (field and CEL rules)
 //	orkestra-gateway-<katalog>-validate-warn                warn rules (Warn binding)
+//	orkestra-gateway-<katalog>-validate-audit               rules in audit mode (Audit binding)
 //	orkestra-gateway-<katalog>-mutate                       MutatingAdmissionPolicy
 //
 // Every policy also matches one request that only the gateway makes: a
@@ -46,6 +47,10 @@ type NativePart struct {
 	Mutating bool
 	// Warn: the binding's validationActions are [Warn] (else [Deny]).
 	Warn bool
+	// Audit: the binding's validationActions are [Audit]: its failures
+	// reach the API server's audit log only. Such a policy cannot answer a
+	// probe (nothing of an audit reaches the client).
+	Audit bool
 }
 
 // NativeParts lists every policy the native engine may register, in
@@ -59,6 +64,7 @@ var NativeParts = []NativePart{
 	{Feature: webhook.NamespaceProtection, Suffix: "-deletion"},
 	{Feature: webhook.Validate},
 	{Feature: webhook.Validate, Suffix: "-warn", Warn: true},
+	{Feature: webhook.Validate, Suffix: "-audit", Audit: true},
 	{Feature: webhook.Mutate, Mutating: true},
 }
 
@@ -160,7 +166,7 @@ func (b nativeBuilder) build(part NativePart) (NativePolicy, bool, error) {
 			spec = b.namespaceDeletion(name)
 		}
 	case webhook.Validate:
-		spec, err = b.validate(name, part.Warn)
+		spec, err = b.validate(name, part)
 	case webhook.Mutate:
 		m, err := b.mutate(name)
 		if err != nil || m == nil {
@@ -179,8 +185,11 @@ func (b nativeBuilder) build(part NativePart) (NativePolicy, bool, error) {
 	pol := &admissionregistrationv1.ValidatingAdmissionPolicy{ObjectMeta: b.nativeMeta(part), Spec: *spec}
 	pol.APIVersion, pol.Kind = "admissionregistration.k8s.io/v1", "ValidatingAdmissionPolicy"
 	action := admissionregistrationv1.Deny
-	if part.Warn {
+	switch {
+	case part.Warn:
 		action = admissionregistrationv1.Warn
+	case part.Audit:
+		action = admissionregistrationv1.Audit
 	}
 	bind := &admissionregistrationv1.ValidatingAdmissionPolicyBinding{ObjectMeta: b.nativeMeta(part),
 		Spec: admissionregistrationv1.ValidatingAdmissionPolicyBindingSpec{PolicyName: name, ValidationActions: []admissionregistrationv1.ValidationAction{action}}}
@@ -638,11 +647,17 @@ func qualifiedKind(c *policy.CRD) string {
 	return c.Kind + "." + c.Group
 }
 
-// validate builds the deny policy (warn false) or the warn policy of the
-// entries' validation rules. The deny policy has one validation per entry
-// whose message lists every failing rule, as the webhook's 422 does (a
-// policy reports only its first failing validation).
-func (b nativeBuilder) validate(name string, warn bool) (*admissionregistrationv1.ValidatingAdmissionPolicySpec, error) {
+// validate builds the policy of one part of the entries' validation
+// rules: the deny rules (part.Warn and part.Audit false), the warn rules or
+// the rules in audit mode. The deny policy has one validation per entry
+// whose message lists every failure of its field rules, one per failing
+// element of a [*] rule, as the webhook's 422 does (a policy reports only
+// its first failing validation), then one validation per CEL rule. The
+// warn policy has one validation per warning the webhook engine can give
+// (a [*] rule: one per failing element, up to warnSlots). The audit policy
+// has one validation per rule, its message naming the rule and every
+// failure as the webhook's audit annotation does.
+func (b nativeBuilder) validate(name string, part NativePart) (*admissionregistrationv1.ValidatingAdmissionPolicySpec, error) {
 	if !b.p.Admission.Enabled {
 		return nil, nil
 	}
@@ -660,6 +675,12 @@ func (b nativeBuilder) validate(name string, warn bool) (*admissionregistrationv
 			break
 		}
 	}
+	mine := func(warn, audit bool) bool {
+		if part.Audit {
+			return audit
+		}
+		return !audit && warn == part.Warn
+	}
 	validations := []admissionregistrationv1.Validation{probeValidation(name)}
 	var rs []admissionregistrationv1.RuleWithOperations
 	for k, c := range b.crds() {
@@ -672,13 +693,19 @@ func (b nativeBuilder) validate(name string, warn bool) (*admissionregistrationv
 		if err != nil {
 			return nil, fmt.Errorf("spec.crds.%s.validation: %w", c.Name, err)
 		}
-		var mine []int
-		for i, r := range compiled {
-			if r.Warn == warn {
-				mine = append(mine, i)
+		var fields []rules.CELRule
+		for _, r := range compiled {
+			if mine(r.Warn, r.Audit) {
+				fields = append(fields, r)
 			}
 		}
-		if len(mine) == 0 {
+		var exprs []rules.Expression
+		for _, e := range c.Validation.Expressions() {
+			if mine(e.Warn, e.Audit) {
+				exprs = append(exprs, e)
+			}
+		}
+		if len(fields)+len(exprs) == 0 {
 			continue
 		}
 		rs = append(rs, crdRule(c))
@@ -686,49 +713,35 @@ func (b nativeBuilder) validate(name string, warn bool) (*admissionregistrationv
 		for _, v := range scope.Variables() {
 			vars = append(vars, admissionregistrationv1.Variable{Name: v.Name, Expression: v.Expression})
 		}
-		// cause is one failure's text, for the outcome o (1 or 3) of rule i.
-		cause := func(i int, o, invalid string) string {
-			r := compiled[i]
-			return fmt.Sprintf("%s + %s + %s + (%s == 3 ? ' (' + %s + ')' : '')", celStr(r.Field+": "), invalid, r.Message, o, r.Detail)
+		// One variable per field rule: its failures, computed once.
+		failures := make([]string, len(fields))
+		for j, r := range fields {
+			failures[j] = fmt.Sprintf("%sf%d", prefix, j)
+			vars = append(vars, admissionregistrationv1.Variable{Name: failures[j], Expression: r.Failures})
 		}
-		if warn {
-			for _, i := range mine {
-				// The API server evaluates message expressions on every
-				// request, failing or not: a passing rule renders nothing.
+		switch {
+		case part.Audit:
+			for j, r := range fields {
+				f := "variables." + failures[j]
 				validations = append(validations, admissionregistrationv1.Validation{
-					Expression: fmt.Sprintf("variables.probe || !%s || %s == 0", entry, compiled[i].Outcome),
-					MessageExpression: fmt.Sprintf("[%s].map(o, o == 0 ? '' : %s)[0]", compiled[i].Outcome,
-						oneLine(cause(i, "o", "''"))),
-					Message: compiled[i].Field + ": " + flat(messageOf(c, i)),
+					Expression: fmt.Sprintf("variables.probe || !%s || size(%s) == 0", entry, f),
+					MessageExpression: fmt.Sprintf("size(%s) == 0 ? '' : %s", f, oneLine(fmt.Sprintf("%s + %s.map(r, %s).join('; ')",
+						celStr(auditPrefix(c, r.Index, r.Name, r.Warn)), f, causeText("r", !r.Warn)))),
+					Message: auditPrefix(c, r.Index, r.Name, r.Warn) + flat(r.Field+": "+r.Message),
 				})
 			}
-			continue
+		case part.Warn:
+			for j, r := range fields {
+				validations = append(validations, warnValidations(entry, prefix, "variables."+failures[j], r, &vars)...)
+			}
+		default:
+			if len(fields) > 0 {
+				validations = append(validations, denyValidation(b.p.Name, c, entry, prefix, root, failures, &vars))
+			}
 		}
-		// ok decides; the failures' texts (with the offending values
-		// through one JSON encoder) are computed only for a denial.
-		var values, causes, ok []string
-		for j, i := range mine {
-			ok = append(ok, fmt.Sprintf("%s == 0", compiled[i].Outcome))
-			values = append(values, "dyn("+compiled[i].Value+")")
-			invalid := fmt.Sprintf("(variables.%svalues[%d] != null ? 'Invalid value: ' + variables.%svalueText[%d] + ': ' : '')", prefix, j, prefix, j)
-			causes = append(causes, fmt.Sprintf("[%s].map(o, o != 0 ? %s : '')[0]", compiled[i].Outcome, cause(i, "o", invalid)))
+		for _, e := range exprs {
+			validations = append(validations, celRuleValidation(c, entry, e))
 		}
-		vars = append(vars,
-			admissionregistrationv1.Variable{Name: prefix + "ok", Expression: strings.Join(ok, " && ")},
-			admissionregistrationv1.Variable{Name: prefix + "values", Expression: "[" + strings.Join(values, ", ") + "]"},
-			admissionregistrationv1.Variable{Name: prefix + "valueText", Expression: fmt.Sprintf("variables.%svalues.map(v, v == null ? '' : %s)", prefix, rules.CELValueString("v"))},
-			admissionregistrationv1.Variable{Name: prefix + "fail", Expression: "[" + strings.Join(causes, ", ") + "].filter(s, s != '')"},
-		)
-		failing := fmt.Sprintf("variables.%sfail", prefix)
-		validations = append(validations, admissionregistrationv1.Validation{
-			Expression: fmt.Sprintf("variables.probe || !%s || variables.%sok", entry, prefix),
-			// The API server evaluates message expressions on every request,
-			// failing or not: an object that passes renders nothing.
-			MessageExpression: fmt.Sprintf("variables.%sok ? '' : %s", prefix, oneLine(fmt.Sprintf("%s + ' \"' + %s + '\" is invalid: ' + (size(%s) > 1 ? '[' + %s.join(', ') + ']' : %s[0])",
-				celStr(qualifiedKind(c)), celRequestName(root), failing, failing, failing))),
-			Message: qualifiedKind(c) + " is invalid: it fails the validation rules of Katalog " + b.p.Name,
-			Reason:  reason(metav1.StatusReasonInvalid),
-		})
 	}
 	if len(rs) == 0 {
 		return nil, nil
@@ -744,14 +757,116 @@ func (b nativeBuilder) validate(name string, warn bool) (*admissionregistrationv
 	}, nil
 }
 
+// causeText is the CEL text of one failure record r ([field, value,
+// message]) as the webhook engine writes it: "field: Invalid value: V:
+// message" (withValue, the value not null) or "field: message".
+func causeText(r string, withValue bool) string {
+	if !withValue {
+		return fmt.Sprintf("%s[0] + ': ' + %s[2]", r, r)
+	}
+	return fmt.Sprintf("%s[0] + ': ' + (%s[1] != null ? 'Invalid value: ' + %s + ': ' : '') + %s[2]", r, r, rules.CELValueString(r+"[1]"), r)
+}
+
+// denyValidation is the validation of an entry's deny field rules: the
+// webhook's 422 message, listing every failure.
+func denyValidation(katalog string, c *policy.CRD, entry, prefix, root string, failures []string, vars *[]admissionregistrationv1.Variable) admissionregistrationv1.Validation {
+	refs := make([]string, len(failures))
+	ok := make([]string, len(failures))
+	for j, f := range failures {
+		refs[j] = "variables." + f
+		ok[j] = fmt.Sprintf("size(variables.%s) == 0", f)
+	}
+	// ok decides; the failures' texts (with the offending values through
+	// one JSON encoder) are computed only for a denial.
+	*vars = append(*vars,
+		admissionregistrationv1.Variable{Name: prefix + "ok", Expression: strings.Join(ok, " && ")},
+		admissionregistrationv1.Variable{Name: prefix + "fail", Expression: fmt.Sprintf("[%s].flatten().map(r, %s)", strings.Join(refs, ", "), causeText("r", true))},
+	)
+	failing := fmt.Sprintf("variables.%sfail", prefix)
+	return admissionregistrationv1.Validation{
+		Expression: fmt.Sprintf("variables.probe || !%s || variables.%sok", entry, prefix),
+		// The API server evaluates message expressions on every request,
+		// failing or not: an object that passes renders nothing.
+		MessageExpression: fmt.Sprintf("variables.%sok ? '' : %s", prefix, oneLine(fmt.Sprintf("%s + ' \"' + %s + '\" is invalid: ' + (size(%s) > 1 ? '[' + %s.join(', ') + ']' : %s[0])",
+			celStr(qualifiedKind(c)), celRequestName(root), failing, failing, failing))),
+		Message: qualifiedKind(c) + " is invalid: it fails the validation rules of Katalog " + katalog,
+		Reason:  reason(metav1.StatusReasonInvalid),
+	}
+}
+
+// warnSlots bounds the warnings of one [*] warn rule: a policy warns once
+// per failing validation, so such a rule has one validation per warning,
+// the last one joining the failures beyond.
+const warnSlots = 16
+
+// warnValidations are the validations of one warn field rule r (failures
+// f): one warning per failure, as the webhook engine gives them.
+func warnValidations(entry, prefix, f string, r rules.CELRule, vars *[]admissionregistrationv1.Variable) []admissionregistrationv1.Validation {
+	static := flat(r.Field + ": " + r.Message)
+	if !r.Each {
+		// At most one failure.
+		return []admissionregistrationv1.Validation{{
+			Expression:        fmt.Sprintf("variables.probe || !%s || size(%s) == 0", entry, f),
+			MessageExpression: fmt.Sprintf("size(%s) == 0 ? '' : %s", f, oneLine(causeText(f+"[0]", false))),
+			Message:           static,
+		}}
+	}
+	w := fmt.Sprintf("%sw%d", prefix, r.Index)
+	*vars = append(*vars, admissionregistrationv1.Variable{Name: w, Expression: fmt.Sprintf("%s.map(r, %s)", f, causeText("r", false))})
+	w = "variables." + w
+	out := make([]admissionregistrationv1.Validation, warnSlots)
+	for k := range out {
+		text := fmt.Sprintf("%s[%d]", w, k)
+		if k == warnSlots-1 {
+			text = fmt.Sprintf("%s.slice(%d, size(%s)).join(', ')", w, k, w)
+		}
+		out[k] = admissionregistrationv1.Validation{
+			Expression:        fmt.Sprintf("variables.probe || !%s || size(%s) <= %d", entry, w, k),
+			MessageExpression: fmt.Sprintf("size(%s) <= %d ? '' : %s", w, k, oneLine(text)),
+			Message:           static,
+		}
+	}
+	return out
+}
+
+// auditPrefix starts the message of a rule in audit mode, as the
+// webhook's audit annotation does: "<entry>/<rule> would deny: ".
+func auditPrefix(c *policy.CRD, index int, name string, warn bool) string {
+	would := "would deny"
+	if warn {
+		would = "would warn"
+	}
+	return c.Name + "/" + rules.RuleID(index, name) + " " + would + ": "
+}
+
+// celRuleValidation passes a CEL rule through: its expression, message and
+// messageExpression, evaluated only for the entry's requests (and never on
+// the probe). A rule in audit mode names itself in its message.
+func celRuleValidation(c *policy.CRD, entry string, e rules.Expression) admissionregistrationv1.Validation {
+	skip := fmt.Sprintf("variables.probe || !%s", entry)
+	v := admissionregistrationv1.Validation{Expression: fmt.Sprintf("%s || (%s)", skip, e.Expression), Message: e.Message}
+	if e.MessageExpression != "" {
+		v.MessageExpression = fmt.Sprintf("(%s) ? '' : (%s)", skip, e.MessageExpression)
+	}
+	if e.Audit {
+		prefix := auditPrefix(c, e.Index, e.Name, e.Warn)
+		msg := strings.TrimSpace(e.Message)
+		if msg == "" {
+			msg = "failed expression: " + strings.TrimSpace(e.Expression)
+		}
+		v.Message = prefix + msg
+		if e.MessageExpression != "" {
+			v.MessageExpression = fmt.Sprintf("(%s) ? '' : %s + (%s)", skip, celStr(prefix), e.MessageExpression)
+		}
+	}
+	return v
+}
+
 // oneLine keeps a message on one line: the API server drops a message
 // expression's result that holds a line break.
 func oneLine(expr string) string { return "(" + expr + ").replace('\\n', ' ')" }
 
 func flat(s string) string { return strings.ReplaceAll(s, "\n", " ") }
-
-// messageOf is a rule's message as written, for the static fallback.
-func messageOf(c *policy.CRD, i int) string { return c.Validation.MessageAt(i) }
 
 // ---- mutation ----
 

@@ -89,6 +89,27 @@ func Engines(p *policy.Policy, support Support) map[webhook.Feature]policy.Engin
 	return out
 }
 
+// UnenforcedCEL counts the CEL rules (expression:) nothing enforces under
+// engines: those of entries whose validation is on the webhook engine,
+// which never evaluates CEL (engine auto on a cluster that serves no
+// ValidatingAdmissionPolicy; the check pass refuses every other way to get
+// there). entries names their entries.
+func UnenforcedCEL(p *policy.Policy, engines map[webhook.Feature]policy.Engine) (n int, entries []string) {
+	if p == nil || !p.Admission.Enabled || engines[webhook.Validate] == policy.EngineNative {
+		return 0, nil
+	}
+	for _, c := range p.CRDs {
+		if c == nil || !c.Validate {
+			continue
+		}
+		if k := len(c.Validation.Expressions()); k > 0 {
+			n += k
+			entries = append(entries, c.Name)
+		}
+	}
+	return n, entries
+}
+
 // Plan is everything a Katalog registers, for both engines.
 type Plan struct {
 	// Engines is the engine of every feature.
@@ -216,8 +237,8 @@ func (pl Plan) Probes(katalog string, f webhook.Feature) []Probe {
 	var out []Probe
 	if pl.Engines[f] == policy.EngineNative {
 		for _, np := range pl.Native {
-			if np.Part.Feature != f {
-				continue
+			if np.Part.Feature != f || np.Part.Audit {
+				continue // an audit policy answers nothing a client sees
 			}
 			target := ProbeTarget(policy.EngineNative, np.Name())
 			pr := Probe{Target: target, Answer: ProbeDeny}
@@ -255,12 +276,11 @@ const probeWait = 10 * time.Second
 // inForce reports whether every object of feature f in the plan enforces.
 func (pl Plan) inForce(ctx context.Context, prober Prober, katalog string, f webhook.Feature, changed bool) bool {
 	probes := pl.Probes(katalog, f)
-	if len(probes) == 0 {
-		return false
-	}
-	if prober == nil {
-		// Nothing to probe with: objects unchanged since an earlier Apply
-		// (a maintenance interval ago) are taken to be loaded.
+	if prober == nil || len(probes) == 0 {
+		// Nothing to probe with (external certificates), or nothing that
+		// answers a probe (a feature whose only policy audits): objects
+		// unchanged since an earlier Apply (a maintenance interval ago)
+		// are taken to be loaded.
 		return !changed
 	}
 	ctx, cancel := context.WithTimeout(ctx, probeWait)

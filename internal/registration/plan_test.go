@@ -44,6 +44,7 @@ spec:
         rules:
           - {field: spec.replicas, between: "1,10", message: "replicas {{ .spec.replicas }}"}
           - {field: spec.image, prefix: registry/, action: warn, message: registry}
+          - {field: spec.tier, exists: true, action: audit, message: tier}
 ` + extraRule + `
       mutation:
         rules:
@@ -171,8 +172,11 @@ func TestNewPlanSplitsByEngine(t *testing.T) {
 					t.Errorf("binding of %s: %+v", np.Name(), np.ValidatingBinding)
 				}
 				wantAction := admissionregistrationv1.Deny
-				if np.Part.Warn {
+				switch {
+				case np.Part.Warn:
 					wantAction = admissionregistrationv1.Warn
+				case np.Part.Audit:
+					wantAction = admissionregistrationv1.Audit
 				}
 				if a := np.ValidatingBinding.Spec.ValidationActions; len(a) != 1 || a[0] != wantAction {
 					t.Errorf("binding of %s: actions %v", np.Name(), a)
@@ -304,3 +308,43 @@ func TestPlanApplySwitch(t *testing.T) {
 		t.Fatalf("everything off: %+v %v", res, err)
 	}
 }
+
+// An audit policy answers nothing a client sees, so it is never probed;
+// a feature whose only policy audits switches engines once its objects
+// are unchanged since an earlier Apply.
+func TestProbesSkipAudit(t *testing.T) {
+	p := katalogPolicy(t, policy.EngineNative, "")
+	pl, err := NewPlan(p, Endpoint{Namespace: "orkestra-system", Service: "gw"}, testCA, both)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var targets []string
+	for _, pr := range pl.Probes("guard", webhook.Validate) {
+		targets = append(targets, pr.Target)
+	}
+	want := []string{ProbeTarget(policy.EngineNative, "orkestra-gateway-guard-validate"), ProbeTarget(policy.EngineNative, "orkestra-gateway-guard-validate-warn")}
+	if strings.Join(targets, " ") != strings.Join(want, " ") {
+		t.Errorf("probes of validate %q, want %q", targets, want)
+	}
+	var audit Plan
+	audit.Engines = pl.Engines
+	for _, np := range pl.Native {
+		if np.Part.Audit {
+			audit.Native = append(audit.Native, np)
+		}
+	}
+	if len(audit.Native) != 1 {
+		t.Fatalf("audit policies %v", sortedNames(audit.Native))
+	}
+	if audit.inForce(context.Background(), neverProber{}, "guard", webhook.Validate, true) {
+		t.Error("an audit policy written this time is taken to be in force")
+	}
+	if !audit.inForce(context.Background(), neverProber{}, "guard", webhook.Validate, false) {
+		t.Error("an audit policy unchanged since an earlier Apply is not taken to be in force")
+	}
+}
+
+// neverProber sees no probe answered.
+type neverProber struct{}
+
+func (neverProber) Wait(context.Context, Probe) bool { return false }

@@ -2,6 +2,7 @@ package rules
 
 import (
 	"fmt"
+	"strconv"
 	"strings"
 )
 
@@ -12,41 +13,50 @@ import (
 // cel-go against the Go evaluation, and through a real API server.
 //
 // Every generated expression is total: it never fails at run time (each
-// field read is guarded by type and presence checks), so a rule decides
-// alone and a policy's failurePolicy only covers misconfiguration.
+// field read is guarded by type and presence checks, every conversion by
+// the syntax it accepts), so a rule decides alone and a policy's
+// failurePolicy only covers misconfiguration.
 
-// CELRule is one validation rule compiled to CEL expressions over a root
-// object expression (the object under admission).
+// CELRule is one field rule (not a CEL rule: see Expressions) compiled to
+// CEL for the native engine.
 type CELRule struct {
-	// Warn is action: warn.
-	Warn bool
-	// Field is the field path as causes and warnings name it.
+	// Index is the rule's position in the entry's list, Name its name.
+	Index int
+	Name  string
+	// Warn is action: warn; Audit is audit mode (action: audit, or the
+	// entry's enforcement: audit). Warn keeps what an audited rule would
+	// do once enforced.
+	Warn, Audit bool
+	// Field is the field path as written; Each is set when it holds [*]
+	// (the rule may then fail once per element).
 	Field string
-	// Outcome is an int expression: 0 when the rule passes or its when/or
-	// conditions do not apply, 1 when it fails, 3 when it fails because the
-	// value has the wrong type (the message then gets Detail).
-	Outcome string
-	// Value is the offending value (null when the field is absent).
-	Value string
-	// Message is a string expression: the rule's message, rendered.
+	Each  bool
+	// Message is the rule's message as written: a policy's static
+	// fallback.
 	Message string
-	// Detail is a string expression explaining a type mismatch, e.g.
-	// "gt needs a number, got string".
-	Detail string
+	// Failures is a list expression: the rule's failures in the order the
+	// webhook engine reports them (none when it passes or its when/or
+	// conditions do not apply), each a list [field, value, message]: the
+	// field path with the element's indexes (spec.containers[1].image),
+	// the offending value (null when absent or null) and the rendered
+	// message, with the reason of a type mismatch in parentheses.
+	Failures string
 }
 
-// CEL outcome codes.
+// CEL outcome codes of a test on one value.
 const (
-	celPass     = 0
-	celFail     = 1
-	celAbsent   = 2
-	celMismatch = 3
+	celPass       = 0 // the operator holds
+	celFail       = 1 // it does not
+	celAbsent     = 2 // the field (or a template operand) is absent: only exists decides
+	celMismatch   = 3 // the value has the wrong type for the operator
+	celBadOperand = 4 // a template operand is not a valid bound
 )
 
-// CEL compiles every rule for the native engine, reading the object
-// through scope (see CELScope). It fails for what the native engine cannot
-// express (see NativeProblems); the check pass reports those before a
-// policy is ever built.
+// CEL compiles the field rules of s (every rule but the CEL ones, which
+// Expressions lists) for the native engine, reading the object and the
+// request through scope (see CELScope). It fails for what the native
+// engine cannot express (see NativeProblems); the check pass reports those
+// before a policy is ever built.
 func (s *ValidationSet) CEL(scope *CELScope) ([]CELRule, error) {
 	if s == nil {
 		return nil, nil
@@ -54,9 +64,12 @@ func (s *ValidationSet) CEL(scope *CELScope) ([]CELRule, error) {
 	out := make([]CELRule, 0, len(s.rules))
 	for i := range s.rules {
 		r := &s.rules[i]
+		if r.expr != nil {
+			continue
+		}
 		cr, err := r.cel(scope)
 		if err != nil {
-			return nil, fmt.Errorf("rule %d: %w", i, err)
+			return nil, fmt.Errorf("rule %d: %w", r.index, err)
 		}
 		out = append(out, cr)
 	}
@@ -72,9 +85,12 @@ func (s *ValidationSet) NativeProblems() []Problem {
 	var out []Problem
 	for i := range s.rules {
 		r := &s.rules[i]
+		if r.expr != nil {
+			continue // CEL already
+		}
 		base := fmt.Sprintf("[%d]", i)
-		out = append(out, r.test.nativeProblems(base)...)
-		out = append(out, r.gate.nativeProblems(base)...)
+		out = append(out, r.test.nativeProblems(base, "K08")...)
+		out = append(out, r.gate.nativeProblems(base, "K08")...)
 		if r.tmpl != nil {
 			if _, err := templateCEL(r.tmpl, "object"); err != nil {
 				out = append(out, Problem{Check: "K10", Path: base + ".message", Msg: "the native engine cannot compile this message: " + err.Error(),
@@ -85,83 +101,97 @@ func (s *ValidationSet) NativeProblems() []Problem {
 	return out
 }
 
-const nativeTemplateHint = "native messages support text, field reads (.spec.x, $.spec.x), if/else, not/and/or, index, len and the template functions; " +
-	"simplify the message, or use engine: webhook (or auto, which keeps this feature on the webhook)"
+const nativeTemplateHint = "native templates support text, field reads (.spec.x, $.spec.x), if/else, not/and/or, index, len and the template functions; " +
+	"simplify the template, or use engine: webhook (or auto, which keeps this feature on the webhook)"
 
-func (t *test) nativeProblems(base string) []Problem {
-	if t.field.tmpl != nil {
-		return []Problem{{Check: "K08", Path: base + ".field", Msg: "the native engine cannot compile a field path that is a template",
-			Hint: "name the field directly, or use engine: webhook (or auto, which keeps this feature on the webhook)"}}
-	}
-	return nil
-}
-
-func (g *gate) nativeProblems(base string) []Problem {
+// nativeProblems: a field path that is a template (check is the ID of the
+// rule list: K08 validation, K11 mutation), an operand template beyond the
+// native subset (K10).
+func (t *test) nativeProblems(base, check string) []Problem {
 	var out []Problem
-	for j := range g.when {
-		out = append(out, g.when[j].nativeProblems(fmt.Sprintf("%s.when[%d]", base, j))...)
+	if t.field.tmpl != nil {
+		out = append(out, Problem{Check: check, Path: base + ".field", Msg: "the native engine cannot compile a field path that is a template",
+			Hint: "name the field directly, or use engine: webhook (or auto, which keeps this feature on the webhook)"})
 	}
-	for j := range g.or {
-		out = append(out, g.or[j].nativeProblems(fmt.Sprintf("%s.or[%d]", base, j))...)
+	if t.opTmpl != nil && t.opField == nil {
+		if _, err := templateCEL(t.opTmpl, "object"); err != nil {
+			out = append(out, Problem{Check: "K10", Path: t.opPath, Msg: "the native engine cannot compile this value: " + err.Error(),
+				Hint: nativeTemplateHint})
+		}
 	}
 	return out
 }
 
-func (r *rule) cel(scope paths) (CELRule, error) {
+func (g *gate) nativeProblems(base, check string) []Problem {
+	var out []Problem
+	for j := range g.when {
+		out = append(out, g.when[j].nativeProblems(fmt.Sprintf("%s.when[%d]", base, j), check)...)
+	}
+	for j := range g.or {
+		out = append(out, g.or[j].nativeProblems(fmt.Sprintf("%s.or[%d]", base, j), check)...)
+	}
+	return out
+}
+
+func (r *rule) cel(s paths) (CELRule, error) {
 	if r.field.tmpl != nil {
 		return CELRule{}, fmt.Errorf("field %s is a template", r.field.raw)
 	}
-	gate, err := r.gate.cel(scope)
+	gate, err := r.gate.cel(s)
 	if err != nil {
 		return CELRule{}, err
 	}
-	present, v := scope.path(r.field.path)
-	var outcome string
-	if r.kind == opExists {
-		outcome = fmt.Sprintf("(%s ? %d : %d)", present, result01(r.want), result01(!r.want))
-	} else {
-		body, err := r.celBody(v)
-		if err != nil {
-			return CELRule{}, err
-		}
-		outcome = fmt.Sprintf("(%s ? %s : %d)", present, body, celPass)
-	}
-	if gate != "true" {
-		outcome = fmt.Sprintf("(%s ? %s : %d)", gate, outcome, celPass)
-	}
 	msg := CELString(r.msg)
 	if r.tmpl != nil {
-		t, err := templateCEL(r.tmpl, scope.root())
+		t, err := templateCEL(r.tmpl, s.at(rootObject))
 		if err != nil {
 			return CELRule{}, fmt.Errorf("message: %w", err)
 		}
 		// A render error, or a message that renders to nothing, falls
 		// back to the text as written, as message does.
-		msg = celLet("m", t.text, fmt.Sprintf("(%s && m.trim() != '') ? m : %s", t.ok, CELString(r.msg)))
+		msg = s.shared(celLet("m", t.text, fmt.Sprintf("(%s && m.trim() != '') ? m : %s", t.ok, CELString(r.msg))))
+	}
+	var failures string
+	p := r.field.path
+	if !r.field.wild {
+		present, v := s.path(rootObject, p)
+		if failures, err = r.celRecords(s, present, v, CELString(p.text), msg); err != nil {
+			return CELRule{}, err
+		}
+	} else {
+		failures, err = celEach(s, rootObject, p, false, func(idx []string, present, v string) (string, error) {
+			return r.celRecords(s, present, v, p.celText(idx), msg)
+		})
+		if err != nil {
+			return CELRule{}, err
+		}
+	}
+	if gate != "true" {
+		failures = fmt.Sprintf("(%s ? %s : [])", gate, failures)
 	}
 	return CELRule{
-		Warn:    r.warn,
-		Field:   r.field.path.text,
-		Outcome: outcome,
-		Value:   fmt.Sprintf("(%s ? %s : null)", present, v),
-		Message: msg,
-		Detail:  r.celDetail(v),
+		Index: r.index, Name: r.name, Warn: r.warn, Audit: r.audit,
+		Field: r.field.raw, Each: r.field.wild, Message: r.msg, Failures: failures,
 	}, nil
 }
 
-// result01 is the outcome of an exists test: pass when it holds.
-func result01(holds bool) int {
-	if holds {
-		return celPass
+// celRecords is the failures of the rule on one value: none, or one
+// record [field, value, message].
+func (r *rule) celRecords(s paths, present, v, field, msg string) (string, error) {
+	o, valueDetail, operandDetail, err := r.celOutcome(s, present, v)
+	if err != nil {
+		return "", err
 	}
-	return celFail
+	detail := fmt.Sprintf("(o == %d ? ' (' + %s + ')' : o == %d ? ' (' + %s + ')' : '')", celMismatch, valueDetail, celBadOperand, operandDetail)
+	return celLet("o", o, fmt.Sprintf("(o == %d || o == %d) ? [] : [[dyn(%s), dyn(%s ? %s : null), dyn(%s + %s)]]",
+		celPass, celAbsent, field, present, v, msg, detail)), nil
 }
 
 // cel is the gate as one bool expression ("true" without conditions).
-func (g *gate) cel(scope paths) (string, error) {
+func (g *gate) cel(s paths) (string, error) {
 	var all []string
 	for i := range g.when {
-		c, err := g.when[i].celCondition(scope)
+		c, err := g.when[i].celCondition(s)
 		if err != nil {
 			return "", err
 		}
@@ -170,7 +200,7 @@ func (g *gate) cel(scope paths) (string, error) {
 	if len(g.or) > 0 {
 		var any []string
 		for i := range g.or {
-			c, err := g.or[i].celCondition(scope)
+			c, err := g.or[i].celCondition(s)
 			if err != nil {
 				return "", err
 			}
@@ -184,23 +214,82 @@ func (g *gate) cel(scope paths) (string, error) {
 	return "(" + strings.Join(all, " && ") + ")", nil
 }
 
-// celCondition decides a when/or condition as holdsAsCondition does.
-func (t *test) celCondition(scope paths) (string, error) {
+// celCondition decides a when/or condition as holdsAsCondition does: on a
+// path with [*], for every element (true when there is none).
+func (t *test) celCondition(s paths) (string, error) {
 	if t.field.tmpl != nil {
 		return "", fmt.Errorf("condition field %s is a template", t.field.raw)
 	}
-	present, v := scope.path(t.field.path)
+	if !t.field.wild {
+		present, v := s.path(t.field.root, t.field.path)
+		return t.celHolds(s, present, v)
+	}
+	return celEach(s, t.field.root, t.field.path, true, func(_ []string, present, v string) (string, error) {
+		return t.celHolds(s, present, v)
+	})
+}
+
+// celHolds: the operator holds on the value; on an absent one (or no
+// template operand) only the negative operators hold; a mismatch does not.
+func (t *test) celHolds(s paths, present, v string) (string, error) {
 	if t.kind == opExists {
 		if t.want {
 			return present, nil
 		}
 		return "!" + present, nil
 	}
-	body, err := t.celBody(v)
+	if t.opTmpl == nil {
+		body, err := t.celBody(v)
+		if err != nil {
+			return "", err
+		}
+		return fmt.Sprintf("(%s ? %s == %d : %t)", present, body, celPass, t.neg), nil
+	}
+	o, _, _, err := t.celOutcome(s, present, v)
 	if err != nil {
 		return "", err
 	}
-	return fmt.Sprintf("(%s ? %s == %d : %t)", present, body, celPass, t.neg), nil
+	holds := "o == 0"
+	if t.neg {
+		holds = "(o == 0 || o == 2)"
+	}
+	return celLet("o", o, holds), nil
+}
+
+// celOutcome is evalIn in CEL: the outcome code of the test on a value
+// (present, v), and the string expressions explaining a mismatch of the
+// value (valid for outcome 3) and of a template operand (outcome 4).
+func (t *test) celOutcome(s paths, present, v string) (outcome, valueDetail, operandDetail string, err error) {
+	if t.kind == opExists {
+		return fmt.Sprintf("(%s ? %d : %d)", present, result01(t.want), result01(!t.want)), "''", "''", nil
+	}
+	if t.opTmpl == nil {
+		body, err := t.celBody(v)
+		if err != nil {
+			return "", "", "", err
+		}
+		return fmt.Sprintf("(%s ? %s : %d)", present, body, celAbsent), t.celDetail(v, ""), "''", nil
+	}
+	op, err := t.celOperand(s)
+	if err != nil {
+		return "", "", "", err
+	}
+	// The operand once (a variable where there are variables).
+	body := bind("ox", op.x, func(x string) string {
+		b, _ := t.celTemplateBody(s, v, x)
+		return b
+	})
+	_, opDetail := t.celTemplateBody(s, v, op.x)
+	outcome = fmt.Sprintf("(%s ? (%s ? %s : %d) : %d)", present, op.has, body, celAbsent, celAbsent)
+	return outcome, t.celDetail(v, op.x), opDetail, nil
+}
+
+// result01 is the outcome of an exists test: pass when it holds.
+func result01(holds bool) int {
+	if holds {
+		return celPass
+	}
+	return celFail
 }
 
 // celPath returns the CEL expressions of whether p is present under root
@@ -225,17 +314,11 @@ func celPath(root string, p Path) (present, value string) {
 	return "(" + strings.Join(guards, " && ") + ")", cur
 }
 
-// celBody is the outcome of the operator on a present value v: 0 holds,
-// 1 fails, 3 type mismatch (negation folded in, mismatch kept).
+// celBody is the outcome of the operator, with its operand as written, on
+// a present value v: 0 holds, 1 fails, 3 type mismatch (negation folded
+// in, mismatch kept).
 func (t *test) celBody(v string) (string, error) {
-	pass, fail := celPass, celFail
-	if t.neg {
-		pass, fail = fail, pass
-	}
-	decide := func(cond string) string { return fmt.Sprintf("(%s ? %d : %d)", cond, pass, fail) }
-	typed := func(guard, cond string) string {
-		return fmt.Sprintf("(%s ? %s : %d)", guard, decide(cond), celMismatch)
-	}
+	decide, typed := t.deciders()
 	switch t.kind {
 	case opEquals:
 		lit, err := CELValue(t.val)
@@ -263,21 +346,7 @@ func (t *test) celBody(v string) (string, error) {
 	case opRegex:
 		return typed(fmt.Sprintf("type(%s) == string", v), fmt.Sprintf("string(%s).matches(%s)", v, CELString(t.str))), nil
 	case opGt, opGte, opLt, opLte, opBetween:
-		n := "double(" + v + ")"
-		var cond string
-		switch t.kind {
-		case opGt:
-			cond = n + " > " + celDouble(t.lo)
-		case opGte:
-			cond = n + " >= " + celDouble(t.lo)
-		case opLt:
-			cond = n + " < " + celDouble(t.lo)
-		case opLte:
-			cond = n + " <= " + celDouble(t.lo)
-		default:
-			cond = n + " >= " + celDouble(t.lo) + " && " + n + " <= " + celDouble(t.hi)
-		}
-		return typed(celIsNumber(v), cond), nil
+		return typed(celIsNumber(v), t.celCompare("double("+v+")", celDouble(t.lo), celDouble(t.hi))), nil
 	case opIn:
 		lit, err := CELValue(t.list)
 		if err != nil {
@@ -308,28 +377,62 @@ func (t *test) celBody(v string) (string, error) {
 	return "", fmt.Errorf("operator %s has no CEL form", t.name)
 }
 
-// celDetail is mismatchDetail in CEL.
-func (t *test) celDetail(v string) string {
-	need := "a string"
+// deciders: decide(cond) is the outcome of cond with the negation folded
+// in; typed(guard, cond) is a mismatch unless guard holds.
+func (t *test) deciders() (decide func(cond string) string, typed func(guard, cond string) string) {
+	pass, fail := celPass, celFail
+	if t.neg {
+		pass, fail = fail, pass
+	}
+	decide = func(cond string) string { return fmt.Sprintf("(%s ? %d : %d)", cond, pass, fail) }
+	typed = func(guard, cond string) string {
+		return fmt.Sprintf("(%s ? %s : %d)", guard, decide(cond), celMismatch)
+	}
+	return decide, typed
+}
+
+// celCompare is the comparison of the number n (a double expression) with
+// the bounds lo and hi.
+func (t *test) celCompare(n, lo, hi string) string {
+	switch t.kind {
+	case opGt:
+		return n + " > " + lo
+	case opGte:
+		return n + " >= " + lo
+	case opLt:
+		return n + " < " + lo
+	case opLte:
+		return n + " <= " + lo
+	}
+	return n + " >= " + lo + " && " + n + " <= " + hi
+}
+
+// celDetail is mismatchDetail in CEL; x is the CEL of a template operand
+// ("" for an operand as written).
+func (t *test) celDetail(v, x string) string {
+	need := CELString("a string")
 	switch {
 	case t.kind.isNumeric():
-		need = "a number"
+		need = CELString("a number")
+	case t.kind == opContains && x != "":
+		need = fmt.Sprintf("(type(%s) == string ? 'a string, list or map' : 'a list')", x)
 	case t.kind == opContains:
-		need = "a string, list or map"
+		need = CELString("a string, list or map")
 		if _, ok := t.val.(string); !ok {
-			need = "a list"
+			need = CELString("a list")
 		}
 	}
-	return fmt.Sprintf("%s + %s", CELString(fmt.Sprintf("%s needs %s, got ", t.name, need)), celTypeName(v))
+	return fmt.Sprintf("%s + %s + ', got ' + %s", CELString(t.name+" needs "), need, celTypeName(v))
 }
 
 // CELPatch compiles the mutation rules for a MutatingAdmissionPolicy: one
 // JSONPatch expression per rule, over root as the previous rules left it
-// (mutations of a policy apply in order). Each expression is a list of at
-// most one JSONPatch operation; it is empty when the rule does not apply,
-// would change nothing, or would have to create a list item or set a field
-// inside a scalar (where the webhook engine skips the whole mutation with a
-// warning, the native engine skips that rule only).
+// (mutations of a policy apply in order). Each expression is a list of
+// JSONPatch operations: at most one, or one per element for a path with
+// [*]; it is empty when the rule does not apply, would change nothing, or
+// would have to create a list item or set a field inside a scalar (where
+// the webhook engine skips the whole mutation with a warning, the native
+// engine skips that rule, or that element, only).
 func (s *MutationSet) CELPatch(root string) ([]string, error) {
 	if s == nil {
 		return nil, nil
@@ -344,7 +447,7 @@ func (s *MutationSet) CELPatch(root string) ([]string, error) {
 		if err != nil {
 			return nil, fmt.Errorf("mutation rule %d: %w", i, err)
 		}
-		walk, err := m.celWalk(root, m.field.path, 0)
+		walk, err := m.celWalk(root, m.field.path, 0, nil)
 		if err != nil {
 			return nil, fmt.Errorf("mutation rule %d: %w", i, err)
 		}
@@ -369,15 +472,59 @@ func (s *MutationSet) NativeProblems() []Problem {
 			out = append(out, Problem{Check: "K11", Path: base + ".field", Msg: "the native engine cannot compile a field path that is a template",
 				Hint: "name the field directly, or use engine: webhook (or auto, which keeps mutation on the webhook)"})
 		}
-		out = append(out, m.gate.nativeProblems(base)...)
+		out = append(out, m.gate.nativeProblems(base, "K08")...)
 	}
 	return out
 }
 
-// celWalk is plan in CEL: cur is the container at segment i.
-func (m *mutation) celWalk(cur string, p Path, i int) (string, error) {
+// celWalk is plan in CEL: cur is the container at segment i, ptr the CEL
+// string pieces of the JSON pointer of the segments before i. A [*]
+// segment walks on in every element of a list (none when cur is not one).
+func (m *mutation) celWalk(cur string, p Path, i int, ptr []string) (string, error) {
 	s := p.segs[i]
 	last := i == len(p.segs)-1
+	here := append(ptr[:len(ptr):len(ptr)], pointerPiece(s, i))
+	pointer := strings.Join(here, " + ")
+	// Absent, or a null parent: set the rest as one nested value (never
+	// creating a list element).
+	setRest := func(op string) string { return "[]" }
+	rest := p.segs[i+1:]
+	if !restHasIndex(rest) {
+		v, err := CELValue(nest(m.value, rest))
+		if err != nil {
+			return "", err
+		}
+		setRest = func(op string) string {
+			return "[" + celPatchOp(CELString(op), pointer, v) + "]"
+		}
+	}
+	// at is the patch for the value next at segment i, present.
+	at := func(next string) (string, error) {
+		if last {
+			v, err := CELValue(m.value)
+			if err != nil {
+				return "", err
+			}
+			keep := fmt.Sprintf("%s == %s", next, v)
+			if !m.override {
+				keep = "!" + celEmpty(next) + " || " + keep
+			}
+			return fmt.Sprintf("((%s) ? [] : [%s])", keep, celPatchOp("'replace'", pointer, v)), nil
+		}
+		deeper, err := m.celWalk(next, p, i+1, here)
+		if err != nil {
+			return "", err
+		}
+		return fmt.Sprintf("(%s == null ? %s : (type(%s) == map || type(%s) == list) ? %s : [])", next, setRest("replace"), next, next, deeper), nil
+	}
+	if s.isWildcard() {
+		e := fmt.Sprintf("we%d", i)
+		body, err := at(e)
+		if err != nil {
+			return "", err
+		}
+		return fmt.Sprintf("(type(%s) == list ? %s.transformList(wi%d, %s, %s).flatten() : [])", cur, cur, i, e, body), nil
+	}
 	var containerOK, present, next string
 	if s.isIndex() {
 		containerOK = fmt.Sprintf("type(%s) == list && size(%s) > %d", cur, cur, s.index)
@@ -389,38 +536,23 @@ func (m *mutation) celWalk(cur string, p Path, i int) (string, error) {
 		present = fmt.Sprintf("%s in %s", k, cur)
 		next = fmt.Sprintf("%s[%s]", cur, k)
 	}
-	// Absent, or a null parent: set the rest as one nested value.
-	setRest := func(op string) string { return "[]" }
-	rest := p.segs[i+1:]
-	if !restHasIndex(rest) {
-		v, err := CELValue(nest(m.value, rest))
-		if err != nil {
-			return "", err
-		}
-		setRest = func(op string) string {
-			return "[" + celPatchOp(CELString(op), CELString(p.pointer(i+1)), v) + "]"
-		}
+	body, err := at(next)
+	if err != nil {
+		return "", err
 	}
-	add, replace := setRest("add"), setRest("replace")
-	var here string
-	if last {
-		v, err := CELValue(m.value)
-		if err != nil {
-			return "", err
-		}
-		keep := fmt.Sprintf("%s == %s", next, v)
-		if !m.override {
-			keep = "!" + celEmpty(next) + " || " + keep
-		}
-		here = fmt.Sprintf("((%s) ? [] : [%s])", keep, celPatchOp("'replace'", CELString(p.pointer(i+1)), v))
-	} else {
-		deeper, err := m.celWalk(next, p, i+1)
-		if err != nil {
-			return "", err
-		}
-		here = fmt.Sprintf("(%s == null ? %s : (type(%s) == map || type(%s) == list) ? %s : [])", next, replace, next, next, deeper)
+	return fmt.Sprintf("(%s ? (%s ? %s : %s) : [])", containerOK, present, body, setRest("add")), nil
+}
+
+// pointerPiece is the CEL string of segment s (at position i) of a JSON
+// pointer: "/key" escaped, "/N", or the element index of a [*].
+func pointerPiece(s segment, i int) string {
+	switch {
+	case s.isWildcard():
+		return fmt.Sprintf("'/' + string(wi%d)", i)
+	case s.isIndex():
+		return CELString("/" + strconv.Itoa(s.index))
 	}
-	return fmt.Sprintf("(%s ? (%s ? %s : %s) : [])", containerOK, present, here, add), nil
+	return CELString("/" + pointerEscaper.Replace(s.key))
 }
 
 // celPatchOp writes one JSONPatch operation of a MutatingAdmissionPolicy.
@@ -429,9 +561,11 @@ var celPatchOp = func(op, path, value string) string {
 	return fmt.Sprintf("JSONPatch{op: %s, path: %s, value: %s}", op, path, value)
 }
 
+// restHasIndex: the segments hold a list index or [*] (a mutation never
+// creates list elements).
 func restHasIndex(segs []segment) bool {
 	for _, s := range segs {
-		if s.isIndex() {
+		if s.isIndex() || s.isWildcard() {
 			return true
 		}
 	}

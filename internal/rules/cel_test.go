@@ -51,12 +51,19 @@ func celEnv(t testing.TB) *cel.Env {
 	return env
 }
 
-// celEval compiles and evaluates expr; a compile or run-time error fails
-// the test (the compiled CEL must never fail).
+// celEvaluator compiles and evaluates expressions; a compile or run-time
+// error fails the test (the compiled CEL must never fail).
 type celEvaluator struct {
 	env   *cel.Env
 	progs map[string]cel.Program
 	vars  map[string]any // variables.*
+	act   celAct         // object, oldObject and request
+}
+
+// celAct binds object, oldObject and request as a policy sees them.
+type celAct struct {
+	object, oldObject any
+	request           map[string]any
 }
 
 func newCELEvaluator(t testing.TB) *celEvaluator {
@@ -67,28 +74,79 @@ func newCELEvaluator(t testing.TB) *celEvaluator {
 	return e
 }
 
+// apiRequest is the part of an AdmissionRequest the rules read, as its
+// JSON form has it (empty fields omitted).
+func apiRequest(in Input) map[string]any {
+	op := in.Operation
+	if op == "" {
+		op = "CREATE"
+	}
+	u := map[string]any{}
+	if in.UserInfo.Username != "" {
+		u["username"] = in.UserInfo.Username
+	}
+	if in.UserInfo.UID != "" {
+		u["uid"] = in.UserInfo.UID
+	}
+	if len(in.UserInfo.Groups) > 0 {
+		g := make([]any, len(in.UserInfo.Groups))
+		for i, x := range in.UserInfo.Groups {
+			g[i] = x
+		}
+		u["groups"] = g
+	}
+	if len(in.UserInfo.Extra) > 0 {
+		x := map[string]any{}
+		for k, vs := range in.UserInfo.Extra {
+			l := make([]any, len(vs))
+			for i, v := range vs {
+				l[i] = v
+			}
+			x[k] = l
+		}
+		u["extra"] = x
+	}
+	return map[string]any{"operation": op, "userInfo": u}
+}
+
+// with returns an evaluator for the request in (objects as the API server
+// hands them to CEL).
+func (e *celEvaluator) with(t testing.TB, in Input) *celEvaluator {
+	out := *e
+	out.act = celAct{request: apiRequest(in)}
+	if in.Object != nil {
+		out.act.object = apiObject(t, in.Object)
+	}
+	if in.OldObject != nil {
+		out.act.oldObject = apiObject(t, in.OldObject)
+	}
+	return &out
+}
+
 func (e *celEvaluator) eval(t testing.TB, expr string, object any) ref.Val {
 	t.Helper()
 	return e.evalWith(t, expr, object, nil)
 }
 
-// scoped evaluates a scope's variables for object, in order, as a policy
-// does, and returns an evaluator that reads them.
-func (e *celEvaluator) scoped(t testing.TB, scope *CELScope, object any) *celEvaluator {
+// scoped evaluates a scope's variables for the evaluator's request, in
+// order, as a policy does, and returns an evaluator that reads them.
+func (e *celEvaluator) scoped(t testing.TB, scope *CELScope) *celEvaluator {
 	t.Helper()
 	vars := map[string]any{}
 	for k, v := range e.vars {
 		vars[k] = v
 	}
-	out := &celEvaluator{env: e.env, progs: e.progs, vars: vars}
+	out := *e
+	out.vars = vars
 	for _, v := range scope.Variables() {
-		vars[v.Name] = out.eval(t, v.Expression, object)
+		vars[v.Name] = out.evalWith(t, v.Expression, e.act.object, nil)
 	}
-	return out
+	return &out
 }
 
-// evalWith evaluates expr with the variable v set (a value computed by
-// another expression), as a policy's variables pass values around.
+// evalWith evaluates expr with object (nil: the evaluator's) and the
+// variable v set (a value computed by another expression), as a policy's
+// variables pass values around.
 func (e *celEvaluator) evalWith(t testing.TB, expr string, object, v any) ref.Val {
 	t.Helper()
 	prg, ok := e.progs[expr]
@@ -103,7 +161,14 @@ func (e *celEvaluator) evalWith(t testing.TB, expr string, object, v any) ref.Va
 		}
 		e.progs[expr] = prg
 	}
-	out, _, err := prg.Eval(map[string]any{"object": object, "oldObject": nil, "request": map[string]any{}, "variables": e.vars, "v": v})
+	if object == nil {
+		object = e.act.object
+	}
+	req := e.act.request
+	if req == nil {
+		req = apiRequest(Input{})
+	}
+	out, _, err := prg.Eval(map[string]any{"object": object, "oldObject": e.act.oldObject, "request": req, "variables": e.vars, "v": v})
 	if err != nil {
 		t.Fatalf("evaluating %s on %s: %v", clip(expr), mustJSON(object), err)
 	}
@@ -189,38 +254,41 @@ func valueString(v any) string {
 // cause (deny) or a warning (warn).
 func webhookCause(r Result) string {
 	msg := r.Message
+	action := "deny "
 	if r.Warn {
-		return "warn " + r.Field + ": " + msg
+		action = "warn "
 	}
-	if r.Value != nil {
+	if r.Audit {
+		action = "audit-" + action
+	}
+	if r.Value != nil && !r.Warn {
 		msg = "Invalid value: " + valueString(r.Value) + ": " + msg
 	}
-	return "deny " + r.Field + ": " + msg
+	return action + r.Field + ": " + msg
 }
 
 // nativeCauses evaluates the compiled rules the way the native engine's
 // policies compose them.
-func nativeCauses(t testing.TB, e *celEvaluator, scope *CELScope, rs []CELRule, obj map[string]any) []string {
+func nativeCauses(t testing.TB, e *celEvaluator, scope *CELScope, rs []CELRule, in Input) []string {
 	t.Helper()
-	e = e.scoped(t, scope, obj)
+	e = e.with(t, in).scoped(t, scope)
 	var out []string
 	for _, r := range rs {
-		o := e.eval(t, r.Outcome, obj).Value().(int64)
-		if o == celPass {
-			continue
+		for _, rec := range celNative(e.eval(t, r.Failures, nil)).([]any) {
+			f := rec.([]any)
+			field, value, msg := f[0].(string), f[1], f[2].(string)
+			action := "deny "
+			if r.Warn {
+				action = "warn "
+			}
+			if r.Audit {
+				action = "audit-" + action
+			}
+			if value != nil && !r.Warn {
+				msg = "Invalid value: " + e.evalWith(t, CELValueString("v"), nil, e.evalWith(t, "v", nil, value)).Value().(string) + ": " + msg
+			}
+			out = append(out, action+field+": "+msg)
 		}
-		msg := e.eval(t, r.Message, obj).Value().(string)
-		if o == celMismatch {
-			msg += " (" + e.eval(t, r.Detail, obj).Value().(string) + ")"
-		}
-		if r.Warn {
-			out = append(out, "warn "+r.Field+": "+msg)
-			continue
-		}
-		if v := e.eval(t, r.Value, obj); v.Type() != types.NullType {
-			msg = "Invalid value: " + e.evalWith(t, CELValueString("v"), nil, v).Value().(string) + ": " + msg
-		}
-		out = append(out, "deny "+r.Field+": "+msg)
 	}
 	return out
 }
@@ -241,13 +309,25 @@ func compileRules(t testing.TB, src string) *ValidationSet {
 // checkSame compares both engines on one object.
 func checkSame(t testing.TB, e *celEvaluator, set *ValidationSet, scope *CELScope, rs []CELRule, obj map[string]any, what string) {
 	t.Helper()
+	checkSameIn(t, e, set, scope, rs, Input{Object: obj}, what)
+}
+
+// checkSameIn compares both engines on one request.
+func checkSameIn(t testing.TB, e *celEvaluator, set *ValidationSet, scope *CELScope, rs []CELRule, in Input, what string) {
+	t.Helper()
+	obj := in.Object
+	win := in
+	win.Object = webhookObject(t, in.Object)
+	if in.OldObject != nil {
+		win.OldObject = webhookObject(t, in.OldObject)
+	}
 	var want []string
-	for _, r := range set.Evaluate(Input{Object: webhookObject(t, obj)}) {
+	for _, r := range set.Evaluate(win) {
 		want = append(want, webhookCause(r))
 	}
-	got := nativeCauses(t, e, scope, rs, apiObject(t, obj))
+	got := nativeCauses(t, e, scope, rs, in)
 	if strings.Join(got, "\n") != strings.Join(want, "\n") {
-		t.Errorf("%s\nobject %s\nwebhook engine:\n  %s\nnative engine:\n  %s", what, mustJSON(obj),
+		t.Errorf("%s\nobject %s\nold object %s\nrequest %s\nwebhook engine:\n  %s\nnative engine:\n  %s", what, mustJSON(obj), mustJSON(in.OldObject), mustJSON(apiRequest(in)),
 			strings.Join(want, "\n  "), strings.Join(got, "\n  "))
 	}
 }
@@ -532,6 +612,16 @@ func genTemplate(r *rand.Rand) string {
 	return b.String()
 }
 
+// nativeMessage is the message of a failing rule's first failure.
+func nativeMessage(t testing.TB, e *celEvaluator, scope *CELScope, r CELRule, obj map[string]any) string {
+	t.Helper()
+	recs := celNative(e.with(t, Input{Object: obj}).scoped(t, scope).eval(t, r.Failures, nil)).([]any)
+	if len(recs) == 0 {
+		t.Fatalf("rule %s passes on %s", r.Field, mustJSON(obj))
+	}
+	return recs[0].([]any)[2].(string)
+}
+
 // Templates: the native rendering equals text/template's, fallback included.
 func TestCELTemplates(t *testing.T) {
 	seed := uint64(77)
@@ -540,14 +630,15 @@ func TestCELTemplates(t *testing.T) {
 	for i := range 40 {
 		text := genTemplate(r)
 		set := compileRules(t, "- {field: spec.zzz, exists: true, message: "+mustJSON(text)+"}")
-		rs, err := set.CEL(NewCELScope("object", "c"))
+		scope := NewCELScope("object", "c")
+		rs, err := set.CEL(scope)
 		if err != nil {
 			t.Fatalf("seed %d template %d %q: %v", seed, i, text, err)
 		}
 		for range 6 {
 			obj := genObject(r)
 			want := set.rules[0].message(webhookObject(t, obj))
-			got := e.eval(t, rs[0].Message, apiObject(t, obj)).Value().(string)
+			got := nativeMessage(t, e, scope, rs[0], obj)
 			if got != want {
 				t.Fatalf("seed %d template %d %q\nobject %s\ntext/template: %q\nnative:        %q", seed, i, text, mustJSON(obj), want, got)
 			}
@@ -558,7 +649,19 @@ func TestCELTemplates(t *testing.T) {
 // mutationSame applies both engines' mutations to obj and compares.
 func mutationSame(t testing.TB, e *celEvaluator, set *MutationSet, patches []string, obj map[string]any, what string) {
 	t.Helper()
-	ops, err := set.Patch(Input{Object: webhookObject(t, obj)})
+	mutationSameIn(t, e, set, patches, Input{Object: obj}, what)
+}
+
+// mutationSameIn applies both engines' mutations to the request's object.
+func mutationSameIn(t testing.TB, e *celEvaluator, set *MutationSet, patches []string, in Input, what string) {
+	t.Helper()
+	obj := in.Object
+	win := in
+	win.Object = webhookObject(t, obj)
+	if in.OldObject != nil {
+		win.OldObject = webhookObject(t, in.OldObject)
+	}
+	ops, err := set.Patch(win)
 	want := mustJSON(obj)
 	if err == nil && len(ops) > 0 {
 		b, _ := json.Marshal(ops)
@@ -579,7 +682,9 @@ func mutationSame(t testing.TB, e *celEvaluator, set *MutationSet, patches []str
 	}
 	cur := obj
 	for _, p := range patches {
-		v := e.eval(t, jsonPatchAsMaps(p), apiObject(t, cur)).Value()
+		step := in
+		step.Object = cur
+		v := e.with(t, step).eval(t, jsonPatchAsMaps(p), nil).Value()
 		b, _ := json.Marshal(celNative(v))
 		if string(b) == "[]" || string(b) == "null" {
 			continue
@@ -733,7 +838,8 @@ func decodeYAML(src string, out any) error {
 func TestCELCaseMapping(t *testing.T) {
 	e := newCELEvaluator(t)
 	set := compileRules(t, `- {field: spec.zzz, exists: true, message: "{{ upper .spec.a }} {{ lower .spec.b }}"}`)
-	rs, err := set.CEL(NewCELScope("object", "c"))
+	scope := NewCELScope("object", "c")
+	rs, err := set.CEL(scope)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -744,7 +850,7 @@ func TestCELCaseMapping(t *testing.T) {
 		{"é", "É", "é É"},
 	} {
 		obj := map[string]any{"spec": map[string]any{"a": tc.a, "b": tc.b}}
-		if got := e.eval(t, rs[0].Message, obj).Value().(string); got != tc.native {
+		if got := nativeMessage(t, e, scope, rs[0], obj); got != tc.native {
 			t.Errorf("%q %q: native %q, want %q", tc.a, tc.b, got, tc.native)
 		}
 		if tc.a == "gold-1" {

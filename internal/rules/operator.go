@@ -224,6 +224,7 @@ type test struct {
 	opTmpl  *tmpl.Template
 	opField []string // the template only prints this field: its value, typed
 	opRaw   string
+	opPath  string // where the operand is written, relative to the rule list
 }
 
 // compileTest compiles a test at base ("[2]", "[0].when[1]"), adding
@@ -288,7 +289,7 @@ func (c *compiler) compileOperandTemplate(t *test, path, text string) {
 			"templates are values of equals, contains, prefix, suffix, gt, gte, lt, lte and between (and their not forms); write this value out")
 		return
 	}
-	t.opRaw = text
+	t.opRaw, t.opPath = text, path
 	if t.opTmpl = c.compileTemplate(path, text); t.opTmpl != nil {
 		t.opField = fieldOnly(t.opTmpl)
 	}
@@ -372,16 +373,32 @@ func (t *test) operand(obj map[string]any) (v any, ok bool) {
 	return s, true
 }
 
-// numeral parses one JSON-style number: an int64 when whole and in range,
-// else a finite float64.
+// Numbers written as text (a bound such as "2.5", a template rendering
+// "10") have one syntax, decided alike by both engines (the native one
+// with a regular expression): an optional sign, decimal digits with an
+// optional fraction, and an optional exponent of at most two digits. At
+// most 200 digits before the point keep every such number finite. Hex,
+// underscores, Inf and NaN are not numbers.
+const (
+	numberSyntax  = `^[+-]?([0-9]{1,200}(\.[0-9]*)?|\.[0-9]+)([eE][+-]?[0-9]{1,2})?$`
+	integerSyntax = `^[+-]?0*[0-9]{1,18}$` // within int64 whatever the digits
+)
+
+var (
+	numberText  = regexp.MustCompile(numberSyntax)
+	integerText = regexp.MustCompile(integerSyntax)
+)
+
+// numeral parses one number written as text (trimmed): an int64 when it
+// is a whole number of at most 18 significant digits, else a float64.
 func numeral(s string) (any, bool) {
-	if i, err := strconv.ParseInt(s, 10, 64); err == nil {
-		return i, true
-	}
-	for _, r := range s {
-		if (r < '0' || r > '9') && r != '-' && r != '+' && r != '.' && r != 'e' && r != 'E' {
-			return nil, false // no hex, underscores, Inf or NaN
+	if integerText.MatchString(s) {
+		if i, err := strconv.ParseInt(s, 10, 64); err == nil {
+			return i, true
 		}
+	}
+	if !numberText.MatchString(s) {
+		return nil, false
 	}
 	f, err := strconv.ParseFloat(s, 64)
 	if err != nil || math.IsInf(f, 0) || math.IsNaN(f) {
@@ -513,10 +530,11 @@ func bound(x any) (f float64, msg string) {
 	if !ok {
 		return 0, fmt.Sprintf("bound must be a number, not %s", describe(x))
 	}
-	f, err := strconv.ParseFloat(strings.TrimSpace(s), 64)
-	if err != nil || math.IsNaN(f) || math.IsInf(f, 0) {
+	n, ok := numeral(strings.TrimSpace(s))
+	if !ok {
 		return 0, fmt.Sprintf("bound %q is not a number", s)
 	}
+	f, _ = number(n)
 	return f, ""
 }
 

@@ -86,6 +86,24 @@ func (g *Gateway) prober() registration.Prober {
 	return e.probe
 }
 
+// checkCELEnforced makes CEL rules that nothing enforces loud: the webhook
+// engine never evaluates them, so with validation on it (engine auto on a
+// cluster without ValidatingAdmissionPolicy) they are promised by the
+// Katalog and kept by nobody. An error on every tick, and a gauge for
+// alerting; the replica stays ready, because making it unready would take
+// down every other feature it serves (protection fails closed).
+func (g *Gateway) checkCELEnforced(engines map[webhook.Feature]policy.Engine) {
+	if engines == nil {
+		return
+	}
+	n, entries := registration.UnenforcedCEL(g.policy, engines)
+	g.metrics.unenforced.Set(float64(n))
+	if n > 0 {
+		g.log.Error("CEL rules are not enforced: validation runs on the webhook engine, which never evaluates CEL, because the API server serves no ValidatingAdmissionPolicy",
+			"rules", n, "entries", strings.Join(entries, ","), "engine", string(g.policy.Admission.Engine))
+	}
+}
+
 // engineNames renders the engine per feature for logs: "deletion-protection=native ...".
 func engineNames(m map[webhook.Feature]policy.Engine) string {
 	var out []string

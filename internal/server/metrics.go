@@ -32,9 +32,10 @@ type metrics struct {
 	notify     *notify.Metrics
 	dedup      *dedup.Metrics // the notification claims (leases.go)
 
-	build    *prometheus.GaugeVec
-	ready    prometheus.Gauge
-	inFlight *prometheus.GaugeVec // by listener
+	build      *prometheus.GaugeVec
+	ready      prometheus.Gauge
+	unenforced prometheus.Gauge     // CEL rules no engine enforces
+	inFlight   *prometheus.GaugeVec // by listener
 
 	syncs       *prometheus.CounterVec
 	syncOK      prometheus.Counter
@@ -61,6 +62,10 @@ func newMetrics(build buildinfo.Info) *metrics {
 			Name: "orkestra_gateway_ready",
 			Help: "1 while /readyz answers 200 (registrations applied, the served certificate trusted, not shutting down), else 0.",
 		}),
+		unenforced: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "orkestra_gateway_admission_cel_rules_unenforced",
+			Help: "CEL rules (expression:) of the Katalog that nothing enforces: engine auto keeps validation on the webhook engine, which never evaluates CEL, because the API server serves no ValidatingAdmissionPolicy. Anything above 0 is a rule the Katalog promises and the cluster does not keep.",
+		}),
 		inFlight: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "orkestra_gateway_requests_in_flight",
 			Help: "HTTP requests being served, by listener (webhook, notify, probe; the probe listener counts the scrape reading it).",
@@ -83,7 +88,7 @@ func newMetrics(build buildinfo.Info) *metrics {
 	m.updated = m.registWrite.WithLabelValues("updated")
 	m.deleted = m.registWrite.WithLabelValues("deleted")
 	m.Collectors = webhook.Collectors{m.admission, m.conversion, m.listener, m.certs, m.notify, m.dedup,
-		m.build, m.ready, m.inFlight, m.syncs, m.registWrite}
+		m.build, m.ready, m.unenforced, m.inFlight, m.syncs, m.registWrite}
 	return m
 }
 

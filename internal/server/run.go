@@ -258,6 +258,7 @@ func (g *Gateway) sync(ctx context.Context) error {
 	for _, crd := range res.CRDs {
 		g.log.Info("CRD conversion settings applied", "crd", crd)
 	}
+	g.checkCELEnforced(res.Engines)
 	if err != nil {
 		g.ready.set("registrations not applied")
 		return err

@@ -60,6 +60,9 @@ spec:
       validation:
         rules:
           - {field: spec.ttl, typeNumber: true, message: ttl is a number}
+          - {field: 'spec.records[*].ttl', between: "60,86400", message: "ttl {{ .spec.minTTL }} or more"}
+          - {field: spec.ttl, gte: "{{ .spec.minTTL }}", message: ttl below minTTL, when: [{field: request.userInfo.groups, notContains: dns:admins}]}
+          - {name: soa, field: spec.soa, exists: true, action: audit, message: zones should name their SOA}
 `
 
 func nativePolicy(t *testing.T, name string, engine policy.Engine) *policy.Policy {
