@@ -736,7 +736,7 @@ func (b nativeBuilder) validate(name string, part NativePart) (*admissionregistr
 			}
 		default:
 			if len(fields) > 0 {
-				validations = append(validations, denyValidation(b.p.Name, c, entry, prefix, root, failures, &vars))
+				validations = append(validations, denyValidation(b.p.Name, c, entry, prefix, root, fields, failures, &vars))
 			}
 		}
 		for _, e := range exprs {
@@ -769,12 +769,16 @@ func causeText(r string, withValue bool) string {
 
 // denyValidation is the validation of an entry's deny field rules: the
 // webhook's 422 message, listing every failure.
-func denyValidation(katalog string, c *policy.CRD, entry, prefix, root string, failures []string, vars *[]admissionregistrationv1.Variable) admissionregistrationv1.Validation {
+func denyValidation(katalog string, c *policy.CRD, entry, prefix, root string, fields []rules.CELRule, failures []string, vars *[]admissionregistrationv1.Variable) admissionregistrationv1.Validation {
 	refs := make([]string, len(failures))
 	ok := make([]string, len(failures))
 	for j, f := range failures {
 		refs[j] = "variables." + f
-		ok[j] = fmt.Sprintf("size(variables.%s) == 0", f)
+		// A rule's pass test builds no list; a [*] rule has none.
+		ok[j] = fields[j].Passes
+		if ok[j] == "" {
+			ok[j] = fmt.Sprintf("size(variables.%s) == 0", f)
+		}
 	}
 	// ok decides; the failures' texts (with the offending values through
 	// one JSON encoder) are computed only for a denial.

@@ -41,6 +41,10 @@ type CELRule struct {
 	// the offending value (null when absent or null) and the rendered
 	// message, with the reason of a type mismatch in parentheses.
 	Failures string
+	// Passes is a bool expression, true exactly when Failures is empty,
+	// that builds no list: a policy decides with it and renders Failures
+	// only for a denial. Empty for a rule on a [*] path.
+	Passes string
 }
 
 // CEL outcome codes of a test on one value.
@@ -151,13 +155,18 @@ func (r *rule) cel(s paths) (CELRule, error) {
 		// back to the text as written, as message does.
 		msg = s.shared(celLet("m", t.text, fmt.Sprintf("(%s && m.trim() != '') ? m : %s", t.ok, CELString(r.msg))))
 	}
-	var failures string
+	var failures, passes string
 	p := r.field.path
 	if !r.field.wild {
 		present, v := s.path(rootObject, p)
 		if failures, err = r.celRecords(s, present, v, CELString(p.text), msg); err != nil {
 			return CELRule{}, err
 		}
+		o, _, _, err := r.celOutcome(s, present, v)
+		if err != nil {
+			return CELRule{}, err
+		}
+		passes = fmt.Sprintf("(%s in [%d, %d])", o, celPass, celAbsent)
 	} else {
 		failures, err = celEach(s, rootObject, p, false, func(idx []string, present, v string) (string, error) {
 			return r.celRecords(s, present, v, p.celText(idx), msg)
@@ -168,10 +177,13 @@ func (r *rule) cel(s paths) (CELRule, error) {
 	}
 	if gate != "true" {
 		failures = fmt.Sprintf("(%s ? %s : [])", gate, failures)
+		if passes != "" {
+			passes = fmt.Sprintf("(!%s || %s)", gate, passes)
+		}
 	}
 	return CELRule{
 		Index: r.index, Name: r.name, Warn: r.warn, Audit: r.audit,
-		Field: r.field.raw, Each: r.field.wild, Message: r.msg, Failures: failures,
+		Field: r.field.raw, Each: r.field.wild, Message: r.msg, Failures: failures, Passes: passes,
 	}, nil
 }
 

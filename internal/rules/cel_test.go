@@ -274,7 +274,16 @@ func nativeCauses(t testing.TB, e *celEvaluator, scope *CELScope, rs []CELRule, 
 	e = e.with(t, in).scoped(t, scope)
 	var out []string
 	for _, r := range rs {
-		for _, rec := range celNative(e.eval(t, r.Failures, nil)).([]any) {
+		recs := celNative(e.eval(t, r.Failures, nil)).([]any)
+		// The pass test a policy decides with agrees with the failures.
+		if r.Passes != "" {
+			if passes := e.eval(t, r.Passes, nil).Value().(bool); passes != (len(recs) == 0) {
+				t.Errorf("rule %s: Passes is %t with %d failures", r.Field, passes, len(recs))
+			}
+		} else if !r.Each {
+			t.Errorf("rule %s: no Passes expression on a path without [*]", r.Field)
+		}
+		for _, rec := range recs {
 			f := rec.([]any)
 			field, value, msg := f[0].(string), f[1], f[2].(string)
 			action := "deny "
