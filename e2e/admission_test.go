@@ -621,9 +621,9 @@ func admissionScenarios(t *testing.T, engine policy.Engine) *verdicts {
 	return seen
 }
 
-// waitRules waits until the API server calls the namespace-protection,
-// validation and mutation webhooks too (each configuration propagates on its
-// own), using dry-run creates that leave nothing behind.
+// waitRules waits until the API server enforces namespace protection,
+// validation, mutation and the warn rules too (each configuration or policy
+// propagates on its own), using dry-run creates that leave nothing behind.
 func waitRules(t *testing.T) {
 	t.Helper()
 	ctx := context.Background()
@@ -649,6 +649,19 @@ func waitRules(t *testing.T) {
 		}
 		if got.GetAnnotations()["app.kubernetes.io/managed-by"] != "orkestra" {
 			return errorf("not mutated yet: %v", got.GetAnnotations())
+		}
+		return nil
+	})
+	// The API server loads each policy on its own: the warn policy may
+	// come into force after the deny one.
+	_, wdyn, warns := clientsFor(t, env.Config)
+	eventually(t, 20*time.Second, "warn rules active", func() error {
+		w := widget("probe", map[string]any{"replicas": int64(1), "image": "docker.io/library/nginx"})
+		if _, err := wdyn.Resource(widgets).Namespace("team-a").Create(ctx, w, dry); err != nil {
+			return err
+		}
+		if got := warns.take(); !strings.Contains(strings.Join(got, "\n"), "images should come from the internal registry") {
+			return errorf("no warning yet: %q", got)
 		}
 		return nil
 	})

@@ -201,6 +201,16 @@ func TestNativeSurvivesKill(t *testing.T) {
 		}
 		return errorf("invalid widget: %v", err)
 	})
+	eventually(t, 30*time.Second, "mutation in force", func() error {
+		got, err := env.Dynamic.Resource(widgets).Namespace("team-a").Create(ctx, widget(name, map[string]any{"replicas": int64(3)}), metav1.CreateOptions{DryRun: []string{metav1.DryRunAll}})
+		if err != nil {
+			return err
+		}
+		if got.GetAnnotations()["app.kubernetes.io/managed-by"] != "orkestra" {
+			return errorf("not mutated yet: %v", got.GetAnnotations())
+		}
+		return nil
+	})
 
 	g.proc.Kill()
 	if _, err := g.proc.Wait(10 * time.Second); err != nil {
