@@ -12,10 +12,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
-
 	"github.com/orkspace/orkestra-gateway/internal/admission"
 	"github.com/orkspace/orkestra-gateway/internal/check"
+	"github.com/orkspace/orkestra-gateway/internal/metrics"
 	"github.com/orkspace/orkestra-gateway/internal/policy"
 	"github.com/orkspace/orkestra-gateway/internal/webhook"
 )
@@ -75,7 +74,7 @@ func CompileKatalog(path string) (*policy.Policy, error) {
 func GatewayHandler(name string, h admission.Handler, log *os.File) http.Handler {
 	logger := slog.New(slog.NewJSONHandler(log, nil))
 	m := admission.NewMetrics()
-	prometheus.NewRegistry().MustRegister(m)
+	metrics.NewRegistry().MustRegister(m)
 	return admission.Serve(name, h, admission.ServeOptions{
 		Logger:   logger,
 		Metrics:  m,

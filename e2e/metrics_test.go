@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"math"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -16,12 +17,14 @@ import (
 	"testing"
 	"time"
 
+	dto "github.com/prometheus/client_model/go"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"sigs.k8s.io/yaml"
 
 	"github.com/orkspace/orkestra-gateway/internal/bundle"
+	"github.com/orkspace/orkestra-gateway/internal/metrics/metricstest"
 )
 
 // metricsAdmission is appended to the notify Katalog: Widgets validated on
@@ -66,10 +69,12 @@ spec:
 
 // exposition is a /metrics scrape: each series' value by its text
 // ("name{label="value",...}", labels sorted as the gateway writes them),
-// and the families declared.
+// the families declared, and the families as the Prometheus text parser
+// reads them.
 type exposition struct {
 	series   map[string]float64
 	families map[string]bool
+	parsed   map[string]*dto.MetricFamily
 }
 
 func scrape(t *testing.T, g *gateway) exposition {
@@ -78,7 +83,14 @@ func scrape(t *testing.T, g *gateway) exposition {
 	if code != http.StatusOK {
 		t.Fatalf("/metrics: %d %s", code, body)
 	}
-	e := exposition{series: map[string]float64{}, families: map[string]bool{}}
+	fams, err := metricstest.Parse(strings.NewReader(body))
+	if err != nil {
+		t.Fatalf("/metrics is not the Prometheus text format: %v", err)
+	}
+	e := exposition{series: map[string]float64{}, families: map[string]bool{}, parsed: map[string]*dto.MetricFamily{}}
+	for _, f := range fams {
+		e.parsed[f.GetName()] = f
+	}
 	for _, l := range strings.Split(body, "\n") {
 		if rest, ok := strings.CutPrefix(l, "# TYPE "); ok {
 			e.families[strings.Fields(rest)[0]] = true
@@ -239,6 +251,46 @@ func TestMetricsEndToEnd(t *testing.T) {
 	}
 	if found != 1 {
 		t.Errorf("%d build_info series, want 1", found)
+	}
+
+	// The Go runtime's and the process's standard families, as
+	// dashboards and alerts for Go services query them, with values of a
+	// live process; the latency histograms with their buckets.
+	for name, typ := range map[string]dto.MetricType{
+		"go_goroutines": dto.MetricType_GAUGE, "go_threads": dto.MetricType_GAUGE, "go_info": dto.MetricType_GAUGE,
+		"go_gc_duration_seconds": dto.MetricType_SUMMARY, "go_memstats_alloc_bytes": dto.MetricType_GAUGE,
+		"go_memstats_heap_inuse_bytes": dto.MetricType_GAUGE, "go_memstats_sys_bytes": dto.MetricType_GAUGE,
+		"go_memstats_alloc_bytes_total": dto.MetricType_COUNTER, "go_gc_gogc_percent": dto.MetricType_GAUGE,
+		"go_gc_gomemlimit_bytes": dto.MetricType_GAUGE, "go_sched_gomaxprocs_threads": dto.MetricType_GAUGE,
+		"process_resident_memory_bytes": dto.MetricType_GAUGE, "process_virtual_memory_bytes": dto.MetricType_GAUGE,
+		"process_cpu_seconds_total": dto.MetricType_COUNTER, "process_open_fds": dto.MetricType_GAUGE,
+		"process_max_fds": dto.MetricType_GAUGE, "process_start_time_seconds": dto.MetricType_GAUGE,
+	} {
+		f := after.parsed[name]
+		switch {
+		case f == nil:
+			t.Errorf("/metrics lacks %s", name)
+		case f.GetType() != typ:
+			t.Errorf("%s is a %s, want a %s", name, f.GetType(), typ)
+		case typ != dto.MetricType_SUMMARY && f.GetMetric()[0].GetGauge().GetValue()+f.GetMetric()[0].GetCounter().GetValue() <= 0:
+			t.Errorf("%s = %v", name, f.GetMetric()[0])
+		}
+	}
+	if rss := after.series["process_resident_memory_bytes"]; rss < 1<<20 || rss > 1<<30 {
+		t.Errorf("process_resident_memory_bytes = %v", rss)
+	}
+	if start := after.series["process_start_time_seconds"]; math.Abs(start-float64(time.Now().Unix())) > 600 {
+		t.Errorf("process_start_time_seconds = %v, now is %d", start, time.Now().Unix())
+	}
+	latency := after.parsed["orkestra_gateway_admission_request_duration_seconds"]
+	for _, m := range latency.GetMetric() {
+		h := m.GetHistogram()
+		if b := h.GetBucket(); len(b) != 14 || !math.IsInf(b[13].GetUpperBound(), 1) || b[13].GetCumulativeCount() != h.GetSampleCount() {
+			t.Errorf("admission latency %v: want 13 bounds and +Inf holding the count", m)
+		}
+	}
+	if len(latency.GetMetric()) == 0 {
+		t.Error("no admission latency series")
 	}
 
 	// Every metric the dashboard and the alerts query is exported.

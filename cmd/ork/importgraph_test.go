@@ -57,6 +57,14 @@ var forbidden = []forbiddenPkg{
 	// methods by name, which keeps every exported method in the binary.
 	{path: "text/template", exact: true},
 	{path: "html/template"},
+	// /metrics is internal/metrics: the Prometheus client library links a
+	// protobuf runtime, procfs and its generic collector machinery (about
+	// 2 MB of the binary). The toolchain keeps it (Kubernetes libraries
+	// use it), the tests read the exposition with its parser and lint.
+	{path: "github.com/prometheus/client_golang"},
+	{path: "github.com/prometheus/client_model"},
+	{path: "github.com/prometheus/common"},
+	{path: "github.com/prometheus/procfs"},
 }
 
 type forbiddenPkg struct {

@@ -4,9 +4,9 @@ import (
 	"context"
 	"strings"
 
-	"github.com/prometheus/client_golang/prometheus"
 	admissionv1 "k8s.io/api/admission/v1"
 
+	"github.com/orkspace/orkestra-gateway/internal/metrics"
 	"github.com/orkspace/orkestra-gateway/internal/policy"
 	"github.com/orkspace/orkestra-gateway/internal/rules"
 )
@@ -36,15 +36,15 @@ const denialsMetric = "orkestra_gateway_admission_denials_total"
 // are bounded by the Katalog.
 func auditRuleLabel(entry string, r rules.RuleInfo) string { return entry + "/" + r.ID() }
 
-func newAuditVec() *prometheus.CounterVec {
-	return prometheus.NewCounterVec(prometheus.CounterOpts{
+func newAuditVec() *metrics.CounterVec {
+	return metrics.NewCounterVec(metrics.Opts{
 		Name: auditMetric,
 		Help: "Failures of validation rules in audit mode (action: audit, or enforcement: audit): requests they would deny or warn, by rule (<entry>/<rule name or index>).",
 	}, []string{"rule"})
 }
 
-func newDenialsVec() *prometheus.CounterVec {
-	return prometheus.NewCounterVec(prometheus.CounterOpts{
+func newDenialsVec() *metrics.CounterVec {
+	return metrics.NewCounterVec(metrics.Opts{
 		Name: denialsMetric,
 		Help: "Admission requests denied by a validation rule, by rule (<entry>/<rule name or index>); a request failing several rules counts once for each.",
 	}, []string{"rule"})
@@ -55,7 +55,7 @@ func newDenialsVec() *prometheus.CounterVec {
 // fail): denials of the enforced deny rules, failures of the rules in audit
 // mode. They are created at zero when the handler is built, so a dashboard
 // sees every rule before its first failure.
-type ruleCounters map[ruleKey]prometheus.Counter
+type ruleCounters map[ruleKey]*metrics.Counter
 
 type ruleKey struct {
 	entry string

@@ -8,11 +8,12 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 	admissionv1 "k8s.io/api/admission/v1"
 
 	"github.com/orkspace/orkestra-gateway/internal/katalog"
+	"github.com/orkspace/orkestra-gateway/internal/metrics"
+	"github.com/orkspace/orkestra-gateway/internal/metrics/metricstest"
 	"github.com/orkspace/orkestra-gateway/internal/policy"
 )
 
@@ -38,18 +39,18 @@ func auditPolicy(t *testing.T) *policy.Policy {
 
 func TestValidationAudit(t *testing.T) {
 	p := auditPolicy(t)
-	reg := prometheus.NewRegistry()
+	reg := metrics.NewRegistry()
 	m := NewMetrics()
 	reg.MustRegister(m)
 	h := NewValidation(p, WithMetrics(m))
 	count := func(rule string) float64 {
 		t.Helper()
-		return testutil.ToFloat64(h.(*validation).audits[ruleKey{strings.Split(rule, "/")[0], ruleIndex(t, p, rule)}])
+		return h.(*validation).audits[ruleKey{strings.Split(rule, "/")[0], ruleIndex(t, p, rule)}].Value()
 	}
 
 	// Created at zero at start-up, one series per audited field rule, the
 	// label bounded by the Katalog.
-	if n := testutil.CollectAndCount(reg, auditMetric); n != 3 {
+	if n := metricstest.Count(t, reg, auditMetric); n != 3 {
 		t.Fatalf("%s has %d series at start-up, want 3 (website/max-five, database/0, database/1)", auditMetric, n)
 	}
 	for _, rule := range []string{"website/max-five", "database/0", "database/1"} {
@@ -128,7 +129,7 @@ func TestValidationAudit(t *testing.T) {
 		if got := resp.AuditAnnotations["audit-rule-0"]; got != want {
 			t.Errorf("annotation %q, want %q", got, want)
 		}
-		if c := testutil.ToFloat64(h.(*validation).audits[ruleKey{"website", 0}]); c != 1 {
+		if c := h.(*validation).audits[ruleKey{"website", 0}].Value(); c != 1 {
 			t.Errorf("counter %v, want 1", c)
 		}
 	})
@@ -187,7 +188,7 @@ func TestValidationDenialsPerRule(t *testing.T) {
 		{Test: katalog.Test{Field: "spec.replicas", Lte: &katalog.Value{V: int64(5)}}, Message: "at most 5 replicas", Action: "audit", Name: "max-five"},
 		{Test: katalog.Test{Field: "spec.image", Prefix: &katalog.Value{V: "registry.example.com/"}}, Message: "images from the registry", Action: "warn"},
 	})
-	reg := prometheus.NewRegistry()
+	reg := metrics.NewRegistry()
 	m := NewMetrics()
 	reg.MustRegister(m)
 	h := NewValidation(p, WithMetrics(m))
@@ -197,7 +198,7 @@ func TestValidationDenialsPerRule(t *testing.T) {
 orkestra_gateway_admission_denials_total{rule="website/0"} ` + fmt.Sprint(zero) + `
 orkestra_gateway_admission_denials_total{rule="website/registry"} ` + fmt.Sprint(registry) + "\n"
 	}
-	if err := testutil.GatherAndCompare(reg, strings.NewReader(want(0, 0)), denialsMetric); err != nil {
+	if err := testutil.GatherAndCompare(metricstest.Gatherer(reg), strings.NewReader(want(0, 0)), denialsMetric); err != nil {
 		t.Fatal(err)
 	}
 	containers := []any{map[string]any{"image": "docker.io/a"}, map[string]any{"image": "docker.io/b"}}
@@ -209,7 +210,7 @@ orkestra_gateway_admission_denials_total{rule="website/registry"} ` + fmt.Sprint
 	if resp := h.Handle(context.Background(), request(admissionv1.Create, website, ok, nil)); resp.Allowed {
 		t.Fatal("allowed")
 	}
-	if err := testutil.GatherAndCompare(reg, strings.NewReader(want(1, 2)), denialsMetric); err != nil {
+	if err := testutil.GatherAndCompare(metricstest.Gatherer(reg), strings.NewReader(want(1, 2)), denialsMetric); err != nil {
 		t.Error(err)
 	}
 }

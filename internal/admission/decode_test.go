@@ -10,13 +10,15 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 	admissionv1 "k8s.io/api/admission/v1"
 	authenticationv1 "k8s.io/api/authentication/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/types"
+
+	"github.com/orkspace/orkestra-gateway/internal/metrics"
+	"github.com/orkspace/orkestra-gateway/internal/metrics/metricstest"
 )
 
 // agreeReview checks fastReview against encoding/json on body: when the
@@ -236,17 +238,17 @@ func TestServeConcurrent(t *testing.T) {
 // before their review was read exist from NewMetrics; those of each
 // operation a webhook receives once its Serve is built.
 func TestSeriesExistAtZero(t *testing.T) {
-	reg := prometheus.NewRegistry()
+	reg := metrics.NewRegistry()
 	m := NewMetrics()
 	reg.MustRegister(m)
 	// 5 webhooks x 5 refusal codes; 5 histograms; no operation yet.
-	if n := testutil.CollectAndCount(reg, "orkestra_gateway_admission_requests_total"); n != 25 {
+	if n := metricstest.Count(t, reg, "orkestra_gateway_admission_requests_total"); n != 25 {
 		t.Errorf("%d request series before any Serve, want 25", n)
 	}
-	if n := testutil.CollectAndCount(reg, "orkestra_gateway_admission_request_duration_seconds"); n != 5 {
+	if n := metricstest.Count(t, reg, "orkestra_gateway_admission_request_duration_seconds"); n != 5 {
 		t.Errorf("%d latency series before any Serve, want 5", n)
 	}
-	if n := testutil.CollectAndCount(reg, "orkestra_gateway_admission_decisions_total"); n != 0 {
+	if n := metricstest.Count(t, reg, "orkestra_gateway_admission_decisions_total"); n != 0 {
 		t.Errorf("%d decision series before any Serve, want 0", n)
 	}
 	h := Serve(NameValidate, allowAll, ServeOptions{Metrics: m, Operations: []admissionv1.Operation{admissionv1.Create, admissionv1.Update}})
@@ -267,18 +269,18 @@ func TestSeriesExistAtZero(t *testing.T) {
 			want += fmt.Sprintf("orkestra_gateway_admission_decisions_total{operation=%q,result=%q,webhook=%q} %d\n", op, r, NameValidate, n)
 		}
 	}
-	if err := testutil.GatherAndCompare(reg, strings.NewReader(want), "orkestra_gateway_admission_decisions_total"); err != nil {
+	if err := testutil.GatherAndCompare(metricstest.Gatherer(reg), strings.NewReader(want), "orkestra_gateway_admission_decisions_total"); err != nil {
 		t.Error(err)
 	}
-	if n := testutil.CollectAndCount(reg, "orkestra_gateway_admission_requests_total"); n != 25+2*2 {
+	if n := metricstest.Count(t, reg, "orkestra_gateway_admission_requests_total"); n != 25+2*2 {
 		t.Errorf("%d request series with validate built for CREATE and UPDATE, want 29", n)
 	}
-	if got := testutil.ToFloat64(m.envelope.Requests(NameValidate, "CREATE", 200)); got != 1 {
+	if got := m.envelope.Requests(NameValidate, "CREATE", 200).Value(); got != 1 {
 		t.Errorf("requests{validate,CREATE,200} = %v, want 1", got)
 	}
 	// Another webhook name gets its series when its Serve is built.
 	Serve("other", allowAll, ServeOptions{Metrics: m, Operations: []admissionv1.Operation{admissionv1.Delete}})
-	if n := testutil.CollectAndCount(reg, "orkestra_gateway_admission_decisions_total"); n != 15 {
+	if n := metricstest.Count(t, reg, "orkestra_gateway_admission_decisions_total"); n != 15 {
 		t.Errorf("%d decision series with a sixth webhook, want 15", n)
 	}
 }
@@ -286,7 +288,7 @@ func TestSeriesExistAtZero(t *testing.T) {
 // The webhooks of a policy, served as the server serves them, create the
 // series of exactly the operations their registrations send them.
 func TestSeriesOfTheOperationsEachWebhookReceives(t *testing.T) {
-	reg := prometheus.NewRegistry()
+	reg := metrics.NewRegistry()
 	m := NewMetrics()
 	reg.MustRegister(m)
 	p := testPolicy(t)
@@ -295,12 +297,12 @@ func TestSeriesOfTheOperationsEachWebhookReceives(t *testing.T) {
 		Serve(w.Name, w.Handler, ServeOptions{Metrics: m, Operations: w.Operations})
 		want += len(w.Operations) * len(results)
 		for _, op := range w.Operations {
-			if got := testutil.ToFloat64(m.decisions.WithLabelValues(w.Name, string(op), "allowed")); got != 0 {
+			if got := m.decisions.WithLabelValues(w.Name, string(op), "allowed").Value(); got != 0 {
 				t.Errorf("%s %s allowed = %v before any request", w.Name, op, got)
 			}
 		}
 	}
-	if n := testutil.CollectAndCount(reg, "orkestra_gateway_admission_decisions_total"); n != want || want == 0 {
+	if n := metricstest.Count(t, reg, "orkestra_gateway_admission_decisions_total"); n != want || want == 0 {
 		t.Errorf("%d decision series, want %d", n, want)
 	}
 }

@@ -1,9 +1,9 @@
 package admission
 
 import (
-	"github.com/prometheus/client_golang/prometheus"
 	admissionv1 "k8s.io/api/admission/v1"
 
+	"github.com/orkspace/orkestra-gateway/internal/metrics"
 	"github.com/orkspace/orkestra-gateway/internal/webhook"
 )
 
@@ -28,11 +28,11 @@ var results = []string{resultAllowed, resultDenied, resultWarned, resultPatched,
 // operation a webhook receives, and of each rule, when its Serve and
 // handler are built.
 type Metrics struct {
-	webhook.Collectors
+	metrics.Collectors
 	envelope  *webhook.Metrics
-	decisions *prometheus.CounterVec
-	denials   *prometheus.CounterVec // rule; series created by the validation handler (audit.go)
-	audit     *prometheus.CounterVec // rule; likewise
+	decisions *metrics.CounterVec
+	denials   *metrics.CounterVec // rule; series created by the validation handler (audit.go)
+	audit     *metrics.CounterVec // rule; likewise
 }
 
 // NewMetrics returns the admission collectors, with the series of every
@@ -49,7 +49,7 @@ func NewMetrics() *Metrics {
 			Buckets:    []float64{.0001, .00025, .0005, .001, .0025, .005, .01, .025, .05, .1, .25, 1, 5},
 			Operations: true,
 		}),
-		decisions: prometheus.NewCounterVec(prometheus.CounterOpts{
+		decisions: metrics.NewCounterVec(metrics.Opts{
 			Name: "orkestra_gateway_admission_decisions_total",
 			Help: "Admission decisions by webhook, operation and result (allowed, denied, warned, patched, error).",
 		}, []string{"webhook", "operation", "result"}),
@@ -57,7 +57,7 @@ func NewMetrics() *Metrics {
 		audit:   newAuditVec(),
 	}
 	m.envelope.Endpoints(webhookNames...)
-	m.Collectors = webhook.Collectors{m.envelope, m.decisions, m.denials, m.audit}
+	m.Collectors = metrics.Collectors{m.envelope, m.decisions, m.denials, m.audit}
 	return m
 }
 
@@ -65,13 +65,13 @@ func NewMetrics() *Metrics {
 // result, created at zero for the operations it receives (when its Serve
 // is built) and read-only afterwards.
 type decisions struct {
-	vec  *prometheus.CounterVec
+	vec  *metrics.CounterVec
 	name string
-	by   map[[2]string]prometheus.Counter // operation, result
+	by   map[[2]string]*metrics.Counter // operation, result
 }
 
 func (m *Metrics) decisionsOf(name string, ops []string) *decisions {
-	d := &decisions{vec: m.decisions, name: name, by: make(map[[2]string]prometheus.Counter, len(ops)*len(results))}
+	d := &decisions{vec: m.decisions, name: name, by: make(map[[2]string]*metrics.Counter, len(ops)*len(results))}
 	for _, op := range ops {
 		for _, r := range results {
 			d.by[[2]string{op, r}] = m.decisions.WithLabelValues(name, op, r)

@@ -11,9 +11,10 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/testutil"
 	admissionv1 "k8s.io/api/admission/v1"
+
+	"github.com/orkspace/orkestra-gateway/internal/metrics"
+	"github.com/orkspace/orkestra-gateway/internal/metrics/metricstest"
 )
 
 // reviewBody wraps req in an AdmissionReview as the API server sends it.
@@ -197,10 +198,10 @@ func TestServeRecoversPanics(t *testing.T) {
 	if !strings.Contains(logs.String(), `"panic":"handler bug"`) || !strings.Contains(logs.String(), "TestServeRecoversPanics.func1") {
 		t.Errorf("panic not logged with its stack: %s", logs.String())
 	}
-	if got := testutil.ToFloat64(m.decisions.WithLabelValues("boom", "CREATE", "error")); got != 1 {
+	if got := m.decisions.WithLabelValues("boom", "CREATE", "error").Value(); got != 1 {
 		t.Errorf("error decisions = %v, want 1", got)
 	}
-	if got := testutil.ToFloat64(m.envelope.Requests("boom", "CREATE", 500)); got != 1 {
+	if got := m.envelope.Requests("boom", "CREATE", 500).Value(); got != 1 {
 		t.Errorf("500 requests = %v, want 1", got)
 	}
 
@@ -211,7 +212,7 @@ func TestServeRecoversPanics(t *testing.T) {
 }
 
 func TestServeMetrics(t *testing.T) {
-	reg := prometheus.NewRegistry()
+	reg := metrics.NewRegistry()
 	p := testPolicy(t)
 	m := NewMetrics()
 	reg.MustRegister(m)
@@ -230,29 +231,24 @@ func TestServeMetrics(t *testing.T) {
 	post(val, reviewBody(t, request(admissionv1.Create, website, site.clone().spec("tier", "x", "image", "docker.io/x"), nil)), "application/json")
 
 	for _, c := range []struct {
-		c    prometheus.Collector
+		name string
+		c    *metrics.Counter
 		want float64
 	}{
-		{m.decisions.WithLabelValues(NameDeletionProtection, "DELETE", "denied"), 1},
-		{m.decisions.WithLabelValues(NameDeletionProtection, "DELETE", "allowed"), 1},
-		{m.decisions.WithLabelValues(NameMutate, "CREATE", "patched"), 1},
-		{m.decisions.WithLabelValues(NameValidate, "CREATE", "warned"), 1},
-		{m.envelope.Requests(NameDeletionProtection, "DELETE", 200), 2},
-		{m.envelope.Requests(NameDeletionProtection, "", 415), 1},
+		{"decisions deletion-protection DELETE denied", m.decisions.WithLabelValues(NameDeletionProtection, "DELETE", "denied"), 1},
+		{"decisions deletion-protection DELETE allowed", m.decisions.WithLabelValues(NameDeletionProtection, "DELETE", "allowed"), 1},
+		{"decisions mutate CREATE patched", m.decisions.WithLabelValues(NameMutate, "CREATE", "patched"), 1},
+		{"decisions validate CREATE warned", m.decisions.WithLabelValues(NameValidate, "CREATE", "warned"), 1},
+		{"requests deletion-protection DELETE 200", m.envelope.Requests(NameDeletionProtection, "DELETE", 200), 2},
+		{"requests deletion-protection 415", m.envelope.Requests(NameDeletionProtection, "", 415), 1},
 	} {
-		if got := testutil.ToFloat64(c.c); got != c.want {
-			t.Errorf("%s = %v, want %v", desc(c.c), got, c.want)
+		if got := c.c.Value(); got != c.want {
+			t.Errorf("%s = %v, want %v", c.name, got, c.want)
 		}
 	}
-	if n := testutil.CollectAndCount(reg, "orkestra_gateway_admission_request_duration_seconds"); n != 5 {
+	if n := metricstest.Count(t, reg, "orkestra_gateway_admission_request_duration_seconds"); n != 5 {
 		t.Errorf("latency series = %d, want one per webhook of the gateway (5)", n)
 	}
-}
-
-func desc(c prometheus.Collector) string {
-	ch := make(chan *prometheus.Desc, 1)
-	c.Describe(ch)
-	return (<-ch).String()
 }
 
 func TestServeLogsDenialsOnly(t *testing.T) {

@@ -45,7 +45,7 @@ type Options struct {
 type Converter struct {
 	plans        map[groupKind]*plan
 	log          *slog.Logger
-	m            *metrics
+	m            *converterMetrics
 	handler      http.Handler // the envelope of /convert (ServeHTTP)
 	maxBody      int64
 	maxPreserved int

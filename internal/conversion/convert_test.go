@@ -7,11 +7,8 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/orkspace/orkestra-gateway/internal/rules"
-
-	"github.com/prometheus/client_golang/prometheus/testutil"
-
 	"github.com/orkspace/orkestra-gateway/internal/policy"
+	"github.com/orkspace/orkestra-gateway/internal/rules"
 )
 
 // thingPolicy is a CRD without a crdFile (no schema): versions v1, v2
@@ -297,7 +294,7 @@ func TestPreservedBound(t *testing.T) {
 	if len(a) > 300 {
 		t.Errorf("annotation is %d bytes, above the bound", len(a))
 	}
-	if got := testutil.ToFloat64(c.m.dropped.WithLabelValues("conv.example.com", "Gadget")); got != 1 {
+	if got := c.m.dropped.WithLabelValues("conv.example.com", "Gadget").Value(); got != 1 {
 		t.Errorf("dropped metric = %v, want 1", got)
 	}
 	if !strings.Contains(logs.String(), "level=WARN") || !strings.Contains(logs.String(), "spec.legacyMode") || !strings.Contains(logs.String(), "d/g") {
@@ -327,7 +324,7 @@ func TestMalformedAnnotationIgnored(t *testing.T) {
 			t.Errorf("%q: the malformed annotation is still there: %q", bad, a)
 		}
 	}
-	if got := testutil.ToFloat64(c.m.invalid.WithLabelValues("conv.example.com", "Gadget", reasonMalformed)); got != 6 {
+	if got := c.m.invalid.WithLabelValues("conv.example.com", "Gadget", reasonMalformed).Value(); got != 6 {
 		t.Errorf("invalid metric = %v, want 6", got)
 	}
 	if !strings.Contains(logs.String(), "malformed") || !strings.Contains(logs.String(), "level=WARN") {
@@ -411,7 +408,7 @@ func TestForgedAnnotationIgnored(t *testing.T) {
 			t.Errorf("%s: apiVersion %v", tc.name, back["apiVersion"])
 		}
 	}
-	if got := testutil.ToFloat64(c.m.invalid.WithLabelValues("conv.example.com", "Gadget", reasonUnauthenticated)); got != 6 {
+	if got := c.m.invalid.WithLabelValues("conv.example.com", "Gadget", reasonUnauthenticated).Value(); got != 6 {
 		t.Errorf("unauthenticated annotations counted %v times, want 6", got)
 	}
 	for _, want := range []string{"level=WARN", "ignoring the " + PreservedAnnotation, "reason=unauthenticated", "d/g", "without a MAC", "does not match"} {
@@ -442,7 +439,7 @@ func TestAnnotationScope(t *testing.T) {
 	if !rules.Equal(out, want) {
 		t.Errorf("got  %s\nwant %s", mustJSON(t, out), mustJSON(t, want))
 	}
-	if got := testutil.ToFloat64(c.m.invalid.WithLabelValues("conv.example.com", "Gadget", reasonOutOfScope)); got != 1 {
+	if got := c.m.invalid.WithLabelValues("conv.example.com", "Gadget", reasonOutOfScope).Value(); got != 1 {
 		t.Errorf("out-of-scope metric = %v, want 1", got)
 	}
 	for _, want := range []string{"metadata.labels.orkestra.io/deletion-protection", "kind", "spec.ports"} {

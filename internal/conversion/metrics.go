@@ -4,8 +4,7 @@ import (
 	"net/http"
 	"sync"
 
-	"github.com/prometheus/client_golang/prometheus"
-
+	"github.com/orkspace/orkestra-gateway/internal/metrics"
 	"github.com/orkspace/orkestra-gateway/internal/webhook"
 )
 
@@ -24,15 +23,15 @@ const (
 // them to New: every series of the Katalog's conversion CRDs is created at
 // zero when the Converter is built, never while serving.
 type Metrics struct {
-	webhook.Collectors
+	metrics.Collectors
 	envelope *webhook.Metrics
-	reviews  *prometheus.CounterVec   // result
-	objects  *prometheus.CounterVec   // group, kind, from, to, result
-	latency  *prometheus.HistogramVec // group, kind, from, to
-	dropped  *prometheus.CounterVec   // group, kind
-	invalid  *prometheus.CounterVec   // group, kind, reason
+	reviews  *metrics.CounterVec   // result
+	objects  *metrics.CounterVec   // group, kind, from, to, result
+	latency  *metrics.HistogramVec // group, kind, from, to
+	dropped  *metrics.CounterVec   // group, kind
+	invalid  *metrics.CounterVec   // group, kind, reason
 
-	results map[string]prometheus.Counter // reviews by result; read-only
+	results map[string]*metrics.Counter // reviews by result; read-only
 }
 
 // NewMetrics returns the conversion collectors.
@@ -45,55 +44,55 @@ func NewMetrics() *Metrics {
 			DurationHelp: "Time to answer a ConversionReview, by webhook.",
 			Buckets:      []float64{.0001, .00025, .0005, .001, .0025, .005, .01, .025, .05, .1, .25, 1, 5},
 		}),
-		reviews: prometheus.NewCounterVec(prometheus.CounterOpts{
+		reviews: metrics.NewCounterVec(metrics.Opts{
 			Name: "orkestra_gateway_conversion_reviews_total",
 			Help: "ConversionReviews answered, by result (success, failure, bad_request, error).",
 		}, []string{"result"}),
-		objects: prometheus.NewCounterVec(prometheus.CounterOpts{
+		objects: metrics.NewCounterVec(metrics.Opts{
 			Name: "orkestra_gateway_conversion_objects_total",
 			Help: "Objects converted, by group, kind, from and to version and result (success, failure). " +
 				"Objects of a failed review before the failing one are not counted: none was answered.",
 		}, []string{"group", "kind", "from", "to", "result"}),
-		latency: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+		latency: metrics.NewHistogramVec(metrics.HistogramOpts{
 			Name: "orkestra_gateway_conversion_object_duration_seconds",
 			Help: "Time to convert one object, by group, kind, from and to version.",
 			// Conversion is CPU-only: tens of microseconds are normal.
 			Buckets: []float64{.00001, .000025, .00005, .0001, .00025, .0005, .001, .0025, .005, .01, .1, 1},
 		}, []string{"group", "kind", "from", "to"}),
-		dropped: prometheus.NewCounterVec(prometheus.CounterOpts{
+		dropped: metrics.NewCounterVec(metrics.Opts{
 			Name: "orkestra_gateway_conversion_preserved_dropped_total",
 			Help: "Preserved fields dropped because the preserved-fields annotation would exceed its bound, by group and kind.",
 		}, []string{"group", "kind"}),
-		invalid: prometheus.NewCounterVec(prometheus.CounterOpts{
+		invalid: metrics.NewCounterVec(metrics.Opts{
 			Name: "orkestra_gateway_conversion_preserved_invalid_total",
 			Help: "Preserved-fields annotations ignored, by group, kind and reason (malformed; unauthenticated: " +
 				"no MAC, a wrong one or another object's; out-of-scope: authenticated fields the conversion does not drop).",
 		}, []string{"group", "kind", "reason"}),
-		results: map[string]prometheus.Counter{},
+		results: map[string]*metrics.Counter{},
 	}
 	for _, r := range []string{resultSuccess, resultFailure, resultBadRequest, resultError} {
 		m.results[r] = m.reviews.WithLabelValues(r)
 	}
-	m.Collectors = webhook.Collectors{m.envelope, m.reviews, m.objects, m.latency, m.dropped, m.invalid}
+	m.Collectors = metrics.Collectors{m.envelope, m.reviews, m.objects, m.latency, m.dropped, m.invalid}
 	return m
 }
 
-// metrics is one Converter's view of Metrics: the series of its CRDs,
+// converterMetrics is one Converter's view of Metrics: the series of its CRDs,
 // created when it is built and read-only afterwards.
-type metrics struct {
+type converterMetrics struct {
 	*Metrics
 	pairs map[[4]string]*pairSeries // group, kind, from, to
 	kinds map[groupKind]*kindSeries
 }
 
 type pairSeries struct {
-	success, failure prometheus.Counter
-	latency          prometheus.Observer
+	success, failure *metrics.Counter
+	latency          *metrics.Histogram
 }
 
 type kindSeries struct {
-	dropped prometheus.Counter
-	invalid map[string]prometheus.Counter // by reason; read-only
+	dropped *metrics.Counter
+	invalid map[string]*metrics.Counter // by reason; read-only
 }
 
 // mu serializes the creation of series on a shared Metrics.
@@ -103,17 +102,17 @@ var mu sync.Mutex
 // pair of its versions, on m (a private Metrics when nil). An object's
 // labels are set only when both its versions are declared (convertOne), so
 // every series a Converter counts into exists here.
-func newMetrics(m *Metrics, plans map[groupKind]*plan) *metrics {
+func newMetrics(m *Metrics, plans map[groupKind]*plan) *converterMetrics {
 	if m == nil {
 		m = NewMetrics()
 	}
 	mu.Lock()
 	defer mu.Unlock()
-	out := &metrics{Metrics: m, pairs: map[[4]string]*pairSeries{}, kinds: map[groupKind]*kindSeries{}}
+	out := &converterMetrics{Metrics: m, pairs: map[[4]string]*pairSeries{}, kinds: map[groupKind]*kindSeries{}}
 	for gk, pl := range plans {
 		out.kinds[gk] = &kindSeries{
 			dropped: m.dropped.WithLabelValues(gk.group, gk.kind),
-			invalid: map[string]prometheus.Counter{},
+			invalid: map[string]*metrics.Counter{},
 		}
 		for _, r := range []string{reasonMalformed, reasonUnauthenticated, reasonOutOfScope} {
 			out.kinds[gk].invalid[r] = m.invalid.WithLabelValues(gk.group, gk.kind, r)
@@ -133,7 +132,7 @@ func newMetrics(m *Metrics, plans map[groupKind]*plan) *metrics {
 
 // failed counts a request the envelope answered with code (a
 // ConversionReview has no operation).
-func (m *metrics) failed(code int, _ string) {
+func (m *converterMetrics) failed(code int, _ string) {
 	switch {
 	case code == http.StatusInternalServerError:
 		m.results[resultError].Inc()

@@ -8,10 +8,11 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/testutil"
 	apiextv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/orkspace/orkestra-gateway/internal/metrics"
+	"github.com/orkspace/orkestra-gateway/internal/metrics/metricstest"
 )
 
 func gadget(version, name, spec string) string {
@@ -51,7 +52,7 @@ func decodeResponse(t *testing.T, w *httptest.ResponseRecorder) *apiextv1.Conver
 
 func TestServeConvertsEveryObject(t *testing.T) {
 	m := NewMetrics()
-	prometheus.NewRegistry().MustRegister(m)
+	metrics.NewRegistry().MustRegister(m)
 	c := newConverter(t, loadPolicy(t, "katalog.yaml"), Options{Metrics: m})
 	w := post(t, c, "application/json; charset=utf-8", reviewBody("conv.example.com/v2",
 		gadget("v1", "a", `{"size":1}`), gadget("v3", "b", `{"replicas":"2","tier":"gold"}`), gadget("v1", "c", `{"size":3}`)))
@@ -74,20 +75,20 @@ func TestServeConvertsEveryObject(t *testing.T) {
 			t.Errorf("object %d: replicas %v, want %d", i, r, i+1)
 		}
 	}
-	if got := testutil.ToFloat64(c.m.objects.WithLabelValues("conv.example.com", "Gadget", "v1", "v2", "success")); got != 2 {
+	if got := c.m.objects.WithLabelValues("conv.example.com", "Gadget", "v1", "v2", "success").Value(); got != 2 {
 		t.Errorf("objects_total{v1,v2,success} = %v, want 2", got)
 	}
-	if got := testutil.ToFloat64(c.m.objects.WithLabelValues("conv.example.com", "Gadget", "v3", "v2", "success")); got != 1 {
+	if got := c.m.objects.WithLabelValues("conv.example.com", "Gadget", "v3", "v2", "success").Value(); got != 1 {
 		t.Errorf("objects_total{v3,v2,success} = %v, want 1", got)
 	}
 	// Every pair of declared versions has its series from the start.
-	if got := testutil.CollectAndCount(c.m.latency); got != 9 {
+	if got := metricstest.Count(t, c.m.latency); got != 9 {
 		t.Errorf("latency series = %d, want 9 (3 versions x 3)", got)
 	}
-	if got := testutil.ToFloat64(c.m.objects.WithLabelValues("conv.example.com", "Gadget", "v2", "v1", "success")); got != 0 {
+	if got := c.m.objects.WithLabelValues("conv.example.com", "Gadget", "v2", "v1", "success").Value(); got != 0 {
 		t.Errorf("objects_total{v2,v1,success} = %v, want 0", got)
 	}
-	if got := testutil.ToFloat64(c.m.reviews.WithLabelValues("success")); got != 1 {
+	if got := c.m.reviews.WithLabelValues("success").Value(); got != 1 {
 		t.Errorf("reviews_total{success} = %v", got)
 	}
 	// A second Converter given the same Metrics counts into them.
@@ -146,10 +147,10 @@ func TestServeFailsAsAWhole(t *testing.T) {
 			}
 		})
 	}
-	if got := testutil.ToFloat64(c.m.objects.WithLabelValues("conv.example.com", "Gadget", "v3", "v2", "failure")); got != 1 {
+	if got := c.m.objects.WithLabelValues("conv.example.com", "Gadget", "v3", "v2", "failure").Value(); got != 1 {
 		t.Errorf("objects_total{v3,v2,failure} = %v, want 1", got)
 	}
-	if got := testutil.ToFloat64(c.m.objects.WithLabelValues("conv.example.com", "Gadget", "v1", "v2", "success")); got != 0 {
+	if got := c.m.objects.WithLabelValues("conv.example.com", "Gadget", "v1", "v2", "success").Value(); got != 0 {
 		t.Errorf("objects of a failed review counted as converted: %v", got)
 	}
 }
@@ -226,7 +227,7 @@ func TestServeMalformed(t *testing.T) {
 			}
 		})
 	}
-	if got := testutil.ToFloat64(c.m.reviews.WithLabelValues("bad_request")); got != float64(len(cases)) {
+	if got := c.m.reviews.WithLabelValues("bad_request").Value(); got != float64(len(cases)) {
 		t.Errorf("reviews_total{bad_request} = %v, want %d", got, len(cases))
 	}
 }

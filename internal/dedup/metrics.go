@@ -1,27 +1,27 @@
 package dedup
 
-import "github.com/prometheus/client_golang/prometheus"
+import "github.com/orkspace/orkestra-gateway/internal/metrics"
 
 // Metrics are the claim collectors. Build them once per process
 // (NewMetrics), register them once, and give them to every Leases
 // (Options.Metrics); every series exists, at zero, from the start.
 type Metrics struct {
-	claims  *prometheus.CounterVec
-	cleanup *prometheus.CounterVec
+	claims  *metrics.CounterVec
+	cleanup *metrics.CounterVec
 
-	claimed, held, unavailable prometheus.Counter // claims by result
-	removed, failed            prometheus.Counter // cleanup by result
+	claimed, held, unavailable *metrics.Counter // claims by result
+	removed, failed            *metrics.Counter // cleanup by result
 }
 
 // NewMetrics returns the claim collectors.
 func NewMetrics() *Metrics {
 	m := &Metrics{
-		claims: prometheus.NewCounterVec(prometheus.CounterOpts{
+		claims: metrics.NewCounterVec(metrics.Opts{
 			Name: "orkestra_gateway_notify_claims_total",
 			Help: "Claims of a throttle key or event id across replicas (one Lease each), by result: claimed (this replica delivers), " +
 				"held (another replica holds it: suppressed), unavailable (the API server could not decide: delivered anyway, possibly twice).",
 		}, []string{"result"}),
-		cleanup: prometheus.NewCounterVec(prometheus.CounterOpts{
+		cleanup: metrics.NewCounterVec(metrics.Opts{
 			Name: "orkestra_gateway_notify_lease_cleanup_total",
 			Help: "Leases removed by this replica (expired on the maintenance tick, or released after a failed delivery), and removals that failed, by result (removed, error).",
 		}, []string{"result"}),
@@ -34,14 +34,14 @@ func NewMetrics() *Metrics {
 	return m
 }
 
-// Describe implements prometheus.Collector.
-func (m *Metrics) Describe(ch chan<- *prometheus.Desc) {
-	m.claims.Describe(ch)
-	m.cleanup.Describe(ch)
+// Describe implements metrics.Collector.
+func (m *Metrics) Describe(f func(*metrics.Desc)) {
+	m.claims.Describe(f)
+	m.cleanup.Describe(f)
 }
 
-// Collect implements prometheus.Collector.
-func (m *Metrics) Collect(ch chan<- prometheus.Metric) {
-	m.claims.Collect(ch)
-	m.cleanup.Collect(ch)
+// Collect implements metrics.Collector.
+func (m *Metrics) Collect(f func(*metrics.Desc, metrics.Sample)) {
+	m.claims.Collect(f)
+	m.cleanup.Collect(f)
 }

@@ -10,8 +10,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus/testutil"
-
 	"github.com/orkspace/orkestra-gateway/internal/notify/notifytest"
 )
 
@@ -148,7 +146,7 @@ func TestEmailConfigurationFailuresAreFinal(t *testing.T) {
 			if !strings.Contains(r.ans.Reason, tt.want) {
 				t.Errorf("reason %q does not mention %q", r.ans.Reason, tt.want)
 			}
-			if got := testutil.ToFloat64(h.srv.m.retries.WithLabelValues(destEmail)); got != 0 {
+			if got := h.srv.m.retries.WithLabelValues(destEmail).Value(); got != 0 {
 				t.Errorf("retried %v times", got)
 			}
 			if strings.Contains(r.raw, "wrong") && tt.cfg.password == "wrong" {
@@ -172,7 +170,7 @@ func TestEmailServerDownIsRetried(t *testing.T) {
 	if !strings.Contains(r.ans.Reason, "refused") {
 		t.Errorf("reason: %q", r.ans.Reason)
 	}
-	if got := testutil.ToFloat64(h.srv.m.retries.WithLabelValues(destEmail)); got < 1 {
+	if got := h.srv.m.retries.WithLabelValues(destEmail).Value(); got < 1 {
 		t.Errorf("a refused connection was not retried (retries %v)", got)
 	}
 }
@@ -207,7 +205,7 @@ func TestSlackDownWhileEmailWorks(t *testing.T) {
 			t.Errorf("slack got %+v", r)
 		}
 	}
-	if got := testutil.ToFloat64(h.srv.m.deliveries.WithLabelValues(destEmail, resultDelivered)); got != 3 {
+	if got := h.srv.m.deliveries.WithLabelValues(destEmail, resultDelivered).Value(); got != 3 {
 		t.Errorf("email deliveries = %v", got)
 	}
 }

@@ -17,9 +17,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
-
 	"github.com/orkspace/orkestra-gateway/internal/check"
+	"github.com/orkspace/orkestra-gateway/internal/metrics"
 	"github.com/orkspace/orkestra-gateway/internal/notify/notifytest"
 	"github.com/orkspace/orkestra-gateway/internal/policy"
 	"github.com/orkspace/orkestra-gateway/internal/testenv"
@@ -132,7 +131,7 @@ type harness struct {
 	slack    *notifytest.Slack
 	reviewer *fakeReviewer
 	clock    *testenv.Clock // throttling
-	reg      *prometheus.Registry
+	reg      *metrics.Registry
 	logs     *testenv.Buffer
 	env      map[string]string
 }
@@ -145,7 +144,7 @@ type harnessOptions struct {
 	Modify  func(*Options)
 	// Shared builds the cross-replica throttle with the harness's metrics
 	// registry and logger.
-	Shared  func(reg prometheus.Registerer, log *slog.Logger) SharedThrottle
+	Shared  func(reg *metrics.Registry, log *slog.Logger) SharedThrottle
 	NoStart bool // leave the workers stopped
 }
 
@@ -159,7 +158,7 @@ func (h *harness) metrics() *Metrics {
 func newHarness(t *testing.T, o harnessOptions) *harness {
 	t.Helper()
 	h := &harness{t: t, slack: notifytest.NewSlack(t, "xoxb-test-token"), reviewer: newFakeReviewer(),
-		clock: testenv.NewClock(t0), reg: prometheus.NewRegistry(), logs: &testenv.Buffer{}}
+		clock: testenv.NewClock(t0), reg: metrics.NewRegistry(), logs: &testenv.Buffer{}}
 	h.env = map[string]string{
 		"SLACK_BOT_TOKEN": "xoxb-test-token",
 		"PLATFORM_HOOK":   h.slack.WebhookURL("platform-secret-path"),

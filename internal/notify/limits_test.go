@@ -7,8 +7,6 @@ import (
 	"strings"
 	"testing"
 	"time"
-
-	"github.com/prometheus/client_golang/prometheus/testutil"
 )
 
 // Connections beyond the per-address cap are closed at accept; closing one
@@ -52,7 +50,7 @@ func TestListenerCapsConnections(t *testing.T) {
 		t.Error("a connection over the cap was handed to the server")
 	default:
 	}
-	if got := testutil.ToFloat64(h.srv.m.limited.WithLabelValues(limitConnection)); got != 1 {
+	if got := h.srv.m.limited.WithLabelValues(limitConnection).Value(); got != 1 {
 		t.Errorf("limited{connection} = %v", got)
 	}
 	s1.Close()
@@ -76,7 +74,7 @@ func TestRefusalLogsAreRateLimited(t *testing.T) {
 		h.post("bogus-"+strconv.Itoa(i), eventBody("platform"), "").want(t, http.StatusUnauthorized)
 	}
 	lines := strings.Count(h.logs.String(), "notify caller refused")
-	dropped := testutil.ToFloat64(h.srv.m.logsDropped)
+	dropped := h.srv.m.logsDropped.Value()
 	if lines > 30 || dropped < 70 || float64(lines)+dropped != 100 {
 		t.Errorf("100 refusals: %d logged, %v dropped", lines, dropped)
 	}

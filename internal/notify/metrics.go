@@ -1,8 +1,7 @@
 package notify
 
 import (
-	"github.com/prometheus/client_golang/prometheus"
-
+	"github.com/orkspace/orkestra-gateway/internal/metrics"
 	"github.com/orkspace/orkestra-gateway/internal/webhook"
 )
 
@@ -34,18 +33,18 @@ const (
 // (Options.Metrics); every series of the fixed label sets exists from the
 // start, at zero.
 type Metrics struct {
-	webhook.Collectors
-	requests     *prometheus.CounterVec
-	depth        *prometheus.GaugeVec
-	deliveries   *prometheus.CounterVec
-	retries      *prometheus.CounterVec
-	suppressed   *prometheus.CounterVec
-	authFailures *prometheus.CounterVec
-	limited      *prometheus.CounterVec
-	reviews      *prometheus.CounterVec
-	queueFull    *prometheus.CounterVec
-	renderErrors prometheus.Counter
-	logsDropped  prometheus.Counter
+	metrics.Collectors
+	requests     *metrics.CounterVec
+	depth        *metrics.GaugeVec
+	deliveries   *metrics.CounterVec
+	retries      *metrics.CounterVec
+	suppressed   *metrics.CounterVec
+	authFailures *metrics.CounterVec
+	limited      *metrics.CounterVec
+	reviews      *metrics.CounterVec
+	queueFull    *metrics.CounterVec
+	renderErrors *metrics.Counter
+	logsDropped  *metrics.Counter
 }
 
 // requestCodes are the statuses /notify answers, so each series exists at zero.
@@ -56,43 +55,43 @@ var requestCodes = []string{"200", "202", "400", "401", "403", "404", "405", "41
 // whatever callers send.
 func NewMetrics() *Metrics {
 	m := &Metrics{
-		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
+		requests: metrics.NewCounterVec(metrics.Opts{
 			Name: "orkestra_gateway_notify_requests_total",
 			Help: "/notify requests by HTTP status code.",
 		}, []string{"code"}),
-		depth: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		depth: metrics.NewGaugeVec(metrics.Opts{
 			Name: "orkestra_gateway_notify_queue_depth",
 			Help: "Deliveries waiting or being attempted, by destination (email, slack-webhook, slack-api).",
 		}, []string{"destination"}),
-		deliveries: prometheus.NewCounterVec(prometheus.CounterOpts{
+		deliveries: metrics.NewCounterVec(metrics.Opts{
 			Name: "orkestra_gateway_notify_deliveries_total",
 			Help: "Final delivery outcomes by destination (email, slack-webhook, slack-api) and result (delivered, failed).",
 		}, []string{"destination", "result"}),
-		retries: prometheus.NewCounterVec(prometheus.CounterOpts{
+		retries: metrics.NewCounterVec(metrics.Opts{
 			Name: "orkestra_gateway_notify_retries_total",
 			Help: "Delivery attempts that failed and were scheduled again, by destination.",
 		}, []string{"destination"}),
-		suppressed: prometheus.NewCounterVec(prometheus.CounterOpts{
+		suppressed: metrics.NewCounterVec(metrics.Opts{
 			Name: "orkestra_gateway_notify_suppressed_total",
 			Help: "Event deliveries (per team) not queued, by reason (throttled, duplicate).",
 		}, []string{"reason"}),
-		authFailures: prometheus.NewCounterVec(prometheus.CounterOpts{
+		authFailures: metrics.NewCounterVec(metrics.Opts{
 			Name: "orkestra_gateway_notify_auth_failures_total",
 			Help: "Rejected /notify callers by reason (missing, invalid, audience, forbidden, error, busy, throttled).",
 		}, []string{"reason"}),
-		limited: prometheus.NewCounterVec(prometheus.CounterOpts{
+		limited: metrics.NewCounterVec(metrics.Opts{
 			Name: "orkestra_gateway_notify_limited_total",
 			Help: "/notify requests and connections refused by a limit (caller: 429 to an allowed caller over its rate; in-flight: 503; connection: closed at accept).",
 		}, []string{"limit"}),
-		reviews: prometheus.NewCounterVec(prometheus.CounterOpts{
+		reviews: metrics.NewCounterVec(metrics.Opts{
 			Name: "orkestra_gateway_notify_tokenreviews_total",
 			Help: "TokenReviews made for /notify callers, by result (success, error).",
 		}, []string{"result"}),
-		renderErrors: prometheus.NewCounter(prometheus.CounterOpts{
+		renderErrors: metrics.NewCounter(metrics.Opts{
 			Name: "orkestra_gateway_notify_render_errors_total",
 			Help: "Template errors while rendering a notification; the default text was sent instead.",
 		}),
-		queueFull: prometheus.NewCounterVec(prometheus.CounterOpts{
+		queueFull: metrics.NewCounterVec(metrics.Opts{
 			Name: "orkestra_gateway_notify_queue_full_total",
 			Help: "Events refused with 503 because the queue of a destination they need had no room, by destination.",
 		}, []string{"destination"}),
@@ -120,7 +119,7 @@ func NewMetrics() *Metrics {
 	for _, r := range []string{resultSuccess, resultError} {
 		m.reviews.WithLabelValues(r)
 	}
-	m.Collectors = webhook.Collectors{m.requests, m.depth, m.deliveries, m.retries, m.suppressed, m.authFailures,
+	m.Collectors = metrics.Collectors{m.requests, m.depth, m.deliveries, m.retries, m.suppressed, m.authFailures,
 		m.limited, m.reviews, m.queueFull, m.renderErrors, m.logsDropped}
 	return m
 }

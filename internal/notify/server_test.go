@@ -9,8 +9,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus/testutil"
-
 	"github.com/orkspace/orkestra-gateway/internal/notify/notifytest"
 )
 
@@ -50,13 +48,13 @@ func TestAuthentication(t *testing.T) {
 		t.Errorf("202 body: %+v", r.ans)
 	}
 
-	if got := testutil.ToFloat64(h.srv.m.authFailures.WithLabelValues(authMissing)); got != 2 {
+	if got := h.srv.m.authFailures.WithLabelValues(authMissing).Value(); got != 2 {
 		t.Errorf("missing-token failures = %v, want 2", got)
 	}
-	if got := testutil.ToFloat64(h.srv.m.authFailures.WithLabelValues(authInvalid)); got != 1 {
+	if got := h.srv.m.authFailures.WithLabelValues(authInvalid).Value(); got != 1 {
 		t.Errorf("invalid-token failures = %v, want 1", got)
 	}
-	if got := testutil.ToFloat64(h.srv.m.authFailures.WithLabelValues(authForbidden)); got != 1 {
+	if got := h.srv.m.authFailures.WithLabelValues(authForbidden).Value(); got != 1 {
 		t.Errorf("forbidden failures = %v, want 1", got)
 	}
 	if strings.Contains(h.logs.String(), runtimeToken) || strings.Contains(h.logs.String(), strangerToken) {
@@ -143,7 +141,7 @@ func TestRequestEnvelope(t *testing.T) {
 	if n := len(h.slack.Requests()); n != 1 {
 		t.Errorf("slack got %d requests, want 1 (only the charset event)", n)
 	}
-	if got := testutil.ToFloat64(h.srv.m.requests.WithLabelValues("404")); got != 1 {
+	if got := h.srv.m.requests.WithLabelValues("404").Value(); got != 1 {
 		t.Errorf("requests{code=404} = %v", got)
 	}
 }
@@ -187,7 +185,7 @@ func TestTemplateErrorFallsBack(t *testing.T) {
 	if got[1].Text != "web/web-2: {{ .crName" {
 		t.Errorf("event subject through the team template: %q", got[1].Text)
 	}
-	if got := testutil.ToFloat64(h.srv.m.renderErrors); got != 1 {
+	if got := h.srv.m.renderErrors.Value(); got != 1 {
 		t.Errorf("render errors = %v, want 1", got)
 	}
 }
@@ -233,10 +231,10 @@ func TestThrottleAndDuplicates(t *testing.T) {
 	if n := len(h.slack.Delivered()); n != 8 {
 		t.Errorf("delivered %d, want 8", n)
 	}
-	if got := testutil.ToFloat64(h.srv.m.suppressed.WithLabelValues(suppressedThrottled)); got != 1 {
+	if got := h.srv.m.suppressed.WithLabelValues(suppressedThrottled).Value(); got != 1 {
 		t.Errorf("suppressed{throttled} = %v", got)
 	}
-	if got := testutil.ToFloat64(h.srv.m.suppressed.WithLabelValues(suppressedDuplicate)); got != 1 {
+	if got := h.srv.m.suppressed.WithLabelValues(suppressedDuplicate).Value(); got != 1 {
 		t.Errorf("suppressed{duplicate} = %v", got)
 	}
 }
@@ -253,7 +251,7 @@ func TestFailedDeliveryReleasesThrottle(t *testing.T) {
 	if r.ans.Status != statusDelivered {
 		t.Errorf("retry: %+v", r.ans)
 	}
-	if got := testutil.ToFloat64(h.srv.m.deliveries.WithLabelValues(destSlackAPI, resultFailed)); got != 1 {
+	if got := h.srv.m.deliveries.WithLabelValues(destSlackAPI, resultFailed).Value(); got != 1 {
 		t.Errorf("deliveries{failed} = %v", got)
 	}
 	if !strings.Contains(h.logs.String(), "notification delivery failed") {
@@ -323,7 +321,7 @@ func TestRetryAfterIsHonoured(t *testing.T) {
 	if gap := got[0].At.Sub(reqs[0].At); gap < 2*time.Second {
 		t.Errorf("retried after %s, Retry-After asked for 2s", gap)
 	}
-	if got := testutil.ToFloat64(h.srv.m.retries.WithLabelValues(destSlackWebhook)); got != 1 {
+	if got := h.srv.m.retries.WithLabelValues(destSlackWebhook).Value(); got != 1 {
 		t.Errorf("retries = %v, want 1", got)
 	}
 }
@@ -362,13 +360,13 @@ func TestQueueFull(t *testing.T) {
 	}
 	// Another destination is not affected.
 	h.post(runtimeToken, eventBody("ops", "crName", "c"), "").want(t, http.StatusAccepted)
-	if got := testutil.ToFloat64(h.srv.m.depth.WithLabelValues(destSlackWebhook)); got != 2 {
+	if got := h.srv.m.depth.WithLabelValues(destSlackWebhook).Value(); got != 2 {
 		t.Errorf("queue depth = %v, want 2", got)
 	}
-	if got := testutil.ToFloat64(h.srv.m.queueFull.WithLabelValues(destSlackWebhook)); got != 1 {
+	if got := h.srv.m.queueFull.WithLabelValues(destSlackWebhook).Value(); got != 1 {
 		t.Errorf("queue full = %v, want 1", got)
 	}
-	if got := testutil.ToFloat64(h.srv.m.queueFull.WithLabelValues(destSlackAPI)); got != 0 {
+	if got := h.srv.m.queueFull.WithLabelValues(destSlackAPI).Value(); got != 0 {
 		t.Errorf("queue full of another destination = %v, want 0", got)
 	}
 	// The refused event held no throttle key: once there is room it goes.
@@ -513,7 +511,7 @@ func TestCallerRateLimit(t *testing.T) {
 		t.Errorf("429 Retry-After %q", r.hdr.Get("Retry-After"))
 	}
 	h.post(strangerToken, eventBody("platform", "crName", "other-caller"), "").want(t, http.StatusAccepted)
-	if got := testutil.ToFloat64(h.srv.m.limited.WithLabelValues(limitCaller)); got != 1 {
+	if got := h.srv.m.limited.WithLabelValues(limitCaller).Value(); got != 1 {
 		t.Errorf("limited{caller} = %v", got)
 	}
 }

@@ -9,11 +9,11 @@ import (
 	"testing"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
 	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/rest"
 
 	"github.com/orkspace/orkestra-gateway/internal/dedup"
+	"github.com/orkspace/orkestra-gateway/internal/metrics"
 	"github.com/orkspace/orkestra-gateway/internal/notify/notifytest"
 	"github.com/orkspace/orkestra-gateway/internal/testenv"
 )
@@ -30,7 +30,7 @@ func replicas(t *testing.T, n int, client dynamic.Interface) []*harness {
 	ns := env.Namespace(t, "notify-shared")
 	var hs []*harness
 	for i := range n {
-		hs = append(hs, newHarness(t, harnessOptions{Katalog: slackKatalog, Shared: func(reg prometheus.Registerer, log *slog.Logger) SharedThrottle {
+		hs = append(hs, newHarness(t, harnessOptions{Katalog: slackKatalog, Shared: func(reg *metrics.Registry, log *slog.Logger) SharedThrottle {
 			m := dedup.NewMetrics()
 			reg.MustRegister(m)
 			l, err := dedup.New(client, dedup.Options{Namespace: ns, Holder: fmt.Sprintf("gateway-%d", i), Scope: "shop", Metrics: m, Logger: log})

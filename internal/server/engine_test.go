@@ -6,8 +6,6 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/prometheus/client_golang/prometheus/testutil"
-
 	"github.com/orkspace/orkestra-gateway/internal/registration"
 )
 
@@ -44,7 +42,7 @@ func TestCELRulesUnenforcedAreLoud(t *testing.T) {
 			var logs bytes.Buffer
 			g.log = slog.New(slog.NewJSONHandler(&logs, nil))
 			g.checkCELEnforced(registration.Engines(g.policy, tc.support))
-			if got := testutil.ToFloat64(g.metrics.unenforced); got != float64(tc.want) {
+			if got := g.metrics.unenforced.Value(); got != float64(tc.want) {
 				t.Errorf("orkestra_gateway_admission_cel_rules_unenforced = %v, want %d", got, tc.want)
 			}
 			loud := strings.Contains(logs.String(), `"level":"ERROR","msg":"CEL rules are not enforced`)

@@ -6,7 +6,7 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
+	"github.com/orkspace/orkestra-gateway/internal/metrics"
 )
 
 // inflight counts the requests a listener is serving, in its gauge of
@@ -17,7 +17,7 @@ import (
 // wait would eat the time the registration cleanup needs.
 type inflight struct {
 	n     atomic.Int64
-	gauge prometheus.Gauge // nil: not exported
+	gauge *metrics.Gauge // nil: not exported
 }
 
 func (f *inflight) wrap(h http.Handler) http.Handler {

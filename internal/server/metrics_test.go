@@ -17,6 +17,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus/testutil/promlint"
 
 	"github.com/orkspace/orkestra-gateway/internal/buildinfo"
+	"github.com/orkspace/orkestra-gateway/internal/metrics"
+	"github.com/orkspace/orkestra-gateway/internal/metrics/metricstest"
 )
 
 // docFamily is a row of the metrics table of docs/observability.md.
@@ -29,9 +31,6 @@ var (
 	docRow      = regexp.MustCompile("^\\| `(orkestra_gateway_[a-z_]+)` \\| (counter|gauge|histogram) \\|([^|]*)\\|")
 	labelRow    = regexp.MustCompile("^\\| ((?:`[a-z]+`(?:, )?)+) \\|")
 	backticked  = regexp.MustCompile("`([a-z_]+)`")
-	descName    = regexp.MustCompile(`^Desc\{fqName: "([^"]+)"`)
-	descLabels  = regexp.MustCompile(`constLabels: \{([^}]*)\}, variableLabels: \{([^}]*)\}\}$`)
-	constLabel  = regexp.MustCompile(`([a-z_]+)="`)
 	queryMetric = regexp.MustCompile(`\b(orkestra_gateway_[a-z_]+)`)
 )
 
@@ -66,45 +65,38 @@ func readDoc(t *testing.T) (map[string]docFamily, map[string]bool) {
 
 // described returns every family the collector describes with its label
 // names (constant and variable), whether it has series yet or not.
-func described(t *testing.T, c prometheus.Collector) map[string][]string {
+func described(t *testing.T, c metrics.Collector) map[string][]string {
 	t.Helper()
-	ch := make(chan *prometheus.Desc, 256)
-	go func() { c.Describe(ch); close(ch) }()
 	out := map[string][]string{}
-	for d := range ch {
-		s := d.String()
-		n, l := descName.FindStringSubmatch(s), descLabels.FindStringSubmatch(s)
-		if n == nil || l == nil {
-			t.Fatalf("unreadable descriptor %s", s)
-		}
+	c.Describe(func(d *metrics.Desc) {
 		var ls []string
-		for _, c := range constLabel.FindAllStringSubmatch(l[1], -1) {
-			ls = append(ls, c[1])
+		for _, l := range d.ConstLabels {
+			ls = append(ls, l.Name)
 		}
-		if l[2] != "" {
-			ls = append(ls, strings.Split(l[2], ",")...)
-		}
+		ls = append(ls, d.Labels...)
 		sort.Strings(ls)
-		if prev, ok := out[n[1]]; ok && !slices.Equal(prev, ls) {
-			t.Errorf("%s: described with labels %v and %v", n[1], prev, ls)
+		if prev, ok := out[d.Name]; ok && !slices.Equal(prev, ls) {
+			t.Errorf("%s: described with labels %v and %v", d.Name, prev, ls)
 		}
-		out[n[1]] = ls
-	}
+		out[d.Name] = ls
+	})
 	return out
 }
 
 // The metrics table of docs/observability.md is the set of families the
 // gateway registers, with their types and label names; every label name is
 // in the labels table (one name, one meaning); the families pass
-// Prometheus' metric lint; and the collectors of every package register
-// together (the log-lines family is shared by two listeners).
+// Prometheus' metric lint and the client library's pedantic registry; the
+// exposition parses and is the one the client library writes for them; and
+// the collectors of every package register together (the log-lines family
+// is shared by two listeners).
 func TestMetricsTable(t *testing.T) {
 	g := gatewayFor(t, katalogHead+"security:\n  deletionProtection: {enabled: true}\n"+convertingEntry)
 	if _, err := g.webhookHandler(); err != nil { // every webhook's series, as Run builds them
 		t.Fatal(err)
 	}
-	reg := prometheus.NewPedanticRegistry()
-	reg.MustRegister(g.metrics)
+	reg := metrics.NewRegistry()
+	reg.MustRegister(metrics.NewGoCollector(), metrics.NewProcessCollector(), g.metrics)
 	doc, labels := readDoc(t)
 
 	got := described(t, g.metrics)
@@ -128,9 +120,12 @@ func TestMetricsTable(t *testing.T) {
 		}
 	}
 
-	mfs, err := reg.Gather()
+	// What a Prometheus server reads: /metrics, parsed.
+	w := httptest.NewRecorder()
+	reg.ServeHTTP(w, httptest.NewRequest(http.MethodGet, "/metrics", nil))
+	mfs, err := metricstest.Parse(w.Body)
 	if err != nil {
-		t.Fatal(err)
+		t.Fatalf("/metrics does not parse: %v", err)
 	}
 	for _, mf := range mfs {
 		if d, ok := doc[mf.GetName()]; ok && !strings.EqualFold(d.typ, mf.GetType().String()) {
@@ -144,13 +139,42 @@ func TestMetricsTable(t *testing.T) {
 	for _, p := range problems {
 		t.Errorf("promlint: %s: %s", p.Metric, p.Text)
 	}
+
+	// The client library's pedantic registry accepts the families (what is
+	// collected is what is described) and writes them as the gateway does.
+	pedantic := prometheus.NewPedanticRegistry()
+	pedantic.MustRegister(metricstest.Collector(g.metrics))
+	want, err := metricstest.ClientText(pedantic)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if text, err := metricstest.Text(g.metrics); err != nil || text != want {
+		t.Errorf("the exposition (%v) differs from the client library's:\n%s", err, lineDiff(text, want))
+	}
+}
+
+// lineDiff returns the lines of got and want that the other lacks.
+func lineDiff(got, want string) string {
+	var out []string
+	gl, wl := strings.Split(got, "\n"), strings.Split(want, "\n")
+	for _, l := range gl {
+		if !slices.Contains(wl, l) {
+			out = append(out, "+ "+l)
+		}
+	}
+	for _, l := range wl {
+		if !slices.Contains(gl, l) {
+			out = append(out, "- "+l)
+		}
+	}
+	return strings.Join(out, "\n")
 }
 
 // Series that exist from the start: the build, one in-flight gauge per
 // listener at zero, readiness at zero until ready.
 func TestProcessSeries(t *testing.T) {
 	m := newMetrics(buildinfo.Info{Version: "v1.2.3", Commit: "abc", Go: "go1.99", Tags: "gateway"})
-	reg := prometheus.NewRegistry()
+	reg := metrics.NewRegistry()
 	reg.MustRegister(m)
 	want := `# HELP orkestra_gateway_build_info Always 1; the labels name the build: version, commit, Go version and build tags.
 # TYPE orkestra_gateway_build_info gauge
@@ -164,16 +188,16 @@ orkestra_gateway_requests_in_flight{listener="webhook"} 0
 # TYPE orkestra_gateway_ready gauge
 orkestra_gateway_ready 0
 `
-	if err := testutil.GatherAndCompare(reg, strings.NewReader(want), "orkestra_gateway_build_info", "orkestra_gateway_requests_in_flight", "orkestra_gateway_ready"); err != nil {
+	if err := testutil.GatherAndCompare(metricstest.Gatherer(reg), strings.NewReader(want), "orkestra_gateway_build_info", "orkestra_gateway_requests_in_flight", "orkestra_gateway_ready"); err != nil {
 		t.Error(err)
 	}
 	r := newReadiness(m.ready)
 	r.set("")
-	if v := testutil.ToFloat64(m.ready); v != 1 {
+	if v := m.ready.Value(); v != 1 {
 		t.Errorf("ready = %v once ready", v)
 	}
 	r.set("shutting down")
-	if v := testutil.ToFloat64(m.ready); v != 0 {
+	if v := m.ready.Value(); v != 0 {
 		t.Errorf("ready = %v while shutting down", v)
 	}
 
@@ -181,9 +205,9 @@ orkestra_gateway_ready 0
 	gauge := m.inFlight.WithLabelValues(listenerNotify)
 	var during float64
 	f := &inflight{gauge: gauge}
-	f.wrap(http.HandlerFunc(func(http.ResponseWriter, *http.Request) { during = testutil.ToFloat64(gauge) })).
+	f.wrap(http.HandlerFunc(func(http.ResponseWriter, *http.Request) { during = gauge.Value() })).
 		ServeHTTP(httptest.NewRecorder(), httptest.NewRequest(http.MethodGet, "/", nil))
-	if after := testutil.ToFloat64(gauge); during != 1 || after != 0 {
+	if after := gauge.Value(); during != 1 || after != 0 {
 		t.Errorf("in flight: %v while serving, %v after; want 1 and 0", during, after)
 	}
 }

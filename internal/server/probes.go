@@ -4,7 +4,7 @@ import (
 	"net/http"
 	"sync"
 
-	"github.com/prometheus/client_golang/prometheus"
+	"github.com/orkspace/orkestra-gateway/internal/metrics"
 )
 
 // readiness is the state behind /readyz: every condition must hold. It
@@ -14,11 +14,11 @@ import (
 // permissions. The caller logs the error.
 type readiness struct {
 	mu     sync.Mutex
-	reason string           // "" when ready
-	gauge  prometheus.Gauge // orkestra_gateway_ready; nil: not exported
+	reason string         // "" when ready
+	gauge  *metrics.Gauge // orkestra_gateway_ready; nil: not exported
 }
 
-func newReadiness(gauge prometheus.Gauge) *readiness {
+func newReadiness(gauge *metrics.Gauge) *readiness {
 	return &readiness{reason: "starting", gauge: gauge}
 }
 

@@ -16,9 +16,6 @@ import (
 	"strconv"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/collectors"
-	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"k8s.io/client-go/dynamic"
 
 	"github.com/orkspace/orkestra-gateway/internal/buildinfo"
@@ -26,6 +23,7 @@ import (
 	"github.com/orkspace/orkestra-gateway/internal/check"
 	"github.com/orkspace/orkestra-gateway/internal/dedup"
 	"github.com/orkspace/orkestra-gateway/internal/kubeclient"
+	"github.com/orkspace/orkestra-gateway/internal/metrics"
 	"github.com/orkspace/orkestra-gateway/internal/notify"
 	"github.com/orkspace/orkestra-gateway/internal/pod"
 	"github.com/orkspace/orkestra-gateway/internal/policy"
@@ -50,8 +48,8 @@ type Gateway struct {
 	client   dynamic.Interface
 	certs    *certs.Holder
 	ready    *readiness
-	registry *prometheus.Registry
-	metrics  *metrics // every collector but notify's, registered once
+	registry *metrics.Registry
+	metrics  *gatewayMetrics // every collector but notify's, registered once
 
 	inflight  inflight       // webhook requests being served
 	notifier  *notify.Server // nil when notifications are off
@@ -74,8 +72,8 @@ func Run(ctx context.Context, cfg Config, logger *slog.Logger, errOut io.Writer)
 	if build == (buildinfo.Info{}) {
 		build = buildinfo.Read("", "")
 	}
-	g := &Gateway{cfg: cfg, log: logger, registry: prometheus.NewRegistry(), metrics: newMetrics(build)}
-	g.registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}), g.metrics)
+	g := &Gateway{cfg: cfg, log: logger, registry: metrics.NewRegistry(), metrics: newMetrics(build)}
+	g.registry.MustRegister(metrics.NewGoCollector(), metrics.NewProcessCollector(), g.metrics)
 	g.ready = newReadiness(g.metrics.ready)
 	g.inflight.gauge = g.metrics.inFlight.WithLabelValues(listenerWebhook)
 
@@ -129,7 +127,7 @@ func (g *Gateway) serveProbes() (*http.Server, error) {
 	mux := http.NewServeMux()
 	mux.HandleFunc("/livez", livez)
 	mux.Handle("/readyz", g.ready)
-	mux.Handle("/metrics", readOnlyHandler(promhttp.HandlerFor(g.registry, promhttp.HandlerOpts{})))
+	mux.Handle("/metrics", readOnlyHandler(g.registry))
 	probes := &inflight{gauge: g.metrics.inFlight.WithLabelValues(listenerProbe)}
 	srv := &http.Server{
 		Handler:           probes.wrap(mux),

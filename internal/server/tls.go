@@ -10,12 +10,10 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
-
 	"github.com/orkspace/orkestra-gateway/internal/certs"
+	"github.com/orkspace/orkestra-gateway/internal/metrics"
 	"github.com/orkspace/orkestra-gateway/internal/policy"
 	"github.com/orkspace/orkestra-gateway/internal/registration"
-	"github.com/orkspace/orkestra-gateway/internal/webhook"
 )
 
 // The certificate side of the gateway (docs/certificates.md): obtaining the
@@ -230,48 +228,48 @@ func (g *Gateway) schedulePromote(at time.Time) {
 // once with the process's other metrics; the expiry gauge reads the Holder
 // being served once loadCertificate has one.
 type certMetrics struct {
-	webhook.Collectors
-	rotations prometheus.Counter
-	writes    *prometheus.CounterVec
-	conflicts prometheus.Counter
-	swaps     prometheus.Counter
-	patches   *prometheus.CounterVec
+	metrics.Collectors
+	rotations *metrics.Counter
+	writes    *metrics.CounterVec
+	conflicts *metrics.Counter
+	swaps     *metrics.Counter
+	patches   *metrics.CounterVec
 	// patches by object: webhook configurations, CRDs
-	patchesWebhook, patchesCRD prometheus.Counter
-	trusted                    prometheus.Gauge
-	expiry                     prometheus.GaugeFunc
+	patchesWebhook, patchesCRD *metrics.Counter
+	trusted                    *metrics.Gauge
+	expiry                     *metrics.GaugeFunc
 
 	served atomic.Pointer[certs.Holder]
 }
 
 func newCertMetrics() *certMetrics {
 	m := &certMetrics{
-		rotations: prometheus.NewCounter(prometheus.CounterOpts{
+		rotations: metrics.NewCounter(metrics.Opts{
 			Name: "orkestra_gateway_certificate_rotations_total",
 			Help: "Rotations of the TLS Secret written by this replica (summed over replicas: all rotations).",
 		}),
-		writes: prometheus.NewCounterVec(prometheus.CounterOpts{
+		writes: metrics.NewCounterVec(metrics.Opts{
 			Name: "orkestra_gateway_certificate_secret_writes_total",
 			Help: "Writes of the TLS Secret by this replica on the maintenance tick, by action (rotated, restored, replaced, added-ca, relabelled, added-key).",
 		}, []string{"action"}),
-		conflicts: prometheus.NewCounter(prometheus.CounterOpts{
+		conflicts: metrics.NewCounter(metrics.Opts{
 			Name: "orkestra_gateway_certificate_secret_conflicts_total",
 			Help: "Writes of the TLS Secret lost to another writer (resourceVersion conflict or already exists), each followed by a re-read.",
 		}),
-		swaps: prometheus.NewCounter(prometheus.CounterOpts{
+		swaps: metrics.NewCounter(metrics.Opts{
 			Name: "orkestra_gateway_certificate_swaps_total",
 			Help: "Times the served certificate was replaced in memory (a rotated certificate, reloaded external files).",
 		}),
-		patches: prometheus.NewCounterVec(prometheus.CounterOpts{
+		patches: metrics.NewCounterVec(metrics.Opts{
 			Name: "orkestra_gateway_cabundle_patches_total",
 			Help: "Writes by this replica publishing a new caBundle (after a rotation or a repair of the TLS Secret), by object (webhook: a webhook configuration, crd: a CRD's conversion webhook).",
 		}, []string{"object"}),
-		trusted: prometheus.NewGauge(prometheus.GaugeOpts{
+		trusted: metrics.NewGauge(metrics.Opts{
 			Name: "orkestra_gateway_certificate_trusted",
 			Help: "1 when every caBundle the gateway manages, as last read, trusts the served certificate (a condition of readiness), else 0.",
 		}),
 	}
-	m.expiry = prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+	m.expiry = metrics.NewGaugeFunc(metrics.Opts{
 		Name: "orkestra_gateway_certificate_expiry_timestamp_seconds",
 		Help: "When the served certificate expires (Unix time).",
 	}, func() float64 {
@@ -285,7 +283,7 @@ func newCertMetrics() *certMetrics {
 	}
 	m.patchesWebhook = m.patches.WithLabelValues("webhook")
 	m.patchesCRD = m.patches.WithLabelValues("crd")
-	m.Collectors = webhook.Collectors{m.rotations, m.writes, m.conflicts, m.swaps, m.patches, m.trusted, m.expiry}
+	m.Collectors = metrics.Collectors{m.rotations, m.writes, m.conflicts, m.swaps, m.patches, m.trusted, m.expiry}
 	return m
 }
 

@@ -9,8 +9,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus/testutil"
-
 	"github.com/orkspace/orkestra-gateway/internal/certs"
 	"github.com/orkspace/orkestra-gateway/internal/policy"
 	"github.com/orkspace/orkestra-gateway/internal/registration"
@@ -52,7 +50,7 @@ func TestConfirmTrustExternal(t *testing.T) {
 	if err := g.confirmTrust(nil, synced(m.CABundle, m.CABundle)); err != nil {
 		t.Fatalf("every caBundle trusts the files: %v", err)
 	}
-	if got := testutil.ToFloat64(g.tls.metrics.trusted); got != 1 {
+	if got := g.tls.metrics.trusted.Value(); got != 1 {
 		t.Errorf("trusted gauge %v, want 1", got)
 	}
 
@@ -61,7 +59,7 @@ func TestConfirmTrustExternal(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "the served certificate is not trusted: the caBundle of CustomResourceDefinition cogs.example.com (conversion) does not trust") {
 		t.Fatalf("confirmTrust = %v", err)
 	}
-	if got := testutil.ToFloat64(g.tls.metrics.trusted); got != 0 {
+	if got := g.tls.metrics.trusted.Value(); got != 0 {
 		t.Errorf("trusted gauge %v, want 0", got)
 	}
 	// Empty caBundles (not set by the user yet) mean the system roots.
@@ -70,8 +68,8 @@ func TestConfirmTrustExternal(t *testing.T) {
 	}
 	// Reloaded files count as a swap.
 	g.tls.served = other
-	if err := g.confirmTrust(nil, synced(m.CABundle, m.CABundle)); err != nil || testutil.ToFloat64(g.tls.metrics.swaps) != 1 {
-		t.Errorf("reload: %v, swaps %v", err, testutil.ToFloat64(g.tls.metrics.swaps))
+	if err := g.confirmTrust(nil, synced(m.CABundle, m.CABundle)); err != nil || g.tls.metrics.swaps.Value() != 1 {
+		t.Errorf("reload: %v, swaps %v", err, g.tls.metrics.swaps.Value())
 	}
 }
 
@@ -83,7 +81,7 @@ func TestConfirmTrustPatches(t *testing.T) {
 	}
 	g := externalGateway(t, m)
 	g.externalCerts = false
-	patches := func(kind string) float64 { return testutil.ToFloat64(g.tls.metrics.patches.WithLabelValues(kind)) }
+	patches := func(kind string) float64 { return g.tls.metrics.patches.WithLabelValues(kind).Value() }
 	res := synced(m.CABundle, m.CABundle)
 	res.Result = registration.Result{Updated: 2}
 	res.CRDs = []string{"cogs.example.com"}

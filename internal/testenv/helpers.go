@@ -11,9 +11,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/orkspace/orkestra-gateway/internal/metrics"
 )
 
 var namespaces atomic.Int32
@@ -56,28 +57,16 @@ func (c *Clock) Advance(d time.Duration) {
 	c.t = c.t.Add(d)
 }
 
-// CounterValue gathers g and returns the counter of family name whose label
-// has value; it fails t when there is no such series.
-func CounterValue(t testing.TB, g prometheus.Gatherer, name, label, value string) float64 {
+// CounterValue reads c (a registry, or any collector) and returns the
+// counter of family name whose label has value; it fails t when there is
+// no such series.
+func CounterValue(t testing.TB, c metrics.Collector, name, label, value string) float64 {
 	t.Helper()
-	mfs, err := g.Gather()
+	v, err := metrics.Value(c, name, label, value)
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, mf := range mfs {
-		if mf.GetName() != name {
-			continue
-		}
-		for _, m := range mf.GetMetric() {
-			for _, l := range m.GetLabel() {
-				if l.GetName() == label && l.GetValue() == value {
-					return m.GetCounter().GetValue()
-				}
-			}
-		}
-	}
-	t.Fatalf("no %s{%s=%q}", name, label, value)
-	return 0
+	return v
 }
 
 // Buffer collects what a process or a logger writes from other goroutines

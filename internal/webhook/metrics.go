@@ -6,7 +6,7 @@ import (
 	"strconv"
 	"sync"
 
-	"github.com/prometheus/client_golang/prometheus"
+	"github.com/orkspace/orkestra-gateway/internal/metrics"
 )
 
 // codes are the HTTP statuses the envelope answers with; the code label of
@@ -43,34 +43,14 @@ type MetricsOptions struct {
 	Operations bool
 }
 
-// Collectors is a fixed list of collectors that is itself one
-// prometheus.Collector. A package's metrics embed the list of their
-// families, built once with them, so registering the package's metrics
-// registers every family, once.
-type Collectors []prometheus.Collector
-
-// Describe implements prometheus.Collector.
-func (cs Collectors) Describe(ch chan<- *prometheus.Desc) {
-	for _, c := range cs {
-		c.Describe(ch)
-	}
-}
-
-// Collect implements prometheus.Collector.
-func (cs Collectors) Collect(ch chan<- prometheus.Metric) {
-	for _, c := range cs {
-		c.Collect(ch)
-	}
-}
-
 // Metrics are the request counter and the latency histogram of a set of
-// endpoints. They are a prometheus.Collector: register them once. Each
+// endpoints. They are a metrics.Collector: register them once. Each
 // endpoint's series are created, at zero, when the endpoint is built
 // (Endpoints or New), never while serving.
 type Metrics struct {
-	Collectors
-	requests   *prometheus.CounterVec
-	duration   *prometheus.HistogramVec
+	metrics.Collectors
+	requests   *metrics.CounterVec
+	duration   *metrics.HistogramVec
 	operations bool
 
 	mu     sync.Mutex
@@ -84,12 +64,12 @@ func NewMetrics(o MetricsOptions) *Metrics {
 		labels = []string{"webhook", "operation", "code"}
 	}
 	m := &Metrics{
-		requests:   prometheus.NewCounterVec(prometheus.CounterOpts{Name: o.RequestsName, Help: o.RequestsHelp}, labels),
-		duration:   prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: o.DurationName, Help: o.DurationHelp, Buckets: o.Buckets}, []string{"webhook"}),
+		requests:   metrics.NewCounterVec(metrics.Opts{Name: o.RequestsName, Help: o.RequestsHelp}, labels),
+		duration:   metrics.NewHistogramVec(metrics.HistogramOpts{Name: o.DurationName, Help: o.DurationHelp, Buckets: o.Buckets}, []string{"webhook"}),
 		operations: o.Operations,
 		byName:     map[string]*series{},
 	}
-	m.Collectors = Collectors{m.requests, m.duration}
+	m.Collectors = metrics.Collectors{m.requests, m.duration}
 	return m
 }
 
@@ -105,7 +85,7 @@ func (m *Metrics) Endpoints(names ...string) {
 
 // Requests is the counter of one endpoint and code (for tests and tools),
 // for operation op when the family has the operation label.
-func (m *Metrics) Requests(name, op string, code int) prometheus.Counter {
+func (m *Metrics) Requests(name, op string, code int) *metrics.Counter {
 	return m.requests.WithLabelValues(m.labels(name, op, code)...)
 }
 
@@ -120,8 +100,8 @@ func (m *Metrics) labels(name, op string, code int) []string {
 type series struct {
 	m        *Metrics
 	name     string
-	codes    map[opCode]prometheus.Counter // read-only once built
-	duration prometheus.Observer
+	codes    map[opCode]*metrics.Counter // read-only once built
+	duration *metrics.Histogram
 }
 
 type opCode struct {
@@ -149,7 +129,7 @@ func (m *Metrics) endpoint(name string, ops []string) *series {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	old := m.byName[name]
-	s := &series{m: m, name: name, codes: map[opCode]prometheus.Counter{}, duration: m.duration.WithLabelValues(name)}
+	s := &series{m: m, name: name, codes: map[opCode]*metrics.Counter{}, duration: m.duration.WithLabelValues(name)}
 	if old != nil {
 		maps.Copy(s.codes, old.codes)
 	}
@@ -173,33 +153,33 @@ func (m *Metrics) endpoint(name string, ops []string) *series {
 
 // ListenerMetrics are the counters of one listener: its budget, its
 // recovered panics and its suppressed log lines. They are a
-// prometheus.Collector: register them once.
+// metrics.Collector: register them once.
 type ListenerMetrics struct {
-	Collectors
-	inFlight   prometheus.Gauge
-	rejected   prometheus.Counter
-	panics     prometheus.Counter
-	suppressed prometheus.Counter
+	metrics.Collectors
+	inFlight   *metrics.Gauge
+	rejected   *metrics.Counter
+	panics     *metrics.Counter
+	suppressed *metrics.Counter
 }
 
 // NewListenerMetrics returns the listener's collectors at zero.
 func NewListenerMetrics() *ListenerMetrics {
 	m := &ListenerMetrics{
-		inFlight: prometheus.NewGauge(prometheus.GaugeOpts{
+		inFlight: metrics.NewGauge(metrics.Opts{
 			Name: "orkestra_gateway_webhook_body_bytes_in_flight",
 			Help: "Capacity of the request body buffers the webhook listener holds now (bounded by its budget).",
 		}),
-		rejected: prometheus.NewCounter(prometheus.CounterOpts{
+		rejected: metrics.NewCounter(metrics.Opts{
 			Name: "orkestra_gateway_webhook_budget_rejections_total",
 			Help: "Webhook requests answered 503 because their body would have taken the listener past its budget of bytes in flight.",
 		}),
-		panics: prometheus.NewCounter(prometheus.CounterOpts{
+		panics: metrics.NewCounter(metrics.Opts{
 			Name: "orkestra_gateway_webhook_panics_total",
 			Help: "Panics recovered while answering a webhook request (each answered 500 and logged with its stack).",
 		}),
 		suppressed: NewLogLinesSuppressed("webhook"),
 	}
-	m.Collectors = Collectors{m.inFlight, m.rejected, m.panics, m.suppressed}
+	m.Collectors = metrics.Collectors{m.inFlight, m.rejected, m.panics, m.suppressed}
 	return m
 }
 
@@ -207,10 +187,10 @@ func NewListenerMetrics() *ListenerMetrics {
 // malformed requests that the listener called listener (webhook, notify)
 // did not write because of its log rate limit: one family for every
 // listener, told apart by the listener label.
-func NewLogLinesSuppressed(listener string) prometheus.Counter {
-	return prometheus.NewCounter(prometheus.CounterOpts{
+func NewLogLinesSuppressed(listener string) *metrics.Counter {
+	return metrics.NewCounter(metrics.Opts{
 		Name:        "orkestra_gateway_log_lines_suppressed_total",
 		Help:        "Log lines about refused or malformed requests not written because of the listener's log rate limit, by listener.",
-		ConstLabels: prometheus.Labels{"listener": listener},
+		ConstLabels: metrics.Labels{"listener": listener},
 	})
 }

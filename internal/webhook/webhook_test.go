@@ -17,7 +17,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus/testutil"
+	"github.com/orkspace/orkestra-gateway/internal/metrics/metricstest"
 )
 
 // echo is a review type for the tests: the request is a JSON object with
@@ -138,7 +138,7 @@ func TestEnvelope(t *testing.T) {
 		})
 	}
 	for code, want := range map[int]float64{200: 4, 400: 2, 405: 1, 413: 2, 415: 5, 500: 2, 503: 0} {
-		if got := testutil.ToFloat64(m.Requests("echo", "", code)); got != want {
+		if got := m.Requests("echo", "", code).Value(); got != want {
 			t.Errorf("requests{echo,%d} = %v, want %v", code, got, want)
 		}
 	}
@@ -167,7 +167,7 @@ func TestOperationLabel(t *testing.T) {
 	var failed []string
 	h := New("echo", r, Options{Metrics: m, Operations: []string{"CREATE", "DELETE"},
 		OnFailure: func(code int, op string) { failed = append(failed, fmt.Sprintf("%d %s", code, op)) }})
-	if n := testutil.CollectAndCount(m, "r"); n != len(refusalCodes)+2*len(answerCodes) {
+	if n := metricstest.Count(t, m, "r"); n != len(refusalCodes)+2*len(answerCodes) {
 		t.Fatalf("%d series before the first request, want %d", n, len(refusalCodes)+2*len(answerCodes))
 	}
 	post(h, `{"uid":"1","word":"hi"}`)
@@ -178,7 +178,7 @@ func TestOperationLabel(t *testing.T) {
 		code int
 		want float64
 	}{{"CREATE", 200, 1}, {"CREATE", 500, 0}, {"DELETE", 500, 1}, {"DELETE", 200, 0}, {"", 400, 1}, {"", 415, 0}} {
-		if got := testutil.ToFloat64(m.Requests("echo", c.op, c.code)); got != c.want {
+		if got := m.Requests("echo", c.op, c.code).Value(); got != c.want {
 			t.Errorf("requests{echo,%q,%d} = %v, want %v", c.op, c.code, got, c.want)
 		}
 	}
@@ -283,7 +283,7 @@ func TestBudget(t *testing.T) {
 	if w := post(b, `{"uid":"small"}`); w.Code != 200 {
 		t.Errorf("a small request beside the slow one: %d %q", w.Code, w.Body)
 	}
-	if got := testutil.ToFloat64(lm.rejected); got != 2 {
+	if got := lm.rejected.Value(); got != 2 {
 		t.Errorf("rejections = %v, want 2", got)
 	}
 
@@ -294,7 +294,7 @@ func TestBudget(t *testing.T) {
 	if n := l.inFlight(); n != 0 {
 		t.Errorf("%d bytes still charged after every request finished", n)
 	}
-	if got := testutil.ToFloat64(lm.inFlight); got != 0 {
+	if got := lm.inFlight.Value(); got != 0 {
 		t.Errorf("in-flight gauge %v after every request finished", got)
 	}
 	if w := post(b, big); w.Code != 200 {
@@ -349,7 +349,7 @@ func TestBadRequestLogsAreLimited(t *testing.T) {
 	if n := strings.Count(logs.String(), "\n"); n != 5 {
 		t.Errorf("%d lines for 1000 bad requests, want the burst of 5", n)
 	}
-	if got := testutil.ToFloat64(lm.suppressed); got != 995 {
+	if got := lm.suppressed.Value(); got != 995 {
 		t.Errorf("suppressed = %v, want 995", got)
 	}
 	now = now.Add(time.Second)

@@ -11,7 +11,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -19,6 +18,8 @@ import (
 	"k8s.io/client-go/rest"
 
 	"github.com/orkspace/orkestra-gateway/internal/dedup"
+	"github.com/orkspace/orkestra-gateway/internal/metrics"
+	"github.com/orkspace/orkestra-gateway/internal/metrics/metricstest"
 	"github.com/orkspace/orkestra-gateway/internal/testenv"
 )
 
@@ -30,12 +31,12 @@ func newNamespace(t *testing.T) string { return env.Namespace(t, "dedup") }
 
 type replica struct {
 	*dedup.Leases
-	reg *prometheus.Registry
+	reg *metrics.Registry
 }
 
 func newReplica(t *testing.T, client dynamic.Interface, ns, holder string, c *testenv.Clock) replica {
 	t.Helper()
-	reg := prometheus.NewRegistry()
+	reg := metrics.NewRegistry()
 	m := dedup.NewMetrics()
 	reg.MustRegister(m)
 	o := dedup.Options{Namespace: ns, Holder: holder, Scope: "shop", Metrics: m,
@@ -52,7 +53,7 @@ func newReplica(t *testing.T, client dynamic.Interface, ns, holder string, c *te
 
 func (r replica) count(t *testing.T, result string) float64 {
 	t.Helper()
-	n, err := testutil.GatherAndCount(r.reg, "orkestra_gateway_notify_claims_total")
+	n, err := testutil.GatherAndCount(metricstest.Gatherer(r.reg), "orkestra_gateway_notify_claims_total")
 	if err != nil || n != 3 {
 		t.Fatalf("claims metric: %d series, %v", n, err)
 	}
@@ -325,10 +326,10 @@ func TestNewChecksOptions(t *testing.T) {
 // before any claim.
 func TestMetricsSharedByLeases(t *testing.T) {
 	ns := newNamespace(t)
-	reg := prometheus.NewRegistry()
+	reg := metrics.NewRegistry()
 	m := dedup.NewMetrics()
 	reg.MustRegister(m)
-	if n, err := testutil.GatherAndCount(reg, "orkestra_gateway_notify_claims_total", "orkestra_gateway_notify_lease_cleanup_total"); err != nil || n != 5 {
+	if n, err := testutil.GatherAndCount(metricstest.Gatherer(reg), "orkestra_gateway_notify_claims_total", "orkestra_gateway_notify_lease_cleanup_total"); err != nil || n != 5 {
 		t.Fatalf("before any claim: %d series (%v), want 5 at zero", n, err)
 	}
 	var ls []*dedup.Leases
@@ -350,7 +351,7 @@ orkestra_gateway_notify_claims_total{result="claimed"} 1
 orkestra_gateway_notify_claims_total{result="held"} 1
 orkestra_gateway_notify_claims_total{result="unavailable"} 0
 `
-	if err := testutil.GatherAndCompare(reg, strings.NewReader(want), "orkestra_gateway_notify_claims_total"); err != nil {
+	if err := testutil.GatherAndCompare(metricstest.Gatherer(reg), strings.NewReader(want), "orkestra_gateway_notify_claims_total"); err != nil {
 		t.Error(err)
 	}
 }
