@@ -22,9 +22,10 @@ import (
 
 // variant is one copy of the Website CRD and how its creates are admitted.
 type variant struct {
-	name  string
-	group string
-	lat   []time.Duration
+	name   string
+	group  string
+	lat    []time.Duration
+	plugin pluginSpent // the engines section: the API server's policy plugin
 }
 
 func unstructuredOf(o map[string]any) (*unstructured.Unstructured, error) {
