@@ -1,6 +1,6 @@
 package e2e
 
-// Certificates for identical replicas (spec section 7, docs/certificates.md):
+// Certificates for identical replicas (docs/certificates.md):
 // several sandboxed replicas on distinct ports, fronted by a TCP load
 // balancer whose URL is the one registered (gateway.url), as a Service
 // fronts the pods of a Deployment; a stream of admission requests through

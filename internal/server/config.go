@@ -15,7 +15,7 @@ import (
 	"github.com/orkspace/orkestra-gateway/internal/katalog"
 )
 
-// Config is the process configuration of spec section 9. Every flag can also
+// Config is the process configuration: the flags of ork gateway. Every flag can also
 // be set by an environment variable; the flag wins.
 type Config struct {
 	KatalogPath  string
