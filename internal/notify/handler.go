@@ -70,6 +70,16 @@ const (
 // ServeHTTP answers one /notify request and counts it by status code.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	code, ans, retry := s.serve(w, r)
+	if code == http.StatusTooManyRequests && s.o.RefusalDelay > 0 {
+		// Held, not sent at once: a flood of refused requests then costs
+		// a parked goroutine per connection, not the CPU of a replica.
+		t := time.NewTimer(s.o.RefusalDelay)
+		select {
+		case <-t.C:
+		case <-r.Context().Done():
+		}
+		t.Stop()
+	}
 	s.m.requests.WithLabelValues(strconv.Itoa(code)).Inc()
 	h := w.Header()
 	h.Set("Content-Type", "application/json")

@@ -177,6 +177,8 @@ func newHarness(t *testing.T, o harnessOptions) *harness {
 		Now:      h.clock.Now,
 		Backoff:  Backoff{Base: 20 * time.Millisecond, Max: 100 * time.Millisecond},
 		Workers:  2,
+		// 429s at once; TestCallerRateLimit holds them as the gateway does.
+		RefusalDelay: -1,
 	}
 	if o.Shared != nil {
 		opts.Shared = o.Shared(h.reg, opts.Logger)

@@ -27,6 +27,8 @@ const (
 	// the notify listener; connections beyond are closed when accepted.
 	defaultMaxConns           = 256
 	defaultMaxConnsPerAddress = 64
+	// defaultRefusalDelay holds every 429 before it is sent.
+	defaultRefusalDelay = time.Second
 	defaultInterval           = 15 * time.Minute
 )
 
@@ -81,6 +83,13 @@ type Options struct {
 	// CallerRate and CallerBurst are each allowed caller's token bucket.
 	CallerRate  float64
 	CallerBurst int
+	// RefusalDelay is how long a 429 (a caller over its rate, an address
+	// that keeps failing authentication) is held before it is sent. A
+	// caller that honours Retry-After loses nothing; one that floods then
+	// sends at most one request per connection per delay, and connections
+	// are capped, so a flood cannot take the CPU admission needs. Zero
+	// means the default (1s); negative, none.
+	RefusalDelay time.Duration
 	// MaxConns and MaxConnsPerAddress cap the listener's connections
 	// (Server.Listener).
 	MaxConns           int
@@ -130,6 +139,9 @@ func (o *Options) defaults() {
 	orDefault(&o.CallerBurst, defaultCallerBurst)
 	orDefault(&o.MaxConns, defaultMaxConns)
 	orDefault(&o.MaxConnsPerAddress, defaultMaxConnsPerAddress)
+	if o.RefusalDelay == 0 {
+		o.RefusalDelay = defaultRefusalDelay
+	}
 	orDefault(&o.Auth.CacheTTL, o.AuthCacheTTL)
 	o.Auth.defaults()
 	if o.Now == nil {

@@ -496,17 +496,24 @@ func TestOnly401BeforeAuthentication(t *testing.T) {
 	h.post(runtimeToken, eventBody("platform"), "").want(t, http.StatusServiceUnavailable)
 }
 
-// An allowed caller over its rate gets a cheap 429 with Retry-After; the
-// others are not affected.
+// An allowed caller over its rate gets a 429 with Retry-After, held for
+// the refusal delay (a flood then cannot spin the CPU); the others are not
+// affected.
 func TestCallerRateLimit(t *testing.T) {
+	const hold = 300 * time.Millisecond
 	h := newHarness(t, harnessOptions{Katalog: slackKatalog, Modify: func(o *Options) {
 		o.CallerRate, o.CallerBurst = 0.01, 3
 		o.Policy.AllowedCallers = append(o.Policy.AllowedCallers, "default/stranger")
+		o.RefusalDelay = hold
 	}})
 	for i := range 3 {
 		h.post(runtimeToken, eventBody("platform", "crName", "c-"+strconv.Itoa(i)), "").want(t, http.StatusAccepted)
 	}
+	start := time.Now()
 	r := h.post(runtimeToken, eventBody("platform", "crName", "c-4"), "").want(t, http.StatusTooManyRequests)
+	if held := time.Since(start); held < hold {
+		t.Errorf("the 429 was sent after %s, before the refusal delay of %s", held, hold)
+	}
 	if ra, err := strconv.Atoi(r.hdr.Get("Retry-After")); err != nil || ra < 1 {
 		t.Errorf("429 Retry-After %q", r.hdr.Get("Retry-After"))
 	}
