@@ -533,18 +533,9 @@ func TestCELProperty(t *testing.T) {
 			}
 			b.WriteString("}\n")
 		}
-		var rs []katalog.Rule
-		if err := decodeYAML(b.String(), &rs); err != nil {
-			t.Fatalf("seed %d set %d: %v\n%s", seed, i, err, b.String())
-		}
-		set, probs := CompileValidation(rs)
-		if len(probs) > 0 {
-			continue // a generated operand the compiler refuses (e.g. an empty in list)
-		}
-		scope := NewCELScope("object", "c")
-		crs, err := set.CEL(scope)
-		if err != nil {
-			t.Fatalf("seed %d set %d: %v", seed, i, err)
+		set, scope, crs := compileGenerated(t, fmt.Sprintf("seed %d set %d", seed, i), b.String())
+		if set == nil {
+			continue
 		}
 		for range objects {
 			checkSame(t, e, set, scope, crs, genObject(r), fmt.Sprintf("seed %d set %d:\n%s", seed, i, b.String()))
@@ -553,6 +544,29 @@ func TestCELProperty(t *testing.T) {
 			return
 		}
 	}
+}
+
+// compileGenerated compiles a generated rule list for both engines; a nil
+// set when the compiler refuses a generated operand (an empty in list...).
+func compileGenerated(t *testing.T, what, src string) (*ValidationSet, *CELScope, []CELRule) {
+	t.Helper()
+	var rs []katalog.Rule
+	if err := decodeYAML(src, &rs); err != nil {
+		t.Fatalf("%s: %v\n%s", what, err, src)
+	}
+	set, probs := CompileValidation(rs)
+	if len(probs) > 0 {
+		return nil, nil, nil
+	}
+	if probs := set.NativeProblems(); len(probs) > 0 {
+		t.Fatalf("%s: the native engine refuses %+v\n%s", what, probs, src)
+	}
+	scope := NewCELScope("object", "c")
+	crs, err := set.CEL(scope)
+	if err != nil {
+		t.Fatalf("%s: %v", what, err)
+	}
+	return set, scope, crs
 }
 
 func genMessage(r *rand.Rand, j int) string {

@@ -125,21 +125,9 @@ func TestCELLanguageProperty(t *testing.T) {
 			}
 			b.WriteString("}\n")
 		}
-		var rs []katalog.Rule
-		if err := decodeYAML(b.String(), &rs); err != nil {
-			t.Fatalf("seed %d set %d: %v\n%s", seed, i, err, b.String())
-		}
-		set, probs := CompileValidation(rs)
-		if len(probs) > 0 {
-			continue // a generated operand the compiler refuses (e.g. an empty in list)
-		}
-		if probs := set.NativeProblems(); len(probs) > 0 {
-			t.Fatalf("seed %d set %d: the native engine refuses %+v\n%s", seed, i, probs, b.String())
-		}
-		scope := NewCELScope("object", "c")
-		crs, err := set.CEL(scope)
-		if err != nil {
-			t.Fatalf("seed %d set %d: %v", seed, i, err)
+		set, scope, crs := compileGenerated(t, fmt.Sprintf("seed %d set %d", seed, i), b.String())
+		if set == nil {
+			continue
 		}
 		compiled++
 		for range requests {
