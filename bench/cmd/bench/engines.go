@@ -64,7 +64,7 @@ func (h *harness) engines(ctx context.Context) (*bench.Engines, error) {
 		same++
 	}
 	for _, grp := range []string{bench.GroupNone, bench.GroupVAP, bench.GroupNative, bench.GroupFloor, bench.GroupGateway} {
-		if err := h.create(ctx, bench.Website(grp, 0), true); err != nil {
+		if err := h.create(ctx, bench.Website(grp, 999_999), true); err != nil { // a name section 2 does not use
 			return nil, fmt.Errorf("a valid Website of %s: %w", grp, err)
 		}
 	}
