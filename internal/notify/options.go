@@ -29,7 +29,7 @@ const (
 	defaultMaxConnsPerAddress = 64
 	// defaultRefusalDelay holds every 429 before it is sent.
 	defaultRefusalDelay = time.Second
-	defaultInterval           = 15 * time.Minute
+	defaultInterval     = 15 * time.Minute
 )
 
 // Retry-After values, in seconds.
