@@ -265,95 +265,95 @@ func objects(katalog string, validating []admissionregistrationv1.ValidatingWebh
 }
 
 func validatingObject(f webhook.Feature, c *admissionregistrationv1.ValidatingWebhookConfiguration) (object, error) {
-	hasCA := false
-	for _, h := range c.Webhooks {
-		hasCA = hasCA || len(h.ClientConfig.CABundle) > 0
-	}
-	c.APIVersion, c.Kind = "admissionregistration.k8s.io/v1", "ValidatingWebhookConfiguration"
-	c.ResourceVersion, c.UID = "", ""
-	want, err := toUnstructured(c)
-	if err != nil {
-		return object{}, err
-	}
-	held := func(c *admissionregistrationv1.ValidatingWebhookConfiguration) []Bundle {
-		out := make([]Bundle, len(c.Webhooks))
-		for i, h := range c.Webhooks {
-			out[i] = Bundle{Source: c.Kind + " " + c.Name + ", webhook " + h.Name, PEM: h.ClientConfig.CABundle}
-		}
-		return out
-	}
-	return object{
-		feature: f, gvr: gvrOf(f), kind: c.Kind, name: c.Name, labels: c.Labels, annotations: c.Annotations, unset: unsetInjection(c.Annotations, hasCA),
-		want: want, field: "webhooks", bundles: held(c),
-		sync: func(live *unstructured.Unstructured) (any, bool, []Bundle, error) {
-			var l admissionregistrationv1.ValidatingWebhookConfiguration
-			if err := runtime.DefaultUnstructuredConverter.FromUnstructured(live.Object, &l); err != nil {
-				return nil, false, nil, fmt.Errorf("decoding the live object: %w", err)
-			}
-			w := c.DeepCopy()
-			liveCA := map[string][]byte{}
-			for _, h := range l.Webhooks {
-				liveCA[h.Name] = h.ClientConfig.CABundle
-			}
-			for i := range w.Webhooks {
-				if len(w.Webhooks[i].ClientConfig.CABundle) == 0 {
-					w.Webhooks[i].ClientConfig.CABundle = liveCA[w.Webhooks[i].Name]
-				}
-			}
-			same := equality.Semantic.DeepEqual(normalizeValidating(w.Webhooks), normalizeValidating(l.Webhooks))
-			hooks, err := webhooksOf(w)
-			if same {
-				l.Kind, l.Name = c.Kind, c.Name
-				return hooks, same, held(&l), err
-			}
-			return hooks, same, held(w), err
+	return configObject(f, c, hookAccess[admissionregistrationv1.ValidatingWebhookConfiguration, admissionregistrationv1.ValidatingWebhook]{
+		kind: "ValidatingWebhookConfiguration",
+		hooks: func(c *admissionregistrationv1.ValidatingWebhookConfiguration) []admissionregistrationv1.ValidatingWebhook {
+			return c.Webhooks
 		},
-	}, nil
+		name: func(h *admissionregistrationv1.ValidatingWebhook) string { return h.Name },
+		client: func(h *admissionregistrationv1.ValidatingWebhook) *admissionregistrationv1.WebhookClientConfig {
+			return &h.ClientConfig
+		},
+		normalize: func(hs []admissionregistrationv1.ValidatingWebhook) any { return normalizeValidating(hs) },
+	})
 }
 
 func mutatingObject(f webhook.Feature, c *admissionregistrationv1.MutatingWebhookConfiguration) (object, error) {
+	return configObject(f, c, hookAccess[admissionregistrationv1.MutatingWebhookConfiguration, admissionregistrationv1.MutatingWebhook]{
+		kind: "MutatingWebhookConfiguration",
+		hooks: func(c *admissionregistrationv1.MutatingWebhookConfiguration) []admissionregistrationv1.MutatingWebhook {
+			return c.Webhooks
+		},
+		name: func(h *admissionregistrationv1.MutatingWebhook) string { return h.Name },
+		client: func(h *admissionregistrationv1.MutatingWebhook) *admissionregistrationv1.WebhookClientConfig {
+			return &h.ClientConfig
+		},
+		normalize: func(hs []admissionregistrationv1.MutatingWebhook) any { return normalizeMutating(hs) },
+	})
+}
+
+// hookAccess reads a webhook configuration kind C and its webhooks W: the
+// two kinds have the same shape but no common Go type.
+type hookAccess[C, W any] struct {
+	kind      string
+	hooks     func(*C) []W
+	name      func(*W) string
+	client    func(*W) *admissionregistrationv1.WebhookClientConfig
+	normalize func([]W) any // with the API server's defaults filled in
+}
+
+// configObject is the object to apply for configuration c: equal to the
+// live one when the webhooks are, the live caBundles kept where c has none.
+func configObject[C, W any, P interface {
+	*C
+	metav1.Object
+	runtime.Object
+	DeepCopy() *C
+}](f webhook.Feature, c P, a hookAccess[C, W]) (object, error) {
 	hasCA := false
-	for _, h := range c.Webhooks {
-		hasCA = hasCA || len(h.ClientConfig.CABundle) > 0
+	hooks := a.hooks(c)
+	for i := range hooks {
+		hasCA = hasCA || len(a.client(&hooks[i]).CABundle) > 0
 	}
-	c.APIVersion, c.Kind = "admissionregistration.k8s.io/v1", "MutatingWebhookConfiguration"
-	c.ResourceVersion, c.UID = "", ""
+	c.GetObjectKind().SetGroupVersionKind(admissionregistrationv1.SchemeGroupVersion.WithKind(a.kind))
+	c.SetResourceVersion("")
+	c.SetUID("")
 	want, err := toUnstructured(c)
 	if err != nil {
 		return object{}, err
 	}
-	held := func(c *admissionregistrationv1.MutatingWebhookConfiguration) []Bundle {
-		out := make([]Bundle, len(c.Webhooks))
-		for i, h := range c.Webhooks {
-			out[i] = Bundle{Source: c.Kind + " " + c.Name + ", webhook " + h.Name, PEM: h.ClientConfig.CABundle}
+	held := func(hs []W) []Bundle {
+		out := make([]Bundle, len(hs))
+		for i := range hs {
+			out[i] = Bundle{Source: a.kind + " " + c.GetName() + ", webhook " + a.name(&hs[i]), PEM: a.client(&hs[i]).CABundle}
 		}
 		return out
 	}
 	return object{
-		feature: f, gvr: gvrOf(f), kind: c.Kind, name: c.Name, labels: c.Labels, annotations: c.Annotations, unset: unsetInjection(c.Annotations, hasCA),
-		want: want, field: "webhooks", bundles: held(c),
+		feature: f, gvr: gvrOf(f), kind: a.kind, name: c.GetName(), labels: c.GetLabels(), annotations: c.GetAnnotations(), unset: unsetInjection(c.GetAnnotations(), hasCA),
+		want: want, field: "webhooks", bundles: held(hooks),
 		sync: func(live *unstructured.Unstructured) (any, bool, []Bundle, error) {
-			var l admissionregistrationv1.MutatingWebhookConfiguration
+			var l C
 			if err := runtime.DefaultUnstructuredConverter.FromUnstructured(live.Object, &l); err != nil {
 				return nil, false, nil, fmt.Errorf("decoding the live object: %w", err)
 			}
 			w := c.DeepCopy()
+			liveHooks, wantHooks := a.hooks(&l), a.hooks(w)
 			liveCA := map[string][]byte{}
-			for _, h := range l.Webhooks {
-				liveCA[h.Name] = h.ClientConfig.CABundle
+			for i := range liveHooks {
+				liveCA[a.name(&liveHooks[i])] = a.client(&liveHooks[i]).CABundle
 			}
-			for i := range w.Webhooks {
-				if len(w.Webhooks[i].ClientConfig.CABundle) == 0 {
-					w.Webhooks[i].ClientConfig.CABundle = liveCA[w.Webhooks[i].Name]
+			for i := range wantHooks {
+				if cc := a.client(&wantHooks[i]); len(cc.CABundle) == 0 {
+					cc.CABundle = liveCA[a.name(&wantHooks[i])]
 				}
 			}
-			same := equality.Semantic.DeepEqual(normalizeMutating(w.Webhooks), normalizeMutating(l.Webhooks))
-			hooks, err := webhooksOf(w)
+			same := equality.Semantic.DeepEqual(a.normalize(wantHooks), a.normalize(liveHooks))
+			webhooks, err := webhooksOf(P(w))
 			if same {
-				l.Kind, l.Name = c.Kind, c.Name
-				return hooks, same, held(&l), err
+				return webhooks, same, held(liveHooks), err
 			}
-			return hooks, same, held(w), err
+			return webhooks, same, held(wantHooks), err
 		},
 	}, nil
 }

@@ -6,7 +6,6 @@ import (
 	"path"
 	"regexp"
 	"strings"
-	"unicode"
 	"unicode/utf8"
 )
 
@@ -118,34 +117,11 @@ func classChar(s string) (rune, int, error) {
 	return r, n, nil
 }
 
-// celString quotes s as a CEL string literal.
-func celString(s string) string {
-	var b strings.Builder
-	b.WriteByte('\'')
-	for _, r := range s {
-		switch {
-		case r == '\\' || r == '\'':
-			b.WriteByte('\\')
-			b.WriteRune(r)
-		case r == utf8.RuneError:
-			b.WriteString(`\ufffd`)
-		case r < 0x10000 && !unicode.IsPrint(r):
-			fmt.Fprintf(&b, `\u%04x`, r)
-		case !unicode.IsPrint(r):
-			fmt.Fprintf(&b, `\U%08x`, r)
-		default:
-			b.WriteRune(r)
-		}
-	}
-	b.WriteByte('\'')
-	return b.String()
-}
-
 // celList renders strings as a CEL list literal.
 func celList(ss []string) string {
 	q := make([]string, len(ss))
 	for i, s := range ss {
-		q[i] = celString(s)
+		q[i] = celStr(s)
 	}
 	return "[" + strings.Join(q, ", ") + "]"
 }

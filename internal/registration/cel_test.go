@@ -91,9 +91,9 @@ func TestGlobRegexp(t *testing.T) {
 
 func TestCELString(t *testing.T) {
 	for _, s := range []string{"plain", "it's", `back\slash`, "new\nline", "tab\t", "ünï", "\x00", "emoji 😀", "\u2028"} {
-		got := evalString(t, celString(s))
+		got := evalString(t, celStr(s))
 		if got != s {
-			t.Errorf("celString(%q) = %s evaluates to %q", s, celString(s), got)
+			t.Errorf("celStr(%q) = %s evaluates to %q", s, celStr(s), got)
 		}
 	}
 }
@@ -164,8 +164,8 @@ func FuzzCELString(f *testing.F) {
 		if !utf8.ValidString(s) {
 			return
 		}
-		if got := evalString(t, celString(s)); got != s {
-			t.Fatalf("celString(%q) = %s evaluates to %q", s, celString(s), got)
+		if got := evalString(t, celStr(s)); got != s {
+			t.Fatalf("celStr(%q) = %s evaluates to %q", s, celStr(s), got)
 		}
 	})
 }

@@ -203,11 +203,11 @@ func Desired(p *policy.Policy, ep Endpoint, caBundle []byte) (validating []admis
 // webhook for it, so that a switch of engine can tell the configuration is
 // in force before it removes the policies it replaces.
 func (b builder) probeTest(f webhook.Feature) string {
-	a := celString(ProbeAnnotation)
+	a := celStr(ProbeAnnotation)
 	return fmt.Sprintf("request.resource.group == '' && request.resource.resource == 'secrets' && "+celReqNamespace+" == %s && "+
 		celReqName+" == %s && "+celDryRun+" && object != null && has(object.metadata.annotations) && "+
 		"%s in object.metadata.annotations && object.metadata.annotations[%s] == %s",
-		celString(b.ep.Namespace), celString(b.p.Certs.SecretName), a, a, celString(ProbeTarget(policy.EngineWebhook, ConfigName(b.p.Name, f))))
+		celStr(b.ep.Namespace), celStr(b.p.Certs.SecretName), a, a, celStr(ProbeTarget(policy.EngineWebhook, ConfigName(b.p.Name, f))))
 }
 
 // validatingProbe is the probe webhook of feature f's configuration.
@@ -347,7 +347,7 @@ func (b builder) deletionProtection() []admissionregistrationv1.ValidatingWebhoo
 	var protectedCRDs []string
 	for _, c := range b.crds() {
 		if !c.ProtectCRs {
-			unprotected = append(unprotected, fmt.Sprintf("(request.resource.group == %s && request.resource.resource == %s)", celString(c.Group), celString(c.Plural)))
+			unprotected = append(unprotected, fmt.Sprintf("(request.resource.group == %s && request.resource.resource == %s)", celStr(c.Group), celStr(c.Plural)))
 		}
 		if c.ProtectCRD {
 			protectedCRDs = append(protectedCRDs, c.CRDName())
@@ -385,7 +385,7 @@ func (b builder) strictMode() []admissionregistrationv1.ValidatingWebhook {
 	}
 	w.ObjectSelector = protectionSelector()
 	w.NamespaceSelector = excludeNamespaces(b.systemNamespaces())
-	l := celString(policy.ProtectionLabel)
+	l := celStr(policy.ProtectionLabel)
 	lifted := admissionregistrationv1.MatchCondition{
 		Name: "protection-label-lifted",
 		Expression: "object == null || !has(object.metadata.labels) || !(" + l + " in object.metadata.labels) || " +
@@ -406,7 +406,7 @@ func (b builder) strictMode() []admissionregistrationv1.ValidatingWebhook {
 			Key: NamespaceNameLabel, Operator: metav1.LabelSelectorOpIn, Values: []string{b.ep.Namespace},
 		}}}
 		s.MatchConditions = []admissionregistrationv1.MatchCondition{
-			{Name: "gateway-tls-secret", Expression: "object.metadata.name == " + celString(b.p.Certs.SecretName)},
+			{Name: "gateway-tls-secret", Expression: "object.metadata.name == " + celStr(b.p.Certs.SecretName)},
 			lifted,
 		}
 		hooks = append(hooks, s)
@@ -481,7 +481,7 @@ func restrictedNamespaces(restricted policy.Globs) (*metav1.LabelSelector, []adm
 		terms = append(terms, "oldObject.metadata.name in "+celList(names))
 	}
 	for _, re := range patterns {
-		terms = append(terms, "oldObject.metadata.name.matches("+celString(re)+")")
+		terms = append(terms, "oldObject.metadata.name.matches("+celStr(re)+")")
 	}
 	return nil, []admissionregistrationv1.MatchCondition{{
 		Name:       "restricted-namespaces",
