@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	authorizationv1 "k8s.io/api/authorization/v1"
 	corev1 "k8s.io/api/core/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
 	apiextv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
@@ -686,4 +687,19 @@ func bindGroup(t *testing.T, group string) {
 	if _, err := env.Clientset.RbacV1().ClusterRoleBindings().Create(context.Background(), crb, metav1.CreateOptions{}); err != nil && !apierrors.IsAlreadyExists(err) {
 		t.Fatal(err)
 	}
+	// The authorizer sees a new binding a moment later: wait until a
+	// member may create anything, as the tests then do.
+	member := impersonated(t, "rbac-check", group, "system:authenticated")
+	eventually(t, 10*time.Second, group+" bound to cluster-admin", func() error {
+		r, err := member.AuthorizationV1().SelfSubjectAccessReviews().Create(context.Background(), &authorizationv1.SelfSubjectAccessReview{
+			Spec: authorizationv1.SelfSubjectAccessReviewSpec{ResourceAttributes: &authorizationv1.ResourceAttributes{Verb: "create", Resource: "pods"}},
+		}, metav1.CreateOptions{})
+		if err != nil {
+			return err
+		}
+		if !r.Status.Allowed {
+			return errorf("%s may not create pods yet", group)
+		}
+		return nil
+	})
 }

@@ -243,7 +243,7 @@ func TestEvalMatchesAPIServer(t *testing.T) {
 	if err != nil || len(files) < 2 {
 		t.Fatalf("examples: %v %v", files, err)
 	}
-	bindExampleAdmins(t, evalGroup)
+	bindGroup(t, evalGroup)
 	for _, f := range files {
 		dir := filepath.Dir(f)
 		name := filepath.Base(dir)

@@ -16,7 +16,6 @@ import (
 	"testing"
 	"time"
 
-	rbacv1 "k8s.io/api/rbac/v1"
 	apiextv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -211,20 +210,6 @@ func removeExampleRegistrations(t *testing.T, name string) {
 	}
 }
 
-// bindExampleAdmins makes group cluster-admin, so an impersonated member
-// passes RBAC and only admission decides.
-func bindExampleAdmins(t *testing.T, group string) {
-	t.Helper()
-	crb := &rbacv1.ClusterRoleBinding{
-		ObjectMeta: metav1.ObjectMeta{Name: "e2e-examples-" + strings.ReplaceAll(group, ":", "-")},
-		RoleRef:    rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "ClusterRole", Name: "cluster-admin"},
-		Subjects:   []rbacv1.Subject{{Kind: rbacv1.GroupKind, APIGroup: rbacv1.GroupName, Name: group}},
-	}
-	if _, err := env.Clientset.RbacV1().ClusterRoleBindings().Create(context.Background(), crb, metav1.CreateOptions{}); err != nil && !apierrors.IsAlreadyExists(err) {
-		t.Fatal(err)
-	}
-}
-
 var exampleUnlabel = []byte(`{"metadata":{"labels":{"` + protectionLabel + `":null}}}`)
 
 // examples/gateway: deletion protection with strict mode and break-glass
@@ -248,7 +233,7 @@ func exerciseGatewayExample(t *testing.T, ex *example) {
 	})
 
 	t.Run("strict mode, break-glass for system:masters only", func(t *testing.T) {
-		bindExampleAdmins(t, "examples:admins")
+		bindGroup(t, "examples:admins")
 		cs, _, _ := clientsFor(t, env.ImpersonatedConfig("erin", "examples:admins", "system:authenticated"))
 		_, err := cs.CoreV1().ConfigMaps(ns).Patch(ctx, "guarded", types.MergePatchType, exampleUnlabel, metav1.PatchOptions{})
 		if !isForbidden(err) {

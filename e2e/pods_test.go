@@ -161,7 +161,7 @@ func exercisePodsExample(t *testing.T, ex *example) {
 	})
 
 	t.Run("the host network is for platform admins", func(t *testing.T) {
-		bindExampleAdmins(t, "examples:pods")
+		bindGroup(t, "examples:pods")
 		host := func(name string) *corev1.Pod {
 			p := examplePod(name, good)
 			p.Spec.HostNetwork = true
