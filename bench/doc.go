@@ -1,4 +1,4 @@
-// Package bench is the benchmark harness of issue 8 (`make bench`): the
+// Package bench is the benchmark harness (`make bench`): the
 // floor servers the gateway is compared with, the load generator, the
 // requests, the statistics and the report. The program that runs it all
 // against a real control plane is bench/cmd/bench; it writes

@@ -271,7 +271,7 @@ type Flood struct {
 	FirstError     string `json:"firstError,omitempty"`
 }
 
-// Goal is one target of issue 8 and whether this run met it.
+// Goal is one performance target and whether this run met it.
 type Goal struct {
 	Name   string  `json:"name"`
 	Target string  `json:"target"`

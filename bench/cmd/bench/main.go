@@ -340,7 +340,7 @@ func render(o *options) error {
 	return os.WriteFile(o.doc, []byte(res.Markdown()), 0o644)
 }
 
-// goals checks the targets of issue 8 against res.
+// goals checks the performance targets against res.
 func goals(res *bench.Results) []bench.Goal {
 	var gs []bench.Goal
 	for _, e := range res.Webhooks {
