@@ -222,30 +222,48 @@ func processes() map[string]string {
 // that still exists.
 func checkGone(t *testing.T, fp footprint) {
 	t.Helper()
+	// A process the demo killed may take a moment to be reaped: what
+	// remains after a few seconds is left behind.
+	var left []string
+	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(100 * time.Millisecond) {
+		if left = leftBehind(fp); len(left) == 0 || time.Now().After(deadline) {
+			break
+		}
+	}
+	for _, l := range left {
+		t.Error(l)
+	}
+}
+
+// leftBehind lists what of the demo's footprint still exists.
+func leftBehind(fp footprint) []string {
+	var out []string
 	for _, pid := range fp.pids {
 		if b, err := os.ReadFile("/proc/" + pid + "/cmdline"); err == nil && len(b) > 0 {
 			// A reused PID would not name the demo's directories.
 			for _, d := range fp.dirs {
 				if strings.Contains(string(b), d) {
-					t.Errorf("process %s is still running: %q", pid, strings.ReplaceAll(string(b), "\x00", " "))
+					out = append(out, fmt.Sprintf("process %s is still running: %q", pid, strings.ReplaceAll(string(b), "\x00", " ")))
 				}
 			}
 		}
 	}
 	for _, d := range fp.dirs {
 		if _, err := os.Stat(d); !os.IsNotExist(err) {
-			t.Errorf("%s was not removed (stat: %v)", d, err)
+			out = append(out, fmt.Sprintf("%s was not removed (stat: %v)", d, err))
 		}
 	}
 	if fp.mountNS == "" {
-		return
+		return out
 	}
 	nss, _ := filepath.Glob("/proc/[0-9]*/ns/mnt")
 	for _, f := range nss {
 		if ns, err := os.Readlink(f); err == nil && ns == fp.mountNS {
-			t.Errorf("the sandbox's mount namespace %s is still held by %s", ns, f)
+			cmd, _ := os.ReadFile(filepath.Join(filepath.Dir(filepath.Dir(f)), "cmdline"))
+			out = append(out, fmt.Sprintf("the sandbox's mount namespace %s is still held by %s (%q)", ns, f, strings.ReplaceAll(string(cmd), "\x00", " ")))
 		}
 	}
+	return out
 }
 
 var apiPortRE = regexp.MustCompile(`control plane up at https://127\.0\.0\.1:(\d+)`)

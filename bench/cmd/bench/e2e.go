@@ -124,47 +124,14 @@ func (h *harness) endToEnd(ctx context.Context) (*bench.EndToEnd, error) {
 		{name: "none", group: bench.GroupNone}, {name: "gateway", group: bench.GroupGateway},
 		{name: "vap", group: bench.GroupVAP}, {name: "floor", group: bench.GroupFloor},
 	}
-	n := 0 // object index, unique across the run
-	createOne := func(v *variant, record bool) error {
-		o := bench.Website(v.group, n)
-		n++
-		start := time.Now()
-		err := h.create(ctx, o, false)
-		d := time.Since(start)
-		if err != nil {
-			return fmt.Errorf("create in %s: %w", v.group, err)
-		}
-		if record {
-			v.lat = append(v.lat, d)
-		}
-		return nil
+	var sum0, count0 float64
+	afterWarmUp := func() (err error) {
+		sum0, count0, err = h.handlerTotals(ctx)
+		return err
 	}
-	h.logf("end to end: warm-up")
-	for _, v := range vs {
-		for range 30 {
-			if err := createOne(v, false); err != nil {
-				return nil, err
-			}
-		}
-	}
-	sum0, count0, err := h.handlerTotals(ctx)
+	rounds, per, err := h.interleavedCreates(ctx, "end to end", vs, 0, afterWarmUp, nil)
 	if err != nil {
 		return nil, err
-	}
-	rounds := 6
-	per := h.o.creates / rounds
-	for r := range rounds {
-		for k := range vs {
-			v := vs[(r+k)%len(vs)] // rotate which variant goes first
-			for range per {
-				if err := createOne(v, true); err != nil {
-					return nil, err
-				}
-			}
-		}
-		if err := ctx.Err(); err != nil {
-			return nil, err
-		}
 	}
 	sum1, count1, err := h.handlerTotals(ctx)
 	if err != nil {
@@ -271,4 +238,66 @@ func (h *harness) handlerTotals(ctx context.Context) (sum, count float64, err er
 		return 0, 0, err
 	}
 	return bench.HistogramTotals(b, "orkestra_gateway_admission_request_duration_seconds", `webhook="validate"`)
+}
+
+// interleavedCreates creates Websites of each variant one at a time,
+// object names from first on: 30 each to warm up, then h.o.creates each in
+// 6 rounds, the variant that goes first rotating, recording each create's
+// latency. afterWarmUp runs between the two; batch, when set, wraps each
+// variant's batch of a round (measurements around it).
+func (h *harness) interleavedCreates(ctx context.Context, section string, vs []*variant, first int,
+	afterWarmUp func() error, batch func(v *variant, creates func() error) error) (rounds, per int, err error) {
+	n := first
+	createOne := func(v *variant, record bool) error {
+		o := bench.Website(v.group, n)
+		n++
+		start := time.Now()
+		err := h.create(ctx, o, false)
+		d := time.Since(start)
+		if err != nil {
+			return fmt.Errorf("create in %s: %w", v.group, err)
+		}
+		if record {
+			v.lat = append(v.lat, d)
+		}
+		return nil
+	}
+	h.logf("%s: warm-up", section)
+	for _, v := range vs {
+		for range 30 {
+			if err := createOne(v, false); err != nil {
+				return 0, 0, err
+			}
+		}
+	}
+	if afterWarmUp != nil {
+		if err := afterWarmUp(); err != nil {
+			return 0, 0, err
+		}
+	}
+	if batch == nil {
+		batch = func(_ *variant, creates func() error) error { return creates() }
+	}
+	rounds = 6
+	per = h.o.creates / rounds
+	for r := range rounds {
+		for k := range vs {
+			v := vs[(r+k)%len(vs)] // rotate which variant goes first
+			err := batch(v, func() error {
+				for range per {
+					if err := createOne(v, true); err != nil {
+						return err
+					}
+				}
+				return nil
+			})
+			if err != nil {
+				return 0, 0, err
+			}
+		}
+		if err := ctx.Err(); err != nil {
+			return 0, 0, err
+		}
+	}
+	return rounds, per, nil
 }

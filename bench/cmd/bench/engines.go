@@ -73,52 +73,25 @@ func (h *harness) engines(ctx context.Context) (*bench.Engines, error) {
 		{name: "none", group: bench.GroupNone}, {name: "vap", group: bench.GroupVAP}, {name: "native", group: bench.GroupNative},
 		{name: "floor", group: bench.GroupFloor}, {name: "webhook", group: bench.GroupGateway},
 	}
-	n := 1_000_000 // object names distinct from section 2's
-	createOne := func(v *variant, record bool) error {
-		o := bench.Website(v.group, n)
-		n++
-		start := time.Now()
-		err := h.create(ctx, o, false)
-		d := time.Since(start)
+	// Object names distinct from section 2's; the API server's policy
+	// plugin time read around each batch.
+	rounds, per, err := h.interleavedCreates(ctx, "engines", vs, 1_000_000, nil, func(v *variant, creates func() error) error {
+		before, err := h.scrapePlugin(ctx)
 		if err != nil {
-			return fmt.Errorf("create in %s: %w", v.group, err)
+			return err
 		}
-		if record {
-			v.lat = append(v.lat, d)
+		if err := creates(); err != nil {
+			return err
 		}
+		after, err := h.scrapePlugin(ctx)
+		if err != nil {
+			return err
+		}
+		v.plugin.add(before, after)
 		return nil
-	}
-	h.logf("engines: warm-up")
-	for _, v := range vs {
-		for range 30 {
-			if err := createOne(v, false); err != nil {
-				return nil, err
-			}
-		}
-	}
-	rounds := 6
-	per := h.o.creates / rounds
-	for r := range rounds {
-		for k := range vs {
-			v := vs[(r+k)%len(vs)] // rotate which variant goes first
-			before, err := h.scrapePlugin(ctx)
-			if err != nil {
-				return nil, err
-			}
-			for range per {
-				if err := createOne(v, true); err != nil {
-					return nil, err
-				}
-			}
-			after, err := h.scrapePlugin(ctx)
-			if err != nil {
-				return nil, err
-			}
-			v.plugin.add(before, after)
-		}
-		if err := ctx.Err(); err != nil {
-			return nil, err
-		}
+	})
+	if err != nil {
+		return nil, err
 	}
 	e := &bench.Engines{
 		Creates: per * rounds, Rounds: rounds,
