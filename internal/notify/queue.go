@@ -88,6 +88,11 @@ func (q *queue) pushLocked(j *job) {
 // next blocks until a job is due, and returns it; nil once ctx is done.
 func (q *queue) next(ctx context.Context) *job {
 	for {
+		// Shut down: a job put back mid-attempt is due at once, and
+		// taking it again would spin on its cancelled context.
+		if ctx.Err() != nil {
+			return nil
+		}
 		q.mu.Lock()
 		var timer *time.Timer
 		var fire <-chan time.Time

@@ -398,6 +398,38 @@ func TestDrainDeliversQueued(t *testing.T) {
 	}
 }
 
+// A delivery cut off mid-attempt by the drain deadline is put back once
+// and reported: the worker stops instead of taking it again (on the old
+// code it retried millions of times on its cancelled context until the
+// event's deadline, and Drain waited for it).
+func TestDrainMidAttempt(t *testing.T) {
+	h := newHarness(t, harnessOptions{Katalog: slackKatalog})
+	h.slack.Down(notifytest.Answer{Hang: true})
+	h.post(runtimeToken, eventBody("platform", "id", "hung"), "").want(t, http.StatusAccepted)
+	deadline := time.Now().Add(5 * time.Second)
+	for len(h.slack.Requests()) < 1 && time.Now().Before(deadline) {
+		time.Sleep(5 * time.Millisecond)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
+	defer cancel()
+	done := make(chan error, 1)
+	go func() { done <- h.srv.Drain(ctx) }()
+	select {
+	case err := <-done:
+		if err == nil || !strings.Contains(err.Error(), "1 deliveries") {
+			t.Errorf("Drain = %v, want 1 delivery left", err)
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatal("Drain did not return: the worker keeps retrying after shutdown")
+	}
+	if n := len(h.slack.Requests()); n != 1 {
+		t.Errorf("%d attempts, want the one cut off by the drain deadline", n)
+	}
+	if !strings.Contains(h.logs.String(), "attempts=1 ") {
+		t.Errorf("the leftover is not reported with its one attempt:\n%s", h.logs.String())
+	}
+}
+
 func TestDrainDeadlineReportsLeftovers(t *testing.T) {
 	h := newHarness(t, harnessOptions{Katalog: slackKatalog})
 	h.slack.Down(notifytest.Answer{Status: http.StatusServiceUnavailable})
