@@ -120,7 +120,7 @@ func nativeDenials(p *policy.Policy, engines map[webhook.Feature]policy.Engine, 
 	fieldDenied := false
 	for _, d := range ds {
 		f := webhook.Feature(d.Webhook)
-		if d.Mutating || engines[f] != policy.EngineNative || d.Err != nil || d.Response.Allowed || d.Response.Result == nil {
+		if d.Mutating || engines[f] != policy.EngineNative || d.Err != nil || d.Response == nil || d.Response.Allowed || d.Response.Result == nil {
 			continue
 		}
 		s := d.Response.Result
