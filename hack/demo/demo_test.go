@@ -259,8 +259,16 @@ func leftBehind(fp footprint) []string {
 	nss, _ := filepath.Glob("/proc/[0-9]*/ns/mnt")
 	for _, f := range nss {
 		if ns, err := os.Readlink(f); err == nil && ns == fp.mountNS {
+			// The kernel reuses a freed namespace's number: a sandbox of
+			// another test may hold it now. The demo's processes name
+			// its directories.
 			cmd, _ := os.ReadFile(filepath.Join(filepath.Dir(filepath.Dir(f)), "cmdline"))
-			out = append(out, fmt.Sprintf("the sandbox's mount namespace %s is still held by %s (%q)", ns, f, strings.ReplaceAll(string(cmd), "\x00", " ")))
+			for _, d := range fp.dirs {
+				if strings.Contains(string(cmd), d) {
+					out = append(out, fmt.Sprintf("the sandbox's mount namespace %s is still held by %s (%q)", ns, f, strings.ReplaceAll(string(cmd), "\x00", " ")))
+					break
+				}
+			}
 		}
 	}
 	return out
