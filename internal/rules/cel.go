@@ -159,17 +159,15 @@ func (r *rule) cel(s paths) (CELRule, error) {
 	p := r.field.path
 	if !r.field.wild {
 		present, v := s.path(rootObject, p)
-		if failures, err = r.celRecords(s, present, v, CELString(p.text), msg); err != nil {
-			return CELRule{}, err
-		}
-		o, _, _, err := r.celOutcome(s, present, v)
-		if err != nil {
+		var o string
+		if failures, o, err = r.celRecords(s, present, v, CELString(p.text), msg); err != nil {
 			return CELRule{}, err
 		}
 		passes = fmt.Sprintf("(%s in [%d, %d])", o, celPass, celAbsent)
 	} else {
 		failures, err = celEach(s, rootObject, p, false, func(idx []string, present, v string) (string, error) {
-			return r.celRecords(s, present, v, p.celText(idx), msg)
+			recs, _, err := r.celRecords(s, present, v, p.celText(idx), msg)
+			return recs, err
 		})
 		if err != nil {
 			return CELRule{}, err
@@ -187,16 +185,16 @@ func (r *rule) cel(s paths) (CELRule, error) {
 	}, nil
 }
 
-// celRecords is the failures of the rule on one value: none, or one
-// record [field, value, message].
-func (r *rule) celRecords(s paths, present, v, field, msg string) (string, error) {
+// celRecords is the failures of the rule on one value (none, or one
+// record [field, value, message]) and the outcome code they come from.
+func (r *rule) celRecords(s paths, present, v, field, msg string) (records, outcome string, err error) {
 	o, valueDetail, operandDetail, err := r.celOutcome(s, present, v)
 	if err != nil {
-		return "", err
+		return "", "", err
 	}
 	detail := fmt.Sprintf("(o == %d ? ' (' + %s + ')' : o == %d ? ' (' + %s + ')' : '')", celMismatch, valueDetail, celBadOperand, operandDetail)
 	return celLet("o", o, fmt.Sprintf("(o == %d || o == %d) ? [] : [[dyn(%s), dyn(%s ? %s : null), dyn(%s + %s)]]",
-		celPass, celAbsent, field, present, v, msg, detail)), nil
+		celPass, celAbsent, field, present, v, msg, detail)), o, nil
 }
 
 // cel is the gate as one bool expression ("true" without conditions).

@@ -25,7 +25,7 @@ type variant struct {
 	name   string
 	group  string
 	lat    []time.Duration
-	plugin pluginSpent // the engines section: the API server's policy plugin
+	plugin pluginTime // the engines section: the API server's policy plugin
 }
 
 func unstructuredOf(o map[string]any) (*unstructured.Unstructured, error) {

@@ -20,26 +20,27 @@ const pluginDuration = "apiserver_admission_controller_admission_duration_second
 // vapPlugin is the admission plugin that evaluates ValidatingAdmissionPolicies.
 const vapPlugin = "ValidatingAdmissionPolicy"
 
-// pluginTotal is the plugin's validating CREATE calls so far and the
-// seconds they took.
-type pluginTotal struct {
+// pluginTime is a count of the plugin's validating CREATE calls and the
+// seconds they took: the totals the API server reports, or what one
+// variant's batches added to them.
+type pluginTime struct {
 	n   uint64
 	sum float64
 }
 
 // scrapePlugin reads the ValidatingAdmissionPolicy plugin's CREATE totals
 // from the API server's metrics.
-func (h *harness) scrapePlugin(ctx context.Context) (pluginTotal, error) {
+func (h *harness) scrapePlugin(ctx context.Context) (pluginTime, error) {
 	raw, err := h.env.Clientset.CoreV1().RESTClient().Get().AbsPath("/metrics").DoRaw(ctx)
 	if err != nil {
-		return pluginTotal{}, fmt.Errorf("the API server's metrics: %w", err)
+		return pluginTime{}, fmt.Errorf("the API server's metrics: %w", err)
 	}
 	p := expfmt.NewTextParser(model.UTF8Validation)
 	fams, err := p.TextToMetricFamilies(bytes.NewReader(raw))
 	if err != nil {
-		return pluginTotal{}, fmt.Errorf("the API server's metrics: %w", err)
+		return pluginTime{}, fmt.Errorf("the API server's metrics: %w", err)
 	}
-	var t pluginTotal
+	var t pluginTime
 	for _, m := range fams[pluginDuration].GetMetric() {
 		labels := map[string]string{}
 		for _, l := range m.GetLabel() {
@@ -56,20 +57,14 @@ func (h *harness) scrapePlugin(ctx context.Context) (pluginTotal, error) {
 	return t, nil
 }
 
-// pluginSpent accumulates the plugin's calls and time over one variant's
-// batches of creates (the scrapes around each batch).
-type pluginSpent struct {
-	n   uint64
-	sum float64
-}
-
-func (s *pluginSpent) add(before, after pluginTotal) {
+// add counts what happened between two scrapes around a batch.
+func (s *pluginTime) add(before, after pluginTime) {
 	s.n += after.n - before.n
 	s.sum += after.sum - before.sum
 }
 
 // meanMicros is the plugin's mean time per create, in microseconds.
-func (s pluginSpent) meanMicros() float64 {
+func (s pluginTime) meanMicros() float64 {
 	if s.n == 0 {
 		return 0
 	}
